@@ -1,0 +1,161 @@
+"""One gridledger installation, opened: settings, store, chain, keys and outbox.
+
+Built once per process (CLI command, worker, web app) and passed to services.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
+from web3 import Web3
+from web3.contract import Contract
+
+from . import deployment as deployment_file
+from .chain import CONTRACTS, ErrorDecoder, artifact_hash, connect, contract
+from .deployment import Deployment
+from .errors import ConfigurationError, NotFoundError, StoreError
+from .keys import KeyStore
+from .membership import MembershipCalls
+from .outbox import Outbox
+from .settings import Settings
+from .store import Store
+from .store.models import Account, Meta
+
+if TYPE_CHECKING:
+    from .indexer import Indexer
+
+BINDING_KEY = "deployment"
+
+
+class Ledger:
+    """Everything a command needs, built from :class:`Settings` once."""
+
+    def __init__(self, settings: Settings, store: Store, w3: Web3) -> None:
+        self.settings = settings
+        self.store = store
+        self.w3 = w3
+        self.keys = KeyStore(settings.keys_dir, settings.key_password, kdf_work=settings.kdf_work)
+        self.decoder = ErrorDecoder.for_settings(settings)
+        self.outbox = Outbox(
+            store, w3, self.decoder, chain_id=settings.chain_id, resend_after=max(3.0, 3 * settings.block_time)
+        )
+
+    @classmethod
+    def open(cls, settings: Settings, *, upgrade: bool = False) -> Ledger:
+        store = Store.open(settings, upgrade=upgrade)
+        return cls(settings, store, connect(settings))
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- deployment ------------------------------------------------------------------
+
+    @cached_property
+    def deployment(self) -> Deployment:
+        """The deployment this installation uses, checked against the node and the store."""
+        found = deployment_file.load(self.settings.deployment_file)
+        if found is None:
+            raise ConfigurationError(
+                f"nothing is deployed yet ({self.settings.deployment_file} is missing); run 'gridledger deploy'"
+            )
+        problem = deployment_file.mismatch(found, self.w3, self.artifact_hashes())
+        if problem:
+            raise ConfigurationError(
+                f"the deployment in {self.settings.deployment_file} cannot be used: {problem}. "
+                "Run 'gridledger deploy' (with --redeploy to start over)."
+            )
+        self.check_binding(found)
+        return found
+
+    def artifact_hashes(self) -> dict[str, str]:
+        return {name: artifact_hash(self.settings, name) for name in CONTRACTS}
+
+    def check_binding(self, deployment: Deployment) -> None:
+        """Refuses a database that holds the data of another deployment."""
+        with self.store.session() as session:
+            bound = session.get(Meta, BINDING_KEY)
+        if bound is not None and bound.value != deployment.binding():
+            chain = json.loads(bound.value)
+            raise StoreError(
+                f"the database {self.store.engine.url.render_as_string(hide_password=True)} belongs to another deployment "
+                f"(chain {chain['chainId']}, genesis {chain['genesisHash'][:10]}…, contracts {chain['contracts']}). "
+                "Use a fresh database for a new deployment: move var/gridledger.db away or point DATABASE_URL elsewhere."
+            )
+
+    def require_unbound(self) -> None:
+        """Refuses to deploy afresh into a database that already serves a deployment:
+        its outbox would re-send old transactions to the new chain."""
+        with self.store.session() as session:
+            bound = session.get(Meta, BINDING_KEY)
+        if bound is not None:
+            raise StoreError(
+                f"the database {self.store.engine.url.render_as_string(hide_password=True)} already serves the deployment "
+                f"{bound.value}; nothing was deployed. A new deployment needs a fresh database: "
+                "move var/gridledger.db away or point DATABASE_URL elsewhere."
+            )
+
+    def bind(self, deployment: Deployment) -> None:
+        with self.store.session() as session, session.begin():
+            existing = session.get(Meta, BINDING_KEY)
+            if existing is None:
+                session.add(Meta(key=BINDING_KEY, value=deployment.binding()))
+
+    def contract(self, name: str) -> Contract:
+        return contract(self.w3, self.settings, name, self.deployment.address(name))
+
+    @cached_property
+    def membership(self) -> MembershipCalls:
+        return MembershipCalls(self.contract("Membership"))
+
+    # -- accounts --------------------------------------------------------------------
+
+    def new_account(self, label: str, kind: str) -> LocalAccount:
+        """Creates a key for ``label`` (or returns the existing one) and records the label."""
+        with self.store.session() as session:
+            existing = session.scalar(select(Account).where(Account.label == label))
+        if existing is not None:
+            return self.keys.account(existing.address)
+        account = self.keys.create()
+        with self.store.session() as session, session.begin():
+            session.add(Account(address=account.address, label=label, kind=kind))
+        return account
+
+    def account(self, label_or_address: str) -> LocalAccount:
+        """The unlocked account named by a label or an address we hold the key of."""
+        return self.keys.account(self.address_of(label_or_address))
+
+    def address_of(self, label_or_address: str) -> str:
+        if Web3.is_address(label_or_address):
+            return Web3.to_checksum_address(label_or_address)
+        with self.store.session() as session:
+            found = session.scalar(select(Account.address).where(Account.label == label_or_address))
+        if found is None:
+            raise NotFoundError(f"no account labelled {label_or_address!r}; see 'gridledger member list'")
+        return found
+
+    def label_of(self, address: str) -> str | None:
+        with self.store.session() as session:
+            return session.scalar(select(Account.label).where(Account.address == Web3.to_checksum_address(address)))
+
+    # -- indexer ---------------------------------------------------------------------
+
+    def indexer(self) -> Indexer:
+        from .chain import artifact
+        from .indexer import Indexer
+
+        contracts = {name: (self.deployment.address(name), artifact(self.settings, name)["abi"]) for name in CONTRACTS}
+        return Indexer(
+            self.store, self.w3, contracts, start_block=self.deployment.block, window=self.settings.log_window
+        )
+
+    def sync(self, tx_hashes: list[str] | None = None, timeout: float = 60.0) -> None:
+        """Sends pending writes, waits for ``tx_hashes`` to be mined, and indexes up to the head."""
+        if tx_hashes:
+            self.outbox.wait(tx_hashes, timeout=timeout)
+        else:
+            self.outbox.pump()
+        self.indexer().run_once()

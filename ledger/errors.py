@@ -1,0 +1,58 @@
+"""Errors raised by gridledger.
+
+One root, :class:`LedgerError`, and a few subclasses that mean something to the
+caller. Messages say what was expected, what was found, and what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Root of every error gridledger raises on purpose."""
+
+
+class ConfigurationError(LedgerError):
+    """The settings, the deployment file or the installed tools are not usable."""
+
+
+class CompilerError(ConfigurationError):
+    """No suitable Solidity compiler, or the sources do not compile."""
+
+
+class NodeError(LedgerError):
+    """The chain node is missing, unreachable, not ours, or misbehaving."""
+
+
+class KeystoreError(LedgerError):
+    """A key cannot be found, created or unlocked."""
+
+
+class StoreError(LedgerError):
+    """The off-chain database refused or lost something."""
+
+
+class NotFoundError(LedgerError):
+    """A thing that was asked for does not exist."""
+
+
+class ContractRevert(LedgerError):
+    """A contract call reverted; carries the decoded Solidity error name and arguments."""
+
+    def __init__(self, name: str, args: dict[str, Any] | None = None, *, raw: str = "") -> None:
+        self.name = name
+        self.args_by_name = dict(args or {})
+        self.raw = raw
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in self.args_by_name.items())
+        super().__init__(f"{name}({shown})" if shown or name else f"reverted without data {raw}")
+
+
+class VerificationError(LedgerError):
+    """Data, a proof or the chain did not check out."""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return str(value)

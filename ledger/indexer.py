@@ -1,0 +1,295 @@
+"""The indexer: contract events into tables, in bounded block windows.
+
+It reads ``eth_getLogs`` over at most ``settings.log_window`` blocks at a time
+(Besu bounds the range), stores every decoded event in ``chain_events`` and applies
+it to the projections (``organisations``, ``members``, ...), one database
+transaction per window, and resumes from its cursor.
+
+Before each run it checks that the block under its cursor still has the hash it
+recorded. If not, the node lost or replaced blocks: it walks back through the block
+hashes it saw to the newest one still on chain, deletes what it read after that,
+rebuilds the projections from the remaining events and reads on from there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import event_abi_to_log_topic, to_checksum_address
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from web3 import Web3
+
+from .chain import rpc
+from .errors import NodeError
+from .membership import DepartmentKind, OrgKind, Role, Status, name_of
+from .store import Store
+from .store.models import ChainEvent, IndexCursor, Member, Organisation, SeenBlock
+
+CURSOR = "events"
+
+
+@dataclass(frozen=True)
+class Event:
+    contract: str
+    name: str
+    args: dict[str, Any]
+    block_number: int
+    block_hash: str
+    log_index: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class _EventAbi:
+    contract: str
+    name: str
+    inputs: list[dict[str, Any]]
+
+
+class EventDecoder:
+    def __init__(self, abis: dict[str, list[dict[str, Any]]]) -> None:
+        self._by_topic: dict[bytes, _EventAbi] = {}
+        for contract, abi in abis.items():
+            for item in abi:
+                if item.get("type") == "event" and not item.get("anonymous"):
+                    self._by_topic[bytes(event_abi_to_log_topic(item))] = _EventAbi(
+                        contract, item["name"], item["inputs"]
+                    )
+
+    def decode(self, log: dict[str, Any]) -> Event | None:
+        topics = [bytes.fromhex(t[2:]) for t in log["topics"]]
+        if not topics or topics[0] not in self._by_topic:
+            return None
+        spec = self._by_topic[topics[0]]
+        indexed = [i for i in spec.inputs if i.get("indexed")]
+        plain = [i for i in spec.inputs if not i.get("indexed")]
+        args: dict[str, Any] = {}
+        for item, topic in zip(indexed, topics[1:], strict=False):
+            (args[item["name"]],) = abi_decode([item["type"]], topic)
+        data = bytes.fromhex(log["data"][2:])
+        for item, value in zip(plain, abi_decode([i["type"] for i in plain], data), strict=False):
+            args[item["name"]] = value
+        return Event(
+            contract=spec.contract,
+            name=spec.name,
+            args={k: _jsonable(v) for k, v in args.items()},
+            block_number=int(log["blockNumber"], 16),
+            block_hash=log["blockHash"],
+            log_index=int(log["logIndex"], 16),
+            tx_hash=log["transactionHash"],
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+        return to_checksum_address(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+Projector = Callable[[Session, Event], None]
+
+
+class Indexer:
+    """Reads events of the deployed contracts into the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        w3: Web3,
+        contracts: dict[str, tuple[str, list[dict[str, Any]]]],
+        *,
+        start_block: int,
+        window: int = 2_000,
+    ) -> None:
+        if not 1 <= window <= 2_000:
+            raise ValueError("window must be 1..2000 blocks")
+        self.store = store
+        self.w3 = w3
+        self.window = window
+        self.start_block = start_block
+        self.addresses = [to_checksum_address(address) for address, _abi in contracts.values()]
+        self.decoder = EventDecoder({name: abi for name, (_address, abi) in contracts.items()})
+        self.projectors: dict[tuple[str, str], Projector] = dict(MEMBERSHIP_PROJECTORS)
+        self.requests = 0  # eth_getLogs calls made, for tests and status
+
+    def run_once(self, *, to_block: int | None = None) -> int:
+        """Reads from the cursor up to the head (or ``to_block``). Returns events stored."""
+        self._rewind_if_forked()
+        head = int(rpc(self.w3, "eth_blockNumber", []), 16) if to_block is None else to_block
+        stored = 0
+        with self.store.session() as session:
+            cursor = session.get(IndexCursor, CURSOR)
+            start = self.start_block if cursor is None else cursor.block_number + 1
+        while start <= head:
+            end = min(start + self.window - 1, head)
+            stored += self._read_window(start, end)
+            start = end + 1
+        return stored
+
+    def _read_window(self, start: int, end: int) -> int:
+        end_block = rpc(self.w3, "eth_getBlockByNumber", [hex(end), False])
+        if end_block is None:
+            raise NodeError(f"block {end} vanished while indexing; will retry")
+        logs = rpc(self.w3, "eth_getLogs", [{"address": self.addresses, "fromBlock": hex(start), "toBlock": hex(end)}])
+        self.requests += 1
+        events = [e for e in (self.decoder.decode(log) for log in logs if not log.get("removed")) if e is not None]
+        events.sort(key=lambda e: (e.block_number, e.log_index))
+        with self.store.session() as session, session.begin():
+            seen = {e.block_number: e.block_hash for e in events}
+            seen[end] = end_block["hash"]
+            for number, block_hash in seen.items():
+                session.merge(SeenBlock(block_number=number, block_hash=block_hash))
+            for event in events:
+                session.add(
+                    ChainEvent(
+                        block_number=event.block_number,
+                        block_hash=event.block_hash,
+                        log_index=event.log_index,
+                        tx_hash=event.tx_hash,
+                        contract=event.contract,
+                        event=event.name,
+                        args=json.dumps(event.args, sort_keys=True),
+                    )
+                )
+                self._project(session, event)
+            session.merge(IndexCursor(name=CURSOR, block_number=end, block_hash=end_block["hash"]))
+        return len(events)
+
+    def _project(self, session: Session, event: Event) -> None:
+        projector = self.projectors.get((event.contract, event.name))
+        if projector is not None:
+            projector(session, event)
+            session.flush()
+
+    # -- forks ---------------------------------------------------------------------
+
+    def _rewind_if_forked(self) -> None:
+        with self.store.session() as session:
+            cursor = session.get(IndexCursor, CURSOR)
+            if cursor is None or self._hash_at(cursor.block_number) == cursor.block_hash:
+                return
+            seen = session.execute(select(SeenBlock).order_by(SeenBlock.block_number.desc())).scalars().all()
+            ancestor = self.start_block - 1
+            ancestor_hash = ""
+            for block in seen:
+                if self._hash_at(block.block_number) == block.block_hash:
+                    ancestor, ancestor_hash = block.block_number, block.block_hash
+                    break
+        self.rewind(ancestor, ancestor_hash)
+
+    def rewind(self, ancestor: int, ancestor_hash: str) -> None:
+        """Forgets everything read after block ``ancestor`` and rebuilds the projections."""
+        with self.store.session() as session, session.begin():
+            session.execute(delete(ChainEvent).where(ChainEvent.block_number > ancestor))
+            session.execute(delete(SeenBlock).where(SeenBlock.block_number > ancestor))
+            if ancestor < self.start_block:
+                session.execute(delete(IndexCursor).where(IndexCursor.name == CURSOR))
+            else:
+                session.merge(IndexCursor(name=CURSOR, block_number=ancestor, block_hash=ancestor_hash))
+            self._rebuild(session)
+
+    def _rebuild(self, session: Session) -> None:
+        for table in REBUILT_TABLES:
+            session.execute(delete(table))
+        session.flush()
+        rows = session.scalars(select(ChainEvent).order_by(ChainEvent.block_number, ChainEvent.log_index))
+        for row in rows:
+            self._project(
+                session,
+                Event(
+                    row.contract,
+                    row.event,
+                    json.loads(row.args),
+                    row.block_number,
+                    row.block_hash,
+                    row.log_index,
+                    row.tx_hash,
+                ),
+            )
+
+    def _hash_at(self, number: int) -> str | None:
+        block = rpc(self.w3, "eth_getBlockByNumber", [hex(number), False])
+        return None if block is None else str(block["hash"])
+
+
+# -- Membership projections -----------------------------------------------------------
+
+REBUILT_TABLES = (Member, Organisation)
+
+
+def _on_org_created(session: Session, e: Event) -> None:
+    kind = OrgKind(e.args["kind"])
+    dept = DepartmentKind(e.args["departmentKind"])
+    session.add(
+        Organisation(
+            org_id=e.args["orgId"],
+            kind=name_of(kind),
+            department_kind=name_of(dept) if dept else None,
+            parent_id=e.args["parentId"] if kind != OrgKind.OFFICE else None,
+            threshold=0,
+            active_signers=0,
+            created_block=e.block_number,
+            created_tx=e.tx_hash,
+        )
+    )
+
+
+def _counts_as_signer(member: Member) -> bool:
+    return member.role == name_of(Role.COMMITTEE_MEMBER) and member.status == name_of(Status.ACTIVE)
+
+
+def _on_member_added(session: Session, e: Event) -> None:
+    member = Member(
+        address=e.args["account"],
+        org_id=e.args["orgId"],
+        role=name_of(Role(e.args["role"])),
+        status=name_of(Status.ACTIVE),
+        added_block=e.block_number,
+        updated_block=e.block_number,
+    )
+    session.add(member)
+    if _counts_as_signer(member):
+        org = session.get(Organisation, member.org_id)
+        if org is not None:
+            org.active_signers += 1
+
+
+def _status_change(status: Status) -> Projector:
+    def apply(session: Session, e: Event) -> None:
+        member = session.get(Member, e.args["account"])
+        if member is None:
+            return
+        org = session.get(Organisation, member.org_id)
+        before = _counts_as_signer(member)
+        member.status = name_of(status)
+        member.updated_block = e.block_number
+        after = _counts_as_signer(member)
+        if org is not None and before != after:
+            org.active_signers += 1 if after else -1
+
+    return apply
+
+
+def _on_threshold(session: Session, e: Event) -> None:
+    org = session.get(Organisation, e.args["orgId"])
+    if org is not None:
+        org.threshold = int(e.args["threshold"])
+
+
+MEMBERSHIP_PROJECTORS: dict[tuple[str, str], Projector] = {
+    ("Membership", "OrganisationCreated"): _on_org_created,
+    ("Membership", "MemberAdded"): _on_member_added,
+    ("Membership", "MemberSuspended"): _status_change(Status.SUSPENDED),
+    ("Membership", "MemberReinstated"): _status_change(Status.ACTIVE),
+    ("Membership", "MemberRevoked"): _status_change(Status.REVOKED),
+    ("Membership", "ThresholdChanged"): _on_threshold,
+}

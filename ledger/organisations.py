@@ -1,0 +1,213 @@
+"""Organisations and members: what the CLI, the demo and the web app call.
+
+Each operation validates its input off chain, then in one database transaction
+records the off-chain facts (names, labels) and the signed transaction in the
+outbox. The call is simulated first (``preflight``), so a forbidden or invalid
+change is refused with the contract's own error name and nothing is written.
+Reads come from the indexed tables, never from the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
+
+from .context import Ledger
+from .errors import LedgerError, NotFoundError
+from .membership import DepartmentKind, Role, org_id
+from .outbox import Call, raise_for_revert
+from .store.models import Account, Member, Organisation, OrgProfile
+
+
+@dataclass(frozen=True)
+class OrgView:
+    org_id: str
+    code: str | None
+    name: str | None
+    kind: str
+    department_kind: str | None
+    parent_code: str | None
+    threshold: int
+    active_signers: int
+    members: int
+
+
+@dataclass(frozen=True)
+class MemberView:
+    address: str
+    label: str | None
+    org_code: str | None
+    role: str
+    status: str
+
+
+class Organisations:
+    """Changes to the organisation tree and its members, and queries over it."""
+
+    def __init__(self, ledger: Ledger, *, wait: bool = True, timeout: float = 60.0) -> None:
+        self.ledger = ledger
+        self.wait = wait
+        self.timeout = timeout
+
+    # -- writes --------------------------------------------------------------------
+
+    def create_office(self, code: str, name: str, admin_label: str, *, registrar: str = "governance") -> str:
+        oid = org_id(code)
+        signer = self.ledger.account(registrar)
+        admin = self.ledger.new_account(admin_label, "member")
+        return self._submit(signer, self.ledger.membership.create_office(oid, admin.address), profile=(oid, code, name))
+
+    def create_committee(
+        self,
+        code: str,
+        name: str,
+        office_code: str,
+        member_labels: Sequence[str],
+        threshold: int,
+        *,
+        actor: str | None = None,
+    ) -> str:
+        if len(set(member_labels)) != len(member_labels):
+            raise LedgerError("a committee's members must be distinct accounts")
+        if not 1 <= threshold <= len(member_labels):
+            raise LedgerError(
+                f"the signing threshold must be between 1 and the number of members ({len(member_labels)}); got {threshold}"
+            )
+        oid, office = org_id(code), org_id(office_code)
+        signer = self._actor(actor, office)
+        members = [self.ledger.new_account(label, "member").address for label in member_labels]
+        return self._submit(
+            signer, self.ledger.membership.create_committee(oid, office, members, threshold), profile=(oid, code, name)
+        )
+
+    def create_department(
+        self, code: str, name: str, office_code: str, kind: DepartmentKind, *, actor: str | None = None
+    ) -> str:
+        oid, office = org_id(code), org_id(office_code)
+        signer = self._actor(actor, office)
+        return self._submit(
+            signer, self.ledger.membership.create_department(oid, office, kind), profile=(oid, code, name)
+        )
+
+    def add_member(self, label: str, org_code: str, role: Role, *, actor: str | None = None) -> str:
+        oid = org_id(org_code)
+        signer = self._actor(actor, oid)
+        kind = "resident" if role == Role.RESIDENT else "member"
+        account = self.ledger.new_account(label, kind)
+        return self._submit(signer, self.ledger.membership.add_member(account.address, oid, role))
+
+    def suspend(self, who: str, *, actor: str | None = None) -> str:
+        address = self.ledger.address_of(who)
+        return self._submit(self._actor(actor, self._org_of(address)), self.ledger.membership.suspend(address))
+
+    def reinstate(self, who: str, *, actor: str | None = None) -> str:
+        address = self.ledger.address_of(who)
+        return self._submit(self._actor(actor, self._org_of(address)), self.ledger.membership.reinstate(address))
+
+    def revoke(self, who: str, *, actor: str | None = None) -> str:
+        address = self.ledger.address_of(who)
+        return self._submit(self._actor(actor, self._org_of(address)), self.ledger.membership.revoke(address))
+
+    def set_threshold(self, committee_code: str, threshold: int, *, actor: str | None = None) -> str:
+        oid = org_id(committee_code)
+        return self._submit(self._actor(actor, oid), self.ledger.membership.set_threshold(oid, threshold))
+
+    def _submit(self, signer: LocalAccount, call: Call, *, profile: tuple[bytes, str, str] | None = None) -> str:
+        """Stores ``call`` (and the organisation's profile) in one transaction, then,
+        when waiting, sends it, waits for it and indexes it. Returns the tx hash."""
+        self.ledger.outbox.prepare(signer)
+        with self.ledger.store.session() as session, session.begin():
+            row = self.ledger.outbox.enqueue(session, signer, call, preflight=True)
+            if profile is not None:
+                oid, code, name = profile
+                session.merge(OrgProfile(org_id="0x" + oid.hex(), code=code, name=name))
+            tx_hash = row.tx_hash
+        if self.wait:
+            rows = self.ledger.outbox.wait([tx_hash], timeout=self.timeout)
+            self.ledger.indexer().run_once()
+            raise_for_revert(rows)
+        return tx_hash
+
+    def _actor(self, actor: str | None, oid: bytes) -> LocalAccount:
+        """The account to sign with: the one named, else an active admin of the office
+        governing ``oid`` whose key this installation holds."""
+        if actor is not None:
+            return self.ledger.account(actor)
+        office = self._governing_office("0x" + oid.hex())
+        with self.ledger.store.session() as session:
+            candidates = session.scalars(
+                select(Member.address)
+                .join(Account, Account.address == Member.address)
+                .where(Member.org_id == office, Member.role == "office-admin", Member.status == "active")
+                .order_by(Member.added_block)
+            ).all()
+        for address in candidates:
+            if self.ledger.keys.has(address):
+                return self.ledger.keys.account(address)
+        raise NotFoundError("no active admin of the governing office whose key is held here; name one with --as")
+
+    def _governing_office(self, oid_hex: str) -> str:
+        with self.ledger.store.session() as session:
+            org = session.get(Organisation, oid_hex)
+        if org is None:
+            raise NotFoundError(f"no organisation {oid_hex} on chain (yet); see 'gridledger org list'")
+        return oid_hex if org.kind == "office" else str(org.parent_id)
+
+    def _org_of(self, address: str) -> bytes:
+        with self.ledger.store.session() as session:
+            member = session.get(Member, address)
+        if member is None:
+            raise NotFoundError(f"{address} is not a member on chain (yet); see 'gridledger member list'")
+        return bytes.fromhex(member.org_id[2:])
+
+    # -- reads (indexed tables) ------------------------------------------------------
+
+    def organisations(self) -> list[OrgView]:
+        with self.ledger.store.session() as session:
+            profiles = {p.org_id: p for p in session.scalars(select(OrgProfile))}
+            orgs = session.scalars(select(Organisation).order_by(Organisation.created_block)).all()
+            counts: dict[str, int] = {}
+            for (oid,) in session.execute(select(Member.org_id)):
+                counts[oid] = counts.get(oid, 0) + 1
+        views = []
+        for org in orgs:
+            profile = profiles.get(org.org_id)
+            parent = profiles.get(org.parent_id or "")
+            views.append(
+                OrgView(
+                    org.org_id,
+                    profile.code if profile else None,
+                    profile.name if profile else None,
+                    org.kind,
+                    org.department_kind,
+                    parent.code if parent else None,
+                    org.threshold,
+                    org.active_signers,
+                    counts.get(org.org_id, 0),
+                )
+            )
+        return views
+
+    def members(self, org_code: str | None = None) -> list[MemberView]:
+        with self.ledger.store.session() as session:
+            query = (
+                select(Member, Account.label, OrgProfile.code)
+                .outerjoin(Account, Account.address == Member.address)
+                .outerjoin(OrgProfile, OrgProfile.org_id == Member.org_id)
+                .order_by(Member.added_block, Member.address)
+            )
+            if org_code is not None:
+                query = query.where(Member.org_id == "0x" + org_id(org_code).hex())
+            return [MemberView(m.address, label, code, m.role, m.status) for m, label, code in session.execute(query)]
+
+    def exists(self, code: str) -> bool:
+        with self.ledger.store.session() as session:
+            return session.get(Organisation, "0x" + org_id(code).hex()) is not None
+
+    def is_member(self, label: str) -> bool:
+        with self.ledger.store.session() as session:
+            address = session.scalar(select(Account.address).where(Account.label == label))
+            return address is not None and session.get(Member, address) is not None

@@ -1,0 +1,380 @@
+"""The chain writer: an outbox of signed raw transactions.
+
+Every on-chain write is signed locally and stored, with its account nonce, in the
+same database transaction as the domain change that caused it (:meth:`Outbox.enqueue`
+takes the caller's session and does not commit). A write is acknowledged once that
+transaction commits; from then on it survives a crash of the app or of the node:
+
+* :meth:`Outbox.send` broadcasts queued transactions in nonce order with
+  ``eth_sendRawTransaction``;
+* :meth:`Outbox.poll` records receipts; a revert is recorded with the decoded
+  Solidity error name; a sent transaction the node forgot (its pool is not part of a
+  state dump) is broadcast again;
+* :meth:`Outbox.recover` notices that the node lost blocks holding our transactions
+  (a restart from an older state dump) and queues exactly those again. The stored
+  bytes are re-sent, so they land with the same hashes.
+
+Block hashes chain, so checking the newest block we recorded is enough to know that
+nothing older changed: the check costs one request per cycle.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from web3 import Web3
+
+from .chain import ErrorDecoder, rpc, simulate
+from .errors import ContractRevert, NodeError, StoreError
+from .store import Store
+from .store.models import NonceCursor, OutboxTx, utcnow
+
+PENDING = ("queued", "sent")
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Call:
+    """One contract call to be signed: target (None to deploy), calldata, gas limit."""
+
+    to: str | None
+    data: bytes
+    gas: int
+    purpose: str
+
+
+class Outbox:
+    """Signs, stores, sends and tracks chain writes."""
+
+    def __init__(self, store: Store, w3: Web3, decoder: ErrorDecoder, *, chain_id: int, resend_after: float = 3.0):
+        self.store = store
+        self.w3 = w3
+        self.decoder = decoder
+        self.chain_id = chain_id
+        self.resend_after = resend_after
+
+    # -- writing -----------------------------------------------------------------
+
+    def prepare(self, signer: LocalAccount) -> None:
+        """Makes sure ``signer`` has a nonce cursor (from the chain on first use).
+
+        Runs in its own short transaction, before the domain transaction that will
+        call :meth:`enqueue`.
+        """
+        address = signer.address
+        with self.store.session() as session:
+            if session.get(NonceCursor, address) is not None:
+                return
+        chain_nonce = int(self.w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
+        with self.store.session() as session:
+            stored = session.scalar(select(func.max(OutboxTx.nonce)).where(OutboxTx.sender == address))
+            session.add(NonceCursor(sender=address, next_nonce=max(chain_nonce, -1 if stored is None else stored + 1)))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()  # another process made it first: fine
+
+    def enqueue(self, session: Session, signer: LocalAccount, call: Call, *, preflight: bool = False) -> OutboxTx:
+        """Signs ``call`` with the next nonce of ``signer`` and adds it to ``session``.
+
+        Does not commit: the caller commits it together with its domain change.
+        With ``preflight``, the call is first simulated against the latest block and
+        a revert is raised as :class:`ContractRevert` before anything is written.
+        """
+        if preflight and call.to is not None:
+            simulate(
+                self.w3,
+                self.decoder,
+                {"from": signer.address, "to": call.to, "data": "0x" + call.data.hex(), "gas": call.gas},
+            )
+        nonce = session.execute(
+            update(NonceCursor)
+            .where(NonceCursor.sender == signer.address)
+            .values(next_nonce=NonceCursor.next_nonce + 1)
+            .returning(NonceCursor.next_nonce)
+        ).scalar_one_or_none()
+        if nonce is None:
+            raise StoreError(f"no nonce cursor for {signer.address}: call Outbox.prepare() first")
+        tx: dict[str, Any] = {
+            "nonce": nonce - 1,
+            "gasPrice": 0,
+            "gas": call.gas,
+            "value": 0,
+            "data": call.data,
+            "chainId": self.chain_id,
+        }
+        if call.to is not None:
+            tx["to"] = to_checksum_address(call.to)
+        signed = signer.sign_transaction(tx)
+        row = OutboxTx(
+            sender=signer.address,
+            nonce=nonce - 1,
+            tx_hash="0x" + bytes(signed.hash).hex(),
+            raw_tx=bytes(signed.raw_transaction),
+            to_address=tx.get("to"),
+            purpose=call.purpose,
+            status="queued",
+            send_count=0,
+        )
+        session.add(row)
+        return row
+
+    # -- sending and tracking ----------------------------------------------------
+
+    def pump(self) -> dict[str, int]:
+        """One cycle: notice lost blocks, send what is queued, record receipts."""
+        requeued = self.recover()
+        sent = self.send()
+        settled = self.poll()
+        return {"requeued": requeued, "sent": sent, "settled": settled}
+
+    def send(self, limit: int = 10_000) -> int:
+        """Broadcasts queued transactions, each sender's in nonce order. Returns how many."""
+        with self.store.session() as session:
+            rows = session.execute(
+                select(OutboxTx.id, OutboxTx.raw_tx, OutboxTx.tx_hash, OutboxTx.sender, OutboxTx.nonce)
+                .where(OutboxTx.status == "queued")
+                .order_by(OutboxTx.sender, OutboxTx.nonce)
+                .limit(limit)
+            ).all()
+        if not rows:
+            return 0
+        accepted: list[int] = []
+        errors: dict[int, str] = {}
+        too_low: list[Any] = []
+        for chunk in _chunks(rows, BATCH):
+            replies = self._batch([("eth_sendRawTransaction", ["0x" + r.raw_tx.hex()]) for r in chunk])
+            for row, reply in zip(chunk, replies, strict=False):
+                error = reply.get("error")
+                if error is None or _already_known(error):
+                    accepted.append(row.id)
+                elif _nonce_too_low(error):
+                    too_low.append(row)
+                else:
+                    errors[row.id] = str(error.get("message", error))
+        dropped: list[Any] = []
+        if too_low:  # ours, mined before (a receipt exists), or the nonce went to another transaction
+            receipts = self._batch([("eth_getTransactionReceipt", [r.tx_hash]) for r in too_low])
+            for row, reply in zip(too_low, receipts, strict=False):
+                if reply.get("result"):
+                    accepted.append(row.id)
+                else:
+                    dropped.append(row)
+        now = utcnow()
+        with self.store.session() as session, session.begin():
+            for row in dropped:
+                session.execute(
+                    update(OutboxTx)
+                    .where(OutboxTx.id == row.id)
+                    .values(
+                        status="dropped",
+                        last_error=f"nonce {row.nonce} of {row.sender} was used by another transaction",
+                    )
+                )
+            for chunk in _chunks(accepted, BATCH):
+                session.execute(
+                    update(OutboxTx)
+                    .where(OutboxTx.id.in_(chunk), OutboxTx.status == "queued")
+                    .values(status="sent", sent_at=now, send_count=OutboxTx.send_count + 1, last_error=None)
+                )
+            for row_id, message in errors.items():
+                session.execute(update(OutboxTx).where(OutboxTx.id == row_id).values(last_error=message[:2000]))
+        return len(accepted)
+
+    def poll(self) -> int:
+        """Records receipts of sent transactions; re-broadcasts ones the node forgot."""
+        with self.store.session() as session:
+            rows = session.execute(
+                select(OutboxTx.id, OutboxTx.tx_hash, OutboxTx.sender, OutboxTx.nonce, OutboxTx.sent_at)
+                .where(OutboxTx.status == "sent")
+                .order_by(OutboxTx.id)
+            ).all()
+        if not rows:
+            return 0
+        settled = 0
+        stale_before = utcnow() - timedelta(seconds=self.resend_after)
+        forgotten: list[int] = []
+        for chunk in _chunks(rows, BATCH):
+            replies = self._batch([("eth_getTransactionReceipt", [r.tx_hash]) for r in chunk])
+            outcomes: list[tuple[int, dict[str, Any]]] = []
+            for row, reply in zip(chunk, replies, strict=False):
+                receipt = reply.get("result")
+                if receipt:
+                    outcomes.append((row.id, receipt))
+                elif row.sent_at is None or _aware(row.sent_at) < stale_before:
+                    forgotten.append(row.id)
+            settled += self._record(outcomes)
+        if forgotten:
+            self._mark_forgotten(forgotten)
+        return settled
+
+    def _record(self, outcomes: list[tuple[int, dict[str, Any]]]) -> int:
+        if not outcomes:
+            return 0
+        reasons = {
+            row_id: self._revert_reason(receipt) for row_id, receipt in outcomes if int(receipt["status"], 16) != 1
+        }
+        with self.store.session() as session, session.begin():
+            for row_id, receipt in outcomes:
+                values: dict[str, Any] = {
+                    "status": "mined" if row_id not in reasons else "reverted",
+                    "block_number": int(receipt["blockNumber"], 16),
+                    "block_hash": receipt["blockHash"],
+                    "gas_used": int(receipt["gasUsed"], 16),
+                    "contract_address": receipt.get("contractAddress"),
+                }
+                if row_id in reasons:
+                    values["error_name"] = reasons[row_id].name or "(no reason)"
+                    values["error_detail"] = json.dumps(reasons[row_id].args_by_name, default=str)
+                session.execute(update(OutboxTx).where(OutboxTx.id == row_id).values(**values))
+        return len(outcomes)
+
+    def _mark_forgotten(self, row_ids: list[int]) -> None:
+        """Sent but unknown to the node after a while: it may have dropped them. Send again.
+
+        A row whose nonce the chain already used is checked for a receipt first."""
+        with self.store.session() as session, session.begin():
+            session.execute(
+                update(OutboxTx).where(OutboxTx.id.in_(row_ids), OutboxTx.status == "sent").values(status="queued")
+            )
+
+    def _revert_reason(self, receipt: dict[str, Any]) -> ContractRevert:
+        """Replays a reverted transaction with ``eth_call`` at its block to learn why."""
+        tx = rpc(self.w3, "eth_getTransactionByHash", [receipt["transactionHash"]])
+        if not tx:
+            return ContractRevert("", raw="")
+        call = {"from": tx["from"], "to": tx.get("to"), "data": tx["input"], "gas": int(tx["gas"], 16)}
+        parent = max(int(receipt["blockNumber"], 16) - 1, 0)
+        for block in (int(receipt["blockNumber"], 16), parent):
+            try:
+                simulate(self.w3, self.decoder, call, block)
+            except ContractRevert as revert:
+                return revert
+            except NodeError:
+                continue
+        if int(receipt["gasUsed"], 16) >= int(tx["gas"], 16):
+            return ContractRevert("OutOfGas", {"gas": int(tx["gas"], 16)})
+        return ContractRevert("", raw="")
+
+    def recover(self) -> int:
+        """Queues again every transaction recorded in a block the node no longer has.
+
+        Returns how many were queued again."""
+        with self.store.session() as session:
+            newest = session.execute(
+                select(OutboxTx.block_number, OutboxTx.block_hash)
+                .where(OutboxTx.status.in_(("mined", "reverted")))
+                .order_by(OutboxTx.block_number.desc())
+                .limit(1)
+            ).first()
+            if newest is None or self._block_hash(newest.block_number) == newest.block_hash:
+                return 0
+            recorded = session.execute(
+                select(OutboxTx.block_number, OutboxTx.block_hash)
+                .where(OutboxTx.status.in_(("mined", "reverted")))
+                .group_by(OutboxTx.block_number, OutboxTx.block_hash)
+                .order_by(OutboxTx.block_number.desc())
+            ).all()
+        lost: list[tuple[int, str]] = []
+        for number, block_hash in recorded:
+            if self._block_hash(number) == block_hash:
+                break  # every older block is intact too: hashes chain
+            lost.append((number, block_hash))
+        if not lost:
+            return 0
+        requeued = 0
+        with self.store.session() as session, session.begin():
+            for number, block_hash in lost:
+                result = session.execute(
+                    update(OutboxTx)
+                    .where(OutboxTx.block_number == number, OutboxTx.block_hash == block_hash)
+                    .values(
+                        status="queued",
+                        block_number=None,
+                        block_hash=None,
+                        gas_used=None,
+                        contract_address=None,
+                        error_name=None,
+                        error_detail=None,
+                    )
+                )
+                requeued += result.rowcount or 0
+        return requeued
+
+    def _block_hash(self, number: int) -> str | None:
+        block = rpc(self.w3, "eth_getBlockByNumber", [hex(number), False])
+        return None if block is None else str(block["hash"])
+
+    def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+        try:
+            replies = self.w3.provider.make_batch_request(calls)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - transport failure
+            raise NodeError(f"the node did not answer a batch of {len(calls)} requests: {exc}") from exc
+        if isinstance(replies, dict):  # a batch-level error
+            raise NodeError(f"the node refused a batch request: {replies.get('error')}")
+        return sorted(replies, key=lambda r: r["id"]) if all("id" in r for r in replies) else list(replies)
+
+    # -- waiting ---------------------------------------------------------------------
+
+    def wait(self, tx_hashes: Sequence[str], timeout: float = 60.0, interval: float = 0.2) -> list[OutboxTx]:
+        """Pumps until the given transactions are mined or reverted; returns their rows.
+
+        Raises :class:`NodeError` on timeout. Reverts are returned, not raised: the
+        caller decides (see :func:`raise_for_revert`)."""
+        deadline = time.monotonic() + timeout
+        wanted = list(tx_hashes)
+        while True:
+            self.pump()
+            with self.store.session() as session:
+                rows = list(session.scalars(select(OutboxTx).where(OutboxTx.tx_hash.in_(wanted))))
+            if len(rows) == len(wanted) and all(r.status not in PENDING for r in rows):
+                order = {h: i for i, h in enumerate(wanted)}
+                return sorted(rows, key=lambda r: order[r.tx_hash])
+            if time.monotonic() > deadline:
+                pending = [r.tx_hash for r in rows if r.status in PENDING]
+                raise NodeError(f"{len(pending)} transaction(s) not mined within {timeout:.0f} s, e.g. {pending[:3]}")
+            time.sleep(interval)
+
+    def counts(self) -> dict[str, int]:
+        with self.store.session() as session:
+            return {
+                status: n
+                for status, n in session.execute(select(OutboxTx.status, func.count()).group_by(OutboxTx.status))
+            }
+
+
+def raise_for_revert(rows: Iterable[OutboxTx]) -> None:
+    """Raises the first revert among ``rows`` as :class:`ContractRevert`."""
+    for row in rows:
+        if row.status == "reverted":
+            args = json.loads(row.error_detail or "{}")
+            raise ContractRevert(row.error_name or "", args)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _already_known(error: dict[str, Any]) -> bool:
+    message = str(error.get("message", "")).lower()
+    return "already known" in message or "already imported" in message or "known transaction" in message
+
+
+def _nonce_too_low(error: dict[str, Any]) -> bool:
+    message = str(error.get("message", "")).lower()
+    return "nonce too low" in message or "nonce is too low" in message
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

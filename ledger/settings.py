@@ -1,0 +1,125 @@
+"""Settings: one frozen object, built from the environment and passed in explicitly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Chain id of the managed local node. Fixed, so signatures and deployments are stable.
+LOCAL_CHAIN_ID = 31337
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything gridledger needs to know about where things are.
+
+    Build it with :meth:`from_env`; change it with :meth:`with_` (it is immutable).
+    """
+
+    root: Path = PROJECT_ROOT
+    var_dir: Path = PROJECT_ROOT / "var"
+    database_url: str = ""
+    rpc_url: str = "http://127.0.0.1:8545"
+    chain_id: int = LOCAL_CHAIN_ID
+    node_host: str = "127.0.0.1"
+    node_port: int = 8545
+    block_time: float = 1.0
+    block_gas_limit: int = 2_000_000_000
+    state_interval: int = 5
+    log_window: int = 2_000
+    key_password: str | None = field(default=None, repr=False)
+    kdf_work: int = 2**14
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        root = Path(env.get("GRIDLEDGER_ROOT", PROJECT_ROOT)).resolve()
+        var_dir = Path(env.get("GRIDLEDGER_VAR", root / "var")).resolve()
+        port = _int(env, "GRIDLEDGER_NODE_PORT", 8545)
+        password = env.get("GRIDLEDGER_KEY_PASSWORD")
+        password_file = env.get("GRIDLEDGER_KEY_PASSWORD_FILE")
+        if password is None and password_file:
+            try:
+                password = Path(password_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"GRIDLEDGER_KEY_PASSWORD_FILE={password_file} cannot be read: {exc.strerror}"
+                ) from exc
+        settings = cls(
+            root=root,
+            var_dir=var_dir,
+            database_url=env.get("DATABASE_URL", ""),
+            rpc_url=env.get("GRIDLEDGER_RPC_URL", f"http://127.0.0.1:{port}"),
+            chain_id=_int(env, "GRIDLEDGER_CHAIN_ID", LOCAL_CHAIN_ID),
+            node_port=port,
+            block_time=_float(env, "GRIDLEDGER_BLOCK_TIME", 1.0),
+            block_gas_limit=_int(env, "GRIDLEDGER_BLOCK_GAS_LIMIT", 2_000_000_000),
+            state_interval=_int(env, "GRIDLEDGER_STATE_INTERVAL", 5),
+            log_window=_int(env, "GRIDLEDGER_LOG_WINDOW", 2_000),
+            key_password=password,
+            kdf_work=_int(env, "GRIDLEDGER_KDF_WORK", 2**14),
+        )
+        if not 1 <= settings.log_window <= 2_000:
+            raise ConfigurationError(
+                f"GRIDLEDGER_LOG_WINDOW must be 1..2000 blocks (Besu's eth_getLogs bound); got {settings.log_window}"
+            )
+        if settings.block_time <= 0:
+            raise ConfigurationError(f"GRIDLEDGER_BLOCK_TIME must be positive seconds; got {settings.block_time}")
+        return settings
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'gridledger.db'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.var_dir / "keys"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.var_dir / "chain"
+
+    @property
+    def deployment_file(self) -> Path:
+        return self.var_dir / "deployment.json"
+
+    @property
+    def contracts_dir(self) -> Path:
+        return self.root / "contracts"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.root / "contracts" / "build"
+
+    @property
+    def node_modules(self) -> Path:
+        return self.root / "node_modules"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number; got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number; got {raw!r}") from None

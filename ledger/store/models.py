@@ -1,0 +1,176 @@
+"""Typed SQLAlchemy 2.0 models of the off-chain store.
+
+Three kinds of table live here:
+
+* off-chain facts the chain must never hold (organisation names, account labels);
+* the outbox of signed raw transactions, with nonces and receipts;
+* tables filled by the indexer from contract events (``chain_events`` and the
+  projections built from them, such as ``members``). Pages and audits read these,
+  never the chain per request.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Key/value facts about this store, such as the deployment it is bound to."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Account(Base):
+    """An account whose key gridledger holds in its keystore. Never the key itself."""
+
+    __tablename__ = "accounts"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # governance | member | resident
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OrgProfile(Base):
+    """The off-chain side of an organisation: its code and human name."""
+
+    __tablename__ = "org_profiles"
+
+    org_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NonceCursor(Base):
+    """The next nonce gridledger will sign with, per sending account."""
+
+    __tablename__ = "nonce_cursors"
+
+    sender: Mapped[str] = mapped_column(String(42), primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutboxTx(Base):
+    """A signed raw transaction, stored with the domain change that caused it.
+
+    status: queued (stored, not yet sent) -> sent -> mined | reverted; dropped when
+    the account's nonce was used by a transaction gridledger did not sign.
+    A sent or mined transaction whose block the node lost goes back to sent and is
+    broadcast again with the same bytes, so it lands with the same hash.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("sender", "nonce", name="uq_outbox_sender_nonce"),
+        Index("ix_outbox_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    raw_tx: Mapped[bytes] = mapped_column(LargeBinary)
+    to_address: Mapped[str | None] = mapped_column(String(42))
+    purpose: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    send_count: Mapped[int] = mapped_column(Integer, default=0)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(66))
+    gas_used: Mapped[int | None] = mapped_column(BigInteger)
+    contract_address: Mapped[str | None] = mapped_column(String(42))
+    error_name: Mapped[str | None] = mapped_column(String(120))
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IndexCursor(Base):
+    """How far the indexer has read: the last block it finished, and that block's hash."""
+
+    __tablename__ = "index_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+
+
+class SeenBlock(Base):
+    """Hashes of blocks the indexer read events from (and window ends), to find a fork."""
+
+    __tablename__ = "seen_blocks"
+
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    block_hash: Mapped[str] = mapped_column(String(66))
+
+
+class ChainEvent(Base):
+    """A decoded contract event, as read by the indexer."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (
+        UniqueConstraint("block_number", "log_index", name="uq_chain_events_position"),
+        Index("ix_chain_events_contract_event", "contract", "event"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66), index=True)
+    contract: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(60))
+    args: Mapped[str] = mapped_column(Text)  # JSON, bytes as 0x-hex
+
+
+class Organisation(Base):
+    """An organisation as the chain has it (projection of Membership events)."""
+
+    __tablename__ = "organisations"
+
+    org_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    department_kind: Mapped[str | None] = mapped_column(String(20))
+    parent_id: Mapped[str | None] = mapped_column(String(66), index=True)
+    threshold: Mapped[int] = mapped_column(Integer, default=0)
+    active_signers: Mapped[int] = mapped_column(Integer, default=0)
+    created_block: Mapped[int] = mapped_column(BigInteger)
+    created_tx: Mapped[str] = mapped_column(String(66))
+
+
+class Member(Base):
+    """An account's membership as the chain has it (projection of Membership events)."""
+
+    __tablename__ = "members"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.org_id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12))
+    added_block: Mapped[int] = mapped_column(BigInteger)
+    updated_block: Mapped[int] = mapped_column(BigInteger)
