@@ -214,13 +214,20 @@ class LocalNode:
         else:
             os.kill(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
+        # The kernel tears the listening socket down just after the process is gone;
+        # a stop is complete only when the port is free for the next start.
+        while time.monotonic() < deadline + 5.0 and self._port_accepts():
+            time.sleep(0.05)
+
+    def _port_accepts(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex((self.settings.node_host, self.settings.node_port)) == 0
 
     def _refuse_if_port_taken(self) -> None:
         host, port = self.settings.node_host, self.settings.node_port
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex((host, port)) != 0:
-                return
+        if not self._port_accepts():
+            return
         try:
             version = _rpc(f"http://{host}:{port}", "web3_clientVersion", timeout=1.0)
             what = f"a node we did not start ({version})"

@@ -1,0 +1,57 @@
+"""The gridledger command line, run in-process against the session's node."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from ledger.cli import main
+from ledger.settings import Settings
+
+
+@pytest.fixture
+def run(settings: Settings, ledger, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GRIDLEDGER_VAR", str(settings.var_dir))
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("GRIDLEDGER_NODE_PORT", str(settings.node_port))
+    monkeypatch.setenv("GRIDLEDGER_KEY_PASSWORD", "test-password")
+    monkeypatch.setenv("GRIDLEDGER_BLOCK_TIME", "0.2")
+    runner = CliRunner()
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_member_add_then_list_shows_it(run, world) -> None:  # type: ignore[no-untyped-def]
+    added = run("member", "add", "cli-worker", "--org", world.committee, "--role", "grid-worker")
+    assert added.exit_code == 0, added.output
+    assert "added cli-worker" in added.output
+    listed = run("member", "list", "--org", world.committee)
+    assert listed.exit_code == 0
+    assert "cli-worker" in listed.output and "grid-worker" in listed.output
+
+
+def test_forbidden_change_fails_with_the_contract_error(run, world) -> None:  # type: ignore[no-untyped-def]
+    result = run("member", "suspend", world.members[0], "--as", world.other_admin)
+    assert result.exit_code == 1
+    assert "MembershipUnauthorized" in result.output
+
+
+def test_threshold_above_n_is_refused(run, world) -> None:  # type: ignore[no-untyped-def]
+    result = run("org", "threshold", world.committee, "9")
+    assert result.exit_code == 1
+    assert "MembershipInvalidThreshold" in result.output and "signers=3" in result.output
+
+
+def test_incomplete_org_create_says_what_is_missing(run, world) -> None:  # type: ignore[no-untyped-def]
+    result = run("org", "create", "cmte-new", "--name", "New", "--kind", "committee", "--parent", world.office)
+    assert result.exit_code == 1
+    assert "--member LABEL" in result.output and "--threshold K" in result.output
+
+
+def test_org_list_shows_k_of_n(run, world) -> None:  # type: ignore[no-untyped-def]
+    result = run("org", "list")
+    assert result.exit_code == 0
+    assert world.committee in result.output and "2 of 3" in result.output
