@@ -170,3 +170,35 @@ def test_the_guard_rejects_node_side_signing(ledger: Ledger) -> None:
         ledger.w3.provider.make_request("eth_sendTransaction", [{}])  # type: ignore[arg-type]
     with pytest.raises(ForbiddenRpc):
         ledger.w3.eth.accounts  # noqa: B018
+
+
+def test_revert_that_depends_on_an_earlier_transaction_in_its_block_is_decoded_at_its_position(
+    ledger: Ledger,
+    world,  # type: ignore[no-untyped-def]
+) -> None:
+    """Regression: replaying at the block's end state reported status 3 (revoked) for
+    a suspend that failed because the account was already suspended (status 2)."""
+    w3 = ledger.w3
+    admin = ledger.account(world.admin)
+    target = ledger.address_of(world.members[0])
+    ledger.outbox.prepare(admin)
+    w3.provider.make_request("evm_setIntervalMining", [0])  # type: ignore[arg-type]
+    try:
+        with ledger.store.session() as session, session.begin():
+            hashes = [
+                ledger.outbox.enqueue(session, admin, call).tx_hash
+                for call in (
+                    ledger.membership.suspend(target),
+                    ledger.membership.suspend(target),
+                    ledger.membership.revoke(target),
+                )
+            ]
+        assert ledger.outbox.send() == 3
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        w3.provider.make_request("evm_setIntervalMining", [ledger.settings.block_time])  # type: ignore[arg-type]
+    first, second, third = ledger.outbox.wait(hashes)
+    assert first.block_number == second.block_number == third.block_number
+    assert (first.status, second.status, third.status) == ("mined", "reverted", "mined")
+    assert second.error_name == "MembershipInvalidStatus"
+    assert json.loads(second.error_detail or "{}") == {"account": target, "status": 2}
