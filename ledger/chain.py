@@ -78,9 +78,10 @@ class _ErrorAbi:
     types: tuple[str, ...]
 
 
-def _abi_type(item: dict[str, Any]) -> str:
+def abi_type(item: dict[str, Any]) -> str:
+    """The canonical type string of an ABI input, tuples spelled out."""
     if item["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
+        inner = ",".join(abi_type(c) for c in item["components"])
         return f"({inner}){item['type'][5:]}"
     return str(item["type"])
 
@@ -97,7 +98,7 @@ class ErrorDecoder:
             for item in abi:
                 if item.get("type") != "error":
                     continue
-                types = tuple(_abi_type(i) for i in item["inputs"])
+                types = tuple(abi_type(i) for i in item["inputs"])
                 selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
                 self._errors[selector] = _ErrorAbi(item["name"], tuple(i["name"] for i in item["inputs"]), types)
 

@@ -18,7 +18,8 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .context import Ledger
 
-console = Console(soft_wrap=True)
+# Piped output (CI logs, files) gets room for the tables instead of Rich's 80 columns.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
 

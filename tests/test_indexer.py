@@ -11,7 +11,7 @@ import ledger.indexer as indexer_module
 from ledger.context import Ledger
 from ledger.membership import Role, org_id
 from ledger.organisations import Organisations
-from ledger.store.models import ChainEvent, IndexCursor, Member
+from ledger.store.models import ChainEvent, IndexCursor, Member, OutboxTx
 
 
 def _count(ledger: Ledger, model: Any) -> int:
@@ -112,6 +112,4 @@ def test_rereads_after_a_changed_block_hash(ledger: Ledger, world) -> None:  # t
 
 def _last_tx(ledger: Ledger) -> str:
     with ledger.store.session() as session:
-        return str(
-            session.scalars(select(indexer_module.OutboxTx.tx_hash).order_by(indexer_module.OutboxTx.id.desc())).first()
-        )
+        return str(session.scalars(select(OutboxTx.tx_hash).order_by(OutboxTx.id.desc())).first())
