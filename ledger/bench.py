@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from sqlalchemy import func, select
@@ -76,17 +77,16 @@ def ceiling(ledger: Ledger, signer_label: str, committee: bytes, count: int) -> 
     hashes: list[str] = []
     for i in range(count):
         call = ledger.membership.add_member(_random_address(), committee, Role.RESIDENT)
-        signed = signer.sign_transaction(
-            {
-                "nonce": nonce + i,
-                "gasPrice": 0,
-                "gas": call.gas,
-                "to": call.to,
-                "data": call.data,
-                "value": 0,
-                "chainId": ledger.settings.chain_id,
-            }
-        )
+        tx: dict[str, Any] = {
+            "nonce": nonce + i,
+            "gasPrice": 0,
+            "gas": call.gas,
+            "to": call.to,
+            "data": call.data,
+            "value": 0,
+            "chainId": ledger.settings.chain_id,
+        }
+        signed = signer.sign_transaction(tx)
         raws.append("0x" + bytes(signed.raw_transaction).hex())
         hashes.append("0x" + bytes(signed.hash).hex())
     start = time.perf_counter()

@@ -153,7 +153,7 @@ def simulate(w3: Web3, decoder: ErrorDecoder, tx: dict[str, Any], block: str | i
     block_id = hex(block) if isinstance(block, int) else block
     reply = w3.provider.make_request("eth_call", [call, block_id])  # type: ignore[arg-type]
     if "error" in reply:
-        data = revert_data(reply["error"])
+        data = revert_data(dict(reply["error"]))
         if data is None and "revert" not in str(reply["error"].get("message", "")).lower():
             raise NodeError(f"eth_call failed: {reply['error'].get('message')}")
         raise decoder.decode(data)

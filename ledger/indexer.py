@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, to_checksum_address
@@ -57,7 +57,7 @@ class EventDecoder:
         for contract, abi in abis.items():
             for item in abi:
                 if item.get("type") == "event" and not item.get("anonymous"):
-                    self._by_topic[bytes(event_abi_to_log_topic(item))] = _EventAbi(
+                    self._by_topic[bytes(event_abi_to_log_topic(cast(Any, item)))] = _EventAbi(
                         contract, item["name"], item["inputs"]
                     )
 

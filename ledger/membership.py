@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Sequence
+from typing import Any, cast
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
@@ -106,7 +107,7 @@ class MembershipCalls:
         self.contract = contract
         self.address = contract.address
         self._functions: dict[str, tuple[bytes, list[str]]] = {}
-        for item in contract.abi:
+        for item in cast(list[dict[str, Any]], contract.abi):
             if item.get("type") == "function":
                 types = [_abi_type(i) for i in item["inputs"]]
                 selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]

@@ -25,11 +25,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
@@ -44,15 +44,15 @@ BATCH = 500
 
 # Built once: the hot path of every write reuses their compiled form.
 # Plain table statements, not ORM-enabled ones: no identity-map bookkeeping (3x faster).
-_NONCES = NonceCursor.__table__
+_NONCES = cast(Table, NonceCursor.__table__)
 _TAKE_NONCE = (
     update(_NONCES)
     .where(_NONCES.c.sender == bindparam("signer"))
     .values(next_nonce=_NONCES.c.next_nonce + 1)
     .returning(_NONCES.c.next_nonce)
 )
-_INSERT_TX = insert(OutboxTx.__table__)
-_TXS = OutboxTx.__table__
+_TXS = cast(Table, OutboxTx.__table__)
+_INSERT_TX = insert(_TXS)
 _RECORD_RECEIPT = (
     update(_TXS)
     .where(_TXS.c.id == bindparam("row_id"), _TXS.c.status == "sent")
@@ -343,6 +343,8 @@ class Outbox:
             ).all()
         lost: list[tuple[int, str]] = []
         for number, block_hash in recorded:
+            if number is None or block_hash is None:
+                continue
             if self._block_hash(number) == block_hash:
                 break  # every older block is intact too: hashes chain
             lost.append((number, block_hash))
@@ -364,7 +366,7 @@ class Outbox:
                         error_detail=None,
                     )
                 )
-                requeued += result.rowcount or 0
+                requeued += cast(CursorResult[Any], result).rowcount or 0
         return requeued
 
     def _block_hash(self, number: int) -> str | None:
@@ -373,7 +375,7 @@ class Outbox:
 
     def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
         try:
-            replies = self.w3.provider.make_batch_request(calls)  # type: ignore[arg-type]
+            replies = cast(Any, self.w3.provider).make_batch_request(calls)
         except Exception as exc:  # noqa: BLE001 - transport failure
             raise NodeError(f"the node did not answer a batch of {len(calls)} requests: {exc}") from exc
         if isinstance(replies, dict):  # a batch-level error

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import solcx
+import solcx.install
 from solcx.exceptions import SolcError
 
 from ledger.errors import CompilerError
@@ -80,7 +81,7 @@ def _native_candidates() -> list[Path]:
     try:
         for version in solcx.get_installed_solc_versions():
             if str(version) == SOLC_VERSION:
-                found.append(Path(solcx.get_executable(version)))
+                found.append(Path(solcx.install.get_executable(version)))
     except Exception:  # noqa: BLE001 - py-solc-x's folder missing is not an error here
         pass
     return found

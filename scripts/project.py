@@ -53,7 +53,7 @@ def digest(*paths: Path) -> str:
 
 
 def check_tools() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs under any python3, before the venv
         fail(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     node = shutil.which("node")
     npm = shutil.which("npm")

@@ -127,3 +127,16 @@ def test_enqueue_without_a_cursor_is_a_clear_error(db_url: str) -> None:
             _outbox(store).enqueue(session, Account.create(), CALL)
     finally:
         store.close()
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    """A model changed without a migration (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    store = _store(db_url)
+    try:
+        with store.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        store.close()
