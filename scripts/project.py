@@ -117,8 +117,10 @@ def main_run() -> None:
     print("  .venv/bin/gridledger node status | stop      # the local chain")
     print("  python3 scripts/project.py run               # again: reuses everything, duplicates nothing")
     if "GRIDLEDGER_KEY_PASSWORD_FILE" in env and Path(env["GRIDLEDGER_KEY_PASSWORD_FILE"]) == DEMO_PASSWORD_FILE:
-        print(f"  (demo keystore password in {DEMO_PASSWORD_FILE.relative_to(ROOT)}; "
-              "export GRIDLEDGER_KEY_PASSWORD_FILE=var/demo-key-password to use the CLI)")
+        print(
+            f"  (demo keystore password in {DEMO_PASSWORD_FILE.relative_to(ROOT)}; "
+            "export GRIDLEDGER_KEY_PASSWORD_FILE=var/demo-key-password to use the CLI)"
+        )
 
 
 def main_test(pytest_args: list[str]) -> None:

@@ -135,7 +135,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_members_org_id"), ["org_id"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_members_org_id"))
