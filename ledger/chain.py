@@ -120,17 +120,18 @@ class ErrorDecoder:
         except Exception:  # noqa: BLE001 - malformed data still deserves a name
             return ContractRevert(known.name, raw="0x" + raw.hex())
         return ContractRevert(
-            known.name, dict(zip(known.names, (_plain(v) for v in values), strict=False)), raw="0x" + raw.hex()
+            known.name, dict(zip(known.names, (jsonable(v) for v in values), strict=False)), raw="0x" + raw.hex()
         )
 
 
-def _plain(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A decoded ABI value as JSON wants it: bytes as 0x-hex, addresses checksummed."""
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
         return to_checksum_address(value)
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 

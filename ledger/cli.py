@@ -215,7 +215,7 @@ def org_list() -> None:
     from .organisations import Organisations
 
     with _ledger() as ledger:
-        ledger.sync()
+        ledger.indexer().run_once()  # read only: index up to the head, send nothing
         table = Table("code", "name", "kind", "parent", "k of n", "accounts", "id")
         for o in Organisations(ledger).organisations():
             kind = o.kind + (f" ({o.department_kind})" if o.department_kind else "")
@@ -286,7 +286,7 @@ def member_list(org_code: str | None) -> None:
     from .organisations import Organisations
 
     with _ledger() as ledger:
-        ledger.sync()
+        ledger.indexer().run_once()  # read only: index up to the head, send nothing
         table = Table("label", "address", "organisation", "role", "status")
         for m in Organisations(ledger).members(org_code):
             table.add_row(m.label or "", m.address, m.org_code or "?", m.role, m.status)

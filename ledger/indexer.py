@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from web3 import Web3
 
-from .chain import rpc
+from .chain import jsonable, rpc
 from .errors import NodeError
 from .membership import DepartmentKind, OrgKind, Role, Status, name_of
 from .store import Store
@@ -77,22 +77,12 @@ class EventDecoder:
         return Event(
             contract=spec.contract,
             name=spec.name,
-            args={k: _jsonable(v) for k, v in args.items()},
+            args={k: jsonable(v) for k, v in args.items()},
             block_number=int(log["blockNumber"], 16),
             block_hash=log["blockHash"],
             log_index=int(log["logIndex"], 16),
             tx_hash=log["transactionHash"],
         )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        return to_checksum_address(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 Projector = Callable[[Session, Event], None]

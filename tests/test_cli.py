@@ -55,3 +55,17 @@ def test_org_list_shows_k_of_n(run, world) -> None:  # type: ignore[no-untyped-d
     result = run("org", "list")
     assert result.exit_code == 0
     assert world.committee in result.output and "2 of 3" in result.output
+
+
+def test_worker_once_sends_queued_writes_and_indexes_them(run, ledger, world) -> None:  # type: ignore[no-untyped-def]
+    from ledger.membership import Role
+    from ledger.organisations import Organisations
+
+    tx_hash = Organisations(ledger, wait=False).add_member("queued-worker", world.committee, Role.GRID_WORKER)
+    assert not Organisations(ledger).is_member("queued-worker")  # stored, not yet on chain
+    run("worker", "--once")  # sends it
+    ledger.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+    result = run("worker", "--once")  # records the receipt and indexes the event
+    assert result.exit_code == 0, result.output
+    assert Organisations(ledger).is_member("queued-worker")
+    assert ledger.outbox.counts().get("mined", 0) >= 1
