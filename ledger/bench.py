@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from .context import Ledger
 from .membership import Role, org_id
 from .organisations import Organisations
+from .outbox import BATCH
 from .settings import PROJECT_ROOT, Settings
 from .store.models import OutboxTx
 
@@ -61,8 +62,8 @@ def _wait_all_mined(ledger: Ledger, hashes: list[str], timeout: float = 300) -> 
     pending = list(hashes)
     deadline = time.monotonic() + timeout
     while pending:
-        replies = ledger.outbox._batch([("eth_getTransactionReceipt", [h]) for h in pending[:2000]])
-        done = {h for h, r in zip(pending[:2000], replies) if r.get("result")}
+        replies = ledger.outbox._batch([("eth_getTransactionReceipt", [h]) for h in pending[:BATCH]])
+        done = {h for h, r in zip(pending[:BATCH], replies) if r.get("result")}
         pending = [h for h in pending if h not in done]
         if pending:
             if time.monotonic() > deadline:

@@ -40,7 +40,8 @@ from .store import Store
 from .store.models import NonceCursor, OutboxTx, utcnow
 
 PENDING = ("queued", "sent")
-BATCH = 500
+#: Requests per JSON-RPC batch: within Besu's default limit of 1,024.
+BATCH = 1_000
 
 # Built once: the hot path of every write reuses their compiled form.
 # Plain table statements, not ORM-enabled ones: no identity-map bookkeeping (3x faster).
@@ -247,7 +248,7 @@ class Outbox:
         settled = 0
         stale_before = utcnow() - timedelta(seconds=self.resend_after)
         forgotten: list[int] = []
-        for chunk in _chunks(rows, 2_000):
+        for chunk in _chunks(rows, BATCH):
             replies = self._batch([("eth_getTransactionReceipt", [r.tx_hash]) for r in chunk])
             outcomes: list[tuple[int, dict[str, Any]]] = []
             for row, reply in zip(chunk, replies):
