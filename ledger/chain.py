@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -124,12 +124,17 @@ class ErrorDecoder:
         )
 
 
+@lru_cache(maxsize=65_536)
+def _checksummed(address: str) -> str:
+    return str(to_checksum_address(address))
+
+
 def jsonable(value: Any) -> Any:
     """A decoded ABI value as JSON wants it: bytes as 0x-hex, addresses checksummed."""
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        return to_checksum_address(value)
+        return _checksummed(value)
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value

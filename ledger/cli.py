@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -301,20 +300,15 @@ def member_list(org_code: str | None) -> None:
 @click.option("--interval", type=float, default=0.5, show_default=True, help="Seconds between cycles.")
 def worker(once: bool, interval: float) -> None:
     """Send the outbox, record receipts, recover lost blocks, and index events."""
+    from .worker import Worker
+
     with _ledger() as ledger:
-        indexer = ledger.indexer()
+        runner = Worker(ledger, interval=interval, report=lambda line: console.print(line, highlight=False))
+        if once:
+            runner.once()
+            return
         console.print(f"worker running against {ledger.settings.rpc_url}; Ctrl-C to stop")
-        while True:
-            try:
-                done = ledger.outbox.pump()
-                events = indexer.run_once()
-                if any(done.values()) or events:
-                    console.print(f"outbox {done}, indexed {events} events", highlight=False)
-            except LedgerError as exc:
-                err.print(f"[yellow]cycle failed, will retry:[/] {exc}", highlight=False)
-            if once:
-                return
-            time.sleep(interval)
+        runner.run()
 
 
 @main.command()

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, to_checksum_address
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 from web3 import Web3
 
@@ -139,26 +139,30 @@ class Indexer:
             for number, block_hash in seen.items():
                 session.merge(SeenBlock(block_number=number, block_hash=block_hash))
             for event in events:
-                session.add(
-                    ChainEvent(
-                        block_number=event.block_number,
-                        block_hash=event.block_hash,
-                        log_index=event.log_index,
-                        tx_hash=event.tx_hash,
-                        contract=event.contract,
-                        event=event.name,
-                        args=json.dumps(event.args, sort_keys=True),
-                    )
-                )
                 self._project(session, event)
+            if events:
+                session.execute(
+                    insert(cast(Table, ChainEvent.__table__)),
+                    [
+                        {
+                            "block_number": e.block_number,
+                            "block_hash": e.block_hash,
+                            "log_index": e.log_index,
+                            "tx_hash": e.tx_hash,
+                            "contract": e.contract,
+                            "event": e.name,
+                            "args": json.dumps(e.args, sort_keys=True),
+                        }
+                        for e in events
+                    ],
+                )
             session.merge(IndexCursor(name=CURSOR, block_number=end, block_hash=end_block["hash"]))
         return len(events)
 
     def _project(self, session: Session, event: Event) -> None:
         projector = self.projectors.get((event.contract, event.name))
         if projector is not None:
-            projector(session, event)
-            session.flush()
+            projector(session, event)  # autoflush makes earlier events visible to its reads
 
     # -- forks ---------------------------------------------------------------------
 
@@ -231,6 +235,7 @@ def _on_org_created(session: Session, e: Event) -> None:
             created_tx=e.tx_hash,
         )
     )
+    session.flush()  # members reference it; organisations are few, members are many
 
 
 def _counts_as_signer(member: Member) -> bool:

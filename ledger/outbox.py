@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
 
+from ._internal.txsign import sign_legacy
 from .chain import ErrorDecoder, rpc, simulate
 from .errors import ContractRevert, NodeError, StoreError
 from .store import Store
@@ -137,26 +138,26 @@ class Outbox:
         nonce = session.execute(_TAKE_NONCE, {"signer": signer.address}).scalar_one_or_none()
         if nonce is None:
             raise StoreError(f"no nonce cursor for {signer.address}: call Outbox.prepare() first")
-        tx: dict[str, Any] = {
-            "nonce": nonce - 1,
-            "gasPrice": 0,
-            "gas": call.gas,
-            "value": 0,
-            "data": call.data,
-            "chainId": self.chain_id,
-        }
-        if call.to is not None:
-            tx["to"] = to_checksum_address(call.to)
-        signed = signer.sign_transaction(tx)
-        queued = Queued(tx_hash="0x" + bytes(signed.hash).hex(), sender=signer.address, nonce=nonce - 1)
+        to = to_checksum_address(call.to) if call.to is not None else None
+        signed = sign_legacy(
+            bytes(signer.key),
+            nonce=nonce - 1,
+            gas_price=0,
+            gas=call.gas,
+            to=None if to is None else bytes.fromhex(to[2:]),
+            value=0,
+            data=call.data,
+            chain_id=self.chain_id,
+        )
+        queued = Queued(tx_hash="0x" + signed.hash.hex(), sender=signer.address, nonce=nonce - 1)
         session.execute(
             _INSERT_TX,
             {
                 "sender": queued.sender,
                 "nonce": queued.nonce,
                 "tx_hash": queued.tx_hash,
-                "raw_tx": bytes(signed.raw_transaction),
-                "to_address": tx.get("to"),
+                "raw_tx": signed.raw,
+                "to_address": to,
                 "purpose": call.purpose,
                 "status": "queued",
                 "send_count": 0,
