@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -25,7 +26,7 @@ from .errors import ConfigurationError, ContractRevert, NodeError
 from .settings import Settings
 
 #: The contracts gridledger deploys, in deployment order.
-CONTRACTS = ("Membership",)
+CONTRACTS = ("Membership", "RecordLedger", "ConsentRegistry")
 
 
 def connect(settings: Settings, *, timeout: float = 30.0) -> Web3:
@@ -76,6 +77,37 @@ class _ErrorAbi:
     name: str
     names: tuple[str, ...]
     types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One contract call to be signed: target (None to deploy), calldata, gas limit."""
+
+    to: str | None
+    data: bytes
+    gas: int
+    purpose: str
+
+
+class ContractCalls:
+    """Builds outbox :class:`~ledger.outbox.Call` objects for one deployed contract.
+
+    Calldata is encoded with eth-abi from selectors and types computed once from the
+    ABI: web3's per-call ``encode_abi`` costs more than signing the transaction."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+        self.address = contract.address
+        self._functions: dict[str, tuple[bytes, list[str]]] = {}
+        for item in cast(list[dict[str, Any]], contract.abi):
+            if item.get("type") == "function":
+                types = [abi_type(i) for i in item["inputs"]]
+                selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+                self._functions[item["name"]] = (selector, types)
+
+    def _call(self, fn_name: str, args: Sequence[object], gas: int, purpose: str) -> Call:
+        selector, types = self._functions[fn_name]
+        return Call(to=self.address, data=selector + abi_encode(types, list(args)), gas=gas, purpose=purpose)
 
 
 def abi_type(item: dict[str, Any]) -> str:

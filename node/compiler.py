@@ -131,6 +131,9 @@ def compile_contracts(settings: Settings, compiler: Compiler | None = None) -> d
         )
     except SolcError as exc:
         raise CompilerError(f"compilation failed with {compiler.kind} solc {compiler.version}:\n{exc}") from exc
+    warnings = [e.get("formattedMessage", e.get("message", "")) for e in output.get("errors", []) if e.get("severity") == "warning"]
+    if warnings:
+        raise CompilerError("the contracts compile with warnings; fix them:\n" + "\n".join(warnings))
     artifacts: dict[str, dict[str, Any]] = {}
     for source_name, contracts in sorted(output.get("contracts", {}).items()):
         for name, data in sorted(contracts.items()):

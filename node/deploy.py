@@ -30,9 +30,16 @@ class DeployResult:
     reason: str | None = None
 
 
-def constructor_args(name: str, governance: str) -> bytes:
+def constructor_args(name: str, governance: str, deployed: dict[str, Deployed]) -> bytes:
+    """The ABI-encoded constructor arguments of ``name``; ``deployed`` holds the
+    contracts deployed before it (in :data:`CONTRACTS` order)."""
     if name == "Membership":
         return abi_encode(["address"], [governance])
+    if name in ("RecordLedger", "ConsentRegistry"):
+        membership = deployed.get("Membership")
+        if membership is None:
+            raise ConfigurationError(f"{name} needs Membership deployed before it; check the order of CONTRACTS")
+        return abi_encode(["address"], [membership.address])
     raise ConfigurationError(f"no constructor arguments known for {name}")
 
 
@@ -61,7 +68,7 @@ def deploy(ledger: Ledger, *, redeploy: bool = False) -> DeployResult:
     contracts: dict[str, Deployed] = {}
     for name in CONTRACTS:
         data = artifact(settings, name)
-        code = bytes.fromhex(data["bytecode"][2:]) + constructor_args(name, governance.address)
+        code = bytes.fromhex(data["bytecode"][2:]) + constructor_args(name, governance.address, contracts)
         with ledger.store.session() as session, session.begin():
             row = ledger.outbox.enqueue(session, governance, Call(None, code, DEPLOY_GAS, f"deploy.{name}"))
             tx_hash = row.tx_hash

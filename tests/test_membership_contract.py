@@ -12,9 +12,7 @@ reverted after each test.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 from eth_utils import event_abi_to_log_topic, keccak
@@ -36,30 +34,39 @@ from ledger.membership import (
 )
 from ledger.outbox import Call
 
+from .onchain import (
+    ADMIN,
+    CMTE_A,
+    CMTE_B,
+    DEPT_A,
+    GRID_WORKER,
+    M1,
+    M2,
+    MEMBERS,
+    OFFICE_A,
+    OFFICE_B,
+    OFFICER,
+    OTHER_ADMIN,
+    OTHER_MEMBER,
+    REGISTRAR,
+    RESIDENT,
+    REVOKED,
+    SECOND_ADMIN,
+    STRANGER,
+    SUSPENDED,
+    UNKNOWN_ORG,
+    ZERO_ADDRESS,
+    assert_mined,
+    assert_reverted,
+    hexid,
+    send,
+    send_all,
+)
+
 pytestmark = pytest.mark.chain
 
 # -- the session world (labels as in conftest.World) ----------------------------------
 
-REGISTRAR = "governance"
-ADMIN = "admin-a1"
-SECOND_ADMIN = "admin-a2"
-OTHER_ADMIN = "admin-b1"
-MEMBERS = ("cmte-a-m1", "cmte-a-m2", "cmte-a-m3")
-M1, M2, M3 = MEMBERS
-SUSPENDED = "cmte-a-suspended"
-REVOKED = "cmte-a-revoked"
-OTHER_MEMBER = "cmte-b-m1"
-GRID_WORKER = "cmte-a-grid"
-RESIDENT = "cmte-a-resident"
-OFFICER = "dept-a-officer"
-STRANGER = "stranger"
-
-OFFICE_A = org_id("office-a")
-OFFICE_B = org_id("office-b")
-CMTE_A = org_id("cmte-a")
-CMTE_B = org_id("cmte-b")
-DEPT_A = org_id("dept-a-health")
-UNKNOWN_ORG = org_id("no-such-org")
 
 WORLD_LABELS = (
     REGISTRAR, ADMIN, SECOND_ADMIN, OTHER_ADMIN, *MEMBERS, SUSPENDED, REVOKED,
@@ -68,7 +75,6 @@ WORLD_LABELS = (
 WORLD_ORGS = (OFFICE_A, OFFICE_B, CMTE_A, CMTE_B, DEPT_A)
 
 ZERO_ID = bytes(32)
-ZERO_ADDRESS = "0x" + "00" * 20
 REGISTRAR_ROLE = "0x" + keccak(text="gridledger.membership.REGISTRAR").hex()
 
 # The world's organisations as organisation(oid) returns them:
@@ -89,29 +95,6 @@ NOT_ADMINS_OF_OFFICE_A = [*OUTSIDERS, M2, GRID_WORKER, OFFICER, REGISTRAR]
 
 
 # -- helpers ------------------------------------------------------------------------
-
-
-def send_all(ledger, calls: Sequence[tuple[str, Call]]) -> list[tuple[Any, Any]]:
-    """Signs and stores each (signer label, call) without preflight, sends them
-    together and waits for all; returns (outbox row, receipt) per call, in order."""
-    hashes = []
-    for label, call in calls:
-        signer = ledger.account(label)
-        ledger.outbox.prepare(signer)
-        with ledger.store.session() as session, session.begin():
-            hashes.append(ledger.outbox.enqueue(session, signer, call, preflight=False).tx_hash)
-    rows = ledger.outbox.wait(hashes, timeout=30, interval=0.05)
-    return [(row, ledger.w3.eth.get_transaction_receipt(h)) for row, h in zip(rows, hashes, strict=True)]
-
-
-def send(ledger, signer_label: str, call: Call) -> tuple[Any, Any]:
-    ((row, receipt),) = send_all(ledger, [(signer_label, call)])
-    return row, receipt
-
-
-def hexid(oid: bytes) -> str:
-    """bytes32 as the outbox spells it in error_detail."""
-    return "0x" + oid.hex()
 
 
 def new_address(ledger, label: str) -> str:
@@ -163,19 +146,6 @@ def event_names(ledger, receipt) -> list[str]:
         assert log["address"] == membership(ledger).address
         names.append(topics["0x" + bytes(log["topics"][0]).hex()])
     return names
-
-
-def assert_mined(row, receipt) -> None:
-    assert row.status == "mined", f"{row.purpose} reverted: {row.error_name} {row.error_detail}"
-    assert receipt["status"] == 1
-
-
-def assert_reverted(row, receipt, error: str, **args: Any) -> None:
-    """Reverted on chain with ``error(**args)`` and emitted nothing."""
-    assert row.status == "reverted", f"{row.purpose} was {row.status}, expected {error}"
-    assert receipt["status"] == 0
-    assert (row.error_name, json.loads(row.error_detail)) == (error, args)
-    assert receipt["logs"] == []
 
 
 def with_counters(base: tuple, *, threshold=None, signers=None, admins=None) -> tuple:

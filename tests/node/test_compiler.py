@@ -78,3 +78,14 @@ def test_launcher_reads_imports_only_inside_allowed_paths(tmp_path: Path) -> Non
     output = json.loads(result.stdout)
     errors = [e["message"] for e in output.get("errors", []) if e["severity"] == "error"]
     assert any("not found inside the allowed paths" in e for e in errors), errors
+
+
+def test_contracts_compile_without_warnings(fresh_build: dict) -> None:
+    """compile_contracts raises on any compiler warning; reaching here means none."""
+    assert set(fresh_build) == {"Membership", "RecordLedger", "ConsentRegistry"}
+
+
+def test_record_ledger_and_consent_registry_name_the_membership_they_trust(ledger) -> None:  # type: ignore[no-untyped-def]
+    membership = ledger.deployment.address("Membership")
+    assert ledger.contract("RecordLedger").functions.membership().call() == membership
+    assert ledger.contract("ConsentRegistry").functions.membership().call() == membership
