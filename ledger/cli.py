@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import click
@@ -292,6 +293,305 @@ def member_list(org_code: str | None) -> None:
         console.print(table)
 
 
+# -- records ---------------------------------------------------------------------------------
+
+
+def _content(text: str) -> object:
+    """Record content from a JSON string, a JSON file, or '-' for standard input."""
+    import json
+    from pathlib import Path
+
+    from .errors import InputError
+
+    raw = sys.stdin.read() if text == "-" else Path(text).read_text(encoding="utf-8") if Path(text).is_file() else text
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", field="content") from None
+
+
+@main.group()
+def record() -> None:
+    """Residents' records: collected once, certified k of n, erasable."""
+
+
+@record.command("add")
+@click.option("--subject", required=True, help="The resident the record is about (label or address).")
+@click.option(
+    "--category", required=True, help="identity, household, residence, health, social-security, property, elderly-care"
+)
+@click.option("--content", required=True, help="JSON, a JSON file, or - for standard input.")
+@click.option("--as", "actor", required=True, help="The committee member or grid worker collecting it.")
+def record_add(subject: str, category: str, content: str, actor: str) -> None:
+    """Collect a new record (version 1)."""
+    from .categories import parse_category
+    from .records import Records
+
+    with _ledger() as ledger:
+        record_id, tx = Records(ledger).add(
+            actor=actor, subject=subject, category=parse_category(category), content=_content(content)
+        )
+        console.print(f"record {record_id} version 1 committed in transaction {tx}")
+
+
+@record.command("update")
+@click.argument("record_id")
+@click.option("--content", required=True, help="JSON, a JSON file, or - for standard input.")
+@click.option("--expected-version", type=int, help="The version you loaded; refused if the record changed since.")
+@click.option("--as", "actor", required=True, help="A committee member or grid worker of the record's committee.")
+def record_update(record_id: str, content: str, expected_version: int | None, actor: str) -> None:
+    """Add a new version of RECORD_ID."""
+    from .records import Records
+
+    with _ledger() as ledger:
+        version, tx = Records(ledger).update(
+            record_id, _content(content), actor=actor, expected_version=expected_version
+        )
+        console.print(f"record {record_id} version {version} committed in transaction {tx}")
+
+
+@record.command("sign")
+@click.argument("record_id")
+@click.option("--as", "signer", required=True, help="The committee member signing (custodial key).")
+def record_sign(record_id: str, signer: str) -> None:
+    """Approve the newest version; certifies it when k signatures are in."""
+    from .records import Records
+
+    with _ledger() as ledger:
+        outcome = Records(ledger).sign(record_id, signer=signer)
+        console.print(f"{outcome.approvals} of {outcome.threshold} signatures")
+        if outcome.certify_tx:
+            console.print(f"certified in transaction {outcome.certify_tx}")
+
+
+@record.command("certify")
+@click.argument("record_id")
+@click.option("--as", "actor", help="Who sends it (a member or grid worker of the committee).")
+def record_certify(record_id: str, actor: str | None) -> None:
+    """Send certify with the collected signatures (sign does this by itself at k)."""
+    from .records import Records
+
+    with _ledger() as ledger:
+        console.print(f"certified in transaction {Records(ledger).certify(record_id, actor=actor)}")
+
+
+@record.command("erase")
+@click.argument("record_id")
+@click.option("--reason", required=True, help="The legal reason (kept off chain; its hash goes on chain).")
+@click.option("--as", "actor", required=True, help="An admin of the office governing the committee.")
+def record_erase(record_id: str, reason: str, actor: str) -> None:
+    """Delete the content and salts of every version; record the erasure on chain."""
+    from .records import Records
+
+    with _ledger() as ledger:
+        console.print(f"erased; recorded in transaction {Records(ledger).erase(record_id, reason, actor=actor)}")
+
+
+@record.command("show")
+@click.argument("record_id")
+def record_show(record_id: str) -> None:
+    """Show the newest version of RECORD_ID with its content."""
+    import json
+
+    from .records import Records
+
+    with _ledger() as ledger:
+        ledger.indexer().run_once()
+        view = Records(ledger).show(record_id)
+        head = view.head
+        state = (
+            "erased"
+            if view.erased
+            else "certified"
+            if head.certified
+            else "on chain, awaiting signatures"
+            if head.on_chain
+            else "pending"
+        )
+        console.print(
+            f"record {view.record_id} · {view.category.slug} · subject {ledger.label_of(view.subject) or view.subject}"
+        )
+        console.print(f"version {head.version} · {state} · commitment {head.content_hash}")
+        if head.approvals:
+            console.print(f"signed by: {', '.join(ledger.label_of(a) or a for a in head.approvals)}")
+        console.print_json(json.dumps(head.content, ensure_ascii=False) if head.content is not None else "null")
+
+
+@record.command("history")
+@click.argument("record_id")
+def record_history(record_id: str) -> None:
+    """List every version of RECORD_ID (commitments, certification), without content."""
+    from .records import Records
+
+    with _ledger() as ledger:
+        ledger.indexer().run_once()
+        view = Records(ledger).show(record_id)
+        table = Table("version", "commitment", "previous", "by", "at", "on chain", "certified by")
+        for v in view.versions:
+            table.add_row(
+                str(v.version),
+                v.content_hash[:18] + "…",
+                v.prev_hash[:18] + "…",
+                ledger.label_of(v.created_by) or v.created_by,
+                v.created_at[:19],
+                "yes" if v.on_chain else "no",
+                ", ".join(ledger.label_of(s) or s for s in v.signers) or ("erased" if view.erased else ""),
+            )
+        console.print(table)
+
+
+# -- grants ----------------------------------------------------------------------------------
+
+
+@main.group()
+def grant() -> None:
+    """Residents' consent grants to departments."""
+
+
+@grant.command("issue")
+@click.option("--resident", required=True, help="The resident granting (label or address).")
+@click.option("--department", required=True, help="Code of the department.")
+@click.option("--categories", required=True, help="Comma-separated record categories, e.g. health,identity.")
+@click.option(
+    "--purpose", required=True, help="social-assistance, health-management, elderly-care, social-insurance, ..."
+)
+@click.option("--legal-basis", default="consent", show_default=True)
+@click.option("--until", "until", required=True, help="Last day of validity, YYYY-MM-DD (exclusive of the next day).")
+@click.option("--from", "start", help="First day, YYYY-MM-DD (default: now).")
+@click.option("--purpose-text", default="", help="The purpose in plain words (kept off chain).")
+@click.option("--relayer", help="A grid worker sending it for the resident (the resident still signs).")
+def grant_issue(
+    resident: str,
+    department: str,
+    categories: str,
+    purpose: str,
+    legal_basis: str,
+    until: str,
+    start: str | None,
+    purpose_text: str,
+    relayer: str | None,
+) -> None:
+    """Issue a grant from a resident to a department."""
+    from .categories import parse_category
+    from .consent import Consent, LegalBasis, Purpose, parse_date, parse_enum
+
+    with _ledger() as ledger:
+        grant_id, tx = Consent(ledger).issue(
+            resident=resident, department=department,
+            categories=[parse_category(c) for c in categories.split(",") if c.strip()],
+            purpose=parse_enum(Purpose, purpose, "purpose"), legal_basis=parse_enum(LegalBasis, legal_basis, "legal_basis"),
+            valid_until=parse_date(until) + 86_400, valid_from=parse_date(start) if start else None,
+            purpose_text=purpose_text, relayer=relayer,
+        )  # fmt: skip
+        console.print(f"grant {grant_id} issued in transaction {tx}")
+
+
+@grant.command("withdraw")
+@click.argument("grant_id")
+@click.option("--relayer", help="A grid worker sending it for the resident (the resident still signs).")
+def grant_withdraw(grant_id: str, relayer: str | None) -> None:
+    """Withdraw GRANT_ID as its resident."""
+    from .consent import Consent
+
+    with _ledger() as ledger:
+        console.print(f"withdrawn in transaction {Consent(ledger).withdraw(grant_id, relayer=relayer)}")
+
+
+@grant.command("revoke")
+@click.argument("grant_id")
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True, help="An admin of the office governing the department.")
+def grant_revoke(grant_id: str, reason: str, actor: str) -> None:
+    """Revoke GRANT_ID as an office admin."""
+    from .consent import Consent
+
+    with _ledger() as ledger:
+        console.print(f"revoked in transaction {Consent(ledger).revoke(grant_id, reason, actor=actor)}")
+
+
+@grant.command("list")
+@click.option("--resident", help="Only this resident's grants.")
+@click.option("--department", help="Only grants to this department (code).")
+def grant_list(resident: str | None, department: str | None) -> None:
+    """List grants and their status as the chain has it."""
+    from datetime import datetime
+
+    from .consent import Consent
+
+    with _ledger() as ledger:
+        ledger.indexer().run_once()
+        table = Table("grant", "resident", "department", "categories", "valid until", "status")
+        for g in Consent(ledger).list(resident=resident, department=department):
+            until = datetime.fromtimestamp(g.valid_until, UTC).strftime("%Y-%m-%d")
+            table.add_row(
+                g.grant_id[:18] + "…",
+                ledger.label_of(g.resident) or g.resident,
+                g.department_code or g.department[:18],
+                ",".join(c.slug for c in g.categories),
+                until,
+                g.status,
+            )
+        console.print(table)
+
+
+@grant.command("show")
+@click.argument("grant_id")
+def grant_show(grant_id: str) -> None:
+    """Show GRANT_ID with its full terms."""
+    import json
+
+    from .consent import Consent
+
+    with _ledger() as ledger:
+        ledger.indexer().run_once()
+        g = Consent(ledger).show(grant_id)
+        console.print(
+            f"grant {g.grant_id} · {g.status} · {ledger.label_of(g.resident) or g.resident} → {g.department_code}"
+        )
+        console.print_json(json.dumps(g.terms, ensure_ascii=False))
+
+
+# -- verification ------------------------------------------------------------------------------
+
+
+@main.group()
+def verify() -> None:
+    """Check the database against the chain."""
+
+
+def _print_report(what: str, report: object) -> None:
+    from .verify import Report
+
+    assert isinstance(report, Report)
+    for f in report.findings:  # one line each: easy to read, grep and diff
+        where = f.subject if f.version is None else f"{f.subject} v{f.version}"
+        console.print(f"[red]{f.kind}[/] {where}: {f.detail}", highlight=False)
+    console.print(
+        f"{what}s: {report.checked} checked against the chain, {report.pending} still being written, "
+        f"{len(report.findings)} finding(s)"
+    )
+    if report.findings:
+        sys.exit(1)
+
+
+@verify.command("records")
+def verify_records_command() -> None:
+    """Recompute every stored version's commitment and compare it with the chain."""
+    from .verify import verify_records
+
+    with _ledger() as ledger:
+        _print_report("record", verify_records(ledger))
+
+
+@verify.command("grants")
+def verify_grants_command() -> None:
+    """Compare every stored grant (terms, fields, status) with the chain."""
+    from .verify import verify_grants
+
+    with _ledger() as ledger:
+        _print_report("grant", verify_grants(ledger))
+
+
 # -- background work -----------------------------------------------------------------------
 
 
@@ -327,13 +627,21 @@ def bench() -> None:
 
 
 @bench.command("chain")
-@click.option("-n", "count", type=int, default=5_000, show_default=True)
+@click.option("-n", "count", type=int, default=5_000, show_default=True, help="Writes per leg.")
+@click.option("--kinds", default="membership,records,grants", show_default=True, help="Which writes to measure.")
+@click.option("--rounds", type=int, default=5, show_default=True)
 @click.option("--write-docs/--no-write-docs", default=True, show_default=True)
-def bench_chain(count: int, write_docs: bool) -> None:
+def bench_chain(count: int, kinds: str, rounds: int, write_docs: bool) -> None:
     """Outbox writes against the node's raw ceiling, in the same run."""
     from .bench import run
 
-    run(count, write_docs=write_docs)
+    run(
+        count,
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+        rounds=rounds,
+        write_docs=write_docs,
+        console=console,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,6 +37,18 @@ class NotFoundError(LedgerError):
     """A thing that was asked for does not exist."""
 
 
+class InputError(LedgerError):
+    """Input failed validation; ``field`` names the offending field (dotted path)."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class ConflictError(LedgerError):
+    """The thing changed since it was read (a concurrent update)."""
+
+
 class ContractRevert(LedgerError):
     """A contract call reverted; carries the decoded Solidity error name and arguments."""
 

@@ -14,7 +14,6 @@ rebuilds the projections from the remaining events and reads on from there.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -26,22 +25,11 @@ from web3 import Web3
 
 from .chain import jsonable, rpc
 from .errors import NodeError
-from .membership import DepartmentKind, OrgKind, Role, Status, name_of
+from .projections import PROJECTORS, REBUILT_TABLES, Event, Projector
 from .store import Store
-from .store.models import ChainEvent, IndexCursor, Member, Organisation, SeenBlock
+from .store.models import ChainEvent, IndexCursor, SeenBlock
 
 CURSOR = "events"
-
-
-@dataclass(frozen=True)
-class Event:
-    contract: str
-    name: str
-    args: dict[str, Any]
-    block_number: int
-    block_hash: str
-    log_index: int
-    tx_hash: str
 
 
 @dataclass(frozen=True)
@@ -52,20 +40,22 @@ class _EventAbi:
 
 
 class EventDecoder:
-    def __init__(self, abis: dict[str, list[dict[str, Any]]]) -> None:
-        self._by_topic: dict[bytes, _EventAbi] = {}
-        for contract, abi in abis.items():
+    """Decodes logs by emitting contract and topic: two contracts may share an event
+    signature (OpenZeppelin's ``EIP712DomainChanged``), so the address decides."""
+
+    def __init__(self, contracts: dict[str, tuple[str, list[dict[str, Any]]]]) -> None:
+        self._by_topic: dict[tuple[str, bytes], _EventAbi] = {}
+        for contract, (address, abi) in contracts.items():
             for item in abi:
                 if item.get("type") == "event" and not item.get("anonymous"):
-                    self._by_topic[bytes(event_abi_to_log_topic(cast(Any, item)))] = _EventAbi(
-                        contract, item["name"], item["inputs"]
-                    )
+                    topic = bytes(event_abi_to_log_topic(cast(Any, item)))
+                    self._by_topic[(address.lower(), topic)] = _EventAbi(contract, item["name"], item["inputs"])
 
     def decode(self, log: dict[str, Any]) -> Event | None:
         topics = [bytes.fromhex(t[2:]) for t in log["topics"]]
-        if not topics or topics[0] not in self._by_topic:
+        spec = self._by_topic.get((str(log["address"]).lower(), topics[0])) if topics else None
+        if spec is None:
             return None
-        spec = self._by_topic[topics[0]]
         indexed = [i for i in spec.inputs if i.get("indexed")]
         plain = [i for i in spec.inputs if not i.get("indexed")]
         args: dict[str, Any] = {}
@@ -83,9 +73,6 @@ class EventDecoder:
             log_index=int(log["logIndex"], 16),
             tx_hash=log["transactionHash"],
         )
-
-
-Projector = Callable[[Session, Event], None]
 
 
 class Indexer:
@@ -107,8 +94,8 @@ class Indexer:
         self.window = window
         self.start_block = start_block
         self.addresses = [to_checksum_address(address) for address, _abi in contracts.values()]
-        self.decoder = EventDecoder({name: abi for name, (_address, abi) in contracts.items()})
-        self.projectors: dict[tuple[str, str], Projector] = dict(MEMBERSHIP_PROJECTORS)
+        self.decoder = EventDecoder(contracts)
+        self.projectors: dict[tuple[str, str], Projector] = dict(PROJECTORS)
         self.requests = 0  # eth_getLogs calls made, for tests and status
 
     def run_once(self, *, to_block: int | None = None) -> int:
@@ -125,14 +112,27 @@ class Indexer:
             start = end + 1
         return stored
 
-    def _read_window(self, start: int, end: int) -> int:
-        end_block = rpc(self.w3, "eth_getBlockByNumber", [hex(end), False])
-        if end_block is None:
-            raise NodeError(f"block {end} vanished while indexing; will retry")
+    def fetch(self, start: int, end: int) -> list[Event]:
+        """Decoded events of blocks ``start..end`` (one window), in chain order; stores nothing."""
         logs = rpc(self.w3, "eth_getLogs", [{"address": self.addresses, "fromBlock": hex(start), "toBlock": hex(end)}])
         self.requests += 1
         events = [e for e in (self.decoder.decode(log) for log in logs if not log.get("removed")) if e is not None]
         events.sort(key=lambda e: (e.block_number, e.log_index))
+        return events
+
+    def fetch_all(self, to_block: int | None = None) -> list[Event]:
+        """Every event from the deployment block to the head, read afresh in bounded windows."""
+        head = int(rpc(self.w3, "eth_blockNumber", []), 16) if to_block is None else to_block
+        events: list[Event] = []
+        for start in range(self.start_block, head + 1, self.window):
+            events.extend(self.fetch(start, min(start + self.window - 1, head)))
+        return events
+
+    def _read_window(self, start: int, end: int) -> int:
+        end_block = rpc(self.w3, "eth_getBlockByNumber", [hex(end), False])
+        if end_block is None:
+            raise NodeError(f"block {end} vanished while indexing; will retry")
+        events = self.fetch(start, end)
         with self.store.session() as session, session.begin():
             seen = {e.block_number: e.block_hash for e in events}
             seen[end] = end_block["hash"]
@@ -213,78 +213,3 @@ class Indexer:
     def _hash_at(self, number: int) -> str | None:
         block = rpc(self.w3, "eth_getBlockByNumber", [hex(number), False])
         return None if block is None else str(block["hash"])
-
-
-# -- Membership projections -----------------------------------------------------------
-
-REBUILT_TABLES = (Member, Organisation)
-
-
-def _on_org_created(session: Session, e: Event) -> None:
-    kind = OrgKind(e.args["kind"])
-    dept = DepartmentKind(e.args["departmentKind"])
-    session.add(
-        Organisation(
-            org_id=e.args["orgId"],
-            kind=name_of(kind),
-            department_kind=name_of(dept) if dept else None,
-            parent_id=e.args["parentId"] if kind != OrgKind.OFFICE else None,
-            threshold=0,
-            active_signers=0,
-            created_block=e.block_number,
-            created_tx=e.tx_hash,
-        )
-    )
-    session.flush()  # members reference it; organisations are few, members are many
-
-
-def _counts_as_signer(member: Member) -> bool:
-    return member.role == name_of(Role.COMMITTEE_MEMBER) and member.status == name_of(Status.ACTIVE)
-
-
-def _on_member_added(session: Session, e: Event) -> None:
-    member = Member(
-        address=e.args["account"],
-        org_id=e.args["orgId"],
-        role=name_of(Role(e.args["role"])),
-        status=name_of(Status.ACTIVE),
-        added_block=e.block_number,
-        updated_block=e.block_number,
-    )
-    session.add(member)
-    if _counts_as_signer(member):
-        org = session.get(Organisation, member.org_id)
-        if org is not None:
-            org.active_signers += 1
-
-
-def _status_change(status: Status) -> Projector:
-    def apply(session: Session, e: Event) -> None:
-        member = session.get(Member, e.args["account"])
-        if member is None:
-            return
-        org = session.get(Organisation, member.org_id)
-        before = _counts_as_signer(member)
-        member.status = name_of(status)
-        member.updated_block = e.block_number
-        after = _counts_as_signer(member)
-        if org is not None and before != after:
-            org.active_signers += 1 if after else -1
-
-    return apply
-
-
-def _on_threshold(session: Session, e: Event) -> None:
-    org = session.get(Organisation, e.args["orgId"])
-    if org is not None:
-        org.threshold = int(e.args["threshold"])
-
-
-MEMBERSHIP_PROJECTORS: dict[tuple[str, str], Projector] = {
-    ("Membership", "OrganisationCreated"): _on_org_created,
-    ("Membership", "MemberAdded"): _on_member_added,
-    ("Membership", "MemberSuspended"): _status_change(Status.SUSPENDED),
-    ("Membership", "MemberReinstated"): _status_change(Status.ACTIVE),
-    ("Membership", "MemberRevoked"): _status_change(Status.REVOKED),
-    ("Membership", "ThresholdChanged"): _on_threshold,
-}

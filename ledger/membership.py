@@ -5,13 +5,10 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Sequence
-from typing import Any, cast
 
-from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
-from web3.contract import Contract
 
-from .chain import abi_type as _abi_type
+from .chain import ContractCalls
 from .errors import LedgerError
 from .outbox import Call
 
@@ -97,25 +94,8 @@ GAS_STATUS_CHANGE = 100_000
 GAS_SET_THRESHOLD = 100_000
 
 
-class MembershipCalls:
-    """Builds :class:`Call` objects for the Membership contract at one address.
-
-    Calldata is encoded with eth-abi from selectors and types computed once from the
-    ABI: web3's per-call ``encode_abi`` costs more than signing the transaction."""
-
-    def __init__(self, contract: Contract) -> None:
-        self.contract = contract
-        self.address = contract.address
-        self._functions: dict[str, tuple[bytes, list[str]]] = {}
-        for item in cast(list[dict[str, Any]], contract.abi):
-            if item.get("type") == "function":
-                types = [_abi_type(i) for i in item["inputs"]]
-                selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
-                self._functions[item["name"]] = (selector, types)
-
-    def _call(self, fn_name: str, args: Sequence[object], gas: int, purpose: str) -> Call:
-        selector, types = self._functions[fn_name]
-        return Call(to=self.address, data=selector + abi_encode(types, list(args)), gas=gas, purpose=purpose)
+class MembershipCalls(ContractCalls):
+    """Calls to the Membership contract, ready for the outbox."""
 
     def create_office(self, oid: bytes, first_admin: str) -> Call:
         return self._call(

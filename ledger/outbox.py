@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from web3 import Web3
 
 from ._internal.txsign import sign_legacy
-from .chain import ErrorDecoder, rpc, simulate
+from .chain import Call, ErrorDecoder, rpc, simulate
 from .errors import ContractRevert, NodeError, StoreError
 from .store import Store
 from .store.models import NonceCursor, OutboxTx, utcnow
@@ -77,16 +77,6 @@ class Queued:
     tx_hash: str
     sender: str
     nonce: int
-
-
-@dataclass(frozen=True)
-class Call:
-    """One contract call to be signed: target (None to deploy), calldata, gas limit."""
-
-    to: str | None
-    data: bytes
-    gas: int
-    purpose: str
 
 
 class Outbox:

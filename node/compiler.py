@@ -131,7 +131,11 @@ def compile_contracts(settings: Settings, compiler: Compiler | None = None) -> d
         )
     except SolcError as exc:
         raise CompilerError(f"compilation failed with {compiler.kind} solc {compiler.version}:\n{exc}") from exc
-    warnings = [e.get("formattedMessage", e.get("message", "")) for e in output.get("errors", []) if e.get("severity") == "warning"]
+    warnings = [
+        e.get("formattedMessage", e.get("message", ""))
+        for e in output.get("errors", [])
+        if e.get("severity") == "warning"
+    ]
     if warnings:
         raise CompilerError("the contracts compile with warnings; fix them:\n" + "\n".join(warnings))
     artifacts: dict[str, dict[str, Any]] = {}

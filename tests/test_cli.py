@@ -69,3 +69,95 @@ def test_worker_once_sends_queued_writes_and_indexes_them(run, ledger, world) ->
     assert result.exit_code == 0, result.output
     assert Organisations(ledger).is_member("queued-worker")
     assert ledger.outbox.counts().get("mined", 0) >= 1
+
+
+def test_the_records_and_consent_story_from_the_command_line(run, world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import re
+
+    content = tmp_path / "health.json"
+    content.write_text(json.dumps({"blood_type": "A", "chronic_conditions": ["哮喘 asthma"]}, ensure_ascii=False))
+    added = run(
+        "record",
+        "add",
+        "--subject",
+        world.resident,
+        "--category",
+        "health",
+        "--content",
+        str(content),
+        "--as",
+        world.grid_worker,
+    )
+    assert added.exit_code == 0, added.output
+    record_id = re.search(r"record (0x[0-9a-f]{64})", added.output).group(1)  # type: ignore[union-attr]
+
+    assert "1 of 2 signatures" in run("record", "sign", record_id, "--as", world.members[0]).output
+    signed = run("record", "sign", record_id, "--as", world.members[1])
+    assert "2 of 2 signatures" in signed.output and "certified in transaction" in signed.output
+    shown = run("record", "show", record_id)
+    assert "certified" in shown.output and "哮喘 asthma" in shown.output
+    assert "yes" in run("record", "history", record_id).output
+
+    issued = run(
+        "grant",
+        "issue",
+        "--resident",
+        world.resident,
+        "--department",
+        world.department,
+        "--categories",
+        "health",
+        "--purpose",
+        "health-management",
+        "--until",
+        "2030-12-31",
+        "--relayer",
+        world.grid_worker,
+    )
+    assert issued.exit_code == 0, issued.output
+    first = re.search(r"grant (0x[0-9a-f]{64})", issued.output).group(1)  # type: ignore[union-attr]
+    second = re.search(
+        r"grant (0x[0-9a-f]{64})",
+        run(
+            "grant",
+            "issue",
+            "--resident",
+            world.resident,
+            "--department",
+            world.department,
+            "--categories",
+            "health,identity",
+            "--purpose",
+            "social-assistance",
+            "--until",
+            "2030-12-31",
+        ).output,
+    ).group(1)  # type: ignore[union-attr]
+    assert run("grant", "revoke", first, "--reason", "duplicate grant", "--as", world.admin).exit_code == 0
+    assert run("grant", "withdraw", second).exit_code == 0
+    listed = run("grant", "list", "--resident", world.resident).output
+    assert "revoked" in listed and "withdrawn" in listed
+
+    assert run("verify", "records").exit_code == 0
+    assert run("verify", "grants").exit_code == 0
+
+
+def test_verify_exits_non_zero_on_a_finding(run, ledger, world) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from ledger.categories import Category
+    from ledger.records import Records
+    from ledger.store.models import RecordVersion
+
+    record_id, _ = Records(ledger).add(
+        actor=world.grid_worker,
+        subject=world.resident,
+        category=Category.HEALTH,
+        content={"blood_type": "O", "chronic_conditions": []},
+    )
+    with ledger.store.session() as session, session.begin():
+        session.execute(update(RecordVersion).where(RecordVersion.record_id == record_id).values(salt="0x" + "00" * 32))
+    result = run("verify", "records")
+    assert result.exit_code == 1
+    assert "content-edited" in result.output and record_id in result.output

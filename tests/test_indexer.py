@@ -11,7 +11,7 @@ import ledger.indexer as indexer_module
 from ledger.context import Ledger
 from ledger.membership import Role, org_id
 from ledger.organisations import Organisations
-from ledger.store.models import ChainEvent, IndexCursor, Member, OutboxTx
+from ledger.store.models import ChainEvent, IndexCursor, Member, Organisation, OutboxTx, SeenBlock
 
 
 def _count(ledger: Ledger, model: Any) -> int:
@@ -51,7 +51,7 @@ def test_reads_in_windows_no_larger_than_configured(ledger: Ledger, monkeypatch)
     monkeypatch.setattr(indexer_module, "rpc", recording_rpc)
     members_before = _count(ledger, Member)
     with ledger.store.session() as session, session.begin():
-        for table in (Member, indexer_module.Organisation, ChainEvent, indexer_module.SeenBlock, IndexCursor):
+        for table in (Member, Organisation, ChainEvent, SeenBlock, IndexCursor):
             session.execute(table.__table__.delete())
     before = ledger.w3.eth.block_number
     windowed = indexer_module.Indexer(

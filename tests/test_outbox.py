@@ -172,33 +172,50 @@ def test_the_guard_rejects_node_side_signing(ledger: Ledger) -> None:
         ledger.w3.eth.accounts  # noqa: B018
 
 
-def test_revert_that_depends_on_an_earlier_transaction_in_its_block_is_decoded_at_its_position(
-    ledger: Ledger,
-    world,  # type: ignore[no-untyped-def]
-) -> None:
+@pytest.mark.slow
+def test_revert_that_depends_on_an_earlier_transaction_in_its_block_is_decoded_at_its_position(tmp_path: Path) -> None:
     """Regression: replaying at the block's end state reported status 3 (revoked) for
-    a suspend that failed because the account was already suspended (status 2)."""
-    w3 = ledger.w3
-    admin = ledger.account(world.admin)
-    target = ledger.address_of(world.members[0])
-    ledger.outbox.prepare(admin)
-    w3.provider.make_request("evm_setIntervalMining", [0])  # type: ignore[arg-type]
+    a suspend that failed because the account was already suspended (status 2).
+
+    Runs on its own node with 1 s blocks: Anvil can pause and resume interval mining
+    only in whole seconds, and the session node mines every 0.2 s."""
+    settings = make_settings(tmp_path / "var", free_port(), GRIDLEDGER_BLOCK_TIME="1")
+    node = LocalNode(settings)
+    node.start()
+    ledger = Ledger.open(settings, upgrade=True)
     try:
-        with ledger.store.session() as session, session.begin():
-            hashes = [
-                ledger.outbox.enqueue(session, admin, call).tx_hash
-                for call in (
+        deploy(ledger)
+        orgs = Organisations(ledger)
+        orgs.create_office("office-same-block", "Office", "same-block-admin")
+        orgs.create_committee(
+            "cmte-same-block", "Committee", "office-same-block", ["same-block-m1", "same-block-m2"], 1
+        )
+        admin = ledger.account("same-block-admin")
+        target = ledger.address_of("same-block-m1")
+        w3 = ledger.w3
+
+        def node_call(method: str, params: list[object]) -> None:
+            reply = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+            assert "error" not in reply, reply
+
+        node_call("evm_setIntervalMining", [0])
+        try:
+            with ledger.store.session() as session, session.begin():
+                calls = (
                     ledger.membership.suspend(target),
                     ledger.membership.suspend(target),
                     ledger.membership.revoke(target),
                 )
-            ]
-        assert ledger.outbox.send() == 3
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+                hashes = [ledger.outbox.enqueue(session, admin, call).tx_hash for call in calls]
+            assert ledger.outbox.send() == 3
+            node_call("evm_mine", [])
+        finally:
+            node_call("evm_setIntervalMining", [1])
+        first, second, third = ledger.outbox.wait(hashes)
+        assert first.block_number == second.block_number == third.block_number
+        assert (first.status, second.status, third.status) == ("mined", "reverted", "mined")
+        assert second.error_name == "MembershipInvalidStatus"
+        assert json.loads(second.error_detail or "{}") == {"account": target, "status": 2}
     finally:
-        w3.provider.make_request("evm_setIntervalMining", [ledger.settings.block_time])  # type: ignore[arg-type]
-    first, second, third = ledger.outbox.wait(hashes)
-    assert first.block_number == second.block_number == third.block_number
-    assert (first.status, second.status, third.status) == ("mined", "reverted", "mined")
-    assert second.error_name == "MembershipInvalidStatus"
-    assert json.loads(second.error_detail or "{}") == {"account": target, "status": 2}
+        ledger.close()
+        node.stop()

@@ -174,3 +174,119 @@ class Member(Base):
     status: Mapped[str] = mapped_column(String(12))
     added_block: Mapped[int] = mapped_column(BigInteger)
     updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- records (issue: records, signatures, consent) -------------------------------------------
+
+
+class Record(Base):
+    """A resident's record as the community holds it (off chain). Its versions hold content."""
+
+    __tablename__ = "records"
+
+    record_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    committee_id: Mapped[str] = mapped_column(String(66), index=True)
+    subject: Mapped[str] = mapped_column(String(42), index=True)
+    category: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(42))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    erase_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class RecordVersion(Base):
+    """One version: content and salt (personal data, deleted on erasure) and its commitment."""
+
+    __tablename__ = "record_versions"
+    __table_args__ = (UniqueConstraint("record_id", "version", name="uq_record_versions_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.record_id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str | None] = mapped_column(Text)  # canonical JSON; NULL once erased
+    salt: Mapped[str | None] = mapped_column(String(66))  # NULL once erased
+    content_hash: Mapped[str] = mapped_column(String(66))
+    prev_hash: Mapped[str] = mapped_column(String(66))
+    created_by: Mapped[str] = mapped_column(String(42))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class Approval(Base):
+    """A committee member's EIP-712 RecordApproval signature over one version."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("record_id", "version", "signer", name="uq_approvals_signer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.record_id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(66))
+    signer: Mapped[str] = mapped_column(String(42))
+    signature: Mapped[str] = mapped_column(String(132))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GrantTerms(Base):
+    """A consent grant as issued (off chain): the full terms whose hash is on chain."""
+
+    __tablename__ = "grants"
+
+    grant_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    resident: Mapped[str] = mapped_column(String(42), index=True)
+    department: Mapped[str] = mapped_column(String(66), index=True)
+    categories: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[int] = mapped_column(Integer)
+    legal_basis: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[int] = mapped_column(BigInteger)
+    valid_until: Mapped[int] = mapped_column(BigInteger)
+    terms: Mapped[str] = mapped_column(Text)  # canonical JSON of the full terms
+    terms_hash: Mapped[str] = mapped_column(String(66))
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | withdrawn | revoked
+    relayer: Mapped[str | None] = mapped_column(String(42))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    tx_hash: Mapped[str] = mapped_column(String(66))  # the issuing transaction
+    status_tx: Mapped[str | None] = mapped_column(String(66))  # the withdrawing or revoking one
+
+
+class ChainRecordVersion(Base):
+    """A record version as the chain has it (projection of RecordLedger events)."""
+
+    __tablename__ = "chain_record_versions"
+
+    record_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(66))
+    prev_hash: Mapped[str] = mapped_column(String(66))
+    committee_id: Mapped[str] = mapped_column(String(66), index=True)
+    subject: Mapped[str] = mapped_column(String(42), index=True)
+    category: Mapped[int] = mapped_column(Integer)
+    committer: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    certified_tx: Mapped[str | None] = mapped_column(String(66))
+    signers: Mapped[str | None] = mapped_column(Text)  # JSON list of addresses
+    erased: Mapped[bool] = mapped_column(default=False)
+
+
+class ChainGrant(Base):
+    """A grant as the chain has it (projection of ConsentRegistry events)."""
+
+    __tablename__ = "chain_grants"
+
+    grant_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    resident: Mapped[str] = mapped_column(String(42), index=True)
+    department: Mapped[str] = mapped_column(String(66), index=True)
+    categories: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[int] = mapped_column(Integer)
+    legal_basis: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[int] = mapped_column(BigInteger)
+    valid_until: Mapped[int] = mapped_column(BigInteger)
+    terms_hash: Mapped[str] = mapped_column(String(66))
+    status: Mapped[str] = mapped_column(String(12))  # active | withdrawn | revoked
+    relayer: Mapped[str | None] = mapped_column(String(42))
+    issued_block: Mapped[int] = mapped_column(BigInteger)
+    issued_tx: Mapped[str] = mapped_column(String(66))
+    status_block: Mapped[int] = mapped_column(BigInteger)
+    status_tx: Mapped[str] = mapped_column(String(66))

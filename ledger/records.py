@@ -1,0 +1,467 @@
+"""Records: collect once, certify k of n, erase by crypto-shredding.
+
+A record belongs to a residents' committee and is about one resident (its subject).
+Each version's content is validated against its category's JSON Schema, stored off
+chain with a fresh random salt, and committed on chain as
+``contentHash = keccak256(abi.encode(salt, keccak256(JCS(content))))``.
+
+Committee members sign ``RecordApproval(recordId, version, contentHash)`` (EIP-712);
+signatures are checked as they arrive, and when k valid ones are in, ``certify`` is
+sent. A signature binds one version and its hash: a newer version needs new ones.
+
+Erasure deletes the content and salt of every version (SQLite overwrites freed pages:
+``secure_delete``) and records the erasure on chain; the commitments stay, unlinkable.
+
+Writes go through the outbox in the same database transaction as the rows they
+belong to; reads of chain state come from the indexed tables.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from . import eip712, formats
+from .categories import Category, validate
+from .chain import Call, ContractCalls
+from .context import Ledger
+from .errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError
+from .outbox import raise_for_revert
+from .store.models import Approval, ChainRecordVersion, Member, Organisation, Record, RecordVersion, utcnow
+
+ZERO32 = b"\x00" * 32
+
+GAS_COMMIT = 300_000  # measured: 157,353 for version 1
+GAS_CERTIFY_BASE = 120_000
+GAS_CERTIFY_PER_SIGNATURE = 30_000
+GAS_ERASE = 100_000
+
+
+class RecordCalls(ContractCalls):
+    """Calls to the RecordLedger contract, ready for the outbox."""
+
+    def commit(
+        self, record_id: bytes, version: int, content_hash: bytes, prev_hash: bytes, subject: str, category: int
+    ) -> Call:
+        args = [record_id, version, content_hash, prev_hash, to_checksum_address(subject), category]
+        return self._call("commit", args, GAS_COMMIT, "records.commit")
+
+    def certify(self, record_id: bytes, version: int, signatures: list[bytes]) -> Call:
+        gas = GAS_CERTIFY_BASE + GAS_CERTIFY_PER_SIGNATURE * len(signatures)
+        return self._call("certify", [record_id, version, signatures], gas, "records.certify")
+
+    def erase(self, record_id: bytes, reason_hash: bytes) -> Call:
+        return self._call("erase", [record_id, reason_hash], GAS_ERASE, "records.erase")
+
+
+@dataclass(frozen=True)
+class VersionView:
+    version: int
+    content: dict[str, Any] | None
+    content_hash: str
+    prev_hash: str
+    created_by: str
+    created_at: str
+    on_chain: bool
+    certified: bool
+    signers: list[str]
+    approvals: list[str]
+
+
+@dataclass(frozen=True)
+class RecordView:
+    record_id: str
+    committee_id: str
+    subject: str
+    category: Category
+    erased: bool
+    versions: list[VersionView]
+
+    @property
+    def head(self) -> VersionView:
+        return self.versions[-1]
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    approvals: int
+    threshold: int
+    certify_tx: str | None
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def _bytes(value: str) -> bytes:
+    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+
+
+def parse_record_id(text: str) -> str:
+    raw = text.strip().lower()
+    if not raw.startswith("0x") or len(raw) != 66:
+        raise InputError(f"a record id is 0x followed by 64 hex digits; got {text!r}", field="record_id")
+    try:
+        bytes.fromhex(raw[2:])
+    except ValueError:
+        raise InputError(f"a record id is 0x followed by 64 hex digits; got {text!r}", field="record_id") from None
+    return raw
+
+
+class Records:
+    def __init__(self, ledger: Ledger, *, wait: bool = True, timeout: float = 60.0) -> None:
+        self.ledger = ledger
+        self.wait = wait
+        self.timeout = timeout
+        self.calls = RecordCalls(ledger.contract("RecordLedger"))
+        self.domain = eip712.Domain(eip712.RECORD_LEDGER_NAME, ledger.settings.chain_id, self.calls.address)
+
+    # -- writes ----------------------------------------------------------------------
+
+    def add(self, *, actor: str, subject: str, category: Category, content: Any) -> tuple[str, str]:
+        """Creates a record about ``subject`` in the actor's committee. Returns (record id, tx)."""
+        validate(category, content)
+        signer = self.ledger.account(actor)
+        committee = self._committee_of(signer.address)
+        subject_address = self.ledger.address_of(subject)
+        self._require_member(
+            subject_address, committee, ("resident",), "the subject must be an active resident of the committee"
+        )
+        record_id = formats.new_id()
+        salt = formats.new_salt()
+        content_hash = formats.commitment(content, salt)
+        call = self.calls.commit(record_id, 1, content_hash, ZERO32, subject_address, int(category))
+
+        def rows(session: Any, tx_hash: str) -> None:
+            session.add(
+                Record(
+                    record_id=_hex(record_id),
+                    committee_id=committee,
+                    subject=subject_address,
+                    category=int(category),
+                    created_by=signer.address,
+                )
+            )
+            session.flush()
+            session.add(self._version_row(record_id, 1, content, salt, content_hash, ZERO32, signer.address, tx_hash))
+
+        tx = self._submit(signer, call, rows)
+        return _hex(record_id), tx
+
+    def update(
+        self, record_id: str, content: Any, *, actor: str, expected_version: int | None = None
+    ) -> tuple[int, str]:
+        """Adds version head+1. With ``expected_version`` (the version the caller loaded),
+        a record changed since then is refused with :class:`ConflictError`."""
+        record = self._record(record_id)
+        if record.erased_at is not None:
+            raise LedgerError(f"record {record_id} was erased; it cannot change")
+        category = Category(record.category)
+        validate(category, content)
+        signer = self.ledger.account(actor)
+        self._require_member(
+            signer.address,
+            record.committee_id,
+            ("committee-member", "grid-worker"),
+            "only an active committee member or grid worker of the record's committee may update it",
+        )
+        head = self._head_row(record.record_id)
+        if expected_version is not None and expected_version != head.version:
+            raise ConflictError(
+                f"record changed since you loaded it: you loaded version {expected_version}, "
+                f"it is now at version {head.version}"
+            )
+        salt = formats.new_salt()
+        content_hash = formats.commitment(content, salt)
+        version = head.version + 1
+        rid = _bytes(record.record_id)
+        call = self.calls.commit(rid, version, content_hash, _bytes(head.content_hash), record.subject, record.category)
+
+        def rows(session: Any, tx_hash: str) -> None:
+            session.add(
+                self._version_row(
+                    rid, version, content, salt, content_hash, _bytes(head.content_hash), signer.address, tx_hash
+                )
+            )
+
+        return version, self._submit(signer, call, rows)
+
+    def sign(self, record_id: str, *, signer: str, version: int | None = None) -> SignOutcome:
+        """Signs the head version with a custodial key, then certifies when k are in."""
+        record = self._record(record_id)
+        head = self._head_row(record.record_id)
+        version = head.version if version is None else version
+        account = self.ledger.account(signer)
+        data = eip712.record_approval(self.domain, _bytes(record.record_id), version, _bytes(head.content_hash))
+        signature = eip712.sign(account, data)
+        return self.add_signature(record.record_id, version, signature, submitter=account)
+
+    def add_signature(
+        self, record_id: str, version: int, signature: bytes, *, submitter: LocalAccount | None = None
+    ) -> SignOutcome:
+        """Checks and stores a signature made anywhere; certifies when k valid ones are in.
+
+        Refused: a version that is not the head or not yet on chain, a signature over other
+        data or by someone who is not an active member of the record's committee."""
+        record = self._record(record_id)
+        if record.erased_at is not None:
+            raise LedgerError(f"record {record_id} was erased")
+        head = self._head_row(record.record_id)
+        if version != head.version:
+            raise ConflictError(
+                f"record changed since you loaded it: version {version} is not the newest ({head.version})"
+            )
+        anchored = self._chain_version(record.record_id, version)
+        if anchored is None or anchored.content_hash != head.content_hash:
+            raise LedgerError(f"version {version} of record {record_id} is not on chain yet; sign it once it is")
+        if anchored.certified_tx:
+            raise LedgerError(f"version {version} of record {record_id} is already certified")
+        data = eip712.record_approval(self.domain, _bytes(record.record_id), version, _bytes(head.content_hash))
+        try:
+            signer = eip712.recover(data, signature)
+        except Exception as exc:  # noqa: BLE001 - any malformed signature
+            raise InputError(f"not a valid signature: {exc}", field="signature") from None
+        if int.from_bytes(signature[32:64], "big") > _SECP256K1_HALF_N:
+            raise InputError("high-s signature: use the low-s form (EIP-2)", field="signature")
+        self._require_member(
+            signer,
+            record.committee_id,
+            ("committee-member",),
+            f"{signer} is not an active member of the record's committee",
+        )
+        with self.ledger.store.session() as session, session.begin():
+            exists = session.scalar(
+                select(Approval.id).where(
+                    Approval.record_id == record.record_id, Approval.version == version, Approval.signer == signer
+                )
+            )
+            if exists is None:
+                session.add(
+                    Approval(
+                        record_id=record.record_id,
+                        version=version,
+                        content_hash=head.content_hash,
+                        signer=signer,
+                        signature=_hex(signature),
+                    )
+                )
+        approvals = self._valid_approvals(record, version, head.content_hash)
+        threshold = self._threshold(record.committee_id)
+        certify_tx = None
+        if len(approvals) >= threshold:
+            certify_tx = self.certify(record.record_id, actor=submitter.address if submitter else None)
+        return SignOutcome(len(approvals), threshold, certify_tx)
+
+    def certify(self, record_id: str, *, actor: str | None = None) -> str:
+        """Sends ``certify`` with the stored valid signatures, sorted by signer address."""
+        record = self._record(record_id)
+        head = self._head_row(record.record_id)
+        approvals = self._valid_approvals(record, head.version, head.content_hash)
+        threshold = self._threshold(record.committee_id)
+        if len(approvals) < threshold:
+            raise LedgerError(f"{len(approvals)} of {threshold} signatures so far; certification needs {threshold}")
+        ordered = sorted(approvals, key=lambda a: int(a.signer, 16))
+        signer = self.ledger.account(actor) if actor else self._any_member_key(record.committee_id)
+        call = self.calls.certify(_bytes(record.record_id), head.version, [_bytes(a.signature) for a in ordered])
+        return self._submit(signer, call, None)
+
+    def erase(self, record_id: str, reason: str, *, actor: str) -> str:
+        """Deletes content and salts of every version and records the erasure on chain."""
+        if not reason.strip():
+            raise InputError("give the legal reason for the erasure", field="reason")
+        record = self._record(record_id)
+        if record.erased_at is not None:
+            raise LedgerError(f"record {record_id} is already erased")
+        signer = self.ledger.account(actor)
+        call = self.calls.erase(_bytes(record.record_id), keccak(text=reason))
+
+        def rows(session: Any, tx_hash: str) -> None:
+            stored = session.get(Record, record.record_id)
+            stored.erased_at = utcnow()
+            stored.erase_reason = reason
+            for version in session.scalars(select(RecordVersion).where(RecordVersion.record_id == record.record_id)):
+                version.content = None
+                version.salt = None
+
+        return self._submit(signer, call, rows)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def show(self, record_id: str) -> RecordView:
+        record = self._record(record_id)
+        with self.ledger.store.session() as session:
+            versions = session.scalars(
+                select(RecordVersion).where(RecordVersion.record_id == record.record_id).order_by(RecordVersion.version)
+            ).all()
+            chain = {
+                c.version: c
+                for c in session.scalars(
+                    select(ChainRecordVersion).where(ChainRecordVersion.record_id == record.record_id)
+                )
+            }
+            approvals: dict[int, list[str]] = {}
+            for a in session.scalars(select(Approval).where(Approval.record_id == record.record_id)):
+                approvals.setdefault(a.version, []).append(a.signer)
+        views = []
+        for v in versions:
+            on_chain = chain.get(v.version)
+            views.append(VersionView(
+                version=v.version, content=json.loads(v.content) if v.content else None, content_hash=v.content_hash,
+                prev_hash=v.prev_hash, created_by=v.created_by, created_at=v.created_at.isoformat(),
+                on_chain=on_chain is not None and on_chain.content_hash == v.content_hash,
+                certified=bool(on_chain and on_chain.certified_tx),
+                signers=json.loads(on_chain.signers) if on_chain and on_chain.signers else [],
+                approvals=sorted(approvals.get(v.version, [])),
+            ))  # fmt: skip
+        return RecordView(
+            record.record_id,
+            record.committee_id,
+            record.subject,
+            Category(record.category),
+            record.erased_at is not None,
+            views,
+        )
+
+    def of_subject(self, subject: str) -> list[RecordView]:
+        address = self.ledger.address_of(subject)
+        with self.ledger.store.session() as session:
+            ids = session.scalars(
+                select(Record.record_id).where(Record.subject == address).order_by(Record.created_at)
+            ).all()
+        return [self.show(i) for i in ids]
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _submit(self, signer: LocalAccount, call: Call, rows: Any) -> str:
+        self.ledger.outbox.prepare(signer)
+        try:
+            with self.ledger.store.session() as session, session.begin():
+                queued = self.ledger.outbox.enqueue(session, signer, call, preflight=True)
+                if rows is not None:
+                    rows(session, queued.tx_hash)
+        except ContractRevert as revert:
+            if revert.name in ("RecordLedgerStaleVersion", "RecordLedgerStalePrevHash"):
+                raise ConflictError(f"record changed since you loaded it ({revert})") from revert
+            raise
+        except IntegrityError as exc:
+            raise ConflictError("record changed since you loaded it: another version was stored first") from exc
+        if self.wait:
+            done = self.ledger.outbox.wait([queued.tx_hash], timeout=self.timeout)
+            self.ledger.indexer().run_once()
+            raise_for_revert(done)
+        return queued.tx_hash
+
+    @staticmethod
+    def _version_row(
+        record_id: bytes,
+        version: int,
+        content: Any,
+        salt: bytes,
+        content_hash: bytes,
+        prev: bytes,
+        author: str,
+        tx_hash: str,
+    ) -> RecordVersion:
+        return RecordVersion(
+            record_id=_hex(record_id),
+            version=version,
+            content=formats.canonical_json(content).decode(),
+            salt=_hex(salt),
+            content_hash=_hex(content_hash),
+            prev_hash=_hex(prev),
+            created_by=author,
+            tx_hash=tx_hash,
+        )
+
+    def _record(self, record_id: str) -> Record:
+        key = parse_record_id(record_id)
+        with self.ledger.store.session() as session:
+            record = session.get(Record, key)
+        if record is None:
+            raise NotFoundError(f"no record {key}")
+        return record
+
+    def _head_row(self, record_id: str) -> RecordVersion:
+        with self.ledger.store.session() as session:
+            row = session.scalars(
+                select(RecordVersion)
+                .where(RecordVersion.record_id == record_id)
+                .order_by(RecordVersion.version.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"record {record_id} has no versions")
+        return row
+
+    def _chain_version(self, record_id: str, version: int) -> ChainRecordVersion | None:
+        self.ledger.indexer().run_once()
+        with self.ledger.store.session() as session:
+            return session.get(ChainRecordVersion, (record_id, version))
+
+    def _committee_of(self, address: str) -> str:
+        with self.ledger.store.session() as session:
+            member = session.get(Member, address)
+        if member is None or member.status != "active" or member.role not in ("committee-member", "grid-worker"):
+            raise LedgerError(f"{address} is not an active committee member or grid worker: only they collect records")
+        return member.org_id
+
+    def _require_member(self, address: str, committee: str, roles: tuple[str, ...], message: str) -> None:
+        with self.ledger.store.session() as session:
+            member = session.get(Member, address)
+        if member is None or member.org_id != committee or member.status != "active" or member.role not in roles:
+            raise LedgerError(message)
+
+    def _threshold(self, committee: str) -> int:
+        with self.ledger.store.session() as session:
+            org = session.get(Organisation, committee)
+        if org is None:
+            raise NotFoundError(f"no committee {committee} on chain")
+        return org.threshold
+
+    def _valid_approvals(self, record: Record, version: int, content_hash: str) -> list[Approval]:
+        """Stored approvals for this version and hash whose signers are active members now."""
+        with self.ledger.store.session() as session:
+            rows = session.scalars(
+                select(Approval).where(
+                    Approval.record_id == record.record_id,
+                    Approval.version == version,
+                    Approval.content_hash == content_hash,
+                )
+            ).all()
+            active = set(
+                session.scalars(
+                    select(Member.address).where(
+                        Member.org_id == record.committee_id,
+                        Member.role == "committee-member",
+                        Member.status == "active",
+                    )
+                )
+            )
+        return [a for a in rows if a.signer in active]
+
+    def _any_member_key(self, committee: str) -> LocalAccount:
+        with self.ledger.store.session() as session:
+            addresses = session.scalars(
+                select(Member.address).where(
+                    Member.org_id == committee,
+                    Member.status == "active",
+                    Member.role.in_(("committee-member", "grid-worker")),
+                )
+            ).all()
+        for address in addresses:
+            if self.ledger.keys.has(address):
+                return self.ledger.keys.account(address)
+        raise NotFoundError("no key of an active member of the committee is held here; name one with --as")
+
+    def count(self) -> int:
+        with self.ledger.store.session() as session:
+            return int(session.scalar(select(func.count()).select_from(Record)) or 0)
+
+
+_SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0

@@ -1,0 +1,183 @@
+"""Records end to end through the library: collect, sign k of n, certify, update,
+conflicts, bad input, erasure by crypto-shredding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from ledger import eip712
+from ledger.categories import Category
+from ledger.context import Ledger
+from ledger.errors import ConflictError, InputError, LedgerError
+from ledger.records import Records
+from ledger.store.models import OutboxTx, Record, RecordVersion
+
+HEALTH = {
+    "blood_type": "O",
+    "chronic_conditions": ["高血压 hypertension"],
+    "allergies": ["青霉素"],
+    "family_doctor": "李医生",
+}
+
+
+def _count(ledger: Ledger, model: object) -> int:
+    with ledger.store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def records(ledger: Ledger) -> Records:
+    return Records(ledger)
+
+
+@pytest.fixture
+def record_id(records: Records, world) -> str:  # type: ignore[no-untyped-def]
+    rid, _tx = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    return rid
+
+
+def test_collect_sign_and_certify_k_of_n(records: Records, record_id: str, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    view = records.show(record_id)
+    assert view.head.version == 1 and view.head.on_chain and not view.head.certified
+    assert view.head.content == HEALTH
+    assert view.subject == ledger.address_of(world.resident)
+
+    first = records.sign(record_id, signer=world.members[2])
+    assert (first.approvals, first.threshold, first.certify_tx) == (1, 2, None)
+    second = records.sign(record_id, signer=world.members[0])
+    assert second.approvals == 2 and second.certify_tx is not None
+
+    head = records.show(record_id).head
+    assert head.certified
+    signers = [ledger.address_of(world.members[0]), ledger.address_of(world.members[2])]
+    assert head.signers == sorted(signers, key=lambda a: int(a, 16))  # sent sorted by address
+    on_chain = ledger.contract("RecordLedger").functions.head(bytes.fromhex(record_id[2:])).call()
+    assert on_chain[3] == 1 and on_chain[5] == 1  # version 1, certified version 1
+
+
+def test_update_makes_a_new_visible_version(records: Records, record_id: str, world) -> None:  # type: ignore[no-untyped-def]
+    changed = {**HEALTH, "chronic_conditions": ["高血压 hypertension", "糖尿病 diabetes"]}
+    version, _ = records.update(record_id, changed, actor=world.members[1], expected_version=1)
+    assert version == 2
+    view = records.show(record_id)
+    assert [v.version for v in view.versions] == [1, 2]
+    assert view.versions[1].prev_hash == view.versions[0].content_hash
+    assert view.versions[0].content == HEALTH and view.versions[1].content == changed
+
+
+def test_stale_update_is_a_conflict_and_writes_nothing(records: Records, record_id: str, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    records.update(record_id, {**HEALTH, "blood_type": "A"}, actor=world.members[1], expected_version=1)
+    versions, outbox = _count(ledger, RecordVersion), _count(ledger, OutboxTx)
+    with pytest.raises(ConflictError, match="record changed since you loaded it"):
+        records.update(record_id, {**HEALTH, "blood_type": "B"}, actor=world.grid_worker, expected_version=1)
+    assert (_count(ledger, RecordVersion), _count(ledger, OutboxTx)) == (versions, outbox)
+
+
+def test_content_failing_its_schema_names_the_field_and_writes_nothing(records: Records, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    before = (_count(ledger, Record), _count(ledger, OutboxTx))
+    with pytest.raises(InputError) as caught:
+        records.add(
+            actor=world.grid_worker,
+            subject=world.resident,
+            category=Category.IDENTITY,
+            content={"name": "王芳", "id_number": "12345", "gender": "female", "birth_date": "1950-01-01"},
+        )
+    assert caught.value.field == "id_number"
+    with pytest.raises(InputError) as missing:
+        records.add(
+            actor=world.grid_worker, subject=world.resident, category=Category.HEALTH, content={"blood_type": "O"}
+        )
+    assert missing.value.field == "chronic_conditions"
+    assert (_count(ledger, Record), _count(ledger, OutboxTx)) == before
+
+
+def test_only_committee_collectors_may_add_and_only_about_their_residents(records: Records, world) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(LedgerError, match="not an active committee member or grid worker"):
+        records.add(actor=world.officer, subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    with pytest.raises(LedgerError, match="subject must be an active resident of the committee"):
+        records.add(actor=world.other_member, subject=world.resident, category=Category.HEALTH, content=HEALTH)
+
+
+def test_a_signature_over_an_older_version_cannot_certify_the_new_one(
+    records: Records, record_id: str, world, ledger: Ledger
+) -> None:  # type: ignore[no-untyped-def]
+    records.sign(record_id, signer=world.members[0])  # approves version 1
+    old = eip712.sign(
+        ledger.account(world.members[1]),
+        eip712.record_approval(
+            records.domain,
+            bytes.fromhex(record_id[2:]),
+            1,
+            bytes.fromhex(records.show(record_id).head.content_hash[2:]),
+        ),
+    )
+    records.update(record_id, {**HEALTH, "blood_type": "AB"}, actor=world.grid_worker, expected_version=1)
+    with pytest.raises(ConflictError, match="not the newest"):
+        records.add_signature(record_id, 1, old)
+    outcome = records.sign(record_id, signer=world.members[1])  # approves version 2
+    assert (outcome.approvals, outcome.certify_tx) == (1, None)  # version 1's approval does not count
+    assert not records.show(record_id).head.certified
+
+
+@pytest.mark.parametrize("who", ["suspended", "revoked", "other_member", "stranger", "grid_worker"])
+def test_signatures_from_non_members_are_refused(
+    records: Records, record_id: str, world, ledger: Ledger, who: str
+) -> None:  # type: ignore[no-untyped-def]
+    head = records.show(record_id).head
+    data = eip712.record_approval(records.domain, bytes.fromhex(record_id[2:]), 1, bytes.fromhex(head.content_hash[2:]))
+    signature = eip712.sign(ledger.account(getattr(world, who)), data)
+    with pytest.raises(LedgerError, match="is not an active member of the record's committee"):
+        records.add_signature(record_id, 1, signature)
+    assert records.show(record_id).head.approvals == []
+
+
+def test_a_high_s_signature_is_refused(records: Records, record_id: str, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    head = records.show(record_id).head
+    data = eip712.record_approval(records.domain, bytes.fromhex(record_id[2:]), 1, bytes.fromhex(head.content_hash[2:]))
+    good = eip712.sign(ledger.account(world.members[0]), data)
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    s = int.from_bytes(good[32:64], "big")
+    high = good[:32] + (n - s).to_bytes(32, "big") + bytes([55 - good[64]])  # 27 <-> 28
+    with pytest.raises(InputError, match="high-s"):
+        records.add_signature(record_id, 1, high)
+
+
+def test_erasure_shreds_content_and_salts_everywhere(records: Records, record_id: str, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    marker = {**HEALTH, "family_doctor": "ERASE-ME-独特标记"}
+    records.update(record_id, marker, actor=world.grid_worker, expected_version=1)
+    other, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    records.erase(record_id, "resident's request under PIPL art. 47", actor=world.admin)
+
+    view = records.show(record_id)
+    assert view.erased and all(v.content is None for v in view.versions)
+    with ledger.store.session() as session:
+        assert session.scalars(select(RecordVersion.salt).where(RecordVersion.record_id == record_id)).all() == [
+            None,
+            None,
+        ]
+    assert ledger.contract("RecordLedger").functions.head(bytes.fromhex(record_id[2:])).call()[6] is True
+    assert records.show(other).head.content == HEALTH  # other records untouched
+    with pytest.raises(LedgerError, match="erased"):
+        records.update(record_id, HEALTH, actor=world.grid_worker)
+
+    # Nothing of the erased content is left in the database file (secure_delete).
+    with ledger.store.engine.connect() as connection:
+        connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    db_path = Path(ledger.settings.db_url.split("///", 1)[1])
+    needle = json.dumps("ERASE-ME-独特标记", ensure_ascii=False)[1:-1].encode()
+    for path in (db_path, Path(str(db_path) + "-wal")):
+        if path.exists():
+            assert needle not in path.read_bytes(), f"erased content still in {path.name}"
+
+
+def test_erasure_needs_an_office_admin(records: Records, record_id: str, world) -> None:  # type: ignore[no-untyped-def]
+    from ledger.errors import ContractRevert
+
+    with pytest.raises(ContractRevert) as caught:
+        records.erase(record_id, "no right to do this", actor=world.members[0])
+    assert caught.value.name == "RecordLedgerUnauthorized"
+    assert records.show(record_id).head.content == HEALTH
