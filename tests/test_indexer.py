@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 import ledger.indexer as indexer_module
@@ -113,3 +114,28 @@ def test_rereads_after_a_changed_block_hash(ledger: Ledger, world) -> None:  # t
 def _last_tx(ledger: Ledger) -> str:
     with ledger.store.session() as session:
         return str(session.scalars(select(OutboxTx.tx_hash).order_by(OutboxTx.id.desc())).first())
+
+
+@pytest.mark.parametrize(
+    "abi_type", ["uint8", "uint16", "uint32", "uint64", "uint256", "int256", "int64", "address", "bool", "bytes32"]
+)
+def test_word_decoding_matches_eth_abi(abi_type: str) -> None:
+    import random
+
+    from eth_abi import decode, encode
+
+    rng = random.Random(abi_type)
+    for _ in range(200):
+        if abi_type.startswith("uint"):
+            value: Any = rng.randrange(2 ** int(abi_type[4:]))
+        elif abi_type.startswith("int"):
+            bits = int(abi_type[3:])
+            value = rng.randrange(-(2 ** (bits - 1)), 2 ** (bits - 1))
+        elif abi_type == "address":
+            value = "0x" + rng.randbytes(20).hex()
+        elif abi_type == "bool":
+            value = rng.random() < 0.5
+        else:
+            value = rng.randbytes(32)
+        word = encode([abi_type], [value])
+        assert indexer_module.decode_word(abi_type, word) == decode([abi_type], word)[0]
