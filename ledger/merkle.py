@@ -1,0 +1,207 @@
+"""RFC 9162 Merkle trees over the access log: hashes, roots, inclusion and consistency proofs.
+
+Consensus-critical: AccessLogAnchor verifies these proofs on chain, and residents and
+auditors verify them offline. SHA-256; ``leaf = H(0x00 ‖ data)``, ``node = H(0x01 ‖ l ‖ r)``;
+the empty tree's root is ``H("")``. Verification follows transparency-dev/merkle's
+``proof/verify.go`` and passes its test vectors (``tests/vectors/rfc9162``), which also
+refuse a consistency check from size 0 (the first checkpoint of a log needs none);
+generation follows RFC 9162 §2.1.3 (PATH) and §2.1.4 (SUBPROOF).
+
+Verifiers return nothing and raise :class:`VerificationError` on failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+from .errors import VerificationError
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    """The largest power of two strictly less than ``n`` (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+class MerkleTree:
+    """An append-only tree over leaf hashes, with roots and proofs for any past size.
+
+    ``leaves(start, end)`` supplies leaf hashes (from memory or the database). Hashes of
+    complete, aligned subtrees never change in an append-only log, so they are memoised.
+    """
+
+    def __init__(self, leaves: Callable[[int, int], Sequence[bytes]], size: Callable[[], int]) -> None:
+        self._leaves = leaves
+        self._size = size
+        self._complete: dict[tuple[int, int], bytes] = {}
+
+    @classmethod
+    def of(cls, leaf_hashes: list[bytes]) -> MerkleTree:
+        """A tree over an in-memory list (which may keep growing)."""
+        return cls(lambda start, end: leaf_hashes[start:end], lambda: len(leaf_hashes))
+
+    @property
+    def size(self) -> int:
+        return self._size()
+
+    def root(self, size: int | None = None) -> bytes:
+        size = self.size if size is None else size
+        self._check_size(size)
+        return EMPTY_ROOT if size == 0 else self._hash(0, size)
+
+    def _hash(self, start: int, end: int) -> bytes:
+        """MTH of leaves [start, end); memoised when the range is a complete aligned subtree."""
+        n = end - start
+        if n == 1:
+            return bytes(self._leaves(start, end)[0])
+        complete = n & (n - 1) == 0
+        if complete and (start, n) in self._complete:
+            return self._complete[(start, n)]
+        k = _largest_power_of_two_below(n)
+        value = node_hash(self._hash(start, start + k), self._hash(start + k, end))
+        if complete:
+            self._complete[(start, n)] = value
+        return value
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1."""
+        size = self.size if size is None else size
+        self._check_size(size)
+        if not 0 <= index < size:
+            raise VerificationError(f"leaf index {index} is outside a tree of size {size}")
+        proof: list[bytes] = []
+        start, end, m = 0, size, index
+        while end - start > 1:
+            k = _largest_power_of_two_below(end - start)
+            if m < k:
+                proof.append(self._hash(start + k, end))
+                end = start + k
+            else:
+                proof.append(self._hash(start, start + k))
+                start, m = start + k, m - k
+        proof.reverse()
+        return proof
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """PROOF(size1, D[0:size2]) of RFC 9162 §2.1.4.1."""
+        size2 = self.size if size2 is None else size2
+        self._check_size(size2)
+        if not 0 <= size1 <= size2:
+            raise VerificationError(f"cannot prove size {size1} consistent with size {size2}")
+        if size1 == 0 or size1 == size2:
+            return []
+        proof: list[bytes] = []
+        start, end, m, complete = 0, size2, size1, True
+        while True:
+            n = end - start
+            if m == n:
+                if not complete:
+                    proof.append(self._hash(start, end))
+                break
+            k = _largest_power_of_two_below(n)
+            if m <= k:
+                proof.append(self._hash(start + k, end))
+                end = start + k
+            else:
+                proof.append(self._hash(start, start + k))
+                start, m, complete = start + k, m - k, False
+        proof.reverse()
+        return proof
+
+    def _check_size(self, size: int) -> None:
+        if not 0 <= size <= self.size:
+            raise VerificationError(f"tree size {size} is outside the log's 0..{self.size}")
+
+
+# -- verification (transparency-dev/merkle proof/verify.go) ---------------------------------
+
+
+def _decompose(index: int, size: int) -> tuple[int, int]:
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    return inner, border
+
+
+def _chain_inner(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    for i, h in enumerate(proof):
+        seed = node_hash(seed, h) if (index >> i) & 1 == 0 else node_hash(h, seed)
+    return seed
+
+
+def _chain_inner_right(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    for i, h in enumerate(proof):
+        if (index >> i) & 1 == 1:
+            seed = node_hash(h, seed)
+    return seed
+
+
+def _chain_border_right(seed: bytes, proof: Sequence[bytes]) -> bytes:
+    for h in proof:
+        seed = node_hash(h, seed)
+    return seed
+
+
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    if index >= size:
+        raise VerificationError(f"leaf index {index} is beyond tree size {size}")
+    if len(leaf) != HASH_SIZE:
+        raise VerificationError(f"leaf hash has {len(leaf)} bytes, expected {HASH_SIZE}")
+    inner, border = _decompose(index, size)
+    if len(proof) != inner + border:
+        raise VerificationError(f"inclusion proof has {len(proof)} hashes, expected {inner + border}")
+    return _chain_border_right(_chain_inner(leaf, proof[:inner], index), proof[inner:])
+
+
+def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
+    """Checks that ``leaf`` (a leaf hash) is at ``index`` of the tree of ``size`` with ``root``."""
+    if root_from_inclusion_proof(index, size, leaf, proof) != root:
+        raise VerificationError("the inclusion proof leads to another root")
+
+
+def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]) -> None:
+    """Checks that the tree of ``size2`` with ``root2`` extends the one of ``size1`` with ``root1``."""
+    if size2 < size1:
+        raise VerificationError(f"size2 ({size2}) is smaller than size1 ({size1})")
+    if size1 == 0:
+        raise VerificationError("a consistency proof from the empty tree proves nothing: every tree extends it")
+    if size1 == size2:
+        if proof:
+            raise VerificationError("equal sizes need an empty proof")
+        if root1 != root2:
+            raise VerificationError("equal sizes but different roots")
+        return
+    if size1 == 0:
+        if proof:
+            raise VerificationError(
+                f"any tree is consistent with the empty one; expected no proof, got {len(proof)} hashes"
+            )
+        return
+    if not proof:
+        raise VerificationError("empty consistency proof")
+    inner, border = _decompose(size1 - 1, size2)
+    shift = (size1 & -size1).bit_length() - 1
+    inner -= shift
+    seed, start = proof[0], 1
+    if size1 == 1 << shift:
+        seed, start = root1, 0
+    if len(proof) != start + inner + border:
+        raise VerificationError(f"consistency proof has {len(proof)} hashes, expected {start + inner + border}")
+    rest = proof[start:]
+    mask = (size1 - 1) >> shift
+    hash1 = _chain_border_right(_chain_inner_right(seed, rest[:inner], mask), rest[inner:])
+    if hash1 != root1:
+        raise VerificationError("the consistency proof does not lead to the first root")
+    hash2 = _chain_border_right(_chain_inner(seed, rest[:inner], mask), rest[inner:])
+    if hash2 != root2:
+        raise VerificationError("the consistency proof does not lead to the second root")
