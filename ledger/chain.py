@@ -26,7 +26,7 @@ from .errors import ConfigurationError, ContractRevert, NodeError
 from .settings import Settings
 
 #: The contracts gridledger deploys, in deployment order.
-CONTRACTS = ("Membership", "RecordLedger", "ConsentRegistry")
+CONTRACTS = ("Membership", "RecordLedger", "ConsentRegistry", "AccessLogAnchor")
 
 
 def connect(settings: Settings, *, timeout: float = 30.0) -> Web3:

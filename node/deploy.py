@@ -35,7 +35,7 @@ def constructor_args(name: str, governance: str, deployed: dict[str, Deployed]) 
     contracts deployed before it (in :data:`CONTRACTS` order)."""
     if name == "Membership":
         return abi_encode(["address"], [governance])
-    if name in ("RecordLedger", "ConsentRegistry"):
+    if name in ("RecordLedger", "ConsentRegistry", "AccessLogAnchor"):
         membership = deployed.get("Membership")
         if membership is None:
             raise ConfigurationError(f"{name} needs Membership deployed before it; check the order of CONTRACTS")

@@ -82,7 +82,7 @@ def test_launcher_reads_imports_only_inside_allowed_paths(tmp_path: Path) -> Non
 
 def test_contracts_compile_without_warnings(fresh_build: dict) -> None:
     """compile_contracts raises on any compiler warning; reaching here means none."""
-    assert set(fresh_build) == {"Membership", "RecordLedger", "ConsentRegistry"}
+    assert set(fresh_build) == {"Membership", "RecordLedger", "ConsentRegistry", "AccessLogAnchor"}
 
 
 def test_record_ledger_and_consent_registry_name_the_membership_they_trust(ledger) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {IAccessLogAnchor} from "./IAccessLogAnchor.sol";
+import {IMembership} from "./IMembership.sol";
+
+/// @title AccessLogAnchor
+/// @notice Append-only checkpoints of the access log, each proven consistent with the
+///         one before by an RFC 9162 consistency proof checked on chain.
+/// @dev The verification is transparency-dev/merkle's `VerifyConsistency`, as in
+///      `ledger/merkle.py`, with `sha256` (the precompile at address 0x02).
+contract AccessLogAnchor is IAccessLogAnchor {
+    IMembership private immutable _membership;
+    Checkpoint[] private _checkpoints;
+    mapping(address anchorer => bytes32 officeId) private _anchorers;
+
+    /// @param membership_ the Membership contract that says who administers an office.
+    constructor(IMembership membership_) {
+        _membership = membership_;
+    }
+
+    /// @inheritdoc IAccessLogAnchor
+    function membership() external view returns (IMembership) {
+        return _membership;
+    }
+
+    /// @inheritdoc IAccessLogAnchor
+    function designateAnchorer(address anchorer, bytes32 officeId) external {
+        if (anchorer == address(0)) revert AccessLogAnchorZeroAddress();
+        if (
+            _membership.organisation(officeId).kind != IMembership.OrgKind.Office
+                || !_membership.isOfficeAdminFor(msg.sender, officeId)
+        ) revert AccessLogAnchorUnauthorized(msg.sender, officeId);
+        _anchorers[anchorer] = officeId;
+        emit AnchorerDesignated(anchorer, officeId, msg.sender);
+    }
+
+    /// @inheritdoc IAccessLogAnchor
+    function removeAnchorer(address anchorer) external {
+        bytes32 officeId = _anchorers[anchorer];
+        if (officeId == bytes32(0)) revert AccessLogAnchorNotAnchorer(anchorer);
+        if (!_membership.isOfficeAdminFor(msg.sender, officeId)) revert AccessLogAnchorUnauthorized(msg.sender, officeId);
+        delete _anchorers[anchorer];
+        emit AnchorerRemoved(anchorer, officeId, msg.sender);
+    }
+
+    /// @inheritdoc IAccessLogAnchor
+    function append(uint64 newSize, bytes32 newRoot, bytes32[] calldata proof) external {
+        if (_anchorers[msg.sender] == bytes32(0)) revert AccessLogAnchorNotAnchorer(msg.sender);
+        uint256 count = _checkpoints.length;
+        uint64 size = count == 0 ? 0 : _checkpoints[count - 1].size;
+        if (newSize <= size) revert AccessLogAnchorNotGrowing(size, newSize);
+        if (size == 0) {
+            // Every tree extends the empty one: the first checkpoint needs no proof.
+            if (proof.length != 0) revert AccessLogAnchorProofLength(proof.length, 0);
+        } else {
+            _verifyConsistency(size, newSize, _checkpoints[count - 1].root, newRoot, proof);
+        }
+        _checkpoints.push(Checkpoint({size: newSize, root: newRoot, anchoredAt: _now(), anchorer: msg.sender}));
+        emit CheckpointAppended(count, newSize, newRoot, msg.sender);
+    }
+
+    /// @inheritdoc IAccessLogAnchor
+    function latest() external view returns (Checkpoint memory checkpoint, uint256 count) {
+        count = _checkpoints.length;
+        if (count > 0) checkpoint = _checkpoints[count - 1];
+    }
+
+    /// @inheritdoc IAccessLogAnchor
+    function checkpointAt(uint256 index) external view returns (Checkpoint memory) {
+        return _checkpoints[index];
+    }
+
+    /// @inheritdoc IAccessLogAnchor
+    function anchorerOffice(address anchorer) external view returns (bytes32) {
+        return _anchorers[anchorer];
+    }
+
+    // --------------------------------------------------------------------- internal
+
+    function _now() internal view virtual returns (uint64) {
+        return uint64(block.timestamp);
+    }
+
+    /// @dev 0 < size1 < size2 here; reverts unless `proof` leads from root1 to both roots.
+    function _verifyConsistency(uint64 size1, uint64 size2, bytes32 root1, bytes32 root2, bytes32[] calldata proof)
+        private
+        pure
+    {
+        if (proof.length == 0) revert AccessLogAnchorProofLength(0, 1);
+        (uint256 inner, uint256 border) = _decompose(size1 - 1, size2);
+        uint256 shift = _trailingZeros(size1);
+        inner -= shift;
+        bytes32 seed = proof[0];
+        uint256 start = 1;
+        if (uint256(size1) == uint256(1) << shift) {
+            seed = root1;
+            start = 0;
+        }
+        if (proof.length != start + inner + border) revert AccessLogAnchorProofLength(proof.length, start + inner + border);
+        uint64 mask = (size1 - 1) >> shift;
+        bytes32 hash1 = seed;
+        bytes32 hash2 = seed;
+        for (uint256 i = 0; i < inner; ++i) {
+            bytes32 h = proof[start + i];
+            if ((mask >> i) & 1 == 1) {
+                hash1 = _node(h, hash1);
+                hash2 = _node(h, hash2);
+            } else {
+                hash2 = _node(hash2, h);
+            }
+        }
+        for (uint256 i = start + inner; i < proof.length; ++i) {
+            hash1 = _node(proof[i], hash1);
+            hash2 = _node(proof[i], hash2);
+        }
+        if (hash1 != root1 || hash2 != root2) revert AccessLogAnchorInconsistent(size1, size2);
+    }
+
+    function _node(bytes32 left, bytes32 right) private pure returns (bytes32) {
+        return sha256(abi.encodePacked(bytes1(0x01), left, right));
+    }
+
+    /// @dev inner = bit length of (index ^ (size - 1)); border = ones in index >> inner.
+    function _decompose(uint64 index, uint64 size) private pure returns (uint256 inner, uint256 border) {
+        inner = _bitLength(index ^ (size - 1));
+        uint64 rest = inner >= 64 ? 0 : index >> inner;
+        while (rest != 0) {
+            border += rest & 1;
+            rest >>= 1;
+        }
+    }
+
+    function _bitLength(uint64 x) private pure returns (uint256 n) {
+        while (x != 0) {
+            ++n;
+            x >>= 1;
+        }
+    }
+
+    function _trailingZeros(uint64 x) private pure returns (uint256 n) {
+        while (x & 1 == 0) {
+            ++n;
+            x >>= 1;
+        }
+    }
+}
