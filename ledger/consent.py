@@ -26,7 +26,6 @@ from .chain import Call, ContractCalls
 from .context import Ledger
 from .errors import InputError, NotFoundError
 from .membership import org_id
-from .outbox import raise_for_revert
 from .store.models import ChainGrant, GrantTerms, Member, Organisation, OrgProfile
 
 GAS_ISSUE = 300_000
@@ -287,15 +286,7 @@ class Consent:
         return rows
 
     def _submit(self, signer: LocalAccount, call: Call, rows: Any) -> str:
-        self.ledger.outbox.prepare(signer)
-        with self.ledger.store.session() as session, session.begin():
-            queued = self.ledger.outbox.enqueue(session, signer, call, preflight=True)
-            rows(session, queued.tx_hash)
-        if self.wait:
-            done = self.ledger.outbox.wait([queued.tx_hash], timeout=self.timeout)
-            self.ledger.indexer().run_once()
-            raise_for_revert(done)
-        return queued.tx_hash
+        return self.ledger.submit(signer, call, rows, wait=self.wait, timeout=self.timeout)
 
     def _grant(self, grant_id: str) -> GrantTerms:
         key = parse_grant_id(grant_id)

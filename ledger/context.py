@@ -6,21 +6,23 @@ Built once per process (CLI command, worker, web app) and passed to services.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.contract import Contract
 
 from . import deployment as deployment_file
-from .chain import CONTRACTS, ErrorDecoder, artifact_hash, connect, contract
+from .chain import CONTRACTS, Call, ErrorDecoder, artifact_hash, connect, contract
 from .deployment import Deployment
 from .errors import ConfigurationError, NotFoundError, StoreError
 from .keys import KeyStore
 from .membership import MembershipCalls
-from .outbox import Outbox
+from .outbox import Outbox, raise_for_revert
 from .settings import Settings
 from .store import Store
 from .store.models import Account, Meta
@@ -140,6 +142,32 @@ class Ledger:
     def label_of(self, address: str) -> str | None:
         with self.store.session() as session:
             return session.scalar(select(Account.label).where(Account.address == Web3.to_checksum_address(address)))
+
+    # -- writing ---------------------------------------------------------------------
+
+    def submit(
+        self,
+        signer: LocalAccount,
+        call: Call,
+        rows: Callable[[Session, str], None] | None = None,
+        *,
+        wait: bool = True,
+        timeout: float = 60.0,
+    ) -> str:
+        """The one way services write: simulate ``call`` (a refusal raises the contract's
+        error and writes nothing), store it with the domain ``rows`` in one database
+        transaction, then, when waiting, send it, wait for it, index it and raise a
+        revert. Returns the transaction hash, known before it is sent."""
+        self.outbox.prepare(signer)
+        with self.store.session() as session, session.begin():
+            queued = self.outbox.enqueue(session, signer, call, preflight=True)
+            if rows is not None:
+                rows(session, queued.tx_hash)
+        if wait:
+            done = self.outbox.wait([queued.tx_hash], timeout=timeout)
+            self.indexer().run_once()
+            raise_for_revert(done)
+        return queued.tx_hash
 
     # -- indexer ---------------------------------------------------------------------
 

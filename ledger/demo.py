@@ -14,6 +14,7 @@ from rich.console import Console
 from .context import Ledger
 from .membership import DepartmentKind, Role
 from .organisations import Organisations
+from .outbox import raise_for_revert
 
 OFFICE = ("office-jinqiao", "金桥街道办事处 Jinqiao Subdistrict Office")
 COMMITTEES = [
@@ -61,10 +62,9 @@ def build_demo(ledger: Ledger, console: Console | None = None) -> DemoReport:
         if hashes:
             if console:
                 console.print(f"{name}: {len(hashes)} transaction(s)…")
-            ledger.sync(hashes)
-            from .outbox import raise_for_revert
-
-            raise_for_revert(ledger.outbox.wait(hashes))
+            done = ledger.outbox.wait(hashes, timeout=120)
+            ledger.indexer().run_once()  # the next stage's checks read the indexed tables
+            raise_for_revert(done)
 
     code, name = OFFICE
     stage("office", [(code, orgs.exists(code), lambda: orgs.create_office(code, name, "jinqiao-admin-1"))])

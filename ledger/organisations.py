@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .context import Ledger
 from .errors import LedgerError, NotFoundError
 from .membership import DepartmentKind, Role, org_id
-from .outbox import Call, raise_for_revert
+from .outbox import Call
 from .store.models import Account, Member, Organisation, OrgProfile
 
 
@@ -116,20 +117,14 @@ class Organisations:
         return self._submit(self._actor(actor, oid), self.ledger.membership.set_threshold(oid, threshold))
 
     def _submit(self, signer: LocalAccount, call: Call, *, profile: tuple[bytes, str, str] | None = None) -> str:
-        """Stores ``call`` (and the organisation's profile) in one transaction, then,
-        when waiting, sends it, waits for it and indexes it. Returns the tx hash."""
-        self.ledger.outbox.prepare(signer)
-        with self.ledger.store.session() as session, session.begin():
-            row = self.ledger.outbox.enqueue(session, signer, call, preflight=True)
+        """Stores ``call`` with the organisation's profile, if any (see :meth:`Ledger.submit`)."""
+
+        def rows(session: Session, _tx_hash: str) -> None:
             if profile is not None:
                 oid, code, name = profile
                 session.merge(OrgProfile(org_id="0x" + oid.hex(), code=code, name=name))
-            tx_hash = row.tx_hash
-        if self.wait:
-            rows = self.ledger.outbox.wait([tx_hash], timeout=self.timeout)
-            self.ledger.indexer().run_once()
-            raise_for_revert(rows)
-        return tx_hash
+
+        return self.ledger.submit(signer, call, rows, wait=self.wait, timeout=self.timeout)
 
     def _actor(self, actor: str | None, oid: bytes) -> LocalAccount:
         """The account to sign with: the one named, else an active admin of the office

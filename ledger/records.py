@@ -32,7 +32,6 @@ from .categories import Category, validate
 from .chain import Call, ContractCalls
 from .context import Ledger
 from .errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError
-from .outbox import raise_for_revert
 from .store.models import Approval, ChainRecordVersion, Member, Organisation, Record, RecordVersion, utcnow
 
 ZERO32 = b"\x00" * 32
@@ -339,23 +338,15 @@ class Records:
     # -- helpers ---------------------------------------------------------------------
 
     def _submit(self, signer: LocalAccount, call: Call, rows: Any) -> str:
-        self.ledger.outbox.prepare(signer)
+        """:meth:`Ledger.submit`, with a concurrent change reported as a conflict."""
         try:
-            with self.ledger.store.session() as session, session.begin():
-                queued = self.ledger.outbox.enqueue(session, signer, call, preflight=True)
-                if rows is not None:
-                    rows(session, queued.tx_hash)
+            return self.ledger.submit(signer, call, rows, wait=self.wait, timeout=self.timeout)
         except ContractRevert as revert:
             if revert.name in ("RecordLedgerStaleVersion", "RecordLedgerStalePrevHash"):
                 raise ConflictError(f"record changed since you loaded it ({revert})") from revert
             raise
         except IntegrityError as exc:
             raise ConflictError("record changed since you loaded it: another version was stored first") from exc
-        if self.wait:
-            done = self.ledger.outbox.wait([queued.tx_hash], timeout=self.timeout)
-            self.ledger.indexer().run_once()
-            raise_for_revert(done)
-        return queued.tx_hash
 
     @staticmethod
     def _version_row(
