@@ -25,6 +25,7 @@ from .categories import Category, from_mask, mask
 from .chain import Call, ContractCalls
 from .context import Ledger
 from .errors import InputError, NotFoundError
+from .formats import from_hex, parse_id, to_hex
 from .membership import org_id
 from .store.models import ChainGrant, GrantTerms, Member, Organisation, OrgProfile
 
@@ -108,21 +109,6 @@ class GrantView:
     issued_tx: str | None
 
 
-def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
-
-
-def _bytes(value: str) -> bytes:
-    return bytes.fromhex(value[2:])
-
-
-def parse_grant_id(text: str) -> str:
-    raw = text.strip().lower()
-    if not raw.startswith("0x") or len(raw) != 66 or any(c not in "0123456789abcdef" for c in raw[2:]):
-        raise InputError(f"a grant id is 0x followed by 64 hex digits; got {text!r}", field="grant_id")
-    return raw
-
-
 class Consent:
     def __init__(self, ledger: Ledger, *, wait: bool = True, timeout: float = 60.0) -> None:
         self.ledger = ledger
@@ -162,8 +148,8 @@ class Consent:
         grant_id = formats.new_id()
         terms = {
             "format": TERMS_FORMAT,
-            "grantId": _hex(grant_id),
-            "controller": {"department": _hex(dept_id), "code": department, "name": dept},
+            "grantId": to_hex(grant_id),
+            "controller": {"department": to_hex(dept_id), "code": department, "name": dept},
             "categories": [c.slug for c in categories],
             "purpose": {"code": int(purpose), "name": purpose.name.lower(), "text": purpose_text},
             "legalBasis": {"code": int(legal_basis), "name": legal_basis.name.lower()},
@@ -204,19 +190,19 @@ class Consent:
 
         def rows(session: Any, tx_hash: str) -> None:
             session.add(GrantTerms(
-                grant_id=_hex(grant_id), resident=resident_account.address, department=_hex(dept_id),
+                grant_id=to_hex(grant_id), resident=resident_account.address, department=to_hex(dept_id),
                 categories=mask(categories), purpose=int(purpose), legal_basis=int(legal_basis), valid_from=start,
-                valid_until=valid_until, terms=formats.canonical_json(terms).decode(), terms_hash=_hex(terms_hash),
+                valid_until=valid_until, terms=formats.canonical_json(terms).decode(), terms_hash=to_hex(terms_hash),
                 status="active", relayer=None if relayer is None else sender.address, tx_hash=tx_hash,
             ))  # fmt: skip
 
-        return _hex(grant_id), self._submit(sender, call, rows)
+        return to_hex(grant_id), self._submit(sender, call, rows)
 
     def withdraw(self, grant_id: str, *, relayer: str | None = None) -> str:
         """Withdraws a grant as its resident (directly, or signed and relayed)."""
         grant = self._grant(grant_id)
         resident = self.ledger.keys.account(grant.resident)
-        gid = _bytes(grant.grant_id)
+        gid = from_hex(grant.grant_id)
         if relayer is None:
             sender, call = resident, self.calls.withdraw(gid)
         else:
@@ -234,7 +220,7 @@ class Consent:
         if not reason.strip():
             raise InputError("give the reason for the revocation", field="reason")
         grant = self._grant(grant_id)
-        call = self.calls.revoke(_bytes(grant.grant_id), keccak(text=reason))
+        call = self.calls.revoke(from_hex(grant.grant_id), keccak(text=reason))
         return self._submit(self.ledger.account(actor), call, self._status_rows(grant.grant_id, "revoked", reason))
 
     # -- reads (indexed tables) ------------------------------------------------------
@@ -245,7 +231,7 @@ class Consent:
             if resident is not None:
                 query = query.where(GrantTerms.resident == self.ledger.address_of(resident))
             if department is not None:
-                query = query.where(GrantTerms.department == _hex(org_id(department)))
+                query = query.where(GrantTerms.department == to_hex(org_id(department)))
             grants = session.scalars(query).all()
         return [self._view(g.grant_id) for g in grants]
 
@@ -289,7 +275,7 @@ class Consent:
         return self.ledger.submit(signer, call, rows, wait=self.wait, timeout=self.timeout)
 
     def _grant(self, grant_id: str) -> GrantTerms:
-        key = parse_grant_id(grant_id)
+        key = parse_id(grant_id, field="grant_id", what="grant id")
         with self.ledger.store.session() as session:
             grant = session.get(GrantTerms, key)
         if grant is None:
@@ -298,8 +284,8 @@ class Consent:
 
     def _department(self, dept_id: bytes) -> str:
         with self.ledger.store.session() as session:
-            org = session.get(Organisation, _hex(dept_id))
-            profile = session.get(OrgProfile, _hex(dept_id))
+            org = session.get(Organisation, to_hex(dept_id))
+            profile = session.get(OrgProfile, to_hex(dept_id))
         if org is None or org.kind != "department":
             raise InputError("no such department on chain", field="department")
         return profile.name if profile else ""

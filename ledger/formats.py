@@ -21,7 +21,7 @@ import rfc8785
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from .errors import LedgerError
+from .errors import InputError, LedgerError
 
 
 def canonical_json(value: Any) -> bytes:
@@ -58,6 +58,23 @@ def new_salt() -> bytes:
 def new_id() -> bytes:
     """A random 32-byte id for a record or a grant."""
     return secrets.token_bytes(32)
+
+
+def to_hex(value: bytes) -> str:
+    """``0x``-prefixed lowercase hex, the form ids and hashes take in tables and JSON."""
+    return "0x" + value.hex()
+
+
+def from_hex(value: str) -> bytes:
+    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+
+
+def parse_id(text: str, *, field: str, what: str) -> str:
+    """A 32-byte id as typed by a person: ``0x`` and 64 hex digits, returned lowercase."""
+    raw = text.strip().lower()
+    if not raw.startswith("0x") or len(raw) != 66 or any(c not in "0123456789abcdef" for c in raw[2:]):
+        raise InputError(f"a {what} is 0x followed by 64 hex digits; got {text!r}", field=field)
+    return raw
 
 
 def _require_32(name: str, value: bytes) -> None:

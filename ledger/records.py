@@ -32,6 +32,7 @@ from .categories import Category, validate
 from .chain import Call, ContractCalls
 from .context import Ledger
 from .errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError
+from .formats import from_hex, parse_id, to_hex
 from .store.models import Approval, ChainRecordVersion, Member, Organisation, Record, RecordVersion, utcnow
 
 ZERO32 = b"\x00" * 32
@@ -94,25 +95,6 @@ class SignOutcome:
     certify_tx: str | None
 
 
-def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
-
-
-def _bytes(value: str) -> bytes:
-    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
-
-
-def parse_record_id(text: str) -> str:
-    raw = text.strip().lower()
-    if not raw.startswith("0x") or len(raw) != 66:
-        raise InputError(f"a record id is 0x followed by 64 hex digits; got {text!r}", field="record_id")
-    try:
-        bytes.fromhex(raw[2:])
-    except ValueError:
-        raise InputError(f"a record id is 0x followed by 64 hex digits; got {text!r}", field="record_id") from None
-    return raw
-
-
 class Records:
     def __init__(self, ledger: Ledger, *, wait: bool = True, timeout: float = 60.0) -> None:
         self.ledger = ledger
@@ -140,7 +122,7 @@ class Records:
         def rows(session: Any, tx_hash: str) -> None:
             session.add(
                 Record(
-                    record_id=_hex(record_id),
+                    record_id=to_hex(record_id),
                     committee_id=committee,
                     subject=subject_address,
                     category=int(category),
@@ -151,7 +133,7 @@ class Records:
             session.add(self._version_row(record_id, 1, content, salt, content_hash, ZERO32, signer.address, tx_hash))
 
         tx = self._submit(signer, call, rows)
-        return _hex(record_id), tx
+        return to_hex(record_id), tx
 
     def update(
         self, record_id: str, content: Any, *, actor: str, expected_version: int | None = None
@@ -179,13 +161,15 @@ class Records:
         salt = formats.new_salt()
         content_hash = formats.commitment(content, salt)
         version = head.version + 1
-        rid = _bytes(record.record_id)
-        call = self.calls.commit(rid, version, content_hash, _bytes(head.content_hash), record.subject, record.category)
+        rid = from_hex(record.record_id)
+        call = self.calls.commit(
+            rid, version, content_hash, from_hex(head.content_hash), record.subject, record.category
+        )
 
         def rows(session: Any, tx_hash: str) -> None:
             session.add(
                 self._version_row(
-                    rid, version, content, salt, content_hash, _bytes(head.content_hash), signer.address, tx_hash
+                    rid, version, content, salt, content_hash, from_hex(head.content_hash), signer.address, tx_hash
                 )
             )
 
@@ -197,7 +181,7 @@ class Records:
         head = self._head_row(record.record_id)
         version = head.version if version is None else version
         account = self.ledger.account(signer)
-        data = eip712.record_approval(self.domain, _bytes(record.record_id), version, _bytes(head.content_hash))
+        data = eip712.record_approval(self.domain, from_hex(record.record_id), version, from_hex(head.content_hash))
         signature = eip712.sign(account, data)
         return self.add_signature(record.record_id, version, signature, submitter=account)
 
@@ -221,7 +205,7 @@ class Records:
             raise LedgerError(f"version {version} of record {record_id} is not on chain yet; sign it once it is")
         if anchored.certified_tx:
             raise LedgerError(f"version {version} of record {record_id} is already certified")
-        data = eip712.record_approval(self.domain, _bytes(record.record_id), version, _bytes(head.content_hash))
+        data = eip712.record_approval(self.domain, from_hex(record.record_id), version, from_hex(head.content_hash))
         try:
             signer = eip712.recover(data, signature)
         except Exception as exc:  # noqa: BLE001 - any malformed signature
@@ -247,7 +231,7 @@ class Records:
                         version=version,
                         content_hash=head.content_hash,
                         signer=signer,
-                        signature=_hex(signature),
+                        signature=to_hex(signature),
                     )
                 )
         approvals = self._valid_approvals(record, version, head.content_hash)
@@ -267,7 +251,7 @@ class Records:
             raise LedgerError(f"{len(approvals)} of {threshold} signatures so far; certification needs {threshold}")
         ordered = sorted(approvals, key=lambda a: int(a.signer, 16))
         signer = self.ledger.account(actor) if actor else self._any_member_key(record.committee_id)
-        call = self.calls.certify(_bytes(record.record_id), head.version, [_bytes(a.signature) for a in ordered])
+        call = self.calls.certify(from_hex(record.record_id), head.version, [from_hex(a.signature) for a in ordered])
         return self._submit(signer, call, None)
 
     def erase(self, record_id: str, reason: str, *, actor: str) -> str:
@@ -278,7 +262,7 @@ class Records:
         if record.erased_at is not None:
             raise LedgerError(f"record {record_id} is already erased")
         signer = self.ledger.account(actor)
-        call = self.calls.erase(_bytes(record.record_id), keccak(text=reason))
+        call = self.calls.erase(from_hex(record.record_id), keccak(text=reason))
 
         def rows(session: Any, tx_hash: str) -> None:
             stored = session.get(Record, record.record_id)
@@ -360,18 +344,18 @@ class Records:
         tx_hash: str,
     ) -> RecordVersion:
         return RecordVersion(
-            record_id=_hex(record_id),
+            record_id=to_hex(record_id),
             version=version,
             content=formats.canonical_json(content).decode(),
-            salt=_hex(salt),
-            content_hash=_hex(content_hash),
-            prev_hash=_hex(prev),
+            salt=to_hex(salt),
+            content_hash=to_hex(content_hash),
+            prev_hash=to_hex(prev),
             created_by=author,
             tx_hash=tx_hash,
         )
 
     def _record(self, record_id: str) -> Record:
-        key = parse_record_id(record_id)
+        key = parse_id(record_id, field="record_id", what="record id")
         with self.ledger.store.session() as session:
             record = session.get(Record, key)
         if record is None:
