@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -592,18 +593,305 @@ def verify_grants_command() -> None:
         _print_report("grant", verify_grants(ledger))
 
 
+@verify.command("log")
+def verify_log_command() -> None:
+    """Recompute the access log's tree from its leaves and compare every anchored root."""
+    from .audit import run
+
+    with _ledger() as ledger:
+        part = run(ledger, integrity=True).integrity["log"]
+        for f in part["findings"]:
+            console.print(
+                f"[red]{f['kind']}[/] #{f['seq'] if f['seq'] is not None else '-'}: {f['detail']}", highlight=False
+            )
+        console.print(
+            f"log: {part['leaves']} leaves, {part['checkpoints']} checkpoints on chain (newest covers "
+            f"{part['anchored']}), {len(part['findings'])} finding(s)"
+        )
+        if part["findings"]:
+            sys.exit(1)
+
+
+def _print_verdict(verdict: object) -> None:
+    from .verifier import Verdict
+
+    assert isinstance(verdict, Verdict)
+    for step in verdict.steps:
+        mark = "[green]ok[/]" if step.ok else "[bold red]FAILED[/]"
+        console.print(f"{step.number}. {step.title}: {mark} {step.detail}", highlight=False)
+    failed = verdict.failed
+    if failed is None:
+        console.print("[bold green]VALID[/]: every step checked out against the chain")
+    else:
+        console.print(f"[bold red]INVALID[/]: step {failed.number} failed ({failed.title})", highlight=False)
+        sys.exit(1)
+
+
+@verify.command("bundle")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rpc-url", required=True, help="Any node of the chain, e.g. http://127.0.0.1:8545.")
+def verify_bundle_command(path: Path, rpc_url: str) -> None:
+    """Check an audit bundle against the chain alone (no database, no keys)."""
+    from .verifier import load, verify_bundle
+
+    _print_verdict(verify_bundle(load(path), rpc_url))
+
+
+@verify.command("proof")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rpc-url", required=True, help="Any node of the chain, e.g. http://127.0.0.1:8545.")
+def verify_proof_command(path: Path, rpc_url: str) -> None:
+    """Check one access entry's proof file against the chain alone."""
+    from .verifier import load, verify_proof
+
+    _print_verdict(verify_proof(load(path), rpc_url))
+
+
+# -- access and the log ------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--as", "accessor", required=True, help="Who reads (label or address): an officer, member or admin.")
+@click.option("--basis", type=click.Choice(["grant", "duty", "emergency"]), help="Default: chosen from your role.")
+@click.option("--grant", "grant_id", help="The grant to read under (default: any active one of your department).")
+@click.option("--emergency", "justification", help="Read under emergency basis with this written justification.")
+@click.option("--disclose-on", help="Public security: keep it from the resident until YYYY-MM-DD.")
+@click.option("--justification", "case", help="With --disclose-on: the investigation (kept off the log's leaf).")
+def access(
+    record_id: str,
+    accessor: str,
+    basis: str | None,
+    grant_id: str | None,
+    justification: str | None,
+    disclose_on: str | None,
+    case: str | None,
+) -> None:
+    """Read RECORD_ID under a basis. The access is logged before the content is shown;
+    a refusal is logged too."""
+    import json
+
+    from .access import Access
+
+    if justification is not None and basis is None:
+        basis = "emergency"
+    with _ledger() as ledger:
+        got = Access(ledger).read(
+            record_id, accessor=accessor, basis=basis, grant_id=grant_id,
+            justification=justification or case, disclose_on=disclose_on,
+        )  # fmt: skip
+        status = "certified" if got.certified else "not yet certified"
+        under = f"grant {got.grant_id}" if got.grant_id else got.basis
+        err.print(f"logged as access event #{got.seq} ({under}); version {got.version}, {status}", highlight=False)
+        console.print_json(json.dumps(got.content, ensure_ascii=False))
+
+
+@main.group()
+def log() -> None:
+    """The access log: anchoring, status, a resident's history, proofs."""
+
+
+@log.command("anchorer")
+@click.option("--office", required=True, help="Code of the office designating the anchorer.")
+@click.option("--as", "actor", required=True, help="An admin of that office.")
+def log_anchorer(office: str, actor: str) -> None:
+    """Create (or reuse) the anchorer account and designate it on AccessLogAnchor."""
+    from .anchoring import designate_anchorer
+
+    with _ledger() as ledger:
+        account, tx = designate_anchorer(ledger, office, actor)
+        label = ledger.settings.anchorer
+        if tx is None:
+            console.print(f"{label} ({account.address}) is already a designated anchorer")
+        else:
+            console.print(f"designated {label} ({account.address}) for {office} in {tx}")
+
+
+@log.command("status")
+def log_status() -> None:
+    """How much of the log is anchored, and whether reads are open or failed closed."""
+    from .access import health
+    from .accesslog import AccessLog
+
+    with _ledger() as ledger:
+        log_ = AccessLog(ledger.store)
+        state = health(log_, ledger.settings.anchor_fail_after)
+        anchored = log_.anchored()
+        console.print(f"events: {state.size}; anchored: {state.anchored_size}; state: {state.state}", highlight=False)
+        if anchored is not None:
+            console.print(
+                f"last checkpoint: #{anchored.chain_index} size {anchored.size} root {anchored.root} "
+                f"in {anchored.tx_hash} (block {anchored.block_number})", highlight=False,
+            )  # fmt: skip
+        if state.oldest_unanchored_ms is not None:
+            console.print(
+                f"oldest unanchored event waited {state.lag_seconds:.1f} s (reads close after "
+                f"{state.limit_seconds:.0f} s)", highlight=False,
+            )  # fmt: skip
+        if state.closed:
+            sys.exit(1)
+
+
+@log.command("history")
+@click.argument("resident")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def log_history(resident: str, as_json: bool) -> None:
+    """RESIDENT's accesses, newest first, each with its inclusion proof."""
+    import dataclasses
+    import json
+    from datetime import datetime
+
+    from .access import CHINA
+    from .history import resident_history
+
+    with _ledger() as ledger:
+        history = resident_history(ledger, resident)
+        if as_json:
+            console.print_json(json.dumps(dataclasses.asdict(history), ensure_ascii=False))
+            return
+        cp = history.checkpoint
+        if cp:
+            console.print(f"proofs lead to checkpoint #{cp['index']} ({cp['size']} events) anchored in {cp['txHash']}")
+        for e in history.entries:
+            mark = "[green]proven[/]" if e.proof is not None else "[yellow]awaiting anchoring[/]"
+            if e.leaf is None:
+                console.print(f"#{e.seq} (your {e.resident_seq}) an access under legal hold, disclosed on "
+                              f"{e.disclose_on} {mark}", highlight=False)  # fmt: skip
+                continue
+            leaf = e.leaf
+            when = datetime.fromtimestamp(leaf["time"] / 1000, CHINA).isoformat(timespec="seconds")
+            who = ledger.label_of(leaf["accessor"]) or leaf["accessor"]
+            what = f"{leaf['outcome']} {leaf['action']} of {leaf['category']} record {leaf['recordId'][:10]}…"
+            why = leaf["basis"] or leaf["reason"]
+            console.print(f"#{e.seq} (your {e.resident_seq}) {when} {who}: {what} ({why}) {mark}", highlight=False)
+        for f in history.findings:
+            console.print(f"[red]finding[/] {f.kind}: {f.detail}", highlight=False)
+        if history.findings:
+            sys.exit(1)
+
+
+@log.command("proof")
+@click.argument("seq", type=int)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def log_proof(seq: int, out: Path) -> None:
+    """Write access event SEQ with its inclusion proof, for 'gridledger verify proof'."""
+    import json
+
+    from .history import proof_document
+
+    with _ledger() as ledger:
+        out.write_text(json.dumps(proof_document(ledger, seq), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+# -- audit ---------------------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@click.option("--from", "start", help="First day, YYYY-MM-DD.")
+@click.option("--to", "end", help="Last day, YYYY-MM-DD.")
+@click.option("--department", help="Only this department (code).")
+@click.option("--resident", help="Only this resident (label or address).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write findings as CSV.")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a PDF report.")
+@click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-verifying bundle of the entries in scope.")  # fmt: skip
+@click.option("--no-integrity", is_flag=True, help="Skip checking the database against the chain.")
+@click.pass_context
+def audit(
+    ctx: click.Context,
+    start: str | None,
+    end: str | None,
+    department: str | None,
+    resident: str | None,
+    csv_path: Path | None,
+    pdf_path: Path | None,
+    bundle_path: Path | None,
+    no_integrity: bool,
+) -> None:
+    """Findings: accesses against grants, emergency reviews, anomalies, integrity."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+    from collections import Counter
+
+    from . import audit as audit_
+    from .history import bundle
+
+    with _ledger() as ledger:
+        ledger.indexer().run_once()
+        scope = audit_.scope_of(ledger, start=start, end=end, department=department, resident=resident)
+        result = audit_.run(ledger, scope, integrity=not no_integrity)
+        codes = audit_._codes(ledger)
+        for f in result.findings:
+            row = audit_._row(f, codes)
+            console.print(f"[red]{f.kind}[/] ({f.severity}) #{row[2] or '-'} {row[3]} {row[4]}: {f.detail}",
+                          highlight=False)  # fmt: skip
+        for name, part in result.integrity.items():
+            verdict = "[green]intact[/]" if part["ok"] else f"[red]{len(part['findings'])} problem(s)[/]"
+            console.print(f"integrity of {name}: {verdict}")
+            for f in part["findings"]:
+                console.print(f"  [red]{f['kind']}[/] {f.get('seq', f.get('subject'))}: {f['detail']}", highlight=False)
+        kinds = Counter(f.kind for f in result.findings)
+        console.print(
+            f"{result.events} events, {result.in_scope} in scope, {len(result.findings)} finding(s) "
+            f"{dict(kinds) if kinds else ''} in {result.seconds:.1f} s", highlight=False,
+        )  # fmt: skip
+        if csv_path:
+            csv_path.write_text(audit_.to_csv(ledger, result), encoding="utf-8")
+            console.print(f"wrote {csv_path}")
+        if pdf_path:
+            audit_.to_pdf(ledger, result, pdf_path)
+            console.print(f"wrote {pdf_path}")
+        if bundle_path:
+            document = bundle(ledger, scope, ledger.account(ledger.settings.anchorer))
+            bundle_path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            console.print(
+                f"wrote {bundle_path}: {len(document['entries'])} entries, {len(document['withheld'])} withheld"
+            )
+
+
+@audit.command("review")
+@click.argument("seq", type=int)
+@click.argument("decision", type=click.Choice(["approve", "flag"]))
+@click.option("--note", required=True, help="Why (kept off the log's leaf; its hash is signed).")
+@click.option("--as", "reviewer", required=True, help="An admin of the office governing the department.")
+def audit_review(seq: int, decision: str, note: str, reviewer: str) -> None:
+    """Approve or flag emergency access SEQ, signed and logged."""
+    from .audit import review
+
+    with _ledger() as ledger:
+        row = review(ledger, seq, decision, note, reviewer=reviewer)
+        console.print(f"review of #{seq}: {decision}, signed by {row.reviewer}, logged as #{row.review_seq}")
+
+
+@audit.command("pending")
+def audit_pending() -> None:
+    """Emergency accesses awaiting an office review."""
+    from .audit import unreviewed
+
+    with _ledger() as ledger:
+        for event in unreviewed(ledger):
+            console.print(f"#{event.seq} by {ledger.label_of(event.accessor) or event.accessor}: {event.justification}",
+                          highlight=False)  # fmt: skip
+
+
 # -- background work -----------------------------------------------------------------------
 
 
 @main.command()
 @click.option("--once", is_flag=True, help="One cycle, then exit.")
 @click.option("--interval", type=float, default=0.5, show_default=True, help="Seconds between cycles.")
-def worker(once: bool, interval: float) -> None:
-    """Send the outbox, record receipts, recover lost blocks, and index events."""
+@click.option("--no-anchor", is_flag=True, help="Do not anchor the access log (another worker does).")
+def worker(once: bool, interval: float, no_anchor: bool) -> None:
+    """Send the outbox, record receipts, recover lost blocks, index events, and anchor the
+    access log (every GRIDLEDGER_ANCHOR_INTERVAL s or GRIDLEDGER_ANCHOR_EVERY events)."""
     from .worker import Worker
 
     with _ledger() as ledger:
-        runner = Worker(ledger, interval=interval, report=lambda line: console.print(line, highlight=False))
+        runner = Worker(
+            ledger, interval=interval, anchor=not no_anchor, report=lambda line: console.print(line, highlight=False)
+        )
         if once:
             runner.once()
             return

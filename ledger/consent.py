@@ -48,6 +48,8 @@ class Purpose(enum.IntEnum):
     HOUSEHOLD_ADMINISTRATION = 5
     PUBLIC_SECURITY = 6
     EMERGENCY_RESPONSE = 7
+    RECORD_REVIEW = 8  # a committee reviewing its own records (statutory duty)
+    AUDIT = 9  # an office auditing access (statutory duty)
     OTHER = 99
 
 

@@ -68,3 +68,13 @@ def _show(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     return str(value)
+
+
+class AccessRefused(LedgerError):
+    """An access was refused; the refusal itself is in the access log as ``seq``."""
+
+    def __init__(self, reason: str, message: str, *, seq: int | None = None) -> None:
+        self.reason = reason
+        self.seq = seq
+        logged = f" (logged as access event #{seq})" if seq is not None else ""
+        super().__init__(f"access refused: {message}{logged}")

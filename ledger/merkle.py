@@ -38,12 +38,20 @@ class MerkleTree:
     """An append-only tree over leaf hashes, with roots and proofs for any past size.
 
     ``leaves(start, end)`` supplies leaf hashes (from memory or the database). Hashes of
-    complete, aligned subtrees never change in an append-only log, so they are memoised.
+    complete, aligned subtrees never change in an append-only log, so they are memoised,
+    and ``stored(level, index)`` may supply them from elsewhere (the ``log_nodes`` table):
+    the hash of leaves ``[index·2^level, (index+1)·2^level)``, or None when unknown.
     """
 
-    def __init__(self, leaves: Callable[[int, int], Sequence[bytes]], size: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        leaves: Callable[[int, int], Sequence[bytes]],
+        size: Callable[[], int],
+        stored: Callable[[int, int], bytes | None] | None = None,
+    ) -> None:
         self._leaves = leaves
         self._size = size
+        self._stored = stored
         self._complete: dict[tuple[int, int], bytes] = {}
 
     @classmethod
@@ -66,8 +74,15 @@ class MerkleTree:
         if n == 1:
             return bytes(self._leaves(start, end)[0])
         complete = n & (n - 1) == 0
-        if complete and (start, n) in self._complete:
-            return self._complete[(start, n)]
+        if complete:
+            if (start, n) in self._complete:
+                return self._complete[(start, n)]
+            if self._stored is not None:
+                level = n.bit_length() - 1
+                found = self._stored(level, start >> level)
+                if found is not None:
+                    self._complete[(start, n)] = found
+                    return found
         k = _largest_power_of_two_below(n)
         value = node_hash(self._hash(start, start + k), self._hash(start + k, end))
         if complete:
@@ -181,12 +196,6 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
         if root1 != root2:
             raise VerificationError("equal sizes but different roots")
         return
-    if size1 == 0:
-        if proof:
-            raise VerificationError(
-                f"any tree is consistent with the empty one; expected no proof, got {len(proof)} hashes"
-            )
-        return
     if not proof:
         raise VerificationError("empty consistency proof")
     inner, border = _decompose(size1 - 1, size2)
@@ -205,3 +214,32 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
     hash2 = _chain_border_right(_chain_inner(seed, rest[:inner], mask), rest[inner:])
     if hash2 != root2:
         raise VerificationError("the consistency proof does not lead to the second root")
+
+
+class Frontier:
+    """The right edge of a growing tree: one complete subtree per set bit of its size.
+
+    Appending is O(1) amortised and the root of the leaves so far is O(log n), so
+    roots at many sizes come out of one pass over the leaves (how the audit checks every
+    anchored checkpoint against the database)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._levels: dict[int, bytes] = {}
+
+    def append(self, leaf: bytes) -> None:
+        value, level = leaf, 0
+        while level in self._levels:
+            value = node_hash(self._levels.pop(level), value)
+            level += 1
+        self._levels[level] = value
+        self.size += 1
+
+    def root(self) -> bytes:
+        if self.size == 0:
+            return EMPTY_ROOT
+        levels = sorted(self._levels)
+        value = self._levels[levels[0]]
+        for level in levels[1:]:
+            value = node_hash(self._levels[level], value)
+        return value

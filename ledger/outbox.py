@@ -21,6 +21,7 @@ nothing older changed: the check costs one request per cycle.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class Outbox:
         self.resend_after = resend_after
         self._polled_head = -1
         self._polled_at = 0.0
+        self._pumping = threading.Lock()  # the worker's sender and anchoring threads both pump
 
     # -- writing -----------------------------------------------------------------
 
@@ -160,9 +162,10 @@ class Outbox:
 
     def pump(self) -> dict[str, int]:
         """One cycle: notice lost blocks, send what is queued, record receipts."""
-        requeued = self.recover()
-        sent = self.send()
-        settled = self.poll()
+        with self._pumping:
+            requeued = self.recover()
+            sent = self.send()
+            settled = self.poll()
         return {"requeued": requeued, "sent": sent, "settled": settled}
 
     def send(self, limit: int = 10_000) -> int:

@@ -35,6 +35,10 @@ class Settings:
     log_window: int = 2_000
     key_password: str | None = field(default=None, repr=False)
     kdf_work: int = 2**14
+    anchorer: str = "anchorer"
+    anchor_interval: float = 1.0
+    anchor_every: int = 5_000
+    anchor_fail_after: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,10 +68,19 @@ class Settings:
             log_window=_int(env, "GRIDLEDGER_LOG_WINDOW", 2_000),
             key_password=password,
             kdf_work=_int(env, "GRIDLEDGER_KDF_WORK", 2**14),
+            anchorer=env.get("GRIDLEDGER_ANCHORER", "anchorer"),
+            anchor_interval=_float(env, "GRIDLEDGER_ANCHOR_INTERVAL", 1.0),
+            anchor_every=_int(env, "GRIDLEDGER_ANCHOR_EVERY", 5_000),
+            anchor_fail_after=_float(env, "GRIDLEDGER_ANCHOR_FAIL_AFTER", 30.0),
         )
         if not 1 <= settings.log_window <= 2_000:
             raise ConfigurationError(
                 f"GRIDLEDGER_LOG_WINDOW must be 1..2000 blocks (Besu's eth_getLogs bound); got {settings.log_window}"
+            )
+        if settings.anchor_interval <= 0 or settings.anchor_every < 1 or settings.anchor_fail_after <= 0:
+            raise ConfigurationError(
+                "GRIDLEDGER_ANCHOR_INTERVAL and GRIDLEDGER_ANCHOR_FAIL_AFTER must be positive seconds and "
+                "GRIDLEDGER_ANCHOR_EVERY a positive number of events"
             )
         if settings.block_time <= 0:
             raise ConfigurationError(f"GRIDLEDGER_BLOCK_TIME must be positive seconds; got {settings.block_time}")

@@ -1,8 +1,9 @@
-"""The background worker: the outbox's sender and the indexer, side by side.
+"""The background worker: the outbox's sender, the indexer and the log's anchorer.
 
-Each runs in its own thread, so sending never waits behind indexing a busy block
-(and the reverse). Errors are reported and retried on the next cycle; the node or
-the database being away for a while is normal operation, not a crash.
+Each runs in its own thread, so sending never waits behind indexing a busy block,
+and a checkpoint never waits behind either. Errors are reported and retried on the
+next cycle; the node or the database being away for a while is normal operation, not
+a crash (though reads fail closed if anchoring stays down past its limit).
 """
 
 from __future__ import annotations
@@ -10,24 +11,44 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from .anchoring import Anchorer
 from .context import Ledger
-from .errors import LedgerError
+from .errors import LedgerError, NotFoundError
 from .indexer import Indexer
 
 Report = Callable[[str], None]
+ANCHOR_TICK = 0.1  # seconds between the anchorer's looks at the log (checkpoints are paced by settings)
 
 
 class Worker:
-    def __init__(self, ledger: Ledger, *, interval: float = 0.5, report: Report = print) -> None:
+    def __init__(self, ledger: Ledger, *, interval: float = 0.5, anchor: bool = True, report: Report = print) -> None:
         self.ledger = ledger
         self.interval = interval
         self.report = report
         self.stop = threading.Event()
+        self.anchorer = self._anchorer() if anchor else None
+
+    def _anchorer(self) -> Anchorer | None:
+        label = self.ledger.settings.anchorer
+        try:
+            account = self.ledger.account(label)
+        except NotFoundError:
+            self.report(
+                f"no anchorer account {label!r}: the access log is not anchored (see 'gridledger log anchorer')"
+            )
+            return None
+        office = self.ledger.contract("AccessLogAnchor").functions.anchorerOffice(account.address).call()
+        if bytes(office) == bytes(32):
+            self.report(f"{label} is not a designated anchorer: the access log is not anchored")
+            return None
+        return Anchorer(self.ledger, account, report=self.report)
 
     def once(self) -> None:
-        """One cycle of each, in order: send and record, then index."""
+        """One cycle of each, in order: send and record, index, anchor."""
         self._send_cycle()
         self._index_cycle(self.ledger.indexer())
+        if self.anchorer is not None:
+            self._anchor_cycle()
 
     def run(self) -> None:
         """Runs both loops until :attr:`stop` is set (or Ctrl-C)."""
@@ -38,6 +59,12 @@ class Worker:
                 target=self._loop, args=(lambda: self._index_cycle(indexer),), name="gridledger-indexer", daemon=True
             ),
         ]
+        if self.anchorer is not None:
+            threads.append(
+                threading.Thread(
+                    target=self._loop, args=(self._anchor_cycle, ANCHOR_TICK), name="gridledger-anchorer", daemon=True
+                )
+            )
         for thread in threads:
             thread.start()
         try:
@@ -48,7 +75,7 @@ class Worker:
         for thread in threads:
             thread.join(timeout=30)
 
-    def _loop(self, cycle: Callable[[], None]) -> None:
+    def _loop(self, cycle: Callable[[], None], interval: float | None = None) -> None:
         while not self.stop.is_set():
             try:
                 cycle()
@@ -56,7 +83,7 @@ class Worker:
                 self.report(f"cycle failed, will retry: {exc}")
             except Exception as exc:  # noqa: BLE001 - a transport hiccup must not kill the worker
                 self.report(f"cycle failed unexpectedly, will retry: {type(exc).__name__}: {exc}")
-            self.stop.wait(self.interval)
+            self.stop.wait(self.interval if interval is None else interval)
 
     def _send_cycle(self) -> None:
         done = self.ledger.outbox.pump()
@@ -67,3 +94,9 @@ class Worker:
         events = indexer.run_once()
         if events:
             self.report(f"indexed {events} events")
+
+    def _anchor_cycle(self) -> None:
+        assert self.anchorer is not None
+        sent = self.anchorer.cycle()
+        if sent is not None:
+            self.report(f"checkpoint: {sent.size} events (from {sent.prev_size}) sent as {sent.tx_hash}")

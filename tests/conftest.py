@@ -16,6 +16,7 @@ import pytest
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
+from ledger.anchoring import designate_anchorer
 from ledger.context import Ledger
 from ledger.membership import DepartmentKind, Role
 from ledger.organisations import Organisations
@@ -110,6 +111,8 @@ class World:
     grid_worker = "cmte-a-grid"
     resident = "cmte-a-resident"
     officer = "dept-a-officer"
+    police = "dept-a-police"
+    police_officer = "dept-a-police-officer"
     stranger = "stranger"
 
     def revert(self) -> None:
@@ -136,6 +139,9 @@ def world(anvil: LocalNode, session_settings: Settings) -> World:
         orgs.suspend(w.suspended)
         orgs.suspend(w.revoked)
         orgs.revoke(w.revoked)
+        orgs.create_department(w.police, "Police A", w.office, DepartmentKind.PUBLIC_SECURITY)
+        orgs.add_member(w.police_officer, w.police, Role.DEPARTMENT_OFFICER)
+        designate_anchorer(ledger, w.office, w.admin)
         ledger.new_account(w.stranger, "member")
         ledger.outbox.pump()
     finally:

@@ -293,3 +293,88 @@ class ChainGrant(Base):
     issued_tx: Mapped[str] = mapped_column(String(66))
     status_block: Mapped[int] = mapped_column(BigInteger)
     status_tx: Mapped[str] = mapped_column(String(66))
+
+
+# -- the access log (issue: verifiable access log) ----------------------------------------------
+
+
+class LogHead(Base):
+    """One row: how many events the access log holds (the next sequence number), and how
+    many leaves have their complete subtree hashes stored in ``log_nodes``."""
+
+    __tablename__ = "log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    hashed: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccessEvent(Base):
+    """One leaf of the access log. ``leaf`` (canonical JSON) is the truth; the other
+    columns index it for queries and are checked against it by the audit."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        UniqueConstraint("resident", "resident_seq", name="uq_access_log_resident_seq"),
+        Index("ix_access_log_org_time", "organisation", "time"),
+        Index("ix_access_log_time", "time"),
+        Index("ix_access_log_record", "record_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    resident: Mapped[str] = mapped_column(String(42))
+    resident_seq: Mapped[int] = mapped_column(BigInteger)
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    time: Mapped[int] = mapped_column(BigInteger)  # milliseconds since the epoch, UTC
+    accessor: Mapped[str] = mapped_column(String(42))
+    organisation: Mapped[str | None] = mapped_column(String(66))
+    record_id: Mapped[str | None] = mapped_column(String(66))
+    action: Mapped[str] = mapped_column(String(12))  # read | review
+    outcome: Mapped[str] = mapped_column(String(10))  # allowed | refused
+    basis: Mapped[str | None] = mapped_column(String(12))  # grant | duty | emergency
+    grant_id: Mapped[str | None] = mapped_column(String(66))
+    disclose_on: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD, deferred disclosure
+    justification: Mapped[str | None] = mapped_column(Text)  # its hash is in the leaf
+
+
+class LogNode(Base):
+    """The hash of a complete subtree of the log: leaves [idx·2^level, (idx+1)·2^level)."""
+
+    __tablename__ = "log_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogCheckpoint(Base):
+    """A checkpoint of the log sent to AccessLogAnchor: queued -> anchored (a refused one is
+    deleted, so its size can be anchored again; the outbox keeps the refusal)."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(66))
+    prev_size: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    chain_index: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class EmergencyReview(Base):
+    """An office admin's signed decision on an emergency access (also a leaf of the log)."""
+
+    __tablename__ = "emergency_reviews"
+
+    access_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    decision: Mapped[str] = mapped_column(String(10))  # approve | flag
+    note: Mapped[str] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(42))
+    statement: Mapped[str] = mapped_column(Text)  # the canonical JSON that was signed
+    signature: Mapped[str] = mapped_column(String(132))
+    review_seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

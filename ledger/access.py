@@ -1,0 +1,368 @@
+"""Reading a resident's record: the only way personal data leaves gridledger.
+
+Every read names a basis, and the order is fixed: check the basis, write the access
+event to the log durably, then hand out the content. A read with no basis is refused,
+and the refusal is logged too. Bases:
+
+* ``grant``: the accessor is an active officer of a department holding a grant of the
+  record's resident that ``ConsentRegistry.isActive`` says covers the record's
+  category now (asked of the chain, at most :data:`HEAD_MAX_AGE` behind its head);
+* ``duty``: the accessor is an active member or grid worker of the record's own
+  committee (a review), or an active admin of the office governing it (an audit read);
+* ``emergency``: the accessor is an active officer of a department under the same
+  office, and writes a justification; the access is flagged for an office review.
+
+A public security access may carry a disclosure date (deferred disclosure): its leaf is
+in the log now, and its content is shown to the resident from that date on.
+
+If the log's anchoring has failed for longer than the configured limit, every read is
+refused (fail closed) until a checkpoint lands again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from .accesslog import AccessLog, Appended, Draft
+from .categories import Category
+from .consent import Purpose
+from .context import Ledger
+from .errors import AccessRefused, InputError, NodeError, NotFoundError
+from .formats import from_hex, parse_id
+from .store.models import ChainGrant, ChainRecordVersion, Member, Organisation, Record, RecordVersion
+
+BASES = ("grant", "duty", "emergency")
+HEAD_MAX_AGE = 0.1  # seconds a cached chain head may be used for grant decisions
+HEALTH_MAX_AGE = 0.2  # seconds a computed anchoring health may be reused
+MAX_JUSTIFICATION = 2_000
+MAX_DEFERRAL_DAYS = 366
+CHINA = timezone(timedelta(hours=8))
+
+# Refusal reasons (in the leaf's ``reason``)
+NO_ACTIVE_GRANT = "no-active-grant"
+GRANT_NOT_ACTIVE = "grant-not-active"
+NOT_AUTHORISED = "not-authorised"
+NO_DUTY = "no-duty"
+ANCHORING_STALLED = "anchoring-stalled"
+CHAIN_UNREACHABLE = "chain-unreachable"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def today() -> date:
+    """Today in the community's time zone (China Standard Time)."""
+    return datetime.now(CHINA).date()
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What a permitted read returns: the content, and the log entry that records it."""
+
+    record_id: str
+    version: int
+    certified: bool
+    category: Category
+    content: Any
+    seq: int
+    basis: str
+    grant_id: str | None
+
+
+@dataclass(frozen=True)
+class Health:
+    size: int
+    anchored_size: int
+    oldest_unanchored_ms: int | None  # time of the first event no checkpoint covers
+    limit_seconds: float
+
+    @property
+    def lag_seconds(self) -> float:
+        if self.oldest_unanchored_ms is None:
+            return 0.0
+        return max(0.0, now_ms() / 1000 - self.oldest_unanchored_ms / 1000)
+
+    @property
+    def closed(self) -> bool:
+        return self.lag_seconds > self.limit_seconds
+
+    @property
+    def state(self) -> str:
+        if self.closed:
+            return "closed"
+        return "ok" if self.oldest_unanchored_ms is None else "anchoring"
+
+
+def health(log: AccessLog, limit_seconds: float) -> Health:
+    anchored = log.anchored()
+    anchored_size = anchored.size if anchored else 0
+    size = log.size()
+    oldest = None
+    if size > anchored_size:
+        try:
+            oldest = log.event(anchored_size).time
+        except NotFoundError:
+            oldest = 0  # the leaf is gone: treat as stalled since forever
+    return Health(size, anchored_size, oldest, limit_seconds)
+
+
+@dataclass(frozen=True)
+class _Target:
+    record_id: str
+    subject: str
+    category: Category
+    committee: str
+    office: str | None
+    version: int
+    content: Any
+    certified: bool
+
+
+class Access:
+    """Logged reads for one installation (thread-safe; share one per process)."""
+
+    def __init__(self, ledger: Ledger, log: AccessLog | None = None) -> None:
+        self.ledger = ledger
+        self.log = log or AccessLog(ledger.store)
+        self.limit = ledger.settings.anchor_fail_after
+        self._lock = threading.Lock()
+        self._head: tuple[float, int, int] | None = None  # (fetched at, number, timestamp)
+        self._active: dict[tuple[int, str, str, int], bool] = {}
+        self._health: tuple[float, Health] | None = None
+        self._consent = ledger.contract("ConsentRegistry")
+
+    # -- the read --------------------------------------------------------------------
+
+    def read(
+        self,
+        record_id: str,
+        *,
+        accessor: str,
+        basis: str | None = None,
+        grant_id: str | None = None,
+        justification: str | None = None,
+        purpose: Purpose | None = None,
+        disclose_on: str | None = None,
+    ) -> Disclosure:
+        """Reads a record's content under a basis (chosen when not given), logging the
+        access durably first. Raises :class:`AccessRefused` (logged) without a basis."""
+        who = self.ledger.address_of(accessor)
+        if basis is not None and basis not in BASES:
+            raise InputError(f"unknown basis {basis!r}; expected one of: {', '.join(BASES)}", field="basis")
+        if justification is not None:
+            justification = justification.strip()
+            if len(justification) > MAX_JUSTIFICATION:
+                raise InputError(f"at most {MAX_JUSTIFICATION} characters", field="justification")
+        if basis == "emergency" and not justification:
+            raise InputError("an emergency access needs a written justification", field="justification")
+        target = self._target(record_id)
+        member, org = self._membership(who)
+        deferred = self._check_disclosure(disclose_on, org, justification)
+
+        draft = Draft(
+            action="read", outcome="allowed", resident=target.subject, accessor=who, time=now_ms(),
+            record_id=target.record_id, category=target.category.slug, organisation=member.org_id if member else None,
+            justification=justification or None, disclose_on=deferred,
+        )  # fmt: skip
+        state = self.health()
+        if state.closed:
+            self._refuse(draft, ANCHORING_STALLED, f"the access log has not been anchored for {state.lag_seconds:.0f} s "
+                         f"(limit {self.limit:.0f} s); reads resume once the anchoring worker catches up")  # fmt: skip
+
+        if basis is None:
+            basis = self._choose_basis(member, org, target, justification)
+        draft.basis = basis
+        if basis == "grant":
+            self._grant_basis(draft, member, target, grant_id)
+        elif basis == "duty":
+            self._duty_basis(draft, member, org, target)
+        else:
+            self._emergency_basis(draft, member, org, target)
+        if purpose is not None:
+            draft.purpose = int(purpose)
+        appended = self.log.record(draft)
+        return Disclosure(
+            target.record_id, target.version, target.certified, target.category, target.content,
+            appended.seq, basis, draft.grant_id,
+        )  # fmt: skip
+
+    def _choose_basis(self, member: Member | None, org: Organisation | None, target: _Target, why: str | None) -> str:
+        if member is not None and member.role in ("committee-member", "grid-worker", "office-admin"):
+            return "duty"
+        if why:
+            return "emergency"
+        return "grant"
+
+    def _grant_basis(self, draft: Draft, member: Member | None, target: _Target, grant_id: str | None) -> None:
+        if member is None or member.status != "active" or member.role != "department-officer":
+            self._refuse(draft, NOT_AUTHORISED, "only an active department officer reads under a grant")
+        assert member is not None
+        if grant_id is not None:
+            candidates = [parse_id(grant_id, field="grant_id", what="grant id")]
+        else:
+            with self.ledger.store.session() as session:
+                candidates = list(session.scalars(
+                    select(ChainGrant.grant_id).where(
+                        ChainGrant.resident == target.subject, ChainGrant.department == member.org_id,
+                        ChainGrant.status == "active",
+                    ).order_by(ChainGrant.issued_block.desc())
+                ))  # fmt: skip
+        try:
+            block, stamp = self._chain_head()
+            for candidate in candidates:
+                if self._is_active(block, stamp, candidate, member.org_id, int(target.category)):
+                    draft.grant_id, draft.block = candidate, block
+                    with self.ledger.store.session() as session:
+                        grant = session.get(ChainGrant, candidate)
+                    draft.purpose = grant.purpose if grant else None
+                    return
+        except NodeError as exc:
+            self._refuse(draft, CHAIN_UNREACHABLE, f"the chain cannot be asked whether a grant is active ({exc})")
+        draft.block = block
+        if grant_id is not None:
+            draft.grant_id = candidates[0]
+            self._refuse(draft, GRANT_NOT_ACTIVE, f"grant {candidates[0]} is not active for your department and "
+                         f"{target.category.slug} records now (withdrawn, revoked, expired or never given)")  # fmt: skip
+        self._refuse(draft, NO_ACTIVE_GRANT, f"your department holds no active grant of this resident covering "
+                     f"{target.category.slug} records")  # fmt: skip
+
+    def _duty_basis(self, draft: Draft, member: Member | None, org: Organisation | None, target: _Target) -> None:
+        if member is not None and member.status == "active":
+            if member.role in ("committee-member", "grid-worker") and member.org_id == target.committee:
+                draft.purpose = int(Purpose.RECORD_REVIEW)
+                return
+            if member.role == "office-admin" and member.org_id == target.office:
+                draft.purpose = int(Purpose.AUDIT)
+                return
+        self._refuse(draft, NO_DUTY, "a duty read is for the record's own committee or the office governing it")
+
+    def _emergency_basis(self, draft: Draft, member: Member | None, org: Organisation | None, target: _Target) -> None:
+        if (
+            member is None
+            or member.status != "active"
+            or member.role != "department-officer"
+            or org is None
+            or org.parent_id != target.office
+        ):
+            self._refuse(draft, NOT_AUTHORISED, "an emergency read is for an active officer of a department "
+                         "under the office governing the record")  # fmt: skip
+        draft.purpose = int(Purpose.EMERGENCY_RESPONSE)
+
+    def _refuse(self, draft: Draft, reason: str, message: str) -> Any:
+        draft.outcome, draft.reason = "refused", reason
+        appended = self.log.record(draft)
+        raise AccessRefused(reason, message, seq=appended.seq)
+
+    # -- review and audit reads need no content: logging helpers -------------------
+
+    def log_review(self, draft: Draft) -> Appended:
+        return self.log.record(draft)
+
+    # -- anchoring health (fail closed) ---------------------------------------------
+
+    def health(self) -> Health:
+        with self._lock:
+            if self._health is not None and time.monotonic() - self._health[0] < HEALTH_MAX_AGE:
+                return self._health[1]
+        computed = health(self.log, self.limit)
+        with self._lock:
+            self._health = (time.monotonic(), computed)
+        return computed
+
+    # -- chain -----------------------------------------------------------------------
+
+    def _chain_head(self) -> tuple[int, int]:
+        with self._lock:
+            head = self._head
+        if head is None or time.monotonic() - head[0] > HEAD_MAX_AGE:
+            try:
+                block = self.ledger.w3.eth.get_block("latest")
+            except Exception as exc:  # noqa: BLE001 - any transport failure means "unreachable"
+                raise NodeError(f"{type(exc).__name__}: {exc}") from exc
+            head = (time.monotonic(), int(block["number"]), int(block["timestamp"]))
+            with self._lock:
+                self._head = head
+                self._active = {k: v for k, v in self._active.items() if k[0] >= head[1]}
+        return head[1], head[2]
+
+    def _is_active(self, block: int, stamp: int, grant: str, org: str, category: int) -> bool:
+        key = (block, grant, org, category)
+        with self._lock:
+            if key in self._active:
+                return self._active[key]
+        try:
+            active = bool(
+                self._consent.functions.isActive(from_hex(grant), from_hex(org), category, stamp).call(
+                    block_identifier=block
+                )
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise NodeError(f"{type(exc).__name__}: {exc}") from exc
+        with self._lock:
+            self._active[key] = active
+        return active
+
+    # -- the store -------------------------------------------------------------------
+
+    def _target(self, record_id: str) -> _Target:
+        key = parse_id(record_id, field="record_id", what="record id")
+        with self.ledger.store.session() as session:
+            record = session.get(Record, key)
+            if record is None:
+                raise NotFoundError(f"no record {key}")
+            if record.erased_at is not None:
+                raise NotFoundError(f"record {key} was erased; there is nothing to read")
+            committee = session.get(Organisation, record.committee_id)
+            versions = session.execute(
+                select(RecordVersion.version, RecordVersion.content, ChainRecordVersion.certified_tx)
+                .outerjoin(
+                    ChainRecordVersion,
+                    (ChainRecordVersion.record_id == RecordVersion.record_id)
+                    & (ChainRecordVersion.version == RecordVersion.version)
+                    & (ChainRecordVersion.content_hash == RecordVersion.content_hash),
+                )
+                .where(RecordVersion.record_id == key)
+                .order_by(RecordVersion.version.desc())
+            ).all()
+        if not versions:
+            raise NotFoundError(f"record {key} has no versions")
+        # The newest certified version; the newest of all when none is certified yet.
+        chosen = next((v for v in versions if v.certified_tx), versions[0])
+        if chosen.content is None:
+            raise NotFoundError(f"record {key} has no content to read")
+        return _Target(
+            record_id=key, subject=record.subject, category=Category(record.category), committee=record.committee_id,
+            office=committee.parent_id if committee else None, version=chosen.version,
+            content=json.loads(chosen.content), certified=bool(chosen.certified_tx),
+        )  # fmt: skip
+
+    def _membership(self, address: str) -> tuple[Member | None, Organisation | None]:
+        with self.ledger.store.session() as session:
+            member = session.get(Member, address)
+            org = session.get(Organisation, member.org_id) if member else None
+        return member, org
+
+    def _check_disclosure(self, disclose_on: str | None, org: Organisation | None, why: str | None) -> str | None:
+        if disclose_on is None:
+            return None
+        try:
+            day = date.fromisoformat(disclose_on)
+        except ValueError:
+            raise InputError(f"expected a date as YYYY-MM-DD; got {disclose_on!r}", field="disclose_on") from None
+        if org is None or org.department_kind != "public-security":
+            raise InputError("only a public security department may defer disclosure", field="disclose_on")
+        if not why:
+            raise InputError("a deferred disclosure needs the investigation's justification", field="justification")
+        if day <= today():
+            raise InputError("the disclosure date must be in the future", field="disclose_on")
+        if day > today() + timedelta(days=MAX_DEFERRAL_DAYS):
+            raise InputError(f"at most {MAX_DEFERRAL_DAYS} days ahead", field="disclose_on")
+        return day.isoformat()

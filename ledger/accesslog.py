@@ -1,0 +1,331 @@
+"""The access log: every use of a resident's data, as leaves of an RFC 9162 Merkle tree.
+
+A leaf is the canonical JSON (RFC 8785) of one access event, with the log's sequence
+number (the leaf index) and the resident's own sequence number, so a resident can see a
+gap. Leaves live in the ``access_log`` table; the hashes of complete subtrees in
+``log_nodes`` (written by the anchoring worker), so a proof costs a few lookups however
+long the log grows. Checkpoints of the tree go to the AccessLogAnchor contract.
+
+Appending is durable before it returns: :meth:`AccessLog.append` commits one database
+transaction. :meth:`AccessLog.record` is the same for one event, with group commit:
+concurrent callers' events share one transaction, and each caller returns only once the
+transaction holding its event has committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, select, update
+
+from . import formats
+from .errors import NotFoundError, StoreError
+from .merkle import MerkleTree, leaf_hash, node_hash
+from .store import Store
+from .store.models import AccessEvent, LogCheckpoint, LogHead, LogNode
+
+FORMAT = "gridledger-access/1"
+LEAF_FIELDS = (
+    "format", "seq", "residentSeq", "action", "outcome", "reason", "recordId", "category", "resident",
+    "accessor", "organisation", "basis", "grantId", "purpose", "justificationHash", "disclosureDate",
+    "block", "time", "nonce", "reviewOf", "decision",
+)  # fmt: skip
+MAX_BATCH = 2_000
+_SAFE_INT = 2**53 - 1
+
+_EVENTS = cast(Table, AccessEvent.__table__)
+_NODES = cast(Table, LogNode.__table__)
+_HEAD = cast(Table, LogHead.__table__)
+
+
+def canonical_leaf(leaf: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of a leaf. Leaves hold only ASCII strings, safe integers and null,
+    for which sorted compact ``json.dumps`` is exactly RFC 8785 and 4× faster; anything
+    else goes through the full canonicaliser."""
+    for value in leaf.values():
+        if isinstance(value, str):
+            if not value.isascii() or not value.isprintable():
+                return formats.canonical_json(leaf)
+        elif isinstance(value, bool) or not (value is None or (isinstance(value, int) and abs(value) <= _SAFE_INT)):
+            return formats.canonical_json(leaf)
+    return json.dumps(leaf, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass
+class Draft:
+    """An access event before the log numbers it. ``justification`` stays off the leaf
+    (its hash is on it); the rest becomes the leaf."""
+
+    action: str  # read | review
+    outcome: str  # allowed | refused
+    resident: str
+    accessor: str
+    time: int  # milliseconds since the epoch, UTC
+    record_id: str | None = None
+    category: str | None = None
+    organisation: str | None = None
+    basis: str | None = None  # grant | duty | emergency
+    grant_id: str | None = None
+    purpose: int | None = None
+    reason: str | None = None  # why it was refused
+    justification: str | None = None
+    disclose_on: str | None = None  # YYYY-MM-DD
+    block: int | None = None  # the chain block the basis was checked against
+    review_of: int | None = None
+    decision: str | None = None
+    nonce: str = field(default_factory=lambda: "0x" + secrets.token_hex(16))
+
+    def leaf(self, seq: int, resident_seq: int) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "seq": seq, "residentSeq": resident_seq, "action": self.action,
+            "outcome": self.outcome, "reason": self.reason, "recordId": self.record_id, "category": self.category,
+            "resident": self.resident, "accessor": self.accessor, "organisation": self.organisation,
+            "basis": self.basis, "grantId": self.grant_id, "purpose": self.purpose,
+            "justificationHash": justification_hash(self.justification), "disclosureDate": self.disclose_on,
+            "block": self.block, "time": self.time, "nonce": self.nonce, "reviewOf": self.review_of,
+            "decision": self.decision,
+        }  # fmt: skip
+
+
+def justification_hash(text: str | None) -> str | None:
+    return None if text is None else "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    resident_seq: int
+    leaf: bytes
+    leaf_hash: bytes
+
+
+@dataclass
+class _Waiting:
+    draft: Draft
+    done: bool = False
+    result: Appended | None = None
+    error: BaseException | None = None
+
+
+class AccessLog:
+    """The log's tables: append, read leaves, build trees and proofs."""
+
+    def __init__(self, store: Store, *, max_batch: int = MAX_BATCH) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._cond = threading.Condition()
+        self._queue: list[_Waiting] = []
+        self._leading = False
+
+    # -- appending -------------------------------------------------------------------
+
+    def append(self, drafts: Sequence[Draft]) -> list[Appended]:
+        """Numbers and stores ``drafts`` in one transaction; returns once it is committed."""
+        if not drafts:
+            return []
+        with self.store.engine.begin() as connection:
+            # Reserving the numbers takes the write lock first (SQLite) or the head row's
+            # lock (PostgreSQL): appenders in other processes queue here, never collide.
+            end = connection.execute(
+                update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + len(drafts)).returning(_HEAD.c.size)
+            ).scalar_one()
+            start = end - len(drafts)
+            residents = sorted({d.resident for d in drafts})
+            next_seq: dict[str, int] = {}
+            for chunk in _chunks(residents, 500):
+                for resident, last in connection.execute(
+                    select(_EVENTS.c.resident, func.max(_EVENTS.c.resident_seq))
+                    .where(_EVENTS.c.resident.in_(chunk))
+                    .group_by(_EVENTS.c.resident)
+                ):
+                    next_seq[resident] = last + 1
+            rows: list[dict[str, Any]] = []
+            appended: list[Appended] = []
+            for offset, draft in enumerate(drafts):
+                seq = start + offset
+                resident_seq = next_seq.get(draft.resident, 0)
+                next_seq[draft.resident] = resident_seq + 1
+                leaf = canonical_leaf(draft.leaf(seq, resident_seq))
+                digest = leaf_hash(leaf)
+                appended.append(Appended(seq, resident_seq, leaf, digest))
+                rows.append({
+                    "seq": seq, "resident": draft.resident, "resident_seq": resident_seq, "leaf": leaf,
+                    "leaf_hash": digest, "time": draft.time, "accessor": draft.accessor,
+                    "organisation": draft.organisation, "record_id": draft.record_id, "action": draft.action,
+                    "outcome": draft.outcome, "basis": draft.basis, "grant_id": draft.grant_id,
+                    "disclose_on": draft.disclose_on, "justification": draft.justification,
+                })  # fmt: skip
+            connection.execute(insert(_EVENTS), rows)
+        return appended
+
+    def record(self, draft: Draft) -> Appended:
+        """Appends one event, sharing a transaction with concurrent callers (group commit).
+
+        The first caller to find no commit under way commits everything queued so far;
+        the others wait for the commit that holds their event. Returns only after that
+        commit; raises what it raised."""
+        waiting = _Waiting(draft)
+        with self._cond:
+            self._queue.append(waiting)
+        while True:
+            with self._cond:
+                while self._leading and not waiting.done:
+                    self._cond.wait()
+                if waiting.done:
+                    break
+                self._leading = True
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            try:
+                results = self.append([w.draft for w in batch])
+                for w, result in zip(batch, results, strict=True):
+                    w.result = result
+            except BaseException as exc:  # every waiter of this batch gets the failure
+                for w in batch:
+                    w.error = exc
+            finally:
+                with self._cond:
+                    for w in batch:
+                        w.done = True
+                    self._leading = False
+                    self._cond.notify_all()
+        if waiting.error is not None:
+            raise waiting.error
+        assert waiting.result is not None
+        return waiting.result
+
+    # -- reading ---------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.store.engine.connect() as connection:
+            return int(connection.execute(select(_HEAD.c.size).where(_HEAD.c.id == 1)).scalar_one())
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                select(_EVENTS.c.seq, _EVENTS.c.leaf_hash)
+                .where(_EVENTS.c.seq >= start, _EVENTS.c.seq < end)
+                .order_by(_EVENTS.c.seq)
+            ).all()
+        if len(rows) != end - start or (rows and (rows[0][0] != start or rows[-1][0] != end - 1)):
+            raise StoreError(f"the access log is missing leaves in [{start}, {end}): the database was altered")
+        return [bytes(r[1]) for r in rows]
+
+    def event(self, seq: int) -> AccessEvent:
+        with self.store.session() as session:
+            found = session.get(AccessEvent, seq)
+        if found is None:
+            raise NotFoundError(f"no access event #{seq}")
+        return found
+
+    def events_of(self, resident: str) -> list[AccessEvent]:
+        """The resident's events, newest first."""
+        with self.store.session() as session:
+            return list(
+                session.scalars(
+                    select(AccessEvent).where(AccessEvent.resident == resident).order_by(AccessEvent.seq.desc())
+                )
+            )
+
+    # -- the tree --------------------------------------------------------------------
+
+    def tree(self) -> MerkleTree:
+        """The tree over the leaves whose subtree hashes are stored (see :meth:`extend`)."""
+        hashed = self.hashed()
+
+        def stored(level: int, index: int) -> bytes | None:
+            if level == 0:
+                return None
+            with self.store.engine.connect() as connection:
+                found = connection.execute(
+                    select(_NODES.c.hash).where(_NODES.c.level == level, _NODES.c.idx == index)
+                ).scalar_one_or_none()
+            return None if found is None else bytes(found)
+
+        return MerkleTree(self.leaf_hashes, lambda: hashed, stored)
+
+    def hashed(self) -> int:
+        with self.store.engine.connect() as connection:
+            return int(connection.execute(select(_HEAD.c.hashed).where(_HEAD.c.id == 1)).scalar_one())
+
+    def extend(self, to_size: int | None = None, chunk: int = 50_000) -> int:
+        """Stores the hashes of every complete subtree within the first ``to_size`` leaves
+        (default: all). One writer at a time (the anchoring worker). Returns the size."""
+        done = self.hashed()
+        target = self.size() if to_size is None else to_size
+        if target <= done:
+            return done
+        frontier = self._frontier(done)
+        while done < target:
+            end = min(target, done + chunk)
+            nodes: list[dict[str, Any]] = []
+            for offset, leaf in enumerate(self.leaf_hashes(done, end)):
+                index = done + offset
+                value, level = leaf, 0
+                # Merge while this subtree closes a larger one: leaf index+1 divisible by 2^(level+1).
+                while (index + 1) % (2 << level) == 0:
+                    value = node_hash(frontier.pop(level), value)
+                    level += 1
+                    nodes.append({"level": level, "idx": (index + 1 >> level) - 1, "hash": value})
+                frontier[level] = value
+            with self.store.engine.begin() as connection:
+                if nodes:
+                    connection.execute(insert(_NODES), nodes)
+                moved = connection.execute(
+                    update(_HEAD).where(_HEAD.c.id == 1, _HEAD.c.hashed == done).values(hashed=end)
+                ).rowcount
+            if moved != 1:
+                raise StoreError("another process is hashing the access log; run one anchoring worker")
+            done = end
+        return done
+
+    def _frontier(self, size: int) -> dict[int, bytes]:
+        """The complete subtrees that make up a tree of ``size``, keyed by level."""
+        frontier: dict[int, bytes] = {}
+        offset = 0
+        for level in range(size.bit_length() - 1, -1, -1):
+            if size >> level & 1:
+                if level == 0:
+                    frontier[0] = self.leaf_hashes(offset, offset + 1)[0]
+                else:
+                    with self.store.engine.connect() as connection:
+                        found = connection.execute(
+                            select(_NODES.c.hash).where(_NODES.c.level == level, _NODES.c.idx == offset >> level)
+                        ).scalar_one_or_none()
+                    if found is None:
+                        raise StoreError(f"log_nodes lacks the subtree ({level}, {offset >> level})")
+                    frontier[level] = bytes(found)
+                offset += 1 << level
+        return frontier
+
+    # -- checkpoints -----------------------------------------------------------------
+
+    def anchored(self) -> LogCheckpoint | None:
+        """The newest checkpoint the chain has accepted (as recorded here)."""
+        with self.store.session() as session:
+            return session.scalars(
+                select(LogCheckpoint)
+                .where(LogCheckpoint.status == "anchored")
+                .order_by(LogCheckpoint.size.desc())
+                .limit(1)
+            ).first()
+
+    def checkpoint_covering(self, seq: int) -> LogCheckpoint | None:
+        """The oldest anchored checkpoint that includes leaf ``seq``."""
+        with self.store.session() as session:
+            return session.scalars(
+                select(LogCheckpoint)
+                .where(LogCheckpoint.status == "anchored", LogCheckpoint.size > seq)
+                .order_by(LogCheckpoint.size)
+                .limit(1)
+            ).first()
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,171 @@
+"""Anchoring the access log: a checkpoint ``(size, root)`` to AccessLogAnchor every
+interval or every N events, whichever comes first, each with the consistency proof from
+the checkpoint before.
+
+Checkpoints are pipelined: the next one is proven from the last one *sent*, not the last
+one mined, since one sender's transactions land in nonce order. If one is refused, the
+ones sent after it fail too; once they have all settled, anchoring starts again from the
+last checkpoint the chain accepted. How long the oldest unanchored event has waited is
+the log's health (see :func:`ledger.access.health`): past the limit, reads fail closed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import delete, select, update
+
+from .accesslog import AccessLog
+from .anchor import AnchorCalls
+from .context import Ledger
+from .formats import from_hex, to_hex
+from .store.models import LogCheckpoint, OutboxTx, utcnow
+
+MAX_IN_FLIGHT = 4
+
+
+@dataclass(frozen=True)
+class Sent:
+    size: int
+    prev_size: int
+    tx_hash: str
+
+
+class Anchorer:
+    def __init__(
+        self,
+        ledger: Ledger,
+        account: LocalAccount,
+        *,
+        log: AccessLog | None = None,
+        interval: float | None = None,
+        every: int | None = None,
+        report: Callable[[str], None] = print,
+    ) -> None:
+        self.ledger = ledger
+        self.account = account
+        self.log = log or AccessLog(ledger.store)
+        self.interval = ledger.settings.anchor_interval if interval is None else interval
+        self.every = ledger.settings.anchor_every if every is None else every
+        self.report = report
+        self.contract = ledger.contract("AccessLogAnchor")
+        self.calls = AnchorCalls(self.contract)
+        self._last_sent = 0.0
+
+    def cycle(self) -> Sent | None:
+        """Settles sent checkpoints, then sends the next one when it is due."""
+        self.ledger.outbox.pump()
+        self.settle()
+        with self.ledger.store.session() as session:
+            rows = list(session.scalars(select(LogCheckpoint).order_by(LogCheckpoint.size)))
+        in_flight = [r for r in rows if r.status == "queued"]
+        anchored = [r for r in rows if r.status == "anchored"]
+        provable = {0, *(r.size for r in anchored)}
+        for row in in_flight:
+            if row.prev_size not in provable:
+                return None  # sent after a refused checkpoint, so doomed too: let it settle first
+            provable.add(row.size)
+        if len(in_flight) >= MAX_IN_FLIGHT:
+            return None
+        if in_flight:
+            base_size, base_root = in_flight[-1].size, from_hex(in_flight[-1].root)
+        elif anchored:
+            base_size, base_root = anchored[-1].size, from_hex(anchored[-1].root)
+        else:
+            base_size, base_root = self._chain_latest()
+        size = self.log.size()
+        if size <= base_size:
+            return None
+        if time.monotonic() - self._last_sent < self.interval and size - base_size < self.every:
+            return None
+        self.log.extend(size)
+        tree = self.log.tree()
+        root = tree.root(size)
+        if base_size and tree.root(base_size) != base_root:
+            self.report(
+                f"the log's first {base_size} leaves no longer give checkpoint root {to_hex(base_root)}: "
+                "the database was altered; not anchoring (run 'gridledger verify log')"
+            )
+            return None
+        proof = tree.consistency_proof(base_size, size) if base_size else []
+        call = self.calls.append(size, root, proof)
+        self.ledger.outbox.prepare(self.account)
+        with self.ledger.store.session() as session, session.begin():
+            queued = self.ledger.outbox.enqueue(session, self.account, call)
+            session.add(LogCheckpoint(size=size, root=to_hex(root), prev_size=base_size, tx_hash=queued.tx_hash))
+        self._last_sent = time.monotonic()
+        self.ledger.outbox.pump()
+        return Sent(size, base_size, queued.tx_hash)
+
+    def settle(self) -> int:
+        """Marks queued checkpoints anchored or failed from their transactions' outcome."""
+        with self.ledger.store.session() as session:
+            pending = session.execute(
+                select(
+                    LogCheckpoint.size,
+                    LogCheckpoint.tx_hash,
+                    OutboxTx.status,
+                    OutboxTx.block_number,
+                    OutboxTx.error_name,
+                )
+                .join(OutboxTx, OutboxTx.tx_hash == LogCheckpoint.tx_hash)
+                .where(LogCheckpoint.status == "queued", OutboxTx.status.in_(("mined", "reverted", "dropped")))
+                .order_by(LogCheckpoint.size)
+            ).all()
+        settled = 0
+        for size, tx_hash, status, block, error in pending:
+            values: dict[str, object]
+            if status == "mined":
+                receipt = self.ledger.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+                logs = self.contract.events.CheckpointAppended().process_receipt(receipt)
+                index = int(logs[0]["args"]["index"]) if logs else None
+                values = {"status": "anchored", "block_number": block, "anchored_at": utcnow(), "chain_index": index}
+            else:
+                # Forgotten, so the same size can be anchored again; the outbox keeps the failure.
+                self.report(f"checkpoint of size {size} was refused ({error or status}); anchoring restarts")
+                with self.ledger.store.session() as session, session.begin():
+                    session.execute(delete(LogCheckpoint).where(LogCheckpoint.size == size))
+                settled += 1
+                continue
+            with self.ledger.store.session() as session, session.begin():
+                session.execute(update(LogCheckpoint).where(LogCheckpoint.size == size).values(**values))
+            settled += 1
+        return settled
+
+    def _chain_latest(self) -> tuple[int, bytes]:
+        checkpoint, _count = self.contract.functions.latest().call()
+        return int(checkpoint[0]), bytes(checkpoint[1])
+
+    def run_until_anchored(self, timeout: float = 60.0) -> None:
+        """Anchors everything appended so far and waits until the chain has it (for the
+        CLI and tests; the worker runs :meth:`cycle` forever)."""
+        from .errors import NodeError
+
+        target = self.log.size()
+        deadline = time.monotonic() + timeout
+        self._last_sent = 0.0
+        while True:
+            self.cycle()
+            anchored = self.log.anchored()
+            if target == 0 or (anchored is not None and anchored.size >= target):
+                return
+            if time.monotonic() > deadline:
+                raise NodeError(f"the access log was not anchored to size {target} within {timeout:.0f} s")
+            time.sleep(0.1)
+
+
+def designate_anchorer(ledger: Ledger, office_code: str, actor: str) -> tuple[LocalAccount, str | None]:
+    """Creates (or reuses) the installation's anchorer account and has an admin of
+    ``office_code`` designate it on AccessLogAnchor. Returns it and the transaction
+    (None when it was designated already)."""
+    from .membership import org_id
+
+    account = ledger.new_account(ledger.settings.anchorer, "service")
+    contract = ledger.contract("AccessLogAnchor")
+    if bytes(contract.functions.anchorerOffice(account.address).call()) != bytes(32):
+        return account, None
+    call = AnchorCalls(contract).designate(account.address, org_id(office_code))
+    return account, ledger.submit(ledger.account(actor), call)

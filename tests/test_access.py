@@ -1,0 +1,232 @@
+"""Logged access through the library: every basis allowed and refused, refusals logged,
+withdrawal, revocation and expiry stop the next read, deferred disclosure, reviews."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date, timedelta
+
+import pytest
+
+from ledger.access import Access
+from ledger.accesslog import AccessLog
+from ledger.anchoring import Anchorer
+from ledger.audit import review
+from ledger.categories import Category
+from ledger.consent import Consent, LegalBasis, Purpose
+from ledger.context import Ledger
+from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError
+from ledger.history import resident_history
+from ledger.membership import org_id
+from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.records import Records
+from ledger.store.models import AccessEvent
+
+HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
+YEAR = 365 * 86_400
+
+
+@pytest.fixture
+def record_id(ledger: Ledger, world) -> str:  # type: ignore[no-untyped-def]
+    records = Records(ledger)
+    rid, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    records.sign(rid, signer=world.members[0])
+    records.sign(rid, signer=world.members[1])
+    return rid
+
+
+@pytest.fixture
+def access(ledger: Ledger) -> Access:
+    return Access(ledger)
+
+
+def _grant(ledger: Ledger, world, **extra) -> str:  # type: ignore[no-untyped-def]
+    args = dict(
+        resident=world.resident, department=world.department, categories=[Category.HEALTH],
+        purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT, valid_until=int(time.time()) + YEAR,
+    )  # fmt: skip
+    args.update(extra)
+    grant_id, _ = Consent(ledger).issue(**args)
+    return grant_id
+
+
+def _leaf(ledger: Ledger, seq: int) -> dict:  # type: ignore[type-arg]
+    return json.loads(AccessLog(ledger.store).event(seq).leaf)
+
+
+def test_officer_reads_under_a_grant_and_the_access_is_logged_first(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    grant_id = _grant(ledger, world)
+    got = access.read(record_id, accessor=world.officer)
+    assert got.content == HEALTH and got.certified and got.basis == "grant" and got.grant_id == grant_id
+    leaf = _leaf(ledger, got.seq)
+    assert leaf["outcome"] == "allowed" and leaf["grantId"] == grant_id and leaf["basis"] == "grant"
+    assert leaf["resident"] == ledger.address_of(world.resident) and leaf["accessor"] == ledger.address_of(
+        world.officer
+    )
+    assert leaf["organisation"] == "0x" + org_id(world.department).hex() and leaf["category"] == "health"
+    assert leaf["purpose"] == int(Purpose.HEALTH_MANAGEMENT) and leaf["block"] > 0
+    assert leaf["residentSeq"] == 0 and leaf["seq"] == got.seq
+    assert "王" not in json.dumps(leaf) and "李医生" not in json.dumps(leaf)  # the content never enters the log
+
+
+def test_withdrawal_revocation_and_expiry_stop_the_next_read_and_the_refusal_is_logged(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    consent = Consent(ledger)
+    for end in ("withdraw", "revoke"):
+        grant_id = _grant(ledger, world)
+        access.read(record_id, accessor=world.officer, grant_id=grant_id)
+        if end == "withdraw":
+            consent.withdraw(grant_id)
+        else:
+            consent.revoke(grant_id, "投诉核实 complaint upheld", actor=world.admin)
+        with pytest.raises(AccessRefused) as caught:
+            access.read(record_id, accessor=world.officer, grant_id=grant_id)
+        assert caught.value.reason == "grant-not-active" and caught.value.seq is not None
+        leaf = _leaf(ledger, caught.value.seq)
+        assert leaf["outcome"] == "refused" and leaf["reason"] == "grant-not-active" and leaf["grantId"] == grant_id
+        with pytest.raises(AccessRefused) as caught:  # and no other grant covers it
+            access.read(record_id, accessor=world.officer)
+        assert caught.value.reason == "no-active-grant"
+
+    chain_now = int(ledger.w3.eth.get_block("latest")["timestamp"])
+    grant_id = _grant(ledger, world, valid_until=chain_now + 3)
+    access.read(record_id, accessor=world.officer, grant_id=grant_id)
+    deadline = time.monotonic() + 30
+    while int(ledger.w3.eth.get_block("latest")["timestamp"]) < chain_now + 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.2)  # past the cached head
+    with pytest.raises(AccessRefused) as caught:
+        access.read(record_id, accessor=world.officer, grant_id=grant_id)
+    assert caught.value.reason == "grant-not-active"
+
+
+def test_a_grant_covers_only_its_categories_and_its_department(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    _grant(ledger, world, categories=[Category.PROPERTY])
+    with pytest.raises(AccessRefused) as caught:
+        access.read(record_id, accessor=world.officer)
+    assert caught.value.reason == "no-active-grant"
+    _grant(ledger, world)  # health, to the health department: the police officer still has none
+    with pytest.raises(AccessRefused) as caught:
+        access.read(record_id, accessor=world.police_officer, basis="grant")
+    assert caught.value.reason == "no-active-grant"
+
+
+def test_duty_reads_are_for_the_records_committee_and_office(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    review_read = access.read(record_id, accessor=world.members[2])
+    assert review_read.basis == "duty" and _leaf(ledger, review_read.seq)["purpose"] == int(Purpose.RECORD_REVIEW)
+    audit_read = access.read(record_id, accessor=world.admin)
+    assert audit_read.basis == "duty" and _leaf(ledger, audit_read.seq)["purpose"] == int(Purpose.AUDIT)
+    for outsider in (world.other_member, world.other_admin, world.suspended, world.officer):
+        with pytest.raises(AccessRefused) as caught:
+            access.read(record_id, accessor=outsider, basis="duty")
+        assert caught.value.reason == "no-duty"
+
+
+def test_emergency_needs_a_justification_and_an_officer_of_the_same_office(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    before = AccessLog(ledger.store).size()
+    with pytest.raises(InputError) as caught:
+        access.read(record_id, accessor=world.officer, basis="emergency", justification="   ")
+    assert caught.value.field == "justification"
+    assert AccessLog(ledger.store).size() == before  # a form error, not an attempt
+    got = access.read(record_id, accessor=world.officer, justification="老人昏倒，急救需要过敏史")
+    assert got.basis == "emergency" and got.content == HEALTH
+    event = AccessLog(ledger.store).event(got.seq)
+    assert event.justification == "老人昏倒，急救需要过敏史"
+    assert _leaf(ledger, got.seq)["justificationHash"].startswith("0x")
+    for outsider in (world.stranger, world.grid_worker):
+        with pytest.raises(AccessRefused) as refused:
+            access.read(record_id, accessor=outsider, basis="emergency", justification="need it")
+        assert refused.value.reason == "not-authorised"
+
+
+def test_an_office_admin_reviews_an_emergency_read_once_signed_and_logged(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    got = access.read(record_id, accessor=world.officer, justification="急救 emergency")
+    with pytest.raises(LedgerError):
+        review(ledger, got.seq, "approve", "ok", reviewer=world.other_admin)  # another office's admin
+    row = review(ledger, got.seq, "approve", "核实属实 verified with the hospital", reviewer=world.admin)
+    leaf = _leaf(ledger, row.review_seq)
+    assert leaf["action"] == "review" and leaf["reviewOf"] == got.seq and leaf["decision"] == "approve"
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    assert Account.recover_message(encode_defunct(row.statement.encode()), signature=row.signature) == row.reviewer
+    with pytest.raises(ConflictError):
+        review(ledger, got.seq, "flag", "again", reviewer=world.second_admin)
+    with pytest.raises(InputError):
+        review(ledger, row.review_seq, "approve", "not an emergency", reviewer=world.admin)
+
+
+def test_deferred_disclosure_before_and_after_its_date(ledger: Ledger, world, access: Access, record_id: str) -> None:  # type: ignore[no-untyped-def]
+    on = (date.today() + timedelta(days=30)).isoformat()
+    with pytest.raises(InputError) as caught:  # only public security defers
+        access.read(record_id, accessor=world.officer, justification="case 1", disclose_on=on)
+    assert caught.value.field == "disclose_on"
+    with pytest.raises(InputError):
+        access.read(record_id, accessor=world.police_officer, justification="case 1", disclose_on="2020-01-01")
+    got = access.read(record_id, accessor=world.police_officer, justification="立案侦查 case 2026-117", disclose_on=on)
+    Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
+
+    before = resident_history(ledger, world.resident)
+    (entry,) = [e for e in before.entries if e.seq == got.seq]
+    assert entry.withheld and entry.leaf is None and entry.disclose_on == on and entry.proof is not None
+    root = bytes.fromhex(before.checkpoint["root"][2:])  # type: ignore[index]
+    size = before.checkpoint["size"]  # type: ignore[index]
+    verify_inclusion(
+        got.seq, size, bytes.fromhex(entry.leaf_hash[2:]), [bytes.fromhex(h[2:]) for h in entry.proof], root
+    )
+
+    after = resident_history(ledger, world.resident, on=date.fromisoformat(on))
+    (shown,) = [e for e in after.entries if e.seq == got.seq]
+    assert shown.leaf is not None and shown.leaf["accessor"] == ledger.address_of(world.police_officer)
+    stored = AccessLog(ledger.store).event(got.seq)
+    assert "0x" + leaf_hash(stored.leaf).hex() == entry.leaf_hash  # the disclosed entry is the leaf logged then
+    from ledger.accesslog import canonical_leaf
+
+    assert leaf_hash(canonical_leaf(shown.leaf)) == bytes.fromhex(entry.leaf_hash[2:])
+
+
+def test_history_is_newest_first_with_proofs_and_reports_a_gap(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    _grant(ledger, world)
+    seqs = [access.read(record_id, accessor=world.officer).seq for _ in range(5)]
+    Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
+    history = resident_history(ledger, world.resident)
+    assert [e.seq for e in history.entries] == sorted(seqs, reverse=True)
+    assert history.findings == []
+    root = bytes.fromhex(history.checkpoint["root"][2:])  # type: ignore[index]
+    for e in history.entries:
+        assert e.proof is not None
+        proof = [bytes.fromhex(h[2:]) for h in e.proof]
+        verify_inclusion(e.seq, history.checkpoint["size"], bytes.fromhex(e.leaf_hash[2:]), proof, root)  # type: ignore[index]
+
+    with ledger.store.session() as session, session.begin():  # someone removes an entry of the resident's
+        session.delete(session.get(AccessEvent, seqs[2]))
+    kinds = {f.kind for f in resident_history(ledger, world.resident).findings}
+    assert "resident-seq-gap" in kinds and "proof-unavailable" in kinds
+
+
+def test_reads_fail_closed_when_anchoring_stalls_and_reopen_after(ledger: Ledger, world, record_id: str) -> None:  # type: ignore[no-untyped-def]
+    ledger.settings = ledger.settings.with_(anchor_fail_after=1.0)
+    access = Access(ledger)
+    access.read(record_id, accessor=world.members[0])  # logged, not anchored: nobody runs the worker
+    time.sleep(1.3)
+    with pytest.raises(AccessRefused) as caught:
+        access.read(record_id, accessor=world.members[0])
+    assert caught.value.reason == "anchoring-stalled"
+    assert access.health().closed
+    Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
+    time.sleep(0.3)  # past the cached health
+    assert access.read(record_id, accessor=world.members[0]).basis == "duty"
