@@ -391,9 +391,8 @@ def record_erase(record_id: str, reason: str, actor: str) -> None:
 @record.command("show")
 @click.argument("record_id")
 def record_show(record_id: str) -> None:
-    """Show the newest version of RECORD_ID with its content."""
-    import json
-
+    """Show the newest version of RECORD_ID: state, commitment, signers (not the content:
+    that is read, and logged, with 'gridledger access')."""
     from .records import Records
 
     with _ledger() as ledger:
@@ -415,7 +414,7 @@ def record_show(record_id: str) -> None:
         console.print(f"version {head.version} · {state} · commitment {head.content_hash}")
         if head.approvals:
             console.print(f"signed by: {', '.join(ledger.label_of(a) or a for a in head.approvals)}")
-        console.print_json(json.dumps(head.content, ensure_ascii=False) if head.content is not None else "null")
+        console.print(f"content: gridledger access {view.record_id} --as YOU (every read of content is logged)")
 
 
 @record.command("history")
@@ -707,6 +706,22 @@ def log_anchorer(office: str, actor: str) -> None:
             console.print(f"designated {label} ({account.address}) for {office} in {tx}")
 
 
+@log.command("anchor")
+@click.option("--timeout", type=float, default=60.0, show_default=True)
+def log_anchor(timeout: float) -> None:
+    """Anchor everything logged so far now, and wait for the chain to accept it."""
+    from .anchoring import Anchorer
+
+    with _ledger() as ledger:
+        anchorer = Anchorer(ledger, ledger.account(ledger.settings.anchorer), report=lambda line: err.print(line))
+        anchorer.run_until_anchored(timeout)
+        anchored = anchorer.log.anchored()
+        if anchored is None:
+            console.print("the log is empty: nothing to anchor")
+        else:
+            console.print(f"anchored {anchored.size} events: checkpoint #{anchored.chain_index} in {anchored.tx_hash}")
+
+
 @log.command("status")
 def log_status() -> None:
     """How much of the log is anchored, and whether reads are open or failed closed."""
@@ -822,9 +837,9 @@ def audit(
         ledger.indexer().run_once()
         scope = audit_.scope_of(ledger, start=start, end=end, department=department, resident=resident)
         result = audit_.run(ledger, scope, integrity=not no_integrity)
-        codes = audit_._codes(ledger)
+        codes = audit_.org_codes(ledger)
         for f in result.findings:
-            row = audit_._row(f, codes)
+            row = audit_.finding_row(f, codes)
             console.print(f"[red]{f.kind}[/] ({f.severity}) #{row[2] or '-'} {row[3]} {row[4]}: {f.detail}",
                           highlight=False)  # fmt: skip
         for name, part in result.integrity.items():

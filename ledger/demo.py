@@ -1,5 +1,6 @@
 """The demo subdistrict: one office, three residents' committees of five members
-with k = 3 (and a grid worker each), four departments, and a few residents.
+with k = 3 (and a grid worker each), four departments, a few residents, and the
+account that anchors the access log.
 
 Idempotent: run again, it finds what exists (in the indexed tables) and adds only
 what is missing, so nothing is duplicated.
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
+from .anchoring import designate_anchorer
 from .context import Ledger
 from .membership import DepartmentKind, Role
 from .organisations import Organisations
@@ -127,4 +129,8 @@ def build_demo(ledger: Ledger, console: Console | None = None) -> DemoReport:
                 )
             )
     stage("residents (registered by their grid worker)", steps)
+
+    # The access log's anchorer, designated by the office's admin (the worker anchors with it).
+    _account, tx = designate_anchorer(ledger, code, "jinqiao-admin-1")
+    (report.reused if tx is None else report.created).append(f"anchorer {ledger.settings.anchorer}")
     return report

@@ -277,6 +277,9 @@ class Records:
     # -- reads -----------------------------------------------------------------------
 
     def show(self, record_id: str) -> RecordView:
+        """The record with every version, content included, for the service's own use (a
+        signer's diff, verification). People see content only through
+        :meth:`ledger.access.Access.read`, which logs the read first."""
         record = self._record(record_id)
         with self.ledger.store.session() as session:
             versions = session.scalars(

@@ -115,6 +115,8 @@ def main_run() -> None:
     print("The node keeps running in the background. Next:")
     print("  .venv/bin/gridledger member list             # who acts for whom, from the chain")
     print("  .venv/bin/gridledger node status | stop      # the local chain")
+    print("  .venv/bin/gridledger worker                  # send, index, anchor the access log (Ctrl-C)")
+    print("  .venv/bin/gridledger log status              # how much of the access log is anchored")
     print("  python3 scripts/project.py run               # again: reuses everything, duplicates nothing")
     if "GRIDLEDGER_KEY_PASSWORD_FILE" in env and Path(env["GRIDLEDGER_KEY_PASSWORD_FILE"]) == DEMO_PASSWORD_FILE:
         print(

@@ -230,3 +230,55 @@ def test_reads_fail_closed_when_anchoring_stalls_and_reopen_after(ledger: Ledger
     Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
     time.sleep(0.3)  # past the cached health
     assert access.read(record_id, accessor=world.members[0]).basis == "duty"
+
+
+def test_fail_closed_while_the_node_is_down_past_the_limit_and_recovery_after(settings, world, record_id: str) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from ledger.worker import Worker
+    from tests.netproxy import Proxy
+
+    proxy = Proxy(settings.node_port)
+    proxy.restore()
+    ledger = Ledger.open(settings.with_(rpc_url=proxy.url, anchor_fail_after=2.0))
+    reports: list[str] = []
+    worker = Worker(ledger, interval=0.1, report=reports.append)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        access = Access(ledger)
+        first = access.read(record_id, accessor=world.members[0])
+        _wait(lambda: (ledger_anchored(ledger) or 0) > first.seq, "the first read to be anchored")
+
+        proxy.cut()
+        during = access.read(record_id, accessor=world.members[0])  # within the limit: still served, logged
+        time.sleep(2.5)
+        state = access.health()
+        assert state.closed, (state, AccessLog(ledger.store).anchored().__dict__, reports[-5:])  # type: ignore[union-attr]
+        with pytest.raises(AccessRefused) as caught:
+            access.read(record_id, accessor=world.members[0])
+        assert caught.value.reason == "anchoring-stalled" and access.health().state == "closed"
+        assert any("will retry" in line for line in reports)  # the worker saw the outage
+
+        proxy.restore()
+        _wait(lambda: not Access(ledger).health().closed, "anchoring to recover")
+        after = access.read(record_id, accessor=world.members[0])
+        assert after.seq > caught.value.seq > during.seq  # the refusal was logged in between
+    finally:
+        worker.stop.set()
+        thread.join(timeout=30)
+        proxy.cut()
+        ledger.close()
+
+
+def ledger_anchored(ledger: Ledger) -> int | None:
+    found = AccessLog(ledger.store).anchored()
+    return None if found is None else found.size
+
+
+def _wait(condition, what: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

@@ -96,7 +96,9 @@ def test_the_records_and_consent_story_from_the_command_line(run, world, tmp_pat
     signed = run("record", "sign", record_id, "--as", world.members[1])
     assert "2 of 2 signatures" in signed.output and "certified in transaction" in signed.output
     shown = run("record", "show", record_id)
-    assert "certified" in shown.output and "哮喘 asthma" in shown.output
+    assert "certified" in shown.output and "哮喘 asthma" not in shown.output  # content only through a logged read
+    read = run("access", record_id, "--as", world.members[2])
+    assert read.exit_code == 0 and "哮喘 asthma" in read.output and "logged as access event #" in read.output
     assert "yes" in run("record", "history", record_id).output
 
     issued = run(
@@ -161,3 +163,64 @@ def test_verify_exits_non_zero_on_a_finding(run, ledger, world) -> None:  # type
     result = run("verify", "records")
     assert result.exit_code == 1
     assert "content-edited" in result.output and record_id in result.output
+
+
+def test_the_access_log_story_from_the_command_line(run, ledger, world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 4's done-when: a department reads under a grant, the resident's history shows
+    it with a proof the standalone verifier accepts, a withdrawn grant stops the next
+    read, and the audit lists a planted violation."""
+    import json
+    import re
+
+    from ledger.accesslog import AccessLog, Draft
+
+    content = tmp_path / "health.json"
+    content.write_text(
+        json.dumps({"blood_type": "AB", "chronic_conditions": [], "allergies": ["海鲜 seafood"]}, ensure_ascii=False)
+    )
+    added = run("record", "add", "--subject", world.resident, "--category", "health", "--content", str(content),
+                "--as", world.grid_worker)  # fmt: skip
+    record_id = re.search(r"record (0x[0-9a-f]{64})", added.output).group(1)  # type: ignore[union-attr]
+    run("record", "sign", record_id, "--as", world.members[0])
+    run("record", "sign", record_id, "--as", world.members[1])
+    issued = run("grant", "issue", "--resident", world.resident, "--department", world.department,
+                 "--categories", "health", "--purpose", "health-management", "--until", "2030-12-31")  # fmt: skip
+    grant_id = re.search(r"grant (0x[0-9a-f]{64})", issued.output).group(1)  # type: ignore[union-attr]
+
+    read = run("access", record_id, "--as", world.officer)
+    assert read.exit_code == 0, read.output
+    assert "海鲜 seafood" in read.output and f"grant {grant_id}" in read.output
+    seq = int(re.search(r"access event #(\d+)", read.output).group(1))  # type: ignore[union-attr]
+
+    assert run("log", "anchor").exit_code == 0
+    history = run("log", "history", world.resident)
+    assert history.exit_code == 0, history.output
+    assert f"#{seq} " in history.output and "proven" in history.output and world.officer in history.output
+    proof = tmp_path / "proof.json"
+    assert run("log", "proof", str(seq), "--out", str(proof)).exit_code == 0
+    verified = run("verify", "proof", str(proof), "--rpc-url", ledger.settings.rpc_url)
+    assert verified.exit_code == 0 and "VALID" in verified.output, verified.output
+
+    assert run("grant", "withdraw", grant_id).exit_code == 0
+    refused = run("access", record_id, "--as", world.officer, "--grant", grant_id)
+    assert refused.exit_code == 1 and "access refused" in refused.output and "logged as access event" in refused.output
+
+    head = int(ledger.w3.eth.block_number)  # planted: a read the service never checked
+    AccessLog(ledger.store).append([Draft(
+        action="read", outcome="allowed", resident=ledger.address_of(world.resident),
+        accessor=ledger.address_of(world.officer), time=int(ledger.w3.eth.get_block("latest")["timestamp"]) * 1000,
+        record_id=record_id, category="health", organisation="0x" + __import__("ledger.membership").membership.org_id(
+            world.department).hex(), basis="grant", grant_id=grant_id, purpose=2, block=head,
+    )])  # fmt: skip
+    assert run("log", "anchor").exit_code == 0
+    report = tmp_path / "audit"
+    audited = run("audit", "--csv", f"{report}.csv", "--pdf", f"{report}.pdf", "--bundle", f"{report}.json")
+    assert audited.exit_code == 0, audited.output
+    assert "after-withdrawal" in audited.output and "refused-attempt" in audited.output
+    assert "integrity of log: intact" in audited.output
+    assert "after-withdrawal" in (tmp_path / "audit.csv").read_text()
+    assert (tmp_path / "audit.pdf").read_bytes().startswith(b"%PDF")
+    bundle = run("verify", "bundle", f"{report}.json", "--rpc-url", ledger.settings.rpc_url)
+    assert bundle.exit_code == 0 and "VALID" in bundle.output, bundle.output
+    status = run("log", "status")
+    assert status.exit_code == 0 and "state: ok" in status.output

@@ -1,0 +1,13 @@
+#!/usr/bin/env python3
+"""Access log benchmark: reads per second with anchoring running, append-to-anchored
+latency, proofs, the audit over a big log, and the gas of checkpoints.
+
+    .venv/bin/python scripts/bench_log.py [--events 1000000] [--grants 100000] [--seconds 20] [--no-write-docs]
+
+Results go to docs/benchmarks.md (section "Access log"); see ledger/bench_log.py.
+"""
+
+from ledger.bench_log import main
+
+if __name__ == "__main__":
+    main()
