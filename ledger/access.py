@@ -26,17 +26,24 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
-from .accesslog import AccessLog, Appended, Draft
+from .accesslog import AccessLog, Draft
 from .categories import Category
 from .consent import Purpose
 from .context import Ledger
 from .errors import AccessRefused, InputError, NodeError, NotFoundError
 from .formats import from_hex, parse_id
 from .store.models import ChainGrant, ChainRecordVersion, Member, Organisation, Record, RecordVersion
+
+_RECORDS = cast(Table, Record.__table__)
+_VERSIONS = cast(Table, RecordVersion.__table__)
+_CHAIN_VERSIONS = cast(Table, ChainRecordVersion.__table__)
+_ORGS = cast(Table, Organisation.__table__)
+_MEMBERS = cast(Table, Member.__table__)
+_GRANTS = cast(Table, ChainGrant.__table__)
 
 BASES = ("grant", "duty", "emergency")
 HEAD_MAX_AGE = 0.1  # seconds a cached chain head may be used for grant decisions
@@ -126,6 +133,21 @@ class _Target:
     certified: bool
 
 
+@dataclass(frozen=True)
+class _Accessor:
+    """The reader's membership as the indexed tables have it (``org_id`` None: not a member)."""
+
+    address: str
+    org_id: str | None = None
+    role: str | None = None
+    active: bool = False
+    parent_id: str | None = None  # the office over the reader's organisation
+    department_kind: str | None = None
+
+    def acts_as(self, *roles: str) -> bool:
+        return self.active and self.role in roles
+
+
 class Access:
     """Logged reads for one installation (thread-safe; share one per process)."""
 
@@ -164,12 +186,12 @@ class Access:
         if basis == "emergency" and not justification:
             raise InputError("an emergency access needs a written justification", field="justification")
         target = self._target(record_id)
-        member, org = self._membership(who)
-        deferred = self._check_disclosure(disclose_on, org, justification)
+        reader = self._accessor(who)
+        deferred = self._check_disclosure(disclose_on, reader, justification)
 
         draft = Draft(
             action="read", outcome="allowed", resident=target.subject, accessor=who, time=now_ms(),
-            record_id=target.record_id, category=target.category.slug, organisation=member.org_id if member else None,
+            record_id=target.record_id, category=target.category.slug, organisation=reader.org_id,
             justification=justification or None, disclose_on=deferred,
         )  # fmt: skip
         state = self.health()
@@ -178,14 +200,14 @@ class Access:
                          f"(limit {self.limit:.0f} s); reads resume once the anchoring worker catches up")  # fmt: skip
 
         if basis is None:
-            basis = self._choose_basis(member, org, target, justification)
+            basis = self._choose_basis(reader, justification)
         draft.basis = basis
         if basis == "grant":
-            self._grant_basis(draft, member, target, grant_id)
+            self._grant_basis(draft, reader, target, grant_id)
         elif basis == "duty":
-            self._duty_basis(draft, member, org, target)
+            self._duty_basis(draft, reader, target)
         else:
-            self._emergency_basis(draft, member, org, target)
+            self._emergency_basis(draft, reader, target)
         if purpose is not None:
             draft.purpose = int(purpose)
         appended = self.log.record(draft)
@@ -194,64 +216,57 @@ class Access:
             appended.seq, basis, draft.grant_id,
         )  # fmt: skip
 
-    def _choose_basis(self, member: Member | None, org: Organisation | None, target: _Target, why: str | None) -> str:
-        if member is not None and member.role in ("committee-member", "grid-worker", "office-admin"):
+    @staticmethod
+    def _choose_basis(reader: _Accessor, why: str | None) -> str:
+        """Members of committees and offices read on duty; with a justification, an
+        emergency; otherwise under a grant."""
+        if reader.role in ("committee-member", "grid-worker", "office-admin"):
             return "duty"
         if why:
             return "emergency"
         return "grant"
 
-    def _grant_basis(self, draft: Draft, member: Member | None, target: _Target, grant_id: str | None) -> None:
-        if member is None or member.status != "active" or member.role != "department-officer":
+    def _grant_basis(self, draft: Draft, reader: _Accessor, target: _Target, grant_id: str | None) -> None:
+        if not reader.acts_as("department-officer") or reader.org_id is None:
             self._refuse(draft, NOT_AUTHORISED, "only an active department officer reads under a grant")
-        assert member is not None
+        assert reader.org_id is not None
+        # Candidates from the indexed grants (for their purpose); the chain decides.
+        query = select(_GRANTS.c.grant_id, _GRANTS.c.purpose).where(
+            _GRANTS.c.resident == target.subject, _GRANTS.c.department == reader.org_id
+        )
         if grant_id is not None:
-            candidates = [parse_id(grant_id, field="grant_id", what="grant id")]
+            query = query.where(_GRANTS.c.grant_id == parse_id(grant_id, field="grant_id", what="grant id"))
         else:
-            with self.ledger.store.session() as session:
-                candidates = list(session.scalars(
-                    select(ChainGrant.grant_id).where(
-                        ChainGrant.resident == target.subject, ChainGrant.department == member.org_id,
-                        ChainGrant.status == "active",
-                    ).order_by(ChainGrant.issued_block.desc())
-                ))  # fmt: skip
+            query = query.where(_GRANTS.c.status == "active").order_by(_GRANTS.c.issued_block.desc())
+        with self.ledger.store.engine.connect() as connection:
+            candidates = connection.execute(query).all()
         try:
             block, stamp = self._chain_head()
-            for candidate in candidates:
-                if self._is_active(block, stamp, candidate, member.org_id, int(target.category)):
-                    draft.grant_id, draft.block = candidate, block
-                    with self.ledger.store.session() as session:
-                        grant = session.get(ChainGrant, candidate)
-                    draft.purpose = grant.purpose if grant else None
+            for candidate, purpose in candidates:
+                if self._is_active(block, stamp, candidate, reader.org_id, int(target.category)):
+                    draft.grant_id, draft.block, draft.purpose = candidate, block, purpose
                     return
         except NodeError as exc:
             self._refuse(draft, CHAIN_UNREACHABLE, f"the chain cannot be asked whether a grant is active ({exc})")
         draft.block = block
         if grant_id is not None:
-            draft.grant_id = candidates[0]
-            self._refuse(draft, GRANT_NOT_ACTIVE, f"grant {candidates[0]} is not active for your department and "
+            draft.grant_id = parse_id(grant_id, field="grant_id", what="grant id")
+            self._refuse(draft, GRANT_NOT_ACTIVE, f"grant {draft.grant_id} is not active for your department and "
                          f"{target.category.slug} records now (withdrawn, revoked, expired or never given)")  # fmt: skip
         self._refuse(draft, NO_ACTIVE_GRANT, f"your department holds no active grant of this resident covering "
                      f"{target.category.slug} records")  # fmt: skip
 
-    def _duty_basis(self, draft: Draft, member: Member | None, org: Organisation | None, target: _Target) -> None:
-        if member is not None and member.status == "active":
-            if member.role in ("committee-member", "grid-worker") and member.org_id == target.committee:
-                draft.purpose = int(Purpose.RECORD_REVIEW)
-                return
-            if member.role == "office-admin" and member.org_id == target.office:
-                draft.purpose = int(Purpose.AUDIT)
-                return
+    def _duty_basis(self, draft: Draft, reader: _Accessor, target: _Target) -> None:
+        if reader.acts_as("committee-member", "grid-worker") and reader.org_id == target.committee:
+            draft.purpose = int(Purpose.RECORD_REVIEW)
+            return
+        if reader.acts_as("office-admin") and reader.org_id == target.office:
+            draft.purpose = int(Purpose.AUDIT)
+            return
         self._refuse(draft, NO_DUTY, "a duty read is for the record's own committee or the office governing it")
 
-    def _emergency_basis(self, draft: Draft, member: Member | None, org: Organisation | None, target: _Target) -> None:
-        if (
-            member is None
-            or member.status != "active"
-            or member.role != "department-officer"
-            or org is None
-            or org.parent_id != target.office
-        ):
+    def _emergency_basis(self, draft: Draft, reader: _Accessor, target: _Target) -> None:
+        if not reader.acts_as("department-officer") or reader.parent_id != target.office:
             self._refuse(draft, NOT_AUTHORISED, "an emergency read is for an active officer of a department "
                          "under the office governing the record")  # fmt: skip
         draft.purpose = int(Purpose.EMERGENCY_RESPONSE)
@@ -260,11 +275,6 @@ class Access:
         draft.outcome, draft.reason = "refused", reason
         appended = self.log.record(draft)
         raise AccessRefused(reason, message, seq=appended.seq)
-
-    # -- review and audit reads need no content: logging helpers -------------------
-
-    def log_review(self, draft: Draft) -> Appended:
-        return self.log.record(draft)
 
     # -- anchoring health (fail closed) ---------------------------------------------
 
@@ -314,50 +324,57 @@ class Access:
 
     def _target(self, record_id: str) -> _Target:
         key = parse_id(record_id, field="record_id", what="record id")
-        with self.ledger.store.session() as session:
-            record = session.get(Record, key)
-            if record is None:
-                raise NotFoundError(f"no record {key}")
-            if record.erased_at is not None:
-                raise NotFoundError(f"record {key} was erased; there is nothing to read")
-            committee = session.get(Organisation, record.committee_id)
-            versions = session.execute(
-                select(RecordVersion.version, RecordVersion.content, ChainRecordVersion.certified_tx)
-                .outerjoin(
-                    ChainRecordVersion,
-                    (ChainRecordVersion.record_id == RecordVersion.record_id)
-                    & (ChainRecordVersion.version == RecordVersion.version)
-                    & (ChainRecordVersion.content_hash == RecordVersion.content_hash),
-                )
-                .where(RecordVersion.record_id == key)
-                .order_by(RecordVersion.version.desc())
-            ).all()
+        r, v, c, o = _RECORDS.c, _VERSIONS.c, _CHAIN_VERSIONS.c, _ORGS.c
+        query = (
+            select(
+                r.subject, r.category, r.committee_id, r.erased_at, o.parent_id, v.version, v.content, c.certified_tx
+            )
+            .join(_VERSIONS, v.record_id == r.record_id)
+            .outerjoin(_ORGS, o.org_id == r.committee_id)
+            .outerjoin(
+                _CHAIN_VERSIONS,
+                (c.record_id == v.record_id) & (c.version == v.version) & (c.content_hash == v.content_hash),
+            )
+            .where(r.record_id == key)
+            .order_by(v.version.desc())
+        )
+        with self.ledger.store.engine.connect() as connection:
+            versions = connection.execute(query).all()
         if not versions:
-            raise NotFoundError(f"record {key} has no versions")
+            raise NotFoundError(f"no record {key}")
+        first = versions[0]
+        if first.erased_at is not None:
+            raise NotFoundError(f"record {key} was erased; there is nothing to read")
         # The newest certified version; the newest of all when none is certified yet.
-        chosen = next((v for v in versions if v.certified_tx), versions[0])
+        chosen = next((v for v in versions if v.certified_tx), first)
         if chosen.content is None:
             raise NotFoundError(f"record {key} has no content to read")
         return _Target(
-            record_id=key, subject=record.subject, category=Category(record.category), committee=record.committee_id,
-            office=committee.parent_id if committee else None, version=chosen.version,
-            content=json.loads(chosen.content), certified=bool(chosen.certified_tx),
+            record_id=key, subject=first.subject, category=Category(first.category), committee=first.committee_id,
+            office=first.parent_id, version=chosen.version, content=json.loads(chosen.content),
+            certified=bool(chosen.certified_tx),
         )  # fmt: skip
 
-    def _membership(self, address: str) -> tuple[Member | None, Organisation | None]:
-        with self.ledger.store.session() as session:
-            member = session.get(Member, address)
-            org = session.get(Organisation, member.org_id) if member else None
-        return member, org
+    def _accessor(self, address: str) -> _Accessor:
+        m, o = _MEMBERS.c, _ORGS.c
+        with self.ledger.store.engine.connect() as connection:
+            row = connection.execute(
+                select(m.org_id, m.role, m.status, o.parent_id, o.department_kind)
+                .outerjoin(_ORGS, o.org_id == m.org_id)
+                .where(m.address == address)
+            ).first()
+        if row is None:
+            return _Accessor(address)
+        return _Accessor(address, row.org_id, row.role, row.status == "active", row.parent_id, row.department_kind)
 
-    def _check_disclosure(self, disclose_on: str | None, org: Organisation | None, why: str | None) -> str | None:
+    def _check_disclosure(self, disclose_on: str | None, reader: _Accessor, why: str | None) -> str | None:
         if disclose_on is None:
             return None
         try:
             day = date.fromisoformat(disclose_on)
         except ValueError:
             raise InputError(f"expected a date as YYYY-MM-DD; got {disclose_on!r}", field="disclose_on") from None
-        if org is None or org.department_kind != "public-security":
+        if reader.department_kind != "public-security":
             raise InputError("only a public security department may defer disclosure", field="disclose_on")
         if not why:
             raise InputError("a deferred disclosure needs the investigation's justification", field="justification")

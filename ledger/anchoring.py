@@ -60,10 +60,13 @@ class Anchorer:
         self.ledger.outbox.pump()
         self.settle()
         with self.ledger.store.session() as session:
-            rows = list(session.scalars(select(LogCheckpoint).order_by(LogCheckpoint.size)))
-        in_flight = [r for r in rows if r.status == "queued"]
-        anchored = [r for r in rows if r.status == "anchored"]
-        provable = {0, *(r.size for r in anchored)}
+            in_flight = list(
+                session.scalars(
+                    select(LogCheckpoint).where(LogCheckpoint.status == "queued").order_by(LogCheckpoint.size)
+                )
+            )
+        anchored = self.log.anchored()
+        provable = {0, anchored.size if anchored else 0}
         for row in in_flight:
             if row.prev_size not in provable:
                 return None  # sent after a refused checkpoint, so doomed too: let it settle first
@@ -72,8 +75,8 @@ class Anchorer:
             return None
         if in_flight:
             base_size, base_root = in_flight[-1].size, from_hex(in_flight[-1].root)
-        elif anchored:
-            base_size, base_root = anchored[-1].size, from_hex(anchored[-1].root)
+        elif anchored is not None:
+            base_size, base_root = anchored.size, from_hex(anchored.root)
         else:
             base_size, base_root = self._chain_latest()
         size = self.log.size()
