@@ -36,6 +36,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -50,7 +51,7 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from .access import NO_DUTY, NOT_AUTHORISED, Access, now_ms
-from .accesslog import MAX_BATCH, AccessLog, Draft
+from .accesslog import MAX_BATCH, AccessLog, Appended, Draft
 from .anchoring import Anchorer, designate_anchorer
 from .bench import _free_port
 from .categories import Category
@@ -294,6 +295,18 @@ class AnchorWatch:
 # -- 1 and 2: sustained reads with the anchorer running ---------------------------------------
 
 
+class CountingLog(AccessLog):
+    """The library's log, remembering the size of each group commit (one list append)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[int] = []
+
+    def append(self, drafts: Sequence[Draft]) -> list[Appended]:
+        self.batches.append(len(drafts))
+        return super().append(drafts)
+
+
 @dataclass
 class Window:
     basis: str
@@ -305,6 +318,8 @@ class Window:
     errors: list[str]
     latencies: list[float] = field(default_factory=list)  # seconds, read returned -> anchored seen
     to_checkpoint: list[float] = field(default_factory=list)  # read returned -> its checkpoint sent
+    batch: float = 0.0  # mean events per group commit in the window
+    load: float = 0.0  # the machine's 1-minute load average at the end of the window
 
     @property
     def rate(self) -> float:
@@ -346,19 +361,22 @@ def read_window(
                 time.sleep(0.01)
 
     log = access.log
+    batches = log.batches if isinstance(log, CountingLog) else []
     workers = [threading.Thread(target=reader, args=(n,), name=f"bench-reader-{n}") for n in range(threads)]
     for w in workers:
         w.start()
     try:
         time.sleep(warmup)
-        size0, wall0, t0 = log.size(), time.time(), time.perf_counter()
+        size0, wall0, t0, b0 = log.size(), time.time(), time.perf_counter(), len(batches)
         time.sleep(seconds)
-        size1, wall1, t1 = log.size(), time.time(), time.perf_counter()
+        size1, wall1, t1, b1 = log.size(), time.time(), time.perf_counter(), len(batches)
     finally:
         stop.set()
         for w in workers:
             w.join()
     window = Window(basis, threads, round_no, size1 - size0, t1 - t0, sum(refused), errors)
+    window.batch = statistics.mean(batches[b0:b1]) if b1 > b0 else 0.0
+    window.load = os.getloadavg()[0]
     measured = [(seq, at) for out in samples for seq, at in out if wall0 <= at <= wall1]
     # Wait (the anchorer keeps running) until every measured read is anchored.
     last = max((seq for seq, _ in measured), default=-1)
@@ -641,7 +659,7 @@ def _run(ledger: Ledger, options: Options, results: Results, say: Report) -> Non
     results.setup["world"] = time.perf_counter() - step
 
     # 1, 2 and 5: reads with the anchorer running.
-    access = Access(ledger)
+    access = Access(ledger, CountingLog(ledger.store))
     watch = AnchorWatch(ledger)
     first_size = access.log.size()
     with anchoring(ledger, world, watch):
@@ -655,8 +673,9 @@ def _run(ledger: Ledger, options: Options, results: Results, say: Report) -> Non
                     results.windows.append(window)
                     lat = _percentiles(window.latencies)
                     say(
-                        f"round {r}/{options.rounds}, {basis}, {threads} threads: {window.rate:,.0f} events/s; "
-                        f"append→anchored p50 {lat[0]:.2f} s, p95 {lat[1]:.2f} s"
+                        f"round {r}/{options.rounds}, {basis}, {threads} threads: {window.rate:,.0f} events/s "
+                        f"(group commits of {window.batch:.1f}); append→anchored p50 {lat[0]:.2f} s, p95 {lat[1]:.2f} s; "
+                        f"load {window.load:.1f}"
                         + (f"; {window.refused} refused" if window.refused else "")
                         + (f"; ERRORS {len(window.errors)}: {window.errors[:2]}" if window.errors else "")
                     )
@@ -696,6 +715,26 @@ def _percentiles(values: Sequence[float]) -> tuple[float, float]:
     return statistics.median(values), cuts[94]
 
 
+def _commit() -> str:
+    """The commit measured, and whether the library differed from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "ledger", "node"], cwd=PROJECT_ROOT, capture_output=True, text=True
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    others = [line[3:] for line in changed if not line.endswith("bench_log.py")]
+    return f"commit {head}" + (f" (with uncommitted changes to {', '.join(others)})" if others else "")
+
+
+def _load_range(windows: Sequence[Window]) -> str:
+    loads = [w.load for w in windows]
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "unknown"
+
+
 def _fmt_rates(windows: Sequence[Window]) -> str:
     rates = [w.rate for w in windows]
     return f"**{statistics.median(rates):,.0f}** ({', '.join(f'{r:,.0f}' for r in rates)})"
@@ -709,11 +748,12 @@ def report(results: Results) -> str:
         f"SQLite (WAL, full sync), Anvil with 1 s interval mining; anchor interval 1 s, anchorer cycling every "
         f"0.1 s in a thread of the same process; {o.residents} residents with one certified record and one active "
         f"grant each; {o.rounds} rounds of {o.seconds:g} s after {o.warmup:g} s of warm-up per row, thread counts "
-        f"and bases alternating; whole run {results.total_seconds / 60:.0f} min.",
+        f"and bases alternating; code at {_commit()}; the machine's 1-minute load average at the end of the "
+        f"windows {_load_range(results.windows)} (other work shares it); whole run {results.total_seconds / 60:.0f} min.",
         "",
-        "| reads (`Access.read`) | threads | events/s: median (rounds) | append → anchored p50 | p95 | "
-        "of which: waiting for the checkpoint p50 |",
-        "|---|---:|---|---:|---:|---:|",
+        "| reads (`Access.read`) | threads | events/s: median (rounds) | events per group commit | "
+        "append → anchored p50 | p95 | of which: read → checkpoint sent, p50 |",
+        "|---|---:|---|---:|---:|---:|---:|",
     ]
     all_latencies: list[float] = []
     problems: list[str] = []
@@ -728,8 +768,8 @@ def report(results: Results) -> str:
             p50, p95 = _percentiles(latencies)
             what = "grant (department officer)" if basis == "grant" else "duty (committee member)"
             lines.append(
-                f"| {what} | {threads} | {_fmt_rates(windows)} | {p50:.2f} s | {p95:.2f} s "
-                f"| {statistics.median(waits) if waits else float('nan'):.2f} s |"
+                f"| {what} | {threads} | {_fmt_rates(windows)} | {statistics.mean(w.batch for w in windows):.1f} "
+                f"| {p50:.2f} s | {p95:.2f} s | {statistics.median(waits) if waits else float('nan'):.2f} s |"
             )
             for w in windows:
                 if w.errors or w.refused:

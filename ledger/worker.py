@@ -9,6 +9,7 @@ a crash (though reads fail closed if anchoring stays down past its limit).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from .anchoring import Anchorer
@@ -18,6 +19,7 @@ from .indexer import Indexer
 
 Report = Callable[[str], None]
 ANCHOR_TICK = 0.1  # seconds between the anchorer's looks at the log (checkpoints are paced by settings)
+ANCHORER_RECHECK = 5.0  # seconds between looks for a designated anchorer while there is none
 
 
 class Worker:
@@ -26,32 +28,42 @@ class Worker:
         self.interval = interval
         self.report = report
         self.stop = threading.Event()
-        self.anchorer = self._anchorer() if anchor else None
+        self.anchor = anchor
+        self.anchorer: Anchorer | None = None
+        self._anchorer_checked = 0.0
+        self._anchorer_problem = ""
 
-    def _anchorer(self) -> Anchorer | None:
+    def _find_anchorer(self) -> Anchorer | None:
+        """The anchorer, once its account exists and is designated; asked again every
+        ANCHORER_RECHECK seconds until then (an office may designate it while we run)."""
+        if self.anchorer is not None or time.monotonic() - self._anchorer_checked < ANCHORER_RECHECK:
+            return self.anchorer
+        self._anchorer_checked = time.monotonic()
         label = self.ledger.settings.anchorer
         try:
             account = self.ledger.account(label)
+            office = self.ledger.contract("AccessLogAnchor").functions.anchorerOffice(account.address).call()
         except NotFoundError:
-            self.report(
-                f"no anchorer account {label!r}: the access log is not anchored (see 'gridledger log anchorer')"
-            )
-            return None
-        office = self.ledger.contract("AccessLogAnchor").functions.anchorerOffice(account.address).call()
-        if bytes(office) == bytes(32):
-            self.report(f"{label} is not a designated anchorer: the access log is not anchored")
-            return None
-        return Anchorer(self.ledger, account, report=self.report)
+            problem = f"no anchorer account {label!r}: the access log is not anchored (see 'gridledger log anchorer')"
+        else:
+            if bytes(office) != bytes(32):
+                self.anchorer = Anchorer(self.ledger, account, report=self.report)
+                return self.anchorer
+            problem = f"{label} is not a designated anchorer: the access log is not anchored"
+        if problem != self._anchorer_problem:  # say it once, not every few seconds
+            self.report(problem)
+            self._anchorer_problem = problem
+        return None
 
     def once(self) -> None:
         """One cycle of each, in order: send and record, index, anchor."""
         self._send_cycle()
         self._index_cycle(self.ledger.indexer())
-        if self.anchorer is not None:
+        if self.anchor:
             self._anchor_cycle()
 
     def run(self) -> None:
-        """Runs both loops until :attr:`stop` is set (or Ctrl-C)."""
+        """Runs the loops until :attr:`stop` is set (or Ctrl-C)."""
         indexer = self.ledger.indexer()
         threads = [
             threading.Thread(target=self._loop, args=(self._send_cycle,), name="gridledger-sender", daemon=True),
@@ -59,7 +71,7 @@ class Worker:
                 target=self._loop, args=(lambda: self._index_cycle(indexer),), name="gridledger-indexer", daemon=True
             ),
         ]
-        if self.anchorer is not None:
+        if self.anchor:
             threads.append(
                 threading.Thread(
                     target=self._loop, args=(self._anchor_cycle, ANCHOR_TICK), name="gridledger-anchorer", daemon=True
@@ -96,7 +108,9 @@ class Worker:
             self.report(f"indexed {events} events")
 
     def _anchor_cycle(self) -> None:
-        assert self.anchorer is not None
-        sent = self.anchorer.cycle()
+        anchorer = self._find_anchorer()
+        if anchorer is None:
+            return
+        sent = anchorer.cycle()
         if sent is not None:
             self.report(f"checkpoint: {sent.size} events (from {sent.prev_size}) sent as {sent.tx_hash}")

@@ -224,3 +224,5 @@ def test_the_access_log_story_from_the_command_line(run, ledger, world, tmp_path
     assert bundle.exit_code == 0 and "VALID" in bundle.output, bundle.output
     status = run("log", "status")
     assert status.exit_code == 0 and "state: ok" in status.output
+    checked = run("verify", "log")
+    assert checked.exit_code == 0 and "0 finding(s)" in checked.output, checked.output
