@@ -171,7 +171,6 @@ class Access:
         basis: str | None = None,
         grant_id: str | None = None,
         justification: str | None = None,
-        purpose: Purpose | None = None,
         disclose_on: str | None = None,
     ) -> Disclosure:
         """Reads a record's content under a basis (chosen when not given), logging the
@@ -208,8 +207,6 @@ class Access:
             self._duty_basis(draft, reader, target)
         else:
             self._emergency_basis(draft, reader, target)
-        if purpose is not None:
-            draft.purpose = int(purpose)
         appended = self.log.record(draft)
         return Disclosure(
             target.record_id, target.version, target.certified, target.category, target.content,

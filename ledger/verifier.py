@@ -1,5 +1,7 @@
 """The standalone verifier: checks a proof file or a bundle against the chain alone.
 
+Consensus-critical: what it accepts is what gridledger promises residents and auditors.
+
 No database, no keys, no settings: only the file, a JSON-RPC URL and the
 AccessLogAnchor ABI shipped with the code. Each check is a numbered step; the first
 that fails decides the verdict and is named. Anyone (a resident, a court, another
@@ -47,6 +49,13 @@ class Verdict:
     @property
     def failed(self) -> Step | None:
         return next((s for s in self.steps if not s.ok), None)
+
+    def require(self) -> None:
+        """Raises :class:`VerificationError` naming the failing step; returns when valid."""
+        failed = self.failed
+        if failed is not None or not self.steps:
+            where = f"step {failed.number} ({failed.title}): {failed.detail}" if failed else "nothing was checked"
+            raise VerificationError(f"not valid: {where}")
 
     def run(self, title: str, check: Callable[[], str]) -> bool:
         step = Step(len(self.steps) + 1, title)

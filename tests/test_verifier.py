@@ -20,6 +20,7 @@ from ledger.anchoring import Anchorer
 from ledger.audit import scope_of
 from ledger.categories import Category
 from ledger.context import Ledger
+from ledger.errors import VerificationError
 from ledger.history import Scope, bundle, proof_document
 from ledger.records import Records
 from ledger.verifier import verify_bundle, verify_proof
@@ -77,12 +78,13 @@ def test_a_proof_file_verifies_and_any_change_fails(ledger: Ledger, anchored: di
     rpc = ledger.settings.rpc_url
     document = proof_document(ledger, anchored["seqs"][1])
     verdict = verify_proof(document, rpc)
-    assert verdict.ok, [(s.title, s.detail) for s in verdict.steps]
+    verdict.require()
     assert [s.number for s in verdict.steps] == list(range(1, len(verdict.steps) + 1))
     for path in _paths(document):
         broken = verify_proof(_changed(document, path), rpc)
         assert not broken.ok, f"changing {path} went unnoticed"
-        assert broken.failed is not None
+        with pytest.raises(VerificationError, match=r"not valid: step \d+"):
+            broken.require()
 
 
 def test_a_withheld_entry_verifies_by_its_hash(ledger: Ledger, anchored: dict[str, Any]) -> None:
