@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 
 from .accesslog import AccessLog, Draft
 from .categories import Category
@@ -44,6 +44,35 @@ _CHAIN_VERSIONS = cast(Table, ChainRecordVersion.__table__)
 _ORGS = cast(Table, Organisation.__table__)
 _MEMBERS = cast(Table, Member.__table__)
 _GRANTS = cast(Table, ChainGrant.__table__)
+
+# The read path's queries, built once (building a statement costs more than running it).
+_r, _v, _c, _o, _m, _g = _RECORDS.c, _VERSIONS.c, _CHAIN_VERSIONS.c, _ORGS.c, _MEMBERS.c, _GRANTS.c
+_TARGET = (
+    select(
+        _r.subject, _r.category, _r.committee_id, _r.erased_at, _o.parent_id, _v.version, _v.content, _c.certified_tx
+    )
+    .join(_VERSIONS, _v.record_id == _r.record_id)
+    .outerjoin(_ORGS, _o.org_id == _r.committee_id)
+    .outerjoin(
+        _CHAIN_VERSIONS,
+        (_c.record_id == _v.record_id) & (_c.version == _v.version) & (_c.content_hash == _v.content_hash),
+    )
+    .where(_r.record_id == bindparam("record_id"))
+    .order_by(_v.version.desc())
+)
+_READER = (
+    select(_m.org_id, _m.role, _m.status, _o.parent_id, _o.department_kind)
+    .outerjoin(_ORGS, _o.org_id == _m.org_id)
+    .where(_m.address == bindparam("address"))
+)
+_GRANT_BY_ID = select(_g.grant_id, _g.purpose).where(
+    _g.resident == bindparam("resident"), _g.department == bindparam("department"), _g.grant_id == bindparam("grant_id")
+)
+_ACTIVE_GRANTS = (
+    select(_g.grant_id, _g.purpose)
+    .where(_g.resident == bindparam("resident"), _g.department == bindparam("department"), _g.status == "active")
+    .order_by(_g.issued_block.desc())
+)
 
 BASES = ("grant", "duty", "emergency")
 HEAD_MAX_AGE = 0.1  # seconds a cached chain head may be used for grant decisions
@@ -196,7 +225,7 @@ class Access:
         state = self.health()
         if state.closed:
             self._refuse(draft, ANCHORING_STALLED, f"the access log has not been anchored for {state.lag_seconds:.0f} s "
-                         f"(limit {self.limit:.0f} s); reads resume once the anchoring worker catches up")  # fmt: skip
+                         f"(limit {self.limit:.0f} s); reads resume once 'gridledger worker' anchors it")  # fmt: skip
 
         if basis is None:
             basis = self._choose_basis(reader, justification)
@@ -228,15 +257,11 @@ class Access:
             self._refuse(draft, NOT_AUTHORISED, "only an active department officer reads under a grant")
         assert reader.org_id is not None
         # Candidates from the indexed grants (for their purpose); the chain decides.
-        query = select(_GRANTS.c.grant_id, _GRANTS.c.purpose).where(
-            _GRANTS.c.resident == target.subject, _GRANTS.c.department == reader.org_id
-        )
+        params = {"resident": target.subject, "department": reader.org_id}
         if grant_id is not None:
-            query = query.where(_GRANTS.c.grant_id == parse_id(grant_id, field="grant_id", what="grant id"))
-        else:
-            query = query.where(_GRANTS.c.status == "active").order_by(_GRANTS.c.issued_block.desc())
+            params["grant_id"] = parse_id(grant_id, field="grant_id", what="grant id")
         with self.ledger.store.engine.connect() as connection:
-            candidates = connection.execute(query).all()
+            candidates = connection.execute(_GRANT_BY_ID if grant_id else _ACTIVE_GRANTS, params).all()
         try:
             block, stamp = self._chain_head()
             for candidate, purpose in candidates:
@@ -321,22 +346,8 @@ class Access:
 
     def _target(self, record_id: str) -> _Target:
         key = parse_id(record_id, field="record_id", what="record id")
-        r, v, c, o = _RECORDS.c, _VERSIONS.c, _CHAIN_VERSIONS.c, _ORGS.c
-        query = (
-            select(
-                r.subject, r.category, r.committee_id, r.erased_at, o.parent_id, v.version, v.content, c.certified_tx
-            )
-            .join(_VERSIONS, v.record_id == r.record_id)
-            .outerjoin(_ORGS, o.org_id == r.committee_id)
-            .outerjoin(
-                _CHAIN_VERSIONS,
-                (c.record_id == v.record_id) & (c.version == v.version) & (c.content_hash == v.content_hash),
-            )
-            .where(r.record_id == key)
-            .order_by(v.version.desc())
-        )
         with self.ledger.store.engine.connect() as connection:
-            versions = connection.execute(query).all()
+            versions = connection.execute(_TARGET, {"record_id": key}).all()
         if not versions:
             raise NotFoundError(f"no record {key}")
         first = versions[0]
@@ -353,13 +364,8 @@ class Access:
         )  # fmt: skip
 
     def _accessor(self, address: str) -> _Accessor:
-        m, o = _MEMBERS.c, _ORGS.c
         with self.ledger.store.engine.connect() as connection:
-            row = connection.execute(
-                select(m.org_id, m.role, m.status, o.parent_id, o.department_kind)
-                .outerjoin(_ORGS, o.org_id == m.org_id)
-                .where(m.address == address)
-            ).first()
+            row = connection.execute(_READER, {"address": address}).first()
         if row is None:
             return _Accessor(address)
         return _Accessor(address, row.org_id, row.role, row.status == "active", row.parent_id, row.department_kind)

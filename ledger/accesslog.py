@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from . import formats
 from .errors import NotFoundError, StoreError
@@ -42,6 +42,14 @@ _SAFE_INT = 2**53 - 1
 _EVENTS = cast(Table, AccessEvent.__table__)
 _NODES = cast(Table, LogNode.__table__)
 _HEAD = cast(Table, LogHead.__table__)
+# Built once: building a statement costs more than running it.
+_RESERVE = update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + bindparam("count")).returning(_HEAD.c.size)
+_LAST_RESIDENT_SEQ = (
+    select(_EVENTS.c.resident, func.max(_EVENTS.c.resident_seq))
+    .where(_EVENTS.c.resident.in_(bindparam("residents", expanding=True)))
+    .group_by(_EVENTS.c.resident)
+)
+_INSERT = insert(_EVENTS)
 
 
 def canonical_leaf(leaf: dict[str, Any]) -> bytes:
@@ -132,18 +140,12 @@ class AccessLog:
         with self.store.engine.begin() as connection:
             # Reserving the numbers takes the write lock first (SQLite) or the head row's
             # lock (PostgreSQL): appenders in other processes queue here, never collide.
-            end = connection.execute(
-                update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + len(drafts)).returning(_HEAD.c.size)
-            ).scalar_one()
+            end = connection.execute(_RESERVE, {"count": len(drafts)}).scalar_one()
             start = end - len(drafts)
             residents = sorted({d.resident for d in drafts})
             next_seq: dict[str, int] = {}
             for chunk in _chunks(residents, 500):
-                for resident, last in connection.execute(
-                    select(_EVENTS.c.resident, func.max(_EVENTS.c.resident_seq))
-                    .where(_EVENTS.c.resident.in_(chunk))
-                    .group_by(_EVENTS.c.resident)
-                ):
+                for resident, last in connection.execute(_LAST_RESIDENT_SEQ, {"residents": list(chunk)}):
                     next_seq[resident] = last + 1
             rows: list[dict[str, Any]] = []
             appended: list[Appended] = []
@@ -161,7 +163,7 @@ class AccessLog:
                     "outcome": draft.outcome, "basis": draft.basis, "grant_id": draft.grant_id,
                     "disclose_on": draft.disclose_on, "justification": draft.justification,
                 })  # fmt: skip
-            connection.execute(insert(_EVENTS), rows)
+            connection.execute(_INSERT, rows)
         return appended
 
     def record(self, draft: Draft) -> Appended:
