@@ -6,7 +6,8 @@ and the refusal is logged too. Bases:
 
 * ``grant``: the accessor is an active officer of a department holding a grant of the
   record's resident that ``ConsentRegistry.isActive`` says covers the record's
-  category now (asked of the chain, at most :data:`HEAD_MAX_AGE` behind its head);
+  category now (asked of the chain, at most 0.1 s behind its head: see
+  :mod:`ledger.grantcheck`);
 * ``duty``: the accessor is an active member or grid worker of the record's own
   committee (a review), or an active admin of the office governing it (an audit read);
 * ``emergency``: the accessor is an active officer of a department under the same
@@ -35,7 +36,8 @@ from .categories import Category
 from .consent import Purpose
 from .context import Ledger
 from .errors import AccessRefused, InputError, NodeError, NotFoundError
-from .formats import from_hex, parse_id
+from .formats import parse_id
+from .grantcheck import GrantCheck
 from .store.models import ChainGrant, ChainRecordVersion, Member, Organisation, Record, RecordVersion
 
 _RECORDS = cast(Table, Record.__table__)
@@ -75,7 +77,6 @@ _ACTIVE_GRANTS = (
 )
 
 BASES = ("grant", "duty", "emergency")
-HEAD_MAX_AGE = 0.1  # seconds a cached chain head may be used for grant decisions
 HEALTH_MAX_AGE = 0.2  # seconds a computed anchoring health may be reused
 MAX_JUSTIFICATION = 2_000
 MAX_DEFERRAL_DAYS = 366
@@ -185,10 +186,8 @@ class Access:
         self.log = log or AccessLog(ledger.store)
         self.limit = ledger.settings.anchor_fail_after
         self._lock = threading.Lock()
-        self._head: tuple[float, int, int] | None = None  # (fetched at, number, timestamp)
-        self._active: dict[tuple[int, str, str, int], bool] = {}
         self._health: tuple[float, Health] | None = None
-        self._consent = ledger.contract("ConsentRegistry")
+        self.grants = GrantCheck(ledger.w3, ledger.contract("ConsentRegistry"))
 
     # -- the read --------------------------------------------------------------------
 
@@ -263,14 +262,15 @@ class Access:
         with self.ledger.store.engine.connect() as connection:
             candidates = connection.execute(_GRANT_BY_ID if grant_id else _ACTIVE_GRANTS, params).all()
         try:
-            block, stamp = self._chain_head()
+            draft.block = self.grants.head()[0]
             for candidate, purpose in candidates:
-                if self._is_active(block, stamp, candidate, reader.org_id, int(target.category)):
-                    draft.grant_id, draft.block, draft.purpose = candidate, block, purpose
+                active, block = self.grants.is_active(candidate, reader.org_id, int(target.category))
+                draft.block = block
+                if active:
+                    draft.grant_id, draft.purpose = candidate, purpose
                     return
         except NodeError as exc:
             self._refuse(draft, CHAIN_UNREACHABLE, f"the chain cannot be asked whether a grant is active ({exc})")
-        draft.block = block
         if grant_id is not None:
             draft.grant_id = parse_id(grant_id, field="grant_id", what="grant id")
             self._refuse(draft, GRANT_NOT_ACTIVE, f"grant {draft.grant_id} is not active for your department and "
@@ -308,39 +308,6 @@ class Access:
         with self._lock:
             self._health = (time.monotonic(), computed)
         return computed
-
-    # -- chain -----------------------------------------------------------------------
-
-    def _chain_head(self) -> tuple[int, int]:
-        with self._lock:
-            head = self._head
-        if head is None or time.monotonic() - head[0] > HEAD_MAX_AGE:
-            try:
-                block = self.ledger.w3.eth.get_block("latest")
-            except Exception as exc:  # noqa: BLE001 - any transport failure means "unreachable"
-                raise NodeError(f"{type(exc).__name__}: {exc}") from exc
-            head = (time.monotonic(), int(block["number"]), int(block["timestamp"]))
-            with self._lock:
-                self._head = head
-                self._active = {k: v for k, v in self._active.items() if k[0] >= head[1]}
-        return head[1], head[2]
-
-    def _is_active(self, block: int, stamp: int, grant: str, org: str, category: int) -> bool:
-        key = (block, grant, org, category)
-        with self._lock:
-            if key in self._active:
-                return self._active[key]
-        try:
-            active = bool(
-                self._consent.functions.isActive(from_hex(grant), from_hex(org), category, stamp).call(
-                    block_identifier=block
-                )
-            )
-        except Exception as exc:  # noqa: BLE001
-            raise NodeError(f"{type(exc).__name__}: {exc}") from exc
-        with self._lock:
-            self._active[key] = active
-        return active
 
     # -- the store -------------------------------------------------------------------
 

@@ -104,6 +104,24 @@ def test_withdrawal_revocation_and_expiry_stop_the_next_read_and_the_refusal_is_
     assert caught.value.reason == "grant-not-active"
 
 
+def test_the_chain_is_asked_once_per_grant_until_its_status_changes(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    grant_id = _grant(ledger, world)
+    first_block = access.read(record_id, accessor=world.officer).seq
+    start = ledger.w3.eth.block_number
+    while ledger.w3.eth.block_number < start + 3:  # reads across several blocks
+        access.read(record_id, accessor=world.officer)
+        time.sleep(0.05)
+    assert access.grants.chain_calls == 1
+    assert _leaf(ledger, first_block)["block"] < _leaf(ledger, AccessLog(ledger.store).size() - 1)["block"]
+    Consent(ledger).withdraw(grant_id)  # its event makes the remembered yes forgotten
+    time.sleep(0.15)
+    with pytest.raises(AccessRefused):
+        access.read(record_id, accessor=world.officer, grant_id=grant_id)
+    assert access.grants.chain_calls == 2
+
+
 def test_a_grant_covers_only_its_categories_and_its_department(
     ledger: Ledger, world, access: Access, record_id: str
 ) -> None:  # type: ignore[no-untyped-def]
