@@ -24,7 +24,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,52 +233,31 @@ def run(
     console: Console | None = None,
 ) -> dict[str, list[Leg]]:
     console = console or Console()
-    from node.deploy import deploy
-    from node.local import LocalNode
-
     from .membership import DepartmentKind
 
     results: dict[str, list[Leg]] = {}
-    with tempfile.TemporaryDirectory(prefix="gridledger-bench-") as tmp:
-        settings = Settings.from_env(
-            {
-                "GRIDLEDGER_VAR": str(Path(tmp)),
-                "GRIDLEDGER_NODE_PORT": str(_free_port()),
-                "GRIDLEDGER_KEY_PASSWORD": "bench",
-                "GRIDLEDGER_BLOCK_TIME": "1",
-                "GRIDLEDGER_KDF_WORK": str(2**10),
-                "GRIDLEDGER_STATE_INTERVAL": "3600",
-            }
-        )
-        node = LocalNode(settings)
-        node.start()
-        ledger = Ledger.open(settings, upgrade=True)
-        try:
-            deploy(ledger)
-            orgs = Organisations(ledger)
-            orgs.create_office("bench-office", "Bench", "bench-admin")
-            orgs.create_committee("bench-cmte", "Bench committee", "bench-office", ["bench-m1"], 1)
-            orgs.create_department("bench-dept", "Bench department", "bench-office", DepartmentKind.HEALTH)
-            for label in ("bench-grid-1", "bench-grid-2"):
-                orgs.add_member(label, "bench-cmte", Role.GRID_WORKER)
-            for label in ("bench-resident-0", "bench-resident-1", "bench-resident-2"):
-                orgs.add_member(label, "bench-cmte", Role.RESIDENT)
-            available = workloads(ledger)
-            for kind in kinds:
-                work = available[kind]
-                legs: list[Leg] = []
-                for r in range(rounds):  # alternate, so drift in the machine's load hits both
-                    legs.append(ceiling(ledger, work, count))
-                    legs.append(through_outbox(ledger, work, count))
-                    console.print(
-                        f"{work.name} round {r + 1}/{rounds}: ceiling {legs[-2].rate:,.0f} tx/s, "
-                        f"outbox {legs[-1].rate:,.0f} tx/s"
-                    )
-                results[kind] = legs
-            chain_height = ledger.w3.eth.block_number
-        finally:
-            ledger.close()
-            node.stop()
+    with private_chain("gridledger-bench-") as ledger:
+        orgs = Organisations(ledger)
+        orgs.create_office("bench-office", "Bench", "bench-admin")
+        orgs.create_committee("bench-cmte", "Bench committee", "bench-office", ["bench-m1"], 1)
+        orgs.create_department("bench-dept", "Bench department", "bench-office", DepartmentKind.HEALTH)
+        for label in ("bench-grid-1", "bench-grid-2"):
+            orgs.add_member(label, "bench-cmte", Role.GRID_WORKER)
+        for label in ("bench-resident-0", "bench-resident-1", "bench-resident-2"):
+            orgs.add_member(label, "bench-cmte", Role.RESIDENT)
+        available = workloads(ledger)
+        for kind in kinds:
+            work = available[kind]
+            legs: list[Leg] = []
+            for r in range(rounds):  # alternate, so drift in the machine's load hits both
+                legs.append(ceiling(ledger, work, count))
+                legs.append(through_outbox(ledger, work, count))
+                console.print(
+                    f"{work.name} round {r + 1}/{rounds}: ceiling {legs[-2].rate:,.0f} tx/s, "
+                    f"outbox {legs[-1].rate:,.0f} tx/s"
+                )
+            results[kind] = legs
+        chain_height = ledger.w3.eth.block_number
     result = _report(count, rounds, {available[k].name: v for k, v in results.items()}, chain_height)
     console.print(result)
     if write_docs:
@@ -317,6 +297,38 @@ def _write_docs(section: str) -> None:
     else:
         text = text.rstrip() + "\n\n## Chain writes: outbox against the raw ceiling\n\n" + section + "\n"
     DOC.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def private_chain(prefix: str, *, block_time: float = 1.0, deployed: bool = True) -> Iterator[Ledger]:
+    """A ledger on its own Anvil (on a free port) and its own SQLite database in a
+    temporary folder, with the contracts deployed; the node is stopped on the way out."""
+    from node.deploy import deploy
+    from node.local import LocalNode
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        settings = Settings.from_env(
+            {
+                "GRIDLEDGER_VAR": str(Path(tmp)),
+                "GRIDLEDGER_NODE_PORT": str(_free_port()),
+                "GRIDLEDGER_KEY_PASSWORD": "bench",
+                "GRIDLEDGER_BLOCK_TIME": f"{block_time:g}",
+                "GRIDLEDGER_KDF_WORK": str(2**10),
+                "GRIDLEDGER_STATE_INTERVAL": "3600",
+            }
+        )
+        node = LocalNode(settings)
+        node.start()
+        try:
+            ledger = Ledger.open(settings, upgrade=True)
+            try:
+                if deployed:
+                    deploy(ledger)
+                yield ledger
+            finally:
+                ledger.close()
+        finally:
+            node.stop()
 
 
 def _free_port() -> int:

@@ -20,19 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
 from .anchor import AnchorCalls
-from .bench import _free_port
 from .context import Ledger
-from .membership import org_id
 from .merkle import MerkleTree
 from .organisations import Organisations
-from .settings import Settings
 
 EXPONENTS = (10, 16, 20)
 
@@ -86,37 +81,15 @@ def table(rows: list[dict[str, int | str]]) -> str:
 
 
 def main() -> None:
-    from node.deploy import deploy
-    from node.local import LocalNode
+    from .anchoring import designate_anchorer
+    from .bench import private_chain
 
     leaves = [hashlib.sha256(os.urandom(32)).digest() for _ in range((1 << max(EXPONENTS)) + 1024)]
     tree = MerkleTree.of(leaves)
-    with tempfile.TemporaryDirectory(prefix="gridledger-bench-anchor-") as tmp:
-        settings = Settings.from_env(
-            {
-                "GRIDLEDGER_VAR": str(Path(tmp)),
-                "GRIDLEDGER_NODE_PORT": str(_free_port()),
-                "GRIDLEDGER_KEY_PASSWORD": "bench",
-                "GRIDLEDGER_BLOCK_TIME": "0.2",
-                "GRIDLEDGER_KDF_WORK": str(2**10),
-                "GRIDLEDGER_STATE_INTERVAL": "3600",
-            }
-        )
-        node = LocalNode(settings)
-        node.start()
-        ledger = Ledger.open(settings, upgrade=True)
-        try:
-            deploy(ledger)
-            Organisations(ledger).create_office("bench-office", "Bench office", "bench-admin")
-            anchorer = ledger.new_account("bench-anchorer", "member")
-            designate = AnchorCalls(ledger.contract("AccessLogAnchor")).designate(
-                anchorer.address, org_id("bench-office")
-            )
-            ledger.submit(ledger.account("bench-admin"), designate)
-            rows = anchor_gas(ledger, anchorer, tree)
-        finally:
-            ledger.close()
-            node.stop()
+    with private_chain("gridledger-bench-anchor-", block_time=0.2) as ledger:
+        Organisations(ledger).create_office("bench-office", "Bench office", "bench-admin")
+        anchorer, _tx = designate_anchorer(ledger, "bench-office", "bench-admin")
+        rows = anchor_gas(ledger, anchorer, tree)
     print(table(rows))
 
 
