@@ -82,7 +82,7 @@ def resident_history(ledger: Ledger, resident: str, *, log: AccessLog | None = N
     history = History(address, checkpoint_json(anchored) if anchored else None)
     events = log.events_of(address)
     for event in events:
-        history.entries.append(_entry(event, anchored, tree, on))
+        history.entries.append(_entry(log, event, anchored, tree, on))
     history.findings = _resident_findings(events)
     for entry in history.entries:
         if anchored is not None and entry.seq < anchored.size and entry.proof is None:
@@ -92,12 +92,14 @@ def resident_history(ledger: Ledger, resident: str, *, log: AccessLog | None = N
     return history
 
 
-def _entry(event: AccessEvent, anchored: LogCheckpoint | None, tree: MerkleTree | None, on: date | None) -> Entry:
+def _entry(
+    log: AccessLog, event: AccessEvent, anchored: LogCheckpoint | None, tree: MerkleTree | None, on: date | None
+) -> Entry:
     leaf = bytes(event.leaf)
     proof = None
     if anchored is not None and tree is not None and event.seq < anchored.size:
         try:
-            proof = [formats.to_hex(h) for h in tree.inclusion_proof(event.seq, anchored.size)]
+            proof = [formats.to_hex(h) for h in log.inclusion_proof(tree, event.seq, anchored.size)]
         except StoreError:
             proof = None  # leaves it needs are gone: reported as a finding by resident_history
     hidden = withheld(event.disclose_on, on)
@@ -139,7 +141,7 @@ def proof_document(ledger: Ledger, seq: int, *, log: AccessLog | None = None, on
     if anchored is None or seq >= anchored.size:
         raise NotFoundError(f"access event #{seq} is not anchored yet; try again in a few seconds")
     event = log.event(seq)
-    entry = _entry(event, anchored, log.tree(), on)
+    entry = _entry(log, event, anchored, log.tree(), on)
     return {
         "format": PROOF_FORMAT, **_deployment(ledger), "checkpoint": checkpoint_json(anchored),
         "entry": _entry_json(entry),
@@ -204,7 +206,7 @@ def bundle(ledger: Ledger, scope: Scope, signer: LocalAccount, *, log: AccessLog
     held: list[dict[str, Any]] = []
     with ledger.store.session() as session:
         for event in session.scalars(query):
-            entry = _entry(event, anchored, tree, None if scope.resident else date.max)
+            entry = _entry(log, event, anchored, tree, None if scope.resident else date.max)
             (held if entry.withheld else entries).append(_entry_json(entry))
     document = {
         "format": BUNDLE_FORMAT, **_deployment(ledger), "scope": scope.json(),

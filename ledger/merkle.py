@@ -68,21 +68,25 @@ class MerkleTree:
         self._check_size(size)
         return EMPTY_ROOT if size == 0 else self._hash(0, size)
 
+    def remember(self, start: int, n: int, value: bytes) -> None:
+        """Seeds the hash of the complete subtree of ``n`` leaves from ``start`` (fetched in
+        bulk by a caller that knows which ones a proof needs: see :func:`proof_subtrees`)."""
+        self._complete[(start, n)] = value
+
     def _hash(self, start: int, end: int) -> bytes:
         """MTH of leaves [start, end); memoised when the range is a complete aligned subtree."""
         n = end - start
+        complete = n & (n - 1) == 0
+        if complete and (start, n) in self._complete:
+            return self._complete[(start, n)]
         if n == 1:
             return bytes(self._leaves(start, end)[0])
-        complete = n & (n - 1) == 0
-        if complete:
-            if (start, n) in self._complete:
-                return self._complete[(start, n)]
-            if self._stored is not None:
-                level = n.bit_length() - 1
-                found = self._stored(level, start >> level)
-                if found is not None:
-                    self._complete[(start, n)] = found
-                    return found
+        if complete and self._stored is not None:
+            level = n.bit_length() - 1
+            found = self._stored(level, start >> level)
+            if found is not None:
+                self._complete[(start, n)] = found
+                return found
         k = _largest_power_of_two_below(n)
         value = node_hash(self._hash(start, start + k), self._hash(start + k, end))
         if complete:
@@ -137,6 +141,36 @@ class MerkleTree:
     def _check_size(self, size: int) -> None:
         if not 0 <= size <= self.size:
             raise VerificationError(f"tree size {size} is outside the log's 0..{self.size}")
+
+
+def proof_subtrees(index: int, size: int) -> list[tuple[int, int]]:
+    """The complete, aligned subtrees ``(start, n)`` whose hashes make up the inclusion
+    proof of leaf ``index`` in a tree of ``size``: what to fetch before proving."""
+    parts: list[tuple[int, int]] = []
+    start, end, m = 0, size, index
+    while end - start > 1:
+        k = _largest_power_of_two_below(end - start)
+        if m < k:
+            parts += _complete_parts(start + k, end)
+            end = start + k
+        else:
+            parts.append((start, k))
+            start, m = start + k, m - k
+    return parts
+
+
+def _complete_parts(start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) as the complete subtrees MTH splits it into, left to right."""
+    parts: list[tuple[int, int]] = []
+    while start < end:
+        n = end - start
+        if n & (n - 1) == 0:
+            parts.append((start, n))
+            break
+        k = _largest_power_of_two_below(n)
+        parts.append((start, k))
+        start += k
+    return parts
 
 
 # -- verification (transparency-dev/merkle proof/verify.go) ---------------------------------

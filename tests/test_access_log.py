@@ -125,3 +125,14 @@ def test_stored_subtrees_give_the_same_roots_and_proofs_as_the_tree_in_memory(le
             consistency = stored.consistency_proof(old, size)
             verify_consistency(old, size, memory.root(old), root, consistency)
     assert log.hashed() == 300
+
+
+def test_proofs_with_their_subtrees_fetched_in_bulk_equal_the_tree_in_memory(ledger: Ledger) -> None:
+    log = AccessLog(ledger.store)
+    hashes = [a.leaf_hash for a in log.append([_draft(i) for i in range(300)])]
+    log.extend()
+    memory = MerkleTree.of(hashes)
+    for size in (1, 2, 3, 7, 8, 9, 100, 255, 256, 257, 300):
+        for index in {0, size // 3, size // 2, size - 1}:
+            tree = log.tree()
+            assert log.inclusion_proof(tree, index, size) == memory.inclusion_proof(index, size)

@@ -57,6 +57,7 @@ def test_two_appenders_number_the_log_without_gaps_and_hash_it(db_url: str) -> N
         memory = MerkleTree.of(log.leaf_hashes(0, 6 * 35))
         assert log.tree().root(6 * 35) == memory.root()
         assert log.tree().inclusion_proof(77, 200) == memory.inclusion_proof(77, 200)
+        assert log.inclusion_proof(log.tree(), 77, 200) == memory.inclusion_proof(77, 200)  # bulk-fetched
     finally:
         for store in stores:
             store.close()
