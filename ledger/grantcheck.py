@@ -109,6 +109,18 @@ class GrantCheck:
             until = self._yes.get(key)
         if until is not None and stamp < until:
             return True, number
+        active, until = self._query(grant, org, category, number, stamp)
+        with self._lock:
+            self.chain_calls += 1
+            # Remember a yes only while the head is still the block it holds for: had another
+            # reader moved the head on meanwhile, the status events of the blocks in between
+            # were read before this yes existed, and could not make it forgotten.
+            if active and self._head is not None and self._head[1] == number:
+                self._yes[key] = until
+        return active, number
+
+    def _query(self, grant: str, org: str, category: int, number: int, stamp: int) -> tuple[bool, int]:
+        """``isActive`` at block ``number``, and the grant's ``validUntil`` when it is."""
         try:
             active = bool(
                 self.consent.functions.isActive(from_hex(grant), from_hex(org), category, stamp).call(
@@ -120,8 +132,4 @@ class GrantCheck:
             )
         except Exception as exc:  # noqa: BLE001
             raise NodeError(f"{type(exc).__name__}: {exc}") from exc
-        with self._lock:
-            self.chain_calls += 1
-            if active:
-                self._yes[key] = until
-        return active, number
+        return active, until

@@ -122,6 +122,31 @@ def test_the_chain_is_asked_once_per_grant_until_its_status_changes(
     assert access.grants.chain_calls == 2
 
 
+def test_a_yes_in_flight_while_the_grant_is_withdrawn_is_not_remembered(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Regression: a yes asked at block N, saved after another reader had already moved
+    the head past the withdrawal's block, outlived the withdrawal."""
+    grant_id = _grant(ledger, world)
+    check = access.grants
+    org = "0x" + org_id(world.department).hex()
+    asked = check._query
+
+    def slow_query(*args):  # type: ignore[no-untyped-def]
+        answer = asked(*args)  # the chain says yes at block N ...
+        Consent(ledger).withdraw(grant_id)  # ... the grant is withdrawn in a later block ...
+        check.head(newer_than=ledger.w3.eth.block_number - 1)  # ... and another reader moves the head on
+        return answer
+
+    check._query = slow_query  # type: ignore[method-assign]
+    assert check.is_active(grant_id, org, int(Category.HEALTH))[0]  # true at the block it was asked at
+    check._query = asked  # type: ignore[method-assign]
+    time.sleep(0.15)
+    assert not check.is_active(grant_id, org, int(Category.HEALTH))[0]
+    with pytest.raises(AccessRefused):
+        access.read(record_id, accessor=world.officer, grant_id=grant_id)
+
+
 def test_a_grant_covers_only_its_categories_and_its_department(
     ledger: Ledger, world, access: Access, record_id: str
 ) -> None:  # type: ignore[no-untyped-def]
