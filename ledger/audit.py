@@ -31,6 +31,7 @@ from .context import Ledger
 from .errors import ConflictError, InputError, LedgerError, NotFoundError
 from .history import Scope
 from .merkle import Frontier, leaf_hash
+from .projections import Event
 from .store.models import AccessEvent, ChainGrant, EmergencyReview, LogCheckpoint, Member, Organisation, OrgProfile
 
 REVIEW_FORMAT = "gridledger-review/1"
@@ -142,7 +143,8 @@ def run(ledger: Ledger, scope: Scope | None = None, *, integrity: bool = True) -
     with ledger.store.session() as session:
         grants = {g.grant_id: g for g in session.scalars(select(ChainGrant))}
     head = log.size()
-    checkpoints = _chain_checkpoints(ledger) if integrity else []
+    chain_events = ledger.indexer().fetch_all() if integrity else []  # read afresh, once, for all three checks
+    checkpoints = _chain_checkpoints(chain_events)
     by_size = {size: (index, root) for index, size, root in checkpoints}
     frontier = Frontier()
     reviews: dict[int, str] = {}
@@ -205,7 +207,8 @@ def run(ledger: Ledger, scope: Scope | None = None, *, integrity: bool = True) -
         audit.integrity["log"] = _log_integrity(ledger, log_findings, checkpoints, frontier.size, head)
         from .verify import verify_grants, verify_records
 
-        for name, report in (("records", verify_records(ledger)), ("grants", verify_grants(ledger))):
+        reports = (("records", verify_records(ledger, chain_events)), ("grants", verify_grants(ledger, chain_events)))
+        for name, report in reports:
             audit.integrity[name] = {
                 "ok": report.ok, "checked": report.checked, "pending": report.pending,
                 "findings": [{"kind": f.kind, "subject": f.subject, "version": f.version, "detail": f.detail}
@@ -278,10 +281,10 @@ def _anomalies(audit: Audit) -> None:
                 ))  # fmt: skip
 
 
-def _chain_checkpoints(ledger: Ledger) -> list[tuple[int, int, bytes]]:
-    """(index, size, root) of every checkpoint, read afresh from the chain's events."""
+def _chain_checkpoints(events: list[Event]) -> list[tuple[int, int, bytes]]:
+    """(index, size, root) of every checkpoint, from the chain's events."""
     found = []
-    for event in ledger.indexer().fetch_all():
+    for event in events:
         if event.contract == "AccessLogAnchor" and event.name == "CheckpointAppended":
             root = event.args["root"]
             root = bytes(root) if isinstance(root, (bytes, bytearray)) else formats.from_hex(root)

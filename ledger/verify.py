@@ -53,8 +53,9 @@ class Report:
         return not self.findings
 
 
-def _events(ledger: Ledger, contract: str) -> list[Event]:
-    return [e for e in ledger.indexer().fetch_all() if e.contract == contract]
+def _events(ledger: Ledger, contract: str, events: list[Event] | None) -> list[Event]:
+    """``contract``'s events from ``events`` (already read from the chain), or read afresh."""
+    return [e for e in (ledger.indexer().fetch_all() if events is None else events) if e.contract == contract]
 
 
 def _pending(ledger: Ledger) -> set[str]:
@@ -62,10 +63,10 @@ def _pending(ledger: Ledger) -> set[str]:
         return set(session.scalars(select(OutboxTx.tx_hash).where(OutboxTx.status.in_(PENDING))))
 
 
-def verify_records(ledger: Ledger) -> Report:
+def verify_records(ledger: Ledger, events: list[Event] | None = None) -> Report:
     chain: dict[tuple[str, int], str] = {}
     erased_on_chain: set[str] = set()
-    for e in _events(ledger, "RecordLedger"):
+    for e in _events(ledger, "RecordLedger", events):
         if e.name == "RecordCommitted":
             chain[(e.args["recordId"], int(e.args["version"]))] = e.args["contentHash"]
         elif e.name == "RecordErased":
@@ -136,9 +137,9 @@ def verify_records(ledger: Ledger) -> Report:
     return report
 
 
-def verify_grants(ledger: Ledger) -> Report:
+def verify_grants(ledger: Ledger, events: list[Event] | None = None) -> Report:
     chain: dict[str, dict[str, object]] = {}
-    for e in _events(ledger, "ConsentRegistry"):
+    for e in _events(ledger, "ConsentRegistry", events):
         if e.name == "GrantIssued":
             chain[e.args["grantId"]] = {**e.args, "status": "active"}
         elif e.name == "GrantWithdrawn" and e.args["grantId"] in chain:
