@@ -99,7 +99,10 @@ class Anchorer:
         with self.ledger.store.session() as session, session.begin():
             queued = self.ledger.outbox.enqueue(session, self.account, call)
             session.add(LogCheckpoint(size=size, root=to_hex(root), prev_size=base_size, tx_hash=queued.tx_hash))
-        self._last_sent = time.monotonic()
+        # Keep a fixed rate: the next checkpoint is due one interval after this one was due,
+        # not after it was sent (unless we fell a whole interval behind).
+        now, on_schedule = time.monotonic(), self._last_sent + self.interval
+        self._last_sent = on_schedule if 0 <= now - on_schedule < self.interval else now
         self.ledger.outbox.pump()
         return Sent(size, base_size, queued.tx_hash)
 

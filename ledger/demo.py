@@ -132,5 +132,5 @@ def build_demo(ledger: Ledger, console: Console | None = None) -> DemoReport:
 
     # The access log's anchorer, designated by the office's admin (the worker anchors with it).
     _account, tx = designate_anchorer(ledger, code, "jinqiao-admin-1")
-    (report.reused if tx is None else report.created).append(f"anchorer {ledger.settings.anchorer}")
+    (report.reused if tx is None else report.created).append(f"the access log's anchorer ({ledger.settings.anchorer})")
     return report
