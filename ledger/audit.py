@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -409,6 +410,17 @@ def to_csv(ledger: Ledger, audit: Audit) -> str:
     return out.getvalue()
 
 
+CJK_FONT = "STSong-Light"  # a CID font PDF readers supply: Chinese prints without shipping a font file
+
+
+def _pdf_text(text: str) -> str:
+    """Paragraph markup for plain ``text``: escaped (names and details are data, not markup),
+    Latin in the style's font and runs of Chinese in the CJK font."""
+    from xml.sax.saxutils import escape
+
+    return re.sub(r"([^\x00-\u2fff]+)", rf'<font name="{CJK_FONT}">\1</font>', escape(text))
+
+
 def to_pdf(ledger: Ledger, audit: Audit, path: Path) -> None:
     """A printable report (A4, Chinese-capable font built into PDF readers)."""
     from reportlab.lib import colors
@@ -419,42 +431,44 @@ def to_pdf(ledger: Ledger, audit: Audit, path: Path) -> None:
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
     styles = getSampleStyleSheet()
-    for style in styles.byName.values():
-        style.fontName = "STSong-Light"  # type: ignore[attr-defined]
     codes = org_codes(ledger)
     scope = audit.scope.json()
     story: list[Any] = [
-        Paragraph("gridledger audit report / 审计报告", styles["Title"]),
+        Paragraph(_pdf_text("gridledger audit report / 审计报告"), styles["Title"]),
         Paragraph(
-            f"Generated {datetime.now(CHINA).isoformat(timespec='seconds')}; scope: "
-            + ", ".join(f"{k} {codes.get(v, v)}" for k, v in scope.items() if v)
-            + (" whole log" if not any(scope.values()) else ""),
+            _pdf_text(
+                f"Generated {datetime.now(CHINA).isoformat(timespec='seconds')}; scope: "
+                + ", ".join(f"{k} {codes.get(v, v)}" for k, v in scope.items() if v)
+                + (" whole log" if not any(scope.values()) else "")
+            ),
             styles["Normal"],
         ),
         Paragraph(
-            f"{audit.events} events in the log, {audit.in_scope} in scope; {len(audit.findings)} findings.",
+            _pdf_text(f"{audit.events} events in the log, {audit.in_scope} in scope; {len(audit.findings)} findings."),
             styles["Normal"],
-        ),  # fmt: skip
+        ),
         Spacer(1, 4 * mm),
-        Paragraph("Integrity / 完整性", styles["Heading2"]),
+        Paragraph(_pdf_text("Integrity / 完整性"), styles["Heading2"]),
     ]
     for name, part in audit.integrity.items():
         verdict = "intact" if part.get("ok") else f"{len(part.get('findings', []))} problem(s)"
-        story.append(Paragraph(f"{name}: {verdict}", styles["Normal"]))
-    story += [Spacer(1, 4 * mm), Paragraph("Findings by kind / 发现", styles["Heading2"])]
+        story.append(Paragraph(_pdf_text(f"{name}: {verdict}"), styles["Normal"]))
+    story += [Spacer(1, 4 * mm), Paragraph(_pdf_text("Findings by kind / 发现"), styles["Heading2"])]
     for kind, count in sorted(audit.counts().items()):
-        story.append(Paragraph(f"{kind}: {count}", styles["Normal"]))
-    story += [Spacer(1, 4 * mm), Paragraph("Findings / 明细", styles["Heading2"])]
+        story.append(Paragraph(_pdf_text(f"{kind}: {count}"), styles["Normal"]))
+    story += [Spacer(1, 4 * mm), Paragraph(_pdf_text("Findings / 明细"), styles["Heading2"])]
     cell = styles["BodyText"]
     cell.fontSize = 7
     cell.leading = 9
     header = ["kind", "severity", "seq", "time", "organisation", "detail"]
-    rows = [[Paragraph(c, cell) for c in header]]
+    rows = [[Paragraph(_pdf_text(c), cell) for c in header]]
     for finding in audit.findings[:2_000]:
         full = finding_row(finding, codes)
-        rows.append([Paragraph(str(c), cell) for c in (full[0], full[1], full[2], full[3], full[4], full[8])])
+        rows.append(
+            [Paragraph(_pdf_text(str(c)), cell) for c in (full[0], full[1], full[2], full[3], full[4], full[8])]
+        )
     table = Table(rows, repeatRows=1, colWidths=[38 * mm, 18 * mm, 16 * mm, 42 * mm, 40 * mm, 110 * mm])
     table.setStyle(TableStyle([
         ("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
@@ -462,7 +476,7 @@ def to_pdf(ledger: Ledger, audit: Audit, path: Path) -> None:
     ]))  # fmt: skip
     story.append(table)
     if len(audit.findings) > 2_000:
-        story.append(Paragraph(f"… {len(audit.findings) - 2_000} more in the CSV export.", styles["Normal"]))
+        story.append(Paragraph(_pdf_text(f"… {len(audit.findings) - 2_000} more in the CSV export."), styles["Normal"]))
     SimpleDocTemplate(str(path), pagesize=landscape(A4), title="gridledger audit report").build(story)
 
 
