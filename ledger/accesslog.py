@@ -341,16 +341,6 @@ class AccessLog:
                 .limit(1)
             ).first()
 
-    def checkpoint_covering(self, seq: int) -> LogCheckpoint | None:
-        """The oldest anchored checkpoint that includes leaf ``seq``."""
-        with self.store.session() as session:
-            return session.scalars(
-                select(LogCheckpoint)
-                .where(LogCheckpoint.status == "anchored", LogCheckpoint.size > seq)
-                .order_by(LogCheckpoint.size)
-                .limit(1)
-            ).first()
-
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
