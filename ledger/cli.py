@@ -915,6 +915,77 @@ def worker(once: bool, interval: float, no_anchor: bool) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker.")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the web app and the JSON API with gunicorn (run 'gridledger worker' beside it)."""
+    import os
+
+    settings = _settings(ask_password=True)
+    env = dict(os.environ)
+    if settings.key_password is not None:
+        env["GRIDLEDGER_KEY_PASSWORD"] = settings.key_password
+    command = [
+        sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--threads", str(threads), "--worker-class", "gthread", "--timeout", "60",
+        "--access-logfile", "-", "webapp.wsgi:app",
+    ]  # fmt: skip
+    console.print(f"serving http://{host}:{port}/ with {workers} workers × {threads} threads (Ctrl-C to stop)")
+    os.execvpe(command[0], command, env)
+
+
+@main.group()
+def user() -> None:
+    """Log-ins for the web app."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--account", required=True, help="The account (label or address) the user acts as.")
+@click.option("--name", "display_name", required=True, help="The person's name as shown on the pages.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Asked when not given.")
+@click.option("--replace", is_flag=True, help="Set a new password and name for an existing user.")
+def user_add(username: str, account: str, display_name: str, password: str, replace: bool) -> None:
+    """Create a web log-in acting as ACCOUNT; what it may do comes from the membership on chain."""
+    from webapp.users import add_user
+
+    with _ledger() as ledger:
+        made = add_user(ledger, username, password, account=account, display_name=display_name, replace=replace)
+    console.print(f"user {made.username} acts as {made.address}")
+
+
+@main.group()
+def token() -> None:
+    """API tokens for other systems (only their hashes are kept)."""
+
+
+@token.command("create")
+@click.option("--as", "account", required=True, help="The account the token acts for (label or address).")
+@click.option("--name", required=True, help="The system that will use it.")
+def token_create(account: str, name: str) -> None:
+    """Print a new token for ACCOUNT in its current organisation and role; shown once."""
+    from webapp.users import create_token
+
+    with _ledger() as ledger:
+        issued = create_token(ledger, account, name)
+    console.print(f"token #{issued.id} ({issued.role} of {issued.org_id[:10]}…); keep it secret, it is shown once:")
+    click.echo(issued.token)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Stop a token from working."""
+    from webapp.users import revoke_token
+
+    with _ledger() as ledger:
+        revoke_token(ledger, token_id)
+    console.print(f"token #{token_id} revoked")
+
+
+@main.command()
 def demo() -> None:
     """Create (or reuse) the demo subdistrict: one office, three committees, four departments."""
     from .demo import build_demo

@@ -1,0 +1,57 @@
+"""The gridledger web app: one blueprint per audience plus the JSON API.
+
+``create_app(settings)`` builds the app; the ledger services are attached once (see
+:mod:`webapp.services`) and shared by every request. Serve it with ``gridledger serve``
+(gunicorn) or, in tests, with Flask's test client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from ledger.settings import Settings
+
+from . import errors, i18n, security
+from .services import Services
+
+
+def create_app(settings: Settings | None = None, config: dict[str, Any] | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=security.secret_key(settings),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="gridledger_session",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        MAX_CONTENT_LENGTH=1 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        PASSWORD_HASHER=None,  # argon2id with the library's defaults; tests pass a cheaper one
+        LOGIN_LIMIT_PER_USER=5,
+        LOGIN_LIMIT_PER_CLIENT=30,
+        LOGIN_LIMIT_WINDOW=15 * 60,
+    )
+    if config:
+        app.config.update(config)
+    app.extensions["gridledger"] = Services(settings)
+    security.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+
+    from .api.routes import bp as api_bp
+    from .auth.routes import bp as auth_bp
+    from .committee.routes import bp as committee_bp
+    from .department.routes import bp as department_bp
+    from .office.routes import bp as office_bp
+    from .resident.routes import bp as resident_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(resident_bp, url_prefix="/resident")
+    app.register_blueprint(committee_bp, url_prefix="/committee")
+    app.register_blueprint(department_bp, url_prefix="/department")
+    app.register_blueprint(office_bp, url_prefix="/office")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    security.csrf.exempt(api_bp)  # token-authenticated: no cookies, so no cross-site forgery
+    return app

@@ -1,0 +1,91 @@
+"""Errors: HTML pages for people, JSON ``{"error", "message"}`` for API callers.
+
+Each :class:`LedgerError` subclass maps to one HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ledger.errors import (
+    AccessRefused,
+    ConfigurationError,
+    ConflictError,
+    ContractRevert,
+    InputError,
+    LedgerError,
+    NodeError,
+    NotFoundError,
+    VerificationError,
+)
+
+STATUS: list[tuple[type[LedgerError], int, str]] = [
+    (InputError, 400, "invalid-input"),
+    (NotFoundError, 404, "not-found"),
+    (AccessRefused, 403, "access-refused"),
+    (ConflictError, 409, "conflict"),
+    (ContractRevert, 409, "refused-by-contract"),
+    (NodeError, 503, "chain-unavailable"),
+    (ConfigurationError, 503, "not-configured"),
+    (VerificationError, 500, "verification-failed"),
+    (LedgerError, 500, "ledger-error"),
+]
+
+
+def status_of(exc: LedgerError) -> tuple[int, str]:
+    for kind, status, code in STATUS:
+        if isinstance(exc, kind):
+            return status, code
+    return 500, "ledger-error"
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_error(status: int, code: str, message: str, **extra: Any) -> Any:
+    body = {"error": code, "message": message, **extra}
+    return jsonify(body), status
+
+
+def _ledger_error(exc: LedgerError) -> Any:
+    status, code = status_of(exc)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InputError) and exc.field:
+        extra["field"] = exc.field
+    if isinstance(exc, AccessRefused):
+        extra["reason"] = exc.reason
+        if exc.seq is not None:
+            extra["seq"] = exc.seq
+    if wants_json():
+        return api_error(status, code, str(exc), **extra)
+    return render_template("error.html", status=status, message=str(exc)), status
+
+
+def _http_error(exc: HTTPException) -> Any:
+    status = exc.code or 500
+    if wants_json():
+        return api_error(status, (exc.name or "error").lower().replace(" ", "-"), exc.description or "")
+    messages = {
+        403: _("You are not allowed to see this page with the role you act in."),
+        404: _("There is no such page."),
+        405: _("That cannot be done this way."),
+        413: _("What you sent is too large."),
+        429: _("Too many attempts. Wait a few minutes and try again."),
+    }
+    return render_template("error.html", status=status, message=messages.get(status, exc.description)), status
+
+
+def _csrf_error(exc: CSRFError) -> Any:
+    message = _("The form expired or did not come from this site. Go back, reload the page and try again.")
+    return render_template("error.html", status=400, message=message), 400
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(LedgerError, _ledger_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)

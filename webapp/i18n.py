@@ -1,0 +1,202 @@
+"""Chinese (default for Chinese browsers) and English.
+
+Messages are written in English in the code and templates; each blueprint keeps its
+Chinese catalogue beside it (``<blueprint>/translations/zh_Hans_CN/LC_MESSAGES/messages.po``),
+so the catalogues are merged at start-up. The ``.po`` files are the source; the ``.mo``
+files are compiled from them when missing or older (never committed).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, request, session
+from flask_babel import Babel, format_datetime, get_locale, gettext, lazy_gettext
+
+from ledger.access import CHINA
+
+HERE = Path(__file__).resolve().parent
+LANGUAGES = {"zh_CN": "中文", "en": "English"}
+DEFAULT_LANGUAGE = "zh_CN"
+#: Babel reads zh_CN as zh_Hans_CN, and looks for its catalogue under that name.
+CATALOGUE_LOCALE = "zh_Hans_CN"
+
+
+def translation_dirs() -> list[Path]:
+    return [HERE / "translations", *sorted(HERE.glob("*/translations"))]
+
+
+def compile_catalogues() -> None:
+    """Compiles each ``messages.po`` into ``messages.mo`` when the ``.mo`` is missing or
+    older; written to a temporary file first, so workers starting together never read a
+    half-written catalogue."""
+    for po in HERE.glob("**/translations/*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source)
+        draft = mo.with_name(f".messages-{os.getpid()}-{secrets.token_hex(4)}.mo")
+        with draft.open("wb") as out:
+            write_mo(out, catalog)
+        os.replace(draft, mo)
+
+
+def select_locale() -> str:
+    """The language chosen with the switch, else the browser's preference, else Chinese."""
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
+    return "en" if best == "en" else DEFAULT_LANGUAGE
+
+
+def format_ms(ms: int | None) -> str:
+    """A log time (milliseconds since the epoch) in China Standard Time."""
+    if ms is None:
+        return ""
+    return format_datetime(datetime.fromtimestamp(ms / 1000, UTC).astimezone(CHINA), "yyyy-MM-dd HH:mm:ss")
+
+
+def format_seconds(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    return format_datetime(datetime.fromtimestamp(seconds, UTC).astimezone(CHINA), "yyyy-MM-dd HH:mm")
+
+
+# -- names of codes, for people -------------------------------------------------------------
+
+CATEGORY_NAMES = {
+    "identity": lazy_gettext("Identity"),
+    "household": lazy_gettext("Household"),
+    "residence": lazy_gettext("Residence"),
+    "health": lazy_gettext("Health"),
+    "social_security": lazy_gettext("Social security"),
+    "property": lazy_gettext("Property"),
+    "elderly_care": lazy_gettext("Elderly care"),
+}
+PURPOSE_NAMES = {
+    1: lazy_gettext("Social assistance"),
+    2: lazy_gettext("Health management"),
+    3: lazy_gettext("Elderly care"),
+    4: lazy_gettext("Social insurance"),
+    5: lazy_gettext("Household administration"),
+    6: lazy_gettext("Public security"),
+    7: lazy_gettext("Emergency response"),
+    8: lazy_gettext("Committee review of its records"),
+    9: lazy_gettext("Office audit"),
+    99: lazy_gettext("Other"),
+}
+LEGAL_BASIS_NAMES = {
+    1: lazy_gettext("Your consent"),
+    2: lazy_gettext("A contract with you"),
+    3: lazy_gettext("A legal duty"),
+    4: lazy_gettext("Protecting someone's life or health"),
+    5: lazy_gettext("The public interest"),
+    9: lazy_gettext("Other"),
+}
+ROLE_NAMES = {
+    "resident": lazy_gettext("Resident"),
+    "committee-member": lazy_gettext("Committee member"),
+    "grid-worker": lazy_gettext("Grid worker"),
+    "department-officer": lazy_gettext("Department officer"),
+    "office-admin": lazy_gettext("Office administrator"),
+}
+STATUS_NAMES = {
+    "active": lazy_gettext("Active"),
+    "suspended": lazy_gettext("Suspended"),
+    "revoked": lazy_gettext("Revoked"),
+    "withdrawn": lazy_gettext("Withdrawn"),
+    "expired": lazy_gettext("Expired"),
+    "pending": lazy_gettext("Pending"),
+}
+BASIS_NAMES = {
+    "grant": lazy_gettext("Your grant"),
+    "duty": lazy_gettext("Statutory duty"),
+    "emergency": lazy_gettext("Emergency"),
+}
+OUTCOME_NAMES = {"allowed": lazy_gettext("Allowed"), "refused": lazy_gettext("Refused")}
+ORG_KIND_NAMES = {
+    "office": lazy_gettext("Subdistrict office"),
+    "committee": lazy_gettext("Residents' committee"),
+    "department": lazy_gettext("Department"),
+}
+
+
+def name_of(table: dict[Any, Any], key: Any) -> str:
+    found = table.get(key)
+    return str(found) if found is not None else str(key)
+
+
+def init_app(app: Flask) -> None:
+    compile_catalogues()
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(p) for p in translation_dirs())
+    app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT_LANGUAGE
+    app.config["BABEL_DEFAULT_TIMEZONE"] = "Asia/Shanghai"
+    Babel(app, locale_selector=select_locale)
+    app.jinja_env.globals.update(
+        LANGUAGES=LANGUAGES,
+        category_name=lambda slug: name_of(CATEGORY_NAMES, slug),
+        purpose_name=lambda code: name_of(PURPOSE_NAMES, code),
+        legal_basis_name=lambda code: name_of(LEGAL_BASIS_NAMES, code),
+        role_name=lambda role: name_of(ROLE_NAMES, role),
+        status_name=lambda status: name_of(STATUS_NAMES, status),
+        basis_name=lambda basis: name_of(BASIS_NAMES, basis),
+        outcome_name=lambda outcome: name_of(OUTCOME_NAMES, outcome),
+        org_kind_name=lambda kind: name_of(ORG_KIND_NAMES, kind),
+    )
+    app.jinja_env.filters.update(ms=format_ms, seconds=format_seconds)
+    app.jinja_env.globals.update(gettext=gettext, get_locale=get_locale)
+
+
+# -- keeping the catalogues complete (scripts/i18n.py, tests/webapp/test_i18n.py) -----------
+
+AREAS = ("", "auth", "resident", "committee", "department", "office", "api")
+
+
+def _area_dir(area: str) -> Path:
+    return HERE / area if area else HERE
+
+
+def extract(area: str) -> dict[str, list[tuple[str, int]]]:
+    """Every message of an area (the app's shared files, or one blueprint): msgid -> places."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
+
+    keywords = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None}
+
+    base = _area_dir(area)
+    if area:
+        files = list(base.glob("*.py")) + list(base.glob("templates/**/*.html"))
+    else:
+        files = list(base.glob("*.py")) + list(base.glob("templates/*.html"))
+    found: dict[str, list[tuple[str, int]]] = {}
+    for path in sorted(files):
+        method = "python" if path.suffix == ".py" else "jinja2.ext:babel_extract"
+        options = {} if path.suffix == ".py" else {"trimmed": "true"}
+        for lineno, message, _comments, _context in extract_from_file(
+            method, str(path), keywords=keywords, options=options
+        ):
+            text = message if isinstance(message, str) else message[0]
+            if text:
+                found.setdefault(text, []).append((str(path.relative_to(HERE)), lineno))
+    return found
+
+
+def catalogue_path(area: str) -> Path:
+    return _area_dir(area) / "translations" / CATALOGUE_LOCALE / "LC_MESSAGES" / "messages.po"
+
+
+def untranslated(area: str) -> list[str]:
+    """Messages of an area with no Chinese translation in its catalogue."""
+    path = catalogue_path(area)
+    translated: set[str] = set()
+    if path.exists():
+        with path.open("rb") as source:
+            translated = {str(m.id) for m in read_po(source) if m.id and m.string}
+    return sorted(set(extract(area)) - translated)

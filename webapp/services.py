@@ -1,0 +1,66 @@
+"""The ledger services, built once per process and shared by every request."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from flask import current_app
+
+from ledger.access import Access
+from ledger.accesslog import AccessLog
+from ledger.consent import Consent
+from ledger.context import Ledger
+from ledger.organisations import Organisations
+from ledger.records import Records
+from ledger.settings import Settings
+
+#: Seconds a web request waits for its transaction to be mined and indexed.
+WRITE_TIMEOUT = 30.0
+
+
+class Services:
+    """Opened lazily (the app can start before the chain is deployed) and thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        with self._lock:
+            if self._ledger is None:
+                self._ledger = Ledger.open(self.settings)
+            return self._ledger
+
+    @cached_property
+    def log(self) -> AccessLog:
+        return AccessLog(self.ledger.store)
+
+    @cached_property
+    def access(self) -> Access:
+        return Access(self.ledger, self.log)
+
+    @cached_property
+    def records(self) -> Records:
+        return Records(self.ledger, timeout=WRITE_TIMEOUT)
+
+    @cached_property
+    def consent(self) -> Consent:
+        return Consent(self.ledger, timeout=WRITE_TIMEOUT)
+
+    @cached_property
+    def orgs(self) -> Organisations:
+        return Organisations(self.ledger, timeout=WRITE_TIMEOUT)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["gridledger"]
+    return found
