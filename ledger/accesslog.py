@@ -28,7 +28,7 @@ from . import formats
 from .errors import NotFoundError, StoreError
 from .merkle import MerkleTree, leaf_hash, node_hash, proof_subtrees
 from .store import Store
-from .store.models import AccessEvent, LogCheckpoint, LogHead, LogNode
+from .store.models import AccessEvent, LogCheckpoint, LogHead, LogNode, Record
 
 FORMAT = "gridledger-access/1"
 LEAF_FIELDS = (
@@ -226,13 +226,40 @@ class AccessLog:
             raise NotFoundError(f"no access event #{seq}")
         return found
 
-    def events_of(self, resident: str) -> list[AccessEvent]:
-        """The resident's events, newest first."""
-        with self.store.session() as session:
-            return list(
-                session.scalars(
-                    select(AccessEvent).where(AccessEvent.resident == resident).order_by(AccessEvent.seq.desc())
+    def events_of(
+        self,
+        resident: str,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+        organisation: str | None = None,
+        category: int | None = None,
+    ) -> list[AccessEvent]:
+        """The resident's events, newest first: at most ``limit``, with ``seq`` below
+        ``before``, of one ``organisation`` or one record ``category`` (answered from the
+        (resident, resident_seq) index, so a page costs the same in a log of any size)."""
+        query = select(AccessEvent).where(AccessEvent.resident == resident)
+        if before is not None:
+            query = query.where(AccessEvent.seq < before)
+        if organisation is not None:
+            query = query.where(AccessEvent.organisation == organisation)
+        if category is not None:
+            query = query.where(
+                AccessEvent.record_id.in_(
+                    select(Record.record_id).where(Record.subject == resident, Record.category == category)
                 )
+            )
+        query = query.order_by(AccessEvent.resident_seq.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self.store.session() as session:
+            return list(session.scalars(query))
+
+    def resident_numbers(self, resident: str) -> list[int]:
+        """Every per-resident sequence number the resident's rows carry (for gap checks)."""
+        with self.store.engine.connect() as connection:
+            return list(
+                connection.execute(select(AccessEvent.resident_seq).where(AccessEvent.resident == resident)).scalars()
             )
 
     # -- the tree --------------------------------------------------------------------

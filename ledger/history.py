@@ -58,6 +58,7 @@ class History:
     checkpoint: dict[str, Any] | None  # the anchored checkpoint every proof leads to
     entries: list[Entry] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    next_before: int | None = None  # pass as ``before`` for the next (older) page; None: no more
 
 
 def checkpoint_json(row: LogCheckpoint) -> dict[str, Any]:
@@ -74,16 +75,37 @@ def withheld(disclose_on: str | None, on: date | None = None) -> bool:
     return disclose_on is not None and date.fromisoformat(disclose_on) > (on or today())
 
 
-def resident_history(ledger: Ledger, resident: str, *, log: AccessLog | None = None, on: date | None = None) -> History:
+def resident_history(
+    ledger: Ledger,
+    resident: str,
+    *,
+    log: AccessLog | None = None,
+    on: date | None = None,
+    limit: int | None = None,
+    before: int | None = None,
+    department: str | None = None,
+    category: int | None = None,
+) -> History:
+    """The resident's accesses, newest first, each with its inclusion proof. With ``limit``
+    (and ``before``, ``department``, ``category``) one page of them; the gap and repeat
+    findings always cover the resident's whole numbering."""
     log = log or AccessLog(ledger.store)
     address = ledger.address_of(resident)
     anchored = log.anchored()
     tree = log.tree() if anchored else None
     history = History(address, checkpoint_json(anchored) if anchored else None)
-    events = log.events_of(address)
+    paged = limit is not None or before is not None or department is not None or category is not None
+    fetch = None if limit is None else limit + 1
+    events = log.events_of(address, limit=fetch, before=before, organisation=department, category=category)
+    if limit is not None and len(events) > limit:
+        events = events[:limit]
+        history.next_before = events[-1].seq
     for event in events:
         history.entries.append(_entry(log, event, anchored, tree, on))
-    history.findings = _resident_findings(events)
+    if paged:
+        history.findings = _leaf_findings(events) + _numbering_findings(log.resident_numbers(address))
+    else:
+        history.findings = _resident_findings(events)
     for entry in history.entries:
         if anchored is not None and entry.seq < anchored.size and entry.proof is None:
             history.findings.append(Finding(
@@ -112,13 +134,23 @@ def _entry(
 def _resident_findings(events: list[AccessEvent]) -> list[Finding]:
     """Gaps and repeats in the resident's own numbering, and leaves that disagree with
     their row (the leaf is the truth)."""
+    numbers = [int(json.loads(bytes(e.leaf)).get("residentSeq", e.resident_seq)) for e in events]
+    return _leaf_findings(events) + _numbering_findings(numbers)
+
+
+def _leaf_findings(events: list[AccessEvent]) -> list[Finding]:
     findings: list[Finding] = []
-    numbers: list[int] = []
     for event in events:
         leaf = json.loads(bytes(event.leaf))
         if leaf.get("resident") != event.resident or leaf.get("seq") != event.seq:
             findings.append(Finding("leaf-mismatch", event.seq, "the stored leaf belongs elsewhere in the log"))
-        numbers.append(int(leaf.get("residentSeq", event.resident_seq)))
+        elif leaf.get("residentSeq") != event.resident_seq:
+            findings.append(Finding("leaf-mismatch", event.seq, "the stored leaf carries another access number"))
+    return findings
+
+
+def _numbering_findings(numbers: list[int]) -> list[Finding]:
+    findings: list[Finding] = []
     seen = set(numbers)
     for missing in sorted(set(range(max(numbers, default=-1) + 1)) - seen):
         findings.append(Finding("resident-seq-gap", None, f"your access number {missing} is missing from the log"))

@@ -264,6 +264,34 @@ def test_history_is_newest_first_with_proofs_and_reports_a_gap(
     assert "resident-seq-gap" in kinds and "proof-unavailable" in kinds
 
 
+def test_history_pages_and_filters_cover_every_entry_once_and_still_see_a_gap(
+    ledger: Ledger, world, access: Access, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    _grant(ledger, world)
+    by_officer = [access.read(record_id, accessor=world.officer).seq for _ in range(5)]
+    by_member = [access.read(record_id, accessor=world.members[0]).seq for _ in range(2)]
+    Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
+    full = [e.seq for e in resident_history(ledger, world.resident).entries]
+    pages, before = [], None
+    while True:
+        page = resident_history(ledger, world.resident, limit=3, before=before)
+        assert len(page.entries) <= 3 and all(e.proof for e in page.entries)
+        pages += [e.seq for e in page.entries]
+        if page.next_before is None:
+            break
+        before = page.next_before
+    assert pages == full == sorted(by_officer + by_member, reverse=True)
+    health = "0x" + org_id(world.department).hex()
+    assert [e.seq for e in resident_history(ledger, world.resident, department=health).entries] == by_officer[::-1]
+    assert resident_history(ledger, world.resident, category=int(Category.HOUSEHOLD)).entries == []
+    assert len(resident_history(ledger, world.resident, category=int(Category.HEALTH)).entries) == 7
+
+    with ledger.store.session() as session, session.begin():  # an entry outside the page disappears
+        session.delete(session.get(AccessEvent, by_officer[0]))
+    kinds = {f.kind for f in resident_history(ledger, world.resident, limit=2).findings}
+    assert "resident-seq-gap" in kinds
+
+
 def test_reads_fail_closed_when_anchoring_stalls_and_reopen_after(ledger: Ledger, world, record_id: str) -> None:  # type: ignore[no-untyped-def]
     ledger.settings = ledger.settings.with_(anchor_fail_after=1.0)
     access = Access(ledger)
