@@ -68,7 +68,6 @@ def login() -> Any:
         if user is None or user.disabled or not check_password(user.password_hash, form.password.data):
             record_login_failure(username)
             form.password.errors.append(_("The user name or the password is wrong."))
-            status = 401
         else:
             clear_login_failures(username)
             lang = session.get("lang")
