@@ -1,17 +1,396 @@
-"""Placeholder: replaced by the department blueprint."""
+"""Department officers (civil affairs, health, public security, social security): the grants
+given to my department, opening a record under a grant or in an emergency, and my
+department's access history.
+
+A record's content is shown only as the answer to the POST that read it through
+:meth:`ledger.access.Access.read`, which checks the basis on chain and logs the read
+before handing the content out. No URL serves content: reloading or sharing a link never
+shows a record again without a new, logged read.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
-from ..security import require_roles
+from ledger import access as access_rules
+from ledger.categories import Category, parse_category, schema
+from ledger.consent import GrantView
+from ledger.errors import AccessRefused, InputError, LedgerError, NotFoundError
+from ledger.store.models import GrantTerms
+
+from ..i18n import CATEGORY_NAMES, name_of
+from ..security import Actor, current_actor, require_roles
+from ..services import services
+from . import queries
+from .forms import ID_PATTERN, EmergencyForm, HistoryFilter, OpenRecordForm
 
 bp = Blueprint("department", __name__, template_folder="templates")
 bp.before_request(require_roles("department-officer"))
 
+DEPARTMENT_KINDS = {
+    "civil-affairs": _l("Civil affairs"),
+    "health": _l("Health"),
+    "public-security": _l("Public security"),
+    "social-security": _l("Social security"),
+    "other": _l("Other department"),
+}
+
+#: Why a read was refused, in plain words (the library's reason codes).
+REFUSALS = {
+    access_rules.NO_ACTIVE_GRANT: _l(
+        "Your department holds no active grant from this resident that covers this kind of record."
+    ),
+    access_rules.GRANT_NOT_ACTIVE: _l(
+        "This grant is not active for this record now: the resident withdrew it, the office revoked it, "
+        "it expired, or it does not cover this kind of record."
+    ),
+    access_rules.NOT_AUTHORISED: _l(
+        "You may not read this record. An emergency read is only for officers of a department under the "
+        "same subdistrict office as the record's committee."
+    ),
+    access_rules.NO_DUTY: _l("Only the record's own committee and its office read records on duty."),
+    access_rules.ANCHORING_STALLED: _l(
+        "Reads are paused for everyone: the access log has not been anchored on the chain for too long, "
+        "and no data is handed out that could not be proved logged. Reads resume by themselves once "
+        "anchoring works again; try again in a few minutes, or call the office."
+    ),
+    access_rules.CHAIN_UNREACHABLE: _l(
+        "The chain cannot be reached to check the grant, so the read was refused. Try again in a minute."
+    ),
+}
+
+
+@bp.context_processor
+def _navigation() -> dict[str, Any]:
+    return {
+        "nav": [
+            ("department.home", _l("Overview")),
+            ("department.grants", _l("Grants to my department")),
+            ("department.emergency", _l("Emergency access")),
+            ("department.history", _l("Access history")),
+        ],
+        "department_kind_name": lambda kind: str(DEPARTMENT_KINDS.get(kind, kind or "")),
+    }
+
+
+def _actor() -> Actor:
+    actor = current_actor()
+    assert actor is not None and actor.org_id is not None  # require_roles let us in
+    return actor
+
+
+def _is_police(actor: Actor) -> bool:
+    return actor.department_kind == "public-security"
+
+
+def _my_grants(actor: Actor) -> list[GrantView]:
+    if not actor.org_code:
+        return []
+    return services().consent.list(department=actor.org_code)
+
+
+def _my_grant(actor: Actor, grant_id: str) -> GrantView:
+    """A grant given to my department; 404 for anything else (no probing of others' ids)."""
+    if not ID_PATTERN.match(grant_id or ""):
+        abort(404)
+    try:
+        grant = services().consent.show(grant_id)
+    except LedgerError:
+        abort(404)
+    if grant.department.lower() != (actor.org_id or "").lower():
+        abort(404)
+    return grant
+
+
+def _visible_record(actor: Actor, record_id: str) -> queries.RecordMeta:
+    """A record's metadata, for a record my department could read: one of a committee under
+    my office (emergency), or of a resident who gave my department a grant. 404 otherwise."""
+    if not ID_PATTERN.match(record_id or ""):
+        abort(404)
+    meta = queries.record_meta(record_id.lower())
+    if meta is None or meta.erased:
+        abort(404)
+    if meta.office_id != actor.office_id and not _has_granted(actor, meta.subject):
+        abort(404)
+    return meta
+
+
+def _in_my_office(actor: Actor, record_id: str) -> bool:
+    meta = queries.record_meta(record_id)
+    return meta is not None and not meta.erased and meta.office_id == actor.office_id
+
+
+def _has_granted(actor: Actor, resident: str) -> bool:
+    with services().ledger.store.session() as db:
+        found = db.scalar(
+            select(GrantTerms.grant_id).where(GrantTerms.resident == resident, GrantTerms.department == actor.org_id)
+        )
+    return found is not None
+
+
+# -- pages -----------------------------------------------------------------------------------
+
 
 @bp.get("/")
 def home() -> Any:
-    return render_template("department/home.html")
+    actor = _actor()
+    grants = _my_grants(actor)
+    assert actor.org_id is not None
+    return render_template(
+        "department/home.html",
+        active_grants=sum(1 for g in grants if g.status == "active"),
+        today=queries.reads_since(actor.org_id, queries.start_of_today_ms()),
+        health=services().access.health(),
+        police=_is_police(actor),
+    )
+
+
+@bp.get("/grants")
+def grants() -> Any:
+    actor = _actor()
+    show_all = request.args.get("show") == "all"
+    found = list(reversed(_my_grants(actor)))  # newest first
+    shown = found if show_all else [g for g in found if g.status == "active"]
+    names = queries.resident_names(g.resident for g in shown)
+    records = queries.records_of(g.resident for g in shown if g.status == "active")
+    rows = []
+    for grant in shown:
+        covered = [
+            r
+            for r in records
+            if grant.status == "active" and r.subject == grant.resident and r.category in grant.categories
+        ]
+        rows.append({"grant": grant, "resident": names.get(grant.resident, ""), "records": covered})
+    return render_template(
+        "department/grants.html",
+        rows=rows,
+        show_all=show_all,
+        active_count=sum(1 for g in found if g.status == "active"),
+        total=len(found),
+    )
+
+
+@bp.get("/records/<record_id>")
+def record(record_id: str) -> Any:
+    """A record's metadata and the form to open it (never its content)."""
+    actor = _actor()
+    meta = _visible_record(actor, record_id)
+    form = OpenRecordForm(formdata=None)
+    chosen = request.args.get("grant")
+    if chosen:
+        form.grant_id.data = _my_grant(actor, chosen).grant_id
+    if request.args.get("basis") == "emergency":
+        form.basis.data = "emergency"
+    return _record_page(actor, meta, form)
+
+
+def _record_page(actor: Actor, meta: queries.RecordMeta, form: OpenRecordForm, status: int = 200) -> Any:
+    covering = [
+        g
+        for g in _my_grants(actor)
+        if g.resident == meta.subject and g.status == "active" and meta.category in g.categories
+    ]
+    chosen = None
+    if form.grant_id.data:
+        chosen = next((g for g in _my_grants(actor) if g.grant_id == form.grant_id.data), None)
+    return (
+        render_template(
+            "department/record.html",
+            meta=meta,
+            resident=queries.resident_names([meta.subject]).get(meta.subject, ""),
+            covering=covering,
+            chosen=chosen,
+            form=form,
+            police=_is_police(actor),
+            in_my_office=meta.office_id == actor.office_id,
+        ),
+        status,
+    )
+
+
+@bp.post("/records/<record_id>/open")
+def open_record(record_id: str) -> Any:
+    """Opens a record: the library checks the basis, logs the read, and only then is the
+    content rendered, as the answer to this POST (never at a URL of its own)."""
+    actor = _actor()
+    if not ID_PATTERN.match(record_id or ""):
+        abort(404)
+    record_id = record_id.lower()
+    form = OpenRecordForm()
+    grant_id = (form.grant_id.data or "").lower() or None
+    if grant_id is not None:
+        _my_grant(actor, grant_id)  # another department's grant: 404 before any read
+    if not form.validate_on_submit():
+        return _record_page(actor, _visible_record(actor, record_id), form, 400)
+    basis = form.basis.data
+    return _read(
+        actor,
+        record_id,
+        form,
+        basis=basis,
+        grant_id=grant_id if basis == "grant" else None,
+        on_input_error=lambda: _record_page(actor, _visible_record(actor, record_id), form, 400),
+    )
+
+
+@bp.route("/emergency", methods=["GET", "POST"])
+def emergency() -> Any:
+    """An emergency read of a record known by its id: justified, logged, reviewed by the office."""
+    actor = _actor()
+    form = EmergencyForm()
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("department/emergency.html", form=form, police=_is_police(actor)), status
+
+    def again() -> Any:
+        return render_template("department/emergency.html", form=form, police=_is_police(actor)), 400
+
+    return _read(actor, form.record_id.data.lower(), form, basis="emergency", grant_id=None, on_input_error=again)
+
+
+def _read(actor: Actor, record_id: str, form: Any, *, basis: str, grant_id: str | None, on_input_error: Any) -> Any:
+    justification = (form.justification.data or "").strip() or None
+    try:
+        got = services().access.read(
+            record_id,
+            accessor=actor.address,
+            basis=basis,
+            grant_id=grant_id,
+            justification=justification,
+            disclose_on=form.disclosure_date(),
+        )
+    except AccessRefused as refused:
+        grant = None
+        if grant_id is not None:
+            grant = _my_grant(actor, grant_id)
+        return (
+            render_template(
+                "department/refused.html",
+                reason=refused.reason,
+                explanation=REFUSALS.get(refused.reason, str(refused)),
+                seq=refused.seq,
+                basis=basis,
+                grant=grant,
+                record_id=record_id,
+                can_try_emergency=refused.reason in (access_rules.NO_ACTIVE_GRANT, access_rules.GRANT_NOT_ACTIVE)
+                and _in_my_office(actor, record_id),
+            ),
+            403,
+        )
+    except NotFoundError:
+        if isinstance(form, EmergencyForm):
+            form.record_id.errors.append(_("There is no record with this id (or it was erased)."))
+            return render_template("department/emergency.html", form=form, police=_is_police(actor)), 404
+        abort(404)
+    except InputError as wrong:
+        _attach(form, wrong)
+        return on_input_error()
+    meta = queries.record_meta(got.record_id)
+    grant = _my_grant(actor, got.grant_id) if got.grant_id else None
+    return render_template(
+        "department/disclosure.html",
+        got=got,
+        meta=meta,
+        resident=queries.resident_names([meta.subject]).get(meta.subject, "") if meta else "",
+        rows=content_rows(got.category, got.content),
+        grant=grant,
+        justification=justification,
+        disclose_on=form.disclosure_date(),
+    )
+
+
+def _attach(form: Any, error: InputError) -> None:
+    """The library's input error beside its field, in plain words where we know the case."""
+    message = str(error)
+    if error.field == "disclose_on" and "public security" in message:
+        message = _("Only a public security department can delay what the resident is told.")
+    elif error.field == "justification" and "characters" in message:
+        message = _("The justification is too long.")
+    elif error.field == "justification":
+        message = _("Write the justification: what happened and why you need this record.")
+    target = getattr(form, error.field or "", None)
+    if target is None or not hasattr(target, "errors"):
+        target = form.justification
+    target.errors = [*target.errors, message]
+
+
+# -- showing content -------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    return str(value)
+
+
+def content_rows(category: Category, content: Any) -> list[tuple[str, str]]:
+    """A record's content as (label, text) pairs for a definition list: nested objects
+    flattened ("Address › Street"), lists of plain values joined, labels from the
+    category's JSON Schema titles. Every text is escaped by the template."""
+    return _flatten(content, schema(category), "")
+
+
+def _flatten(value: Any, spec: dict[str, Any], label: str) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        props: dict[str, Any] = spec.get("properties", {}) if isinstance(spec, dict) else {}
+        keys = [k for k in props if k in value] + sorted(k for k in value if k not in props)
+        rows: list[tuple[str, str]] = []
+        for key in keys:
+            sub = props.get(key, {})
+            title = str(sub.get("title") or key) if isinstance(sub, dict) else key
+            rows += _flatten(value[key], sub if isinstance(sub, dict) else {}, f"{label} › {title}" if label else title)
+        return rows or [(label or "—", "—")]
+    if isinstance(value, list):
+        if all(not isinstance(v, dict | list) for v in value):
+            return [(label, "、".join(_text(v) for v in value) if value else "—")]
+        items = spec.get("items", {}) if isinstance(spec, dict) else {}
+        rows = []
+        for number, item in enumerate(value, 1):
+            rows += _flatten(item, items if isinstance(items, dict) else {}, f"{label} {number}")
+        return rows
+    return [(label, _text(value))]
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+@bp.get("/history")
+def history() -> Any:
+    actor = _actor()
+    assert actor.org_id is not None
+    filters = HistoryFilter(request.args)
+    filters.category.choices = [("", _("All categories"))] + [(c.slug, _category(c.slug)) for c in Category]
+    category: Category | None = None
+    outcome: str | None = None
+    if filters.validate():
+        if filters.category.data:
+            category = parse_category(filters.category.data)
+        outcome = filters.outcome.data or None
+    before = request.args.get("before", type=int)
+    page = queries.history(actor.org_id, before=before, category=category, outcome=outcome)
+    officers = queries.officer_names(e.accessor for e in page.events)
+    residents = queries.resident_names(e.resident for e in page.events)
+    keep: dict[str, Any] = {
+        k: v for k, v in (("category", category.slug if category else None), ("outcome", outcome)) if v
+    }
+    return render_template(
+        "department/history.html",
+        page=page,
+        officers=officers,
+        residents=residents,
+        filters=filters,
+        refusals=REFUSALS,
+        older_url=url_for("department.history", before=page.older, **keep) if page.older is not None else None,
+        newest_url=url_for("department.history", **keep) if before is not None else None,
+    )
+
+
+def _category(slug: str) -> str:
+    return name_of(CATEGORY_NAMES, slug)

@@ -1,0 +1,114 @@
+"""Forms of the department pages. They check what a person can fix in the form (a missing
+justification, a date's shape and range) with a clear message; the library still decides
+every rule, and an :class:`~ledger.errors.InputError` it raises is shown beside its field."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+
+from ledger.access import MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION, today
+
+ID_PATTERN = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class _ReadForm(FlaskForm):
+    """What every read asks: why (a justification) and, for public security, a disclosure date."""
+
+    justification = TextAreaField(
+        _l("Justification"),
+        filters=[_strip],
+        validators=[Length(max=MAX_JUSTIFICATION, message=_l("At most %(max)d characters."))],
+        render_kw={"rows": 3},
+    )
+    disclose_on = StringField(
+        _l("Tell the resident only from (public security)"),
+        filters=[_strip],
+        validators=[Optional()],
+        render_kw={"type": "date", "placeholder": "YYYY-MM-DD"},
+    )
+
+    def disclosure_date(self) -> str | None:
+        return self.disclose_on.data or None
+
+    def validate_disclose_on(self, field: Any) -> None:
+        if not field.data:
+            return
+        try:
+            day = date.fromisoformat(field.data)
+        except ValueError:
+            raise ValidationError(_l("Enter the date as YYYY-MM-DD, for example 2027-03-01.")) from None
+        if day <= today():
+            raise ValidationError(_l("The date must be after today."))
+        if day > today() + timedelta(days=MAX_DEFERRAL_DAYS):
+            raise ValidationError(_l("The date can be at most %(days)d days from today.", days=MAX_DEFERRAL_DAYS))
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.disclose_on.data and not self.disclose_on.errors and not (self.justification.data or "").strip():
+            self.justification.errors.append(
+                _l("Delaying what the resident is told needs the investigation's justification.")
+            )
+            valid = False
+        return valid
+
+
+class OpenRecordForm(_ReadForm):
+    """Open one record: under my department's grant (optionally a given one) or an emergency."""
+
+    basis = RadioField(
+        _l("On what basis"),
+        choices=[
+            ("grant", _l("Under a grant the resident gave my department")),
+            ("emergency", _l("Emergency: no grant, I write why")),
+        ],
+        default="grant",
+        validators=[DataRequired(_l("Choose the basis of this read."))],
+    )
+    grant_id = HiddenField(filters=[_strip], validators=[Optional(), Regexp(ID_PATTERN)])
+
+    def validate_justification(self, field: Any) -> None:
+        if self.basis.data == "emergency" and not (field.data or "").strip():
+            raise ValidationError(_l("An emergency read needs a written justification: what happened and why."))
+
+
+class EmergencyForm(_ReadForm):
+    """An emergency read of a record known by its id (from another system or on paper)."""
+
+    record_id = StringField(
+        _l("Record id"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("Enter the record id.")),
+            Regexp(ID_PATTERN, message=_l("A record id is 0x followed by 64 hexadecimal characters (0-9, a-f).")),
+        ],
+        render_kw={"placeholder": "0x…", "autocomplete": "off", "spellcheck": "false"},
+    )
+
+    def validate_justification(self, field: Any) -> None:
+        if not (field.data or "").strip():
+            raise ValidationError(_l("An emergency read needs a written justification: what happened and why."))
+
+
+class HistoryFilter(FlaskForm):
+    """Filters of the history page (a GET form: no CSRF token needed, nothing changes)."""
+
+    class Meta:
+        csrf = False
+
+    category = SelectField(_l("Record category"), validators=[Optional()])
+    outcome = SelectField(
+        _l("Outcome"),
+        choices=[("", _l("Allowed and refused")), ("allowed", _l("Allowed")), ("refused", _l("Refused"))],
+        validators=[Optional()],
+    )

@@ -1,0 +1,284 @@
+"""What the department pages read from the store: names to show, record metadata, and the
+department's slice of the access log.
+
+Only metadata here: a record's content leaves the store only through
+:meth:`ledger.access.Access.read`, which logs the read first. The access log can hold
+millions of events, so every query on it is bounded (an index on ``(organisation, time)``
+and a ``LIMIT``); nothing here loads the whole log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+
+from ledger.access import CHINA
+from ledger.categories import Category
+from ledger.store.models import (
+    AccessEvent,
+    Account,
+    ChainRecordVersion,
+    EmergencyReview,
+    Organisation,
+    OrgProfile,
+    Record,
+    RecordVersion,
+    WebUser,
+)
+
+from ..services import services
+
+#: Events on one page of the department's access history.
+PAGE_SIZE = 50
+
+
+def mask_name(name: str) -> str:
+    """A resident's name as a department sees it: first and last character, the middle
+    hidden ("张秀英" -> "张*英", "王芳" -> "王*", "欧阳娜娜" -> "欧**娜")."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * min(len(name) - 2, 3) + name[-1]
+
+
+def resident_names(addresses: Iterable[str]) -> dict[str, str]:
+    """How to show each resident: the masked name of their web log-in when they have one,
+    else their account label (a pseudonymous code such as ``cmte-a-resident-12``, never a
+    name), else a shortened address."""
+    wanted = sorted(set(addresses))
+    if not wanted:
+        return {}
+    with services().ledger.store.session() as db:
+        users = db.execute(
+            select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted)).order_by(WebUser.id)
+        ).all()
+        labels = dict(db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))).all())
+    names: dict[str, str] = {}
+    for address, display_name in users:
+        names.setdefault(address, mask_name(display_name))
+    for address in wanted:
+        names.setdefault(address, labels.get(address) or address[:10] + "…")
+    return names
+
+
+def officer_names(addresses: Iterable[str]) -> dict[str, str]:
+    """Colleagues by name (their web log-in's name, else their account label)."""
+    wanted = sorted(set(addresses))
+    if not wanted:
+        return {}
+    with services().ledger.store.session() as db:
+        users = db.execute(
+            select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted)).order_by(WebUser.id)
+        ).all()
+        labels = dict(db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))).all())
+    names: dict[str, str] = {}
+    for address, display_name in users:
+        names.setdefault(address, display_name)
+    for address in wanted:
+        names.setdefault(address, labels.get(address) or address[:10] + "…")
+    return names
+
+
+def _ms(at: datetime | None) -> int | None:
+    if at is None:
+        return None
+    if at.tzinfo is None:  # SQLite hands back naive UTC
+        at = at.replace(tzinfo=UTC)
+    return int(at.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class RecordMeta:
+    """What may be shown of a record before it is opened: no content."""
+
+    record_id: str
+    subject: str
+    category: Category
+    committee_id: str
+    committee_name: str
+    office_id: str | None
+    version: int
+    certified_version: int | None
+    updated_ms: int | None
+    erased: bool
+
+
+def records_of(residents: Iterable[str]) -> list[RecordMeta]:
+    """The (not erased) records of these residents, metadata only."""
+    wanted = sorted(set(residents))
+    if not wanted:
+        return []
+    with services().ledger.store.session() as db:
+        rows = db.execute(
+            select(Record.record_id).where(Record.subject.in_(wanted), Record.erased_at.is_(None))
+        ).scalars()
+        return _metas(db, list(rows))
+
+
+def record_meta(record_id: str) -> RecordMeta | None:
+    with services().ledger.store.session() as db:
+        found = _metas(db, [record_id])
+    return found[0] if found else None
+
+
+def _metas(db: Any, ids: list[str]) -> list[RecordMeta]:
+    if not ids:
+        return []
+    records = db.execute(
+        select(Record, Organisation.parent_id, OrgProfile.name)
+        .outerjoin(Organisation, Organisation.org_id == Record.committee_id)
+        .outerjoin(OrgProfile, OrgProfile.org_id == Record.committee_id)
+        .where(Record.record_id.in_(ids))
+        .order_by(Record.category, Record.created_at)
+    ).all()
+    heads = {
+        rid: (version, at)
+        for rid, version, at in db.execute(
+            select(RecordVersion.record_id, func.max(RecordVersion.version), func.max(RecordVersion.created_at))
+            .where(RecordVersion.record_id.in_(ids))
+            .group_by(RecordVersion.record_id)
+        )
+    }
+    certified = dict(
+        db.execute(
+            select(ChainRecordVersion.record_id, func.max(ChainRecordVersion.version))
+            .where(ChainRecordVersion.record_id.in_(ids), ChainRecordVersion.certified_tx.is_not(None))
+            .group_by(ChainRecordVersion.record_id)
+        ).all()
+    )
+    metas = []
+    for record, office_id, committee_name in records:
+        version, at = heads.get(record.record_id, (0, None))
+        metas.append(
+            RecordMeta(
+                record_id=record.record_id,
+                subject=record.subject,
+                category=Category(record.category),
+                committee_id=record.committee_id,
+                committee_name=committee_name or record.committee_id[:10] + "…",
+                office_id=office_id,
+                version=version,
+                certified_version=certified.get(record.record_id),
+                updated_ms=_ms(at),
+                erased=record.erased_at is not None,
+            )
+        )
+    return metas
+
+
+# -- the department's access log ---------------------------------------------------------------
+
+
+def start_of_today_ms() -> int:
+    now = datetime.now(CHINA)
+    return int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+
+
+def reads_since(org_id: str, since_ms: int) -> dict[str, int]:
+    """Allowed and refused reads of the department since a time (index on organisation, time)."""
+    with services().ledger.store.session() as db:
+        rows = db.execute(
+            select(AccessEvent.outcome, func.count())
+            .where(AccessEvent.organisation == org_id, AccessEvent.time >= since_ms)
+            .group_by(AccessEvent.outcome)
+        ).all()
+    counts = {"allowed": 0, "refused": 0}
+    counts.update({outcome: int(n) for outcome, n in rows})
+    return counts
+
+
+@dataclass(frozen=True)
+class LoggedAccess:
+    """One event of the department's access history, as shown."""
+
+    seq: int
+    time: int
+    accessor: str
+    record_id: str | None
+    category: str | None
+    basis: str | None
+    purpose: int | None
+    grant_id: str | None
+    outcome: str
+    reason: str | None
+    justification: str | None
+    disclose_on: str | None
+    resident: str
+    review: str | None  # approve | flag for a reviewed emergency read
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    events: list[LoggedAccess]
+    older: int | None  # the ``before`` cursor of the next (older) page, None on the last
+
+
+def history(
+    org_id: str,
+    *,
+    before: int | None = None,
+    category: Category | None = None,
+    outcome: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> HistoryPage:
+    """The department's events newest first, ``limit`` at a time; ``before`` is the seq of
+    the last event of the previous page. Walks the ``(organisation, time)`` index backwards
+    and stops after ``limit + 1`` rows, however long the log is."""
+    query = select(AccessEvent).where(AccessEvent.organisation == org_id)
+    with services().ledger.store.session() as db:
+        if before is not None:
+            cursor_time = db.scalar(
+                select(AccessEvent.time).where(AccessEvent.seq == before, AccessEvent.organisation == org_id)
+            )
+            if cursor_time is not None:
+                query = query.where(
+                    and_(
+                        AccessEvent.time <= cursor_time,
+                        or_(AccessEvent.time < cursor_time, AccessEvent.seq < before),
+                    )
+                )
+        if outcome is not None:
+            query = query.where(AccessEvent.outcome == outcome)
+        if category is not None:
+            query = query.join(Record, Record.record_id == AccessEvent.record_id).where(
+                Record.category == int(category)
+            )
+        rows = list(db.scalars(query.order_by(AccessEvent.time.desc(), AccessEvent.seq.desc()).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        reviews = dict(
+            db.execute(
+                select(EmergencyReview.access_seq, EmergencyReview.decision).where(
+                    EmergencyReview.access_seq.in_([r.seq for r in rows])
+                )
+            ).all()
+        )
+    events = []
+    for row in rows:
+        leaf = json.loads(row.leaf)
+        events.append(
+            LoggedAccess(
+                seq=row.seq,
+                time=row.time,
+                accessor=row.accessor,
+                record_id=row.record_id,
+                category=leaf.get("category"),
+                basis=row.basis,
+                purpose=leaf.get("purpose"),
+                grant_id=row.grant_id,
+                outcome=row.outcome,
+                reason=leaf.get("reason"),
+                justification=row.justification,
+                disclose_on=row.disclose_on,
+                resident=row.resident,
+                review=reviews.get(row.seq),
+            )  # fmt: skip
+        )
+    return HistoryPage(events, events[-1].seq if more and events else None)
