@@ -1,0 +1,160 @@
+"""Token authentication for the JSON API: ``Authorization: Bearer glt_…``.
+
+Only a token's SHA-256 is stored (:func:`webapp.users.token_hash`). A token acts for one
+account in the organisation and role that account had when the token was made; on every
+request the membership state NOW (the ``members`` table the indexer fills from the chain)
+must still match, so a suspended, revoked or moved member's tokens stop working at once.
+The session cookie is never looked at: a browser's log-in does not authenticate the API.
+
+One query per request (the token joined with its account's membership); ``last_used_at``
+is written at most once a minute per token, so reads do not turn into writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any, cast
+
+from flask import current_app, g, request
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledger.store.models import ApiToken, Member
+
+from ..errors import api_error
+from ..services import services
+from ..users import TOKEN_PREFIX, token_hash
+
+#: Seconds between two writes of a token's ``last_used_at``.
+TOUCH_EVERY = 60
+MAX_TOKEN = 200
+REALM = "gridledger"
+
+_TOKENS = cast(Table, ApiToken.__table__)
+_MEMBERS = cast(Table, Member.__table__)
+_t, _m = _TOKENS.c, _MEMBERS.c
+# Built once: building a statement costs more than running it.
+_LOOKUP = (
+    select(
+        _t.id, _t.name, _t.address, _t.org_id, _t.role, _t.revoked_at, _t.last_used_at,
+        _m.org_id.label("member_org"), _m.role.label("member_role"), _m.status.label("member_status"),
+    )
+    .outerjoin(_MEMBERS, _m.address == _t.address)
+    .where(_t.token_hash == bindparam("token_hash"))
+)  # fmt: skip
+_TOUCH = (
+    update(_TOKENS)
+    .where(_t.id == bindparam("token_id"))
+    .where((_t.last_used_at.is_(None)) | (_t.last_used_at < bindparam("stale")))
+    .values(last_used_at=bindparam("now"))
+)
+
+#: Who each group of endpoints is for, as said in error messages.
+ROLE_PLURALS = {
+    "department-officer": "department officers",
+    "resident": "residents",
+    "office-admin": "office administrators",
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The system calling, as its token and the membership state have it now."""
+
+    token_id: int
+    token_name: str
+    address: str
+    org_id: str
+    role: str
+
+
+def caller() -> Caller:
+    found: Caller = g.api_caller
+    return found
+
+
+def _unauthorised(code: str, message: str) -> Any:
+    body, status = api_error(401, code, message)
+    challenge = f'Bearer realm="{REALM}"'
+    if code != "unauthorized":
+        challenge += ', error="invalid_token"'
+    body.headers["WWW-Authenticate"] = challenge
+    return body, status
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; they were written in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def authenticate(*roles: str) -> Any:
+    """Sets ``g.api_caller``; returns an error response (401/403) when the request may not go on."""
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    token = token.strip()
+    if not header:
+        return _unauthorised("unauthorized", "send an API token: 'Authorization: Bearer glt_…' "
+                             "(make one with 'gridledger token create')")  # fmt: skip
+    if scheme.lower() != "bearer" or not token:
+        return _unauthorised("invalid-token", "the Authorization header must be 'Bearer <token>'")
+    if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN:
+        return _unauthorised("invalid-token", "this is not a gridledger API token (they start with 'glt_')")
+    store = services().ledger.store
+    with store.engine.connect() as connection:
+        row = connection.execute(_LOOKUP, {"token_hash": token_hash(token)}).first()
+    if row is None:
+        return _unauthorised("invalid-token", "unknown API token")
+    if row.revoked_at is not None:
+        return _unauthorised("invalid-token", "this API token was revoked; ask for a new one")
+    changed = None
+    if row.member_status is None:
+        changed = "the account is no longer a member of any organisation"
+    elif row.member_status != "active":
+        changed = f"the account is {row.member_status}"
+    elif row.member_org != row.org_id:
+        changed = "the account moved to another organisation"
+    elif row.member_role != row.role:
+        changed = "the account's role changed"
+    if changed:
+        return api_error(403, "membership-changed", f"the token's membership changed: {changed}; "
+                         "the token no longer works")  # fmt: skip
+    if roles and row.role not in roles:
+        wanted = " or ".join(ROLE_PLURALS.get(r, r) for r in roles)
+        return api_error(403, "forbidden", f"this endpoint is for {wanted}; this token's role is {row.role}")
+    g.api_caller = Caller(row.id, row.name, row.address, row.org_id, row.role)
+    _touch(row.id, _aware(row.last_used_at))
+    return None
+
+
+def _touch(token_id: int, last_used: datetime | None) -> None:
+    now = datetime.now(UTC)
+    stale = now - timedelta(seconds=TOUCH_EVERY)
+    if last_used is not None and last_used >= stale:
+        return
+    try:
+        with services().ledger.store.engine.begin() as connection:
+            # The condition again in SQL: workers racing on the same token write once.
+            connection.execute(_TOUCH, {"token_id": token_id, "stale": stale, "now": now})
+    except SQLAlchemyError as exc:  # a busy database must not fail the call itself
+        current_app.logger.warning("could not record the use of API token #%s: %s", token_id, exc)
+
+
+def token_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view needs a valid token whose account still holds its membership; with
+    ``roles``, acting in one of them."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            refused = authenticate(*roles)
+            return refused if refused is not None else view(*args, **kwargs)
+
+        wrapped.api_roles = roles  # type: ignore[attr-defined]  # read by the OpenAPI tests
+        return wrapped
+
+    return decorate
