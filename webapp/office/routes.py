@@ -1,17 +1,1164 @@
-"""Placeholder: replaced by the office blueprint."""
+"""The subdistrict office: its organisations and members, the audit of every access
+(dashboard, findings, emergency reviews, integrity, exports) and revoking grants.
+
+Everything an office admin sees or changes is under their own office (``actor.office_id``):
+an organisation, member, grant or access event of another office is answered with 404,
+so ids cannot be probed. Writes go through the library's services, signed with the
+admin's own key; the audit is the library's (:mod:`ledger.audit`).
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from web3 import Web3
 
-from ..security import require_roles
+from ledger import access as access_rules
+from ledger import audit
+from ledger.access import CHINA, today
+from ledger.consent import GrantView
+from ledger.errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError
+from ledger.history import bundle
+from ledger.membership import ROLES_BY_KIND, DepartmentKind, OrgKind, Role
+from ledger.organisations import OrgView
+from ledger.store.models import (
+    AccessEvent,
+    Account,
+    ChainGrant,
+    ChainRecordVersion,
+    EmergencyReview,
+    GrantTerms,
+    Member,
+    Meta,
+    Organisation,
+    Record,
+    RecordVersion,
+    WebUser,
+)
+
+from ..i18n import CATEGORY_NAMES, ROLE_NAMES, STATUS_NAMES, name_of
+from ..security import Actor, current_actor, require_roles
+from ..services import services
+from . import queries
+from .forms import (
+    DEPARTMENT_KINDS,
+    ROLE_CHOICES,
+    CommitteeForm,
+    DepartmentForm,
+    GrantFilterForm,
+    MemberForm,
+    ReviewForm,
+    RevokeForm,
+    ScopeForm,
+    ThresholdForm,
+    split_labels,
+)
 
 bp = Blueprint("office", __name__, template_folder="templates")
 bp.before_request(require_roles("office-admin"))
 
+DAY_MS = 86_400_000
+CHINA_OFFSET_MS = 8 * 3_600_000
+CHART_DAYS = (7, 14, 30, 90)
+DEFAULT_CHART_DAYS = 14
+DEFAULT_AUDIT_DAYS = 30
+MAX_SHOWN = 500  # findings or grants shown on a page; the exports hold all
+INTEGRITY_KEY = "web.office.integrity"
+
+FINDING_NAMES = {
+    audit.OUTSIDE_CATEGORIES: _l("Outside the grant's categories"),
+    audit.OUTSIDE_TIME: _l("Before the grant started"),
+    audit.AFTER_EXPIRY: _l("After the grant expired"),
+    audit.AFTER_WITHDRAWAL: _l("After the resident withdrew the grant"),
+    audit.AFTER_REVOCATION: _l("After the office revoked the grant"),
+    audit.WRONG_DEPARTMENT: _l("Grant of another department"),
+    audit.WRONG_RESIDENT: _l("Grant of another resident"),
+    audit.UNKNOWN_GRANT: _l("Grant unknown to the chain"),
+    audit.EMERGENCY_UNREVIEWED: _l("Emergency access awaiting review"),
+    audit.EMERGENCY_FLAGGED: _l("Emergency access flagged"),
+    audit.REFUSED: _l("Refused attempt"),
+    audit.VOLUME_ANOMALY: _l("Unusual volume"),
+}
+SEVERITY_NAMES = {"high": _l("High"), "medium": _l("Medium"), "info": _l("Info")}
+INTEGRITY_PARTS = {"log": _l("Access log"), "records": _l("Records"), "grants": _l("Grants")}
+DECISION_NAMES = {"approve": _l("Approved"), "flag": _l("Flagged")}
+#: How a read was allowed, as the office calls it (the resident's pages say "your grant").
+BASIS_NAMES = {"grant": _l("Grant"), "duty": _l("Duty"), "emergency": _l("Emergency")}
+#: The legal basis of a grant, about the resident (their own pages say "your consent").
+LEGAL_BASIS_NAMES = {
+    1: _l("The resident's consent"),
+    2: _l("A contract with the resident"),
+    3: _l("A legal duty"),
+    4: _l("Protecting someone's life or health"),
+    5: _l("The public interest"),
+    9: _l("Other"),
+}
+#: Why a read was refused (the library's reason codes), in a few words.
+REFUSAL_NAMES = {
+    access_rules.NO_ACTIVE_GRANT: _l("no active grant"),
+    access_rules.GRANT_NOT_ACTIVE: _l("grant not active"),
+    access_rules.NOT_AUTHORISED: _l("not authorised"),
+    access_rules.NO_DUTY: _l("no duty to read"),
+    access_rules.ANCHORING_STALLED: _l("anchoring stalled"),
+    access_rules.CHAIN_UNREACHABLE: _l("chain unreachable"),
+}
+
+
+_DETAIL_PATTERNS = {
+    audit.OUTSIDE_CATEGORIES: re.compile(r"^(?P<category>\S+) records"),
+    audit.AFTER_WITHDRAWAL: re.compile(r"\(block (?P<block>\d+)\)"),
+    audit.AFTER_REVOCATION: re.compile(r"\(block (?P<block>\d+)\)"),
+    audit.VOLUME_ANOMALY: re.compile(r"^(?P<count>\d+) reads on (?P<day>\S+); usually (?P<usual>\S+) a day"),
+    audit.REFUSED: re.compile(r"^refused: (?P<reason>\S+)"),
+}
+
+
+def finding_detail(finding: audit.Finding) -> str:
+    """What a finding is about, in the page's language (the library words it in English for
+    the CSV and the command line); its own words when the page has none for it."""
+    found = _DETAIL_PATTERNS.get(finding.kind)
+    parts = found.search(finding.detail) if found else None
+    if finding.kind == audit.REFUSED and parts:
+        return _("Refused: %(reason)s", reason=REFUSAL_NAMES.get(parts["reason"], parts["reason"]))
+    if finding.kind == audit.OUTSIDE_CATEGORIES and parts:
+        return _(
+            "%(category)s records are outside the grant's categories.",
+            category=name_of(CATEGORY_NAMES, parts["category"]),
+        )
+    if finding.kind in (audit.AFTER_WITHDRAWAL, audit.AFTER_REVOCATION) and parts:
+        return _("Read after block %(block)s, where the grant ended.", block=parts["block"])
+    if finding.kind == audit.VOLUME_ANOMALY and parts:
+        return _(
+            "%(count)s reads on %(day)s, against a usual %(usual)s a day.",
+            count=parts["count"], day=parts["day"], usual=parts["usual"],
+        )  # fmt: skip
+    plain = {
+        audit.UNKNOWN_GRANT: _l("The read names a grant the chain does not know."),
+        audit.WRONG_RESIDENT: _l("The grant is another resident's."),
+        audit.WRONG_DEPARTMENT: _l("The grant is to another department."),
+        audit.AFTER_EXPIRY: _l("Read after the grant expired."),
+        audit.OUTSIDE_TIME: _l("Read before the grant started."),
+        audit.EMERGENCY_UNREVIEWED: _l("No admin has reviewed this emergency read yet."),
+        audit.EMERGENCY_FLAGGED: _l("An admin flagged this emergency read as not justified."),
+    }.get(finding.kind)
+    return str(plain) if plain is not None else finding.detail
+
+
+@bp.context_processor
+def _navigation() -> dict[str, Any]:
+    return {
+        "nav": [
+            ("office.home", _("Dashboard")),
+            ("office.organisations", _("Organisations")),
+            ("office.members", _("Members")),
+            ("office.grants", _("Grants")),
+            ("office.audit", _("Audit")),
+            ("office.reviews", _("Emergency reviews")),
+            ("office.export", _("Exports")),
+        ],
+        "finding_name": lambda kind: str(FINDING_NAMES.get(kind, kind)),
+        "severity_name": lambda s: str(SEVERITY_NAMES.get(s, s)),
+        "department_kind_name": lambda k: str(DEPARTMENT_KINDS.get(k, k or "")),
+        "integrity_part_name": lambda p: str(INTEGRITY_PARTS.get(p, p)),
+        "decision_name": lambda d: str(DECISION_NAMES.get(d, d)),
+        "office_basis_name": lambda b: str(BASIS_NAMES.get(b, b or "")),
+        "refusal_name": lambda r: str(REFUSAL_NAMES.get(r, r or "")),
+        "finding_detail": finding_detail,
+        "office_legal_basis_name": lambda code: str(LEGAL_BASIS_NAMES.get(code, code)),
+    }
+
+
+# -- the office and what is under it --------------------------------------------------------
+
+
+@dataclass
+class Office:
+    """The actor's office and the organisations under it (from the indexed tables)."""
+
+    id: str
+    code: str
+    name: str
+    orgs: dict[str, OrgView]  # org id -> view, the office itself included
+    elsewhere: dict[str, OrgView] = field(default_factory=dict)  # other offices' organisations, to name them
+    by_code: dict[str, OrgView] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_code = {v.code: v for v in self.orgs.values() if v.code}
+
+    @property
+    def departments(self) -> list[OrgView]:
+        return [v for v in self.orgs.values() if v.kind == "department"]
+
+    @property
+    def committees(self) -> list[OrgView]:
+        return [v for v in self.orgs.values() if v.kind == "committee"]
+
+    @property
+    def department_ids(self) -> list[str]:
+        return [v.org_id for v in self.departments]
+
+    def name_of(self, org_id: str | None) -> str:
+        view = self.orgs.get(org_id or "") or self.elsewhere.get(org_id or "")
+        if view is None:
+            return org_id or ""
+        return view.name or view.code or view.org_id
+
+
+def actor() -> Actor:
+    found = current_actor()
+    assert found is not None and found.office_id is not None  # require_roles ran first
+    return found
+
+
+def office() -> Office:
+    if "office" in g:
+        return g.office  # type: ignore[no-any-return]
+    me = actor()
+    office_id = str(me.office_id)
+    with services().ledger.store.session() as db:
+        under = set(db.scalars(select(Organisation.org_id).where(Organisation.parent_id == office_id)))
+    under.add(office_id)
+    every = services().orgs.organisations()
+    views = {v.org_id: v for v in every if v.org_id in under}
+    others = {v.org_id: v for v in every if v.org_id not in under}
+    g.office = Office(office_id, me.org_code or "", me.org_name or "", views, others)
+    return g.office
+
+
+def org_or_404(code: str) -> OrgView:
+    found = office().by_code.get(code)
+    if found is None:
+        abort(404)
+    return found
+
+
+def member_or_404(address: str) -> Member:
+    if not Web3.is_address(address):
+        abort(404)
+    with services().ledger.store.session() as db:
+        member = db.get(Member, Web3.to_checksum_address(address))
+    if member is None or member.org_id not in office().orgs:
+        abort(404)
+    return member
+
+
+def grant_or_404(grant_id: str) -> GrantView:
+    try:
+        view = services().consent.show(grant_id)
+    except (InputError, NotFoundError):
+        abort(404)
+    if view.department not in office().department_ids:
+        abort(404)
+    return view
+
+
+def emergency_or_404(seq: int) -> AccessEvent:
+    with services().ledger.store.session() as db:
+        event = db.get(AccessEvent, seq)
+    if (
+        event is None
+        or event.basis != "emergency"
+        or event.outcome != "allowed"
+        or event.action != "read"
+        or event.organisation not in office().department_ids
+    ):
+        abort(404)
+    return event
+
+
+def residents_of_office() -> set[str]:
+    committees = [v.org_id for v in office().committees]
+    with services().ledger.store.session() as db:
+        return set(db.scalars(select(Member.address).where(Member.org_id.in_(committees), Member.role == "resident")))
+
+
+def people(addresses: set[str]) -> dict[str, str]:
+    """Names to show for addresses: the web user's name, else the account label."""
+    wanted = sorted(a for a in addresses if a)
+    if not wanted:
+        return {}
+    found: dict[str, str] = {}
+    with services().ledger.store.session() as db:
+        for address, label in db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))):
+            found[address] = label
+        for address, name in db.execute(
+            select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted)).order_by(WebUser.id)
+        ):
+            found[address] = name
+    return found
+
+
+def to_ms(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they are stored in UTC
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def day_start_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=CHINA).timestamp() * 1000)
+
+
+def labels_taken(labels: list[str]) -> list[str]:
+    """Labels that cannot name a new member: the installation's own service accounts
+    (governance, the anchorer), and accounts that are or were a member (the chain refuses
+    those too, but only after a key was made)."""
+    if not labels:
+        return []
+    with services().ledger.store.session() as db:
+        rows = db.execute(
+            select(Account.label, Account.kind, Member.address)
+            .outerjoin(Member, Member.address == Account.address)
+            .where(Account.label.in_(labels))
+        ).all()
+    return sorted(label for label, kind, member in rows if member is not None or kind not in ("member", "resident"))
+
+
+# -- errors of the library, onto the form ---------------------------------------------------
+
+#: Contract errors a form field can explain, by the field they belong to.
+CONTRACT_FIELDS = {
+    "MembershipOrganisationExists": ("code", _l("An organisation with this code exists already.")),
+    "MembershipAccountExists": (
+        "label",
+        _l("This account is already a member (now or in the past). Choose another label."),
+    ),
+    "MembershipRoleNotAllowed": ("role", _l("This role does not fit this kind of organisation.")),
+    "MembershipInvalidThreshold": (
+        "threshold",
+        _l("k must be between 1 and the number of active signing members."),
+    ),
+}
+CONTRACT_MESSAGES = {
+    "MembershipUnauthorized": _l("Only an active admin of the office governing it may change this."),
+    "MembershipInvalidThreshold": _l(
+        "The committee would have fewer active signing members than the signatures it needs (k). Lower k first."
+    ),
+    "MembershipLastAdmin": _l("This is the office's last active admin: add another admin first."),
+    "MembershipInvalidStatus": _l("The member's status does not allow this change."),
+    "MembershipUnknownAccount": _l("There is no such member."),
+}
+
+
+def contract_message(exc: ContractRevert) -> str:
+    message = CONTRACT_MESSAGES.get(exc.name)
+    return str(message) if message is not None else _("The chain refused this change: %(error)s", error=str(exc))
+
+
+def attach_error(form: FlaskForm, exc: LedgerError, fields: dict[str, str] | None = None) -> bool:
+    """Puts a library error beside the field it is about; False when no field fits."""
+    fields = fields or {}
+    if isinstance(exc, ContractRevert) and exc.name in CONTRACT_FIELDS:
+        name, message = CONTRACT_FIELDS[exc.name]
+        target = getattr(form, fields.get(name, name), None)
+        if target is not None:
+            target.errors = [*target.errors, str(message)]
+            return True
+    if isinstance(exc, InputError) and exc.field:
+        target = getattr(form, fields.get(exc.field, exc.field), None)
+        if target is not None:
+            text = str(exc)
+            prefix = f"{exc.field}: "
+            target.errors = [*target.errors, text[len(prefix) :] if text.startswith(prefix) else text]
+            return True
+    return False
+
+
+def refused_message(exc: LedgerError) -> str:
+    if isinstance(exc, ContractRevert):
+        return contract_message(exc)
+    return str(exc)
+
+
+def acceptable(exc: LedgerError) -> bool:
+    """Errors a person can act on (bad input, a refusal, a conflict), as opposed to an
+    unreachable chain or a broken installation, which go to the error pages."""
+    return isinstance(exc, (InputError, ContractRevert, ConflictError)) or type(exc) is LedgerError
+
+
+# -- dashboard -----------------------------------------------------------------------------
+
+
+def chart_data(days: int) -> dict[str, Any]:
+    """Accesses per department per day (China time) with their outcome: one SQL aggregate
+    over the log's (organisation, time) index, however long the log is."""
+    depts = office().departments
+    last = today()
+    first = last - timedelta(days=days - 1)
+    labels = [(first + timedelta(days=i)).isoformat() for i in range(days)]
+    counts: dict[tuple[str, str, str], int] = {}
+    if depts:
+        day = ((AccessEvent.time + CHINA_OFFSET_MS) // DAY_MS).label("day")
+        query = (
+            select(AccessEvent.organisation, day, AccessEvent.outcome, func.count())
+            .where(
+                AccessEvent.organisation.in_([d.org_id for d in depts]),
+                AccessEvent.time >= day_start_ms(first),
+                AccessEvent.time < day_start_ms(last + timedelta(days=1)),
+                AccessEvent.action == "read",
+            )
+            .group_by(AccessEvent.organisation, day, AccessEvent.outcome)
+        )
+        epoch = date(1970, 1, 1).toordinal()
+        with services().ledger.store.engine.connect() as connection:
+            for org, number, outcome, count in connection.execute(query):
+                key = (str(org), date.fromordinal(epoch + int(number)).isoformat(), str(outcome))
+                counts[key] = counts.get(key, 0) + int(count)
+    return {
+        "days": labels,
+        "departments": [
+            {
+                "code": d.code,
+                "name": d.name or d.code,
+                "allowed": [counts.get((d.org_id, day_, "allowed"), 0) for day_ in labels],
+                "refused": [counts.get((d.org_id, day_, "refused"), 0) for day_ in labels],
+            }
+            for d in depts
+        ],
+        "labels": {"allowed": _("allowed"), "refused": _("refused"), "accesses": _("Accesses")},
+    }
+
+
+def dashboard_figures() -> dict[str, Any]:
+    of = office()
+    ids = list(of.orgs)
+    committees = [v.org_id for v in of.committees]
+    departments = of.department_ids
+    start = day_start_ms(today())
+    with services().ledger.store.session() as db:
+        roles = dict(
+            db.execute(
+                select(Member.role, func.count())
+                .where(Member.org_id.in_(ids), Member.status == "active")
+                .group_by(Member.role)
+            ).all()
+        )
+        head = (
+            select(RecordVersion.record_id, func.max(RecordVersion.version).label("version"))
+            .group_by(RecordVersion.record_id)
+            .subquery()
+        )
+        total, certified = db.execute(
+            select(func.count(), func.count(ChainRecordVersion.certified_tx))
+            .select_from(Record)
+            .join(head, head.c.record_id == Record.record_id)
+            .outerjoin(
+                ChainRecordVersion,
+                (ChainRecordVersion.record_id == Record.record_id) & (ChainRecordVersion.version == head.c.version),
+            )
+            .where(Record.committee_id.in_(committees), Record.erased_at.is_(None))
+        ).one()
+        grants = db.scalar(
+            select(func.count())
+            .select_from(ChainGrant)
+            .where(
+                ChainGrant.department.in_(departments),
+                ChainGrant.status == "active",
+                ChainGrant.valid_until > int(time.time()),
+            )
+        )
+        outcomes = dict(
+            db.execute(
+                select(AccessEvent.outcome, func.count())
+                .where(AccessEvent.organisation.in_(ids), AccessEvent.time >= start, AccessEvent.action == "read")
+                .group_by(AccessEvent.outcome)
+            ).all()
+        )
+    residents = int(roles.pop("resident", 0))
+    return {
+        "committees": len(of.committees),
+        "departments": len(of.departments),
+        "members": sum(int(v) for v in roles.values()),
+        "residents": residents,
+        "records": int(total or 0),
+        "certified": int(certified or 0),
+        "pending": int(total or 0) - int(certified or 0),
+        "grants": int(grants or 0),
+        "allowed_today": int(outcomes.get("allowed", 0)),
+        "refused_today": int(outcomes.get("refused", 0)),
+    }
+
+
+def last_integrity() -> dict[str, Any] | None:
+    with services().ledger.store.session() as db:
+        row = db.get(Meta, INTEGRITY_KEY)
+    if row is None:
+        return None
+    try:
+        found = json.loads(row.value)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def pending_reviews() -> list[AccessEvent]:
+    mine = set(office().department_ids)
+    return [e for e in audit.unreviewed(services().ledger) if e.organisation in mine]
+
 
 @bp.get("/")
 def home() -> Any:
-    return render_template("office/home.html")
+    try:
+        days = int(request.args.get("days", DEFAULT_CHART_DAYS))
+    except ValueError:
+        days = DEFAULT_CHART_DAYS
+    if days not in CHART_DAYS:
+        days = DEFAULT_CHART_DAYS
+    anchored = services().log.anchored()
+    checkpoint = None
+    if anchored is not None:
+        checkpoint = {
+            "size": anchored.size,
+            "root": anchored.root,
+            "tx_hash": anchored.tx_hash,
+            "block_number": anchored.block_number,
+            "anchored_at": to_ms(anchored.anchored_at),
+        }
+    of = office()
+    recent = queries.recent_accesses(of.orgs, [v.org_id for v in of.committees])
+    return render_template(
+        "office/home.html",
+        office=of,
+        recent=recent,
+        names=people({r.accessor for r in recent} | {r.resident for r in recent}),
+        figures=dashboard_figures(),
+        health=access_rules.health(services().log, services().access.limit),  # fresh, not the reads' cached one
+        checkpoint=checkpoint,
+        pending=len(pending_reviews()),
+        integrity=last_integrity(),
+        chart=chart_data(days),
+        days=days,
+        chart_days=CHART_DAYS,
+    )
+
+
+# -- organisations -------------------------------------------------------------------------
+
+
+def _render_organisations(
+    committee_form: CommitteeForm | None = None, department_form: DepartmentForm | None = None, status: int = 200
+) -> Any:
+    of = office()
+    rows = sorted(
+        of.orgs.values(), key=lambda v: ({"office": 0, "committee": 1, "department": 2}[v.kind], v.code or "")
+    )
+    return (
+        render_template(
+            "office/organisations.html",
+            office=of,
+            rows=rows,
+            committee_form=committee_form or CommitteeForm(prefix="committee"),
+            department_form=department_form or DepartmentForm(prefix="department"),
+        ),
+        status,
+    )
+
+
+@bp.get("/organisations")
+def organisations() -> Any:
+    return _render_organisations()
+
+
+@bp.post("/organisations/committee")
+def create_committee() -> Any:
+    form = CommitteeForm(prefix="committee")
+    if form.validate_on_submit() and not _refuse_taken(form.members, split_labels(form.members.data)):
+        code = form.code.data.strip()
+        try:
+            services().orgs.create_committee(
+                code,
+                form.name.data.strip(),
+                office().code,
+                split_labels(form.members.data),
+                int(form.threshold.data),
+                actor=actor().address,
+            )
+        except LedgerError as exc:
+            if not acceptable(exc):
+                raise
+            if not attach_error(form, exc, {"label": "members"}):
+                flash(refused_message(exc), "error")
+        else:
+            flash(_("The committee %(name)s was created.", name=form.name.data.strip()), "success")
+            return redirect(url_for("office.organisation", code=code))
+    return _render_organisations(committee_form=form, status=400)
+
+
+@bp.post("/organisations/department")
+def create_department() -> Any:
+    form = DepartmentForm(prefix="department")
+    if form.validate_on_submit():
+        code = form.code.data.strip()
+        try:
+            kind = DepartmentKind[form.kind.data.upper().replace("-", "_")]
+            services().orgs.create_department(code, form.name.data.strip(), office().code, kind, actor=actor().address)
+        except LedgerError as exc:
+            if not acceptable(exc):
+                raise
+            if not attach_error(form, exc):
+                flash(refused_message(exc), "error")
+        else:
+            flash(_("The department %(name)s was created.", name=form.name.data.strip()), "success")
+            return redirect(url_for("office.organisation", code=code))
+    return _render_organisations(department_form=form, status=400)
+
+
+def _refuse_taken(target: Any, labels: list[str]) -> bool:
+    """Puts an error beside ``target`` when a label is taken; True when it did."""
+    taken = labels_taken(labels)
+    if taken:
+        target.errors = [
+            *target.errors,
+            _(
+                "Already used by an account here (now or in the past): %(labels)s. Choose another label.",
+                labels=", ".join(taken),
+            ),
+        ]
+    return bool(taken)
+
+
+def _render_organisation(view: OrgView, form: ThresholdForm | None = None, status: int = 200) -> Any:
+    if form is None:
+        form = ThresholdForm(data={"threshold": view.threshold} if view.kind == "committee" else None)
+    members = services().orgs.members(view.code) if view.code else []
+    return (
+        render_template(
+            "office/organisation.html",
+            org=view,
+            form=form,
+            members=members,
+            names=people({m.address for m in members}),
+        ),
+        status,
+    )
+
+
+@bp.get("/organisations/<code>")
+def organisation(code: str) -> Any:
+    return _render_organisation(org_or_404(code))
+
+
+@bp.post("/organisations/<code>/threshold")
+def set_threshold(code: str) -> Any:
+    view = org_or_404(code)
+    if view.kind != "committee":
+        abort(404)
+    form = ThresholdForm()
+    if form.validate_on_submit():
+        k = int(form.threshold.data)
+        if k > view.active_signers:
+            form.threshold.errors = [
+                _("k must be between 1 and the number of active signing members (%(n)s).", n=view.active_signers)
+            ]
+        else:
+            try:
+                services().orgs.set_threshold(code, k, actor=actor().address)
+            except LedgerError as exc:
+                if not acceptable(exc):
+                    raise
+                if not attach_error(form, exc):
+                    flash(refused_message(exc), "error")
+            else:
+                flash(
+                    _("%(name)s now needs %(k)s signatures to certify a record.", name=view.name or code, k=k),
+                    "success",
+                )
+                return redirect(url_for("office.organisation", code=code))
+    return _render_organisation(view, form, 400)
+
+
+# -- members -------------------------------------------------------------------------------
+
+
+def _member_form() -> MemberForm:
+    form = MemberForm(prefix="member")
+    of = office()
+    form.organisation.choices = [("", _("Choose…"))] + [
+        (v.code, f"{v.name or v.code} ({v.code})")
+        for v in sorted(of.orgs.values(), key=lambda v: v.code or "")
+        if v.code
+    ]
+    form.role.choices = [("", _("Choose…"))] + [(r, name_of(ROLE_NAMES, r)) for r in ROLE_CHOICES]
+    return form
+
+
+def _render_members(form: MemberForm | None = None, status: int = 200) -> Any:
+    of = office()
+    chosen = request.args.get("org") or None
+    role = request.args.get("role") or None
+    if chosen is not None:
+        org_or_404(chosen)
+        members = services().orgs.members(chosen)
+    else:
+        members = [m for m in services().orgs.members() if m.org_code in of.by_code]
+    if role:
+        members = [m for m in members if m.role == role]
+    kinds = {"office": 0, "committee": 1, "department": 2}
+    roles = {r: i for i, r in enumerate(("office-admin", *ROLE_CHOICES))}
+    members.sort(
+        key=lambda m: (
+            kinds.get(of.by_code[m.org_code].kind if m.org_code in of.by_code else "", 3),
+            m.org_code or "",
+            roles.get(m.role, 9),
+            m.label or m.address,
+        )
+    )
+    if form is None:
+        form = _member_form()
+        if chosen:
+            form.organisation.data = chosen
+    return (
+        render_template(
+            "office/members.html",
+            office=of,
+            members=members,
+            chosen=chosen,
+            role=role,
+            roles=ROLE_CHOICES,
+            form=form,
+            names=people({m.address for m in members}),
+        ),
+        status,
+    )
+
+
+@bp.get("/members")
+def members() -> Any:
+    return _render_members()
+
+
+@bp.post("/members")
+def add_member() -> Any:
+    form = _member_form()
+    if form.validate_on_submit():
+        view = org_or_404(form.organisation.data)
+        role = Role[form.role.data.upper().replace("-", "_")]
+        if role not in ROLES_BY_KIND[OrgKind[view.kind.upper()]]:
+            form.role.errors = [_("This role does not fit this kind of organisation.")]
+        elif not _refuse_taken(form.label, [form.label.data.strip()]):
+            label = form.label.data.strip()
+            try:
+                services().orgs.add_member(label, view.code or "", role, actor=actor().address)
+            except LedgerError as exc:
+                if not acceptable(exc):
+                    raise
+                if not attach_error(form, exc):
+                    flash(refused_message(exc), "error")
+            else:
+                flash(_("%(label)s was added to %(org)s.", label=label, org=view.name or view.code), "success")
+                return redirect(url_for("office.members", org=view.code))
+    return _render_members(form, 400)
+
+
+CHANGES = {
+    "suspend": (_l("%(who)s was suspended."), "suspend"),
+    "reinstate": (_l("%(who)s was reinstated."), "reinstate"),
+    "revoke": (_l("%(who)s was revoked for good."), "revoke"),
+}
+
+
+@bp.post("/members/<address>/<change>")
+def change_member(address: str, change: str) -> Any:
+    if change not in CHANGES:
+        abort(404)
+    member = member_or_404(address)
+    who = people({member.address}).get(member.address, member.address)
+    message, method = CHANGES[change]
+    if member.address == actor().address:
+        flash(_("You cannot change your own membership: ask another admin of the office."), "error")
+    else:
+        try:
+            getattr(services().orgs, method)(member.address, actor=actor().address)
+        except LedgerError as exc:
+            if not acceptable(exc):
+                raise
+            flash(refused_message(exc), "error")
+        else:
+            flash(str(message) % {"who": who}, "success")
+    profile_code = office().orgs[member.org_id].code
+    back = request.form.get("back")
+    if back == "organisation" and profile_code:
+        return redirect(url_for("office.organisation", code=profile_code))
+    return redirect(url_for("office.members", org=profile_code))
+
+
+# -- grants --------------------------------------------------------------------------------
+
+
+@bp.get("/grants")
+def grants() -> Any:
+    of = office()
+    form = GrantFilterForm(request.args)
+    form.department.choices = [("", _("All departments"))] + [
+        (d.code, d.name or d.code) for d in of.departments if d.code
+    ]
+    form.status.choices = [("", _("Any status"))] + [(s, name_of(STATUS_NAMES, s)) for s in queries.GRANT_STATUSES]
+    chosen = request.args.get("department") or None
+    status = request.args.get("status") or None
+    departments = of.department_ids
+    if chosen is not None:
+        view = org_or_404(chosen)
+        if view.kind != "department":
+            abort(404)
+        departments = [view.org_id]
+    if status is not None and status not in queries.GRANT_STATUSES:
+        status = None
+    shown, total = queries.grants(departments, status, MAX_SHOWN)
+    return render_template(
+        "office/grants.html",
+        office=of,
+        form=form,
+        grants=shown,
+        total=total,
+        names=people({g_.resident for g_ in shown}),
+    )
+
+
+def _render_grant(view: GrantView, form: RevokeForm | None = None, status: int = 200) -> Any:
+    with services().ledger.store.session() as db:
+        terms = db.get(GrantTerms, view.grant_id)
+        reason = terms.status_reason if terms else None
+    return (
+        render_template(
+            "office/grant.html",
+            grant=view,
+            form=form or RevokeForm(),
+            reason=reason,
+            office=office(),
+            names=people({view.resident}),
+        ),
+        status,
+    )
+
+
+@bp.get("/grants/<grant_id>")
+def grant(grant_id: str) -> Any:
+    return _render_grant(grant_or_404(grant_id))
+
+
+@bp.post("/grants/<grant_id>/revoke")
+def revoke_grant(grant_id: str) -> Any:
+    view = grant_or_404(grant_id)
+    form = RevokeForm()
+    if form.validate_on_submit():
+        try:
+            services().consent.revoke(view.grant_id, form.reason.data.strip(), actor=actor().address)
+        except LedgerError as exc:
+            if not acceptable(exc):
+                raise
+            if not attach_error(form, exc):
+                flash(refused_message(exc), "error")
+        else:
+            flash(_("The grant was revoked. The department can no longer use it."), "success")
+            return redirect(url_for("office.grant", grant_id=view.grant_id))
+    return _render_grant(view, form, 400)
+
+
+# -- audit ---------------------------------------------------------------------------------
+
+
+def _scope_form(*, with_kind: bool) -> ScopeForm:
+    of = office()
+    args = request.args
+    if "department" in args and args["department"]:
+        view = org_or_404(args["department"])
+        if view.kind != "department":
+            abort(404)
+    defaults = {}
+    if "from" not in args and "to" not in args:
+        defaults = {"start": today() - timedelta(days=DEFAULT_AUDIT_DAYS - 1), "end": today()}
+    form = ScopeForm(args, **defaults)
+    form.department.choices = [("", _("All departments"))] + [
+        (d.code, d.name or d.code) for d in of.departments if d.code
+    ]
+    kinds = [("", _("Every kind"))] + [(k, str(v)) for k, v in FINDING_NAMES.items()]
+    form.kind.choices = kinds if with_kind else [("", "")]
+    return form
+
+
+@dataclass(frozen=True)
+class _Scoped:
+    scope: audit.Scope
+    department: str | None
+    resident: str | None
+
+
+def _scope(form: ScopeForm) -> _Scoped | None:
+    """The library's scope for a valid form; None (with field errors) otherwise."""
+    if not form.validate():
+        return None
+    resident = (form.resident.data or "").strip() or None
+    department = form.department.data or None
+    address = None
+    if resident:
+        try:
+            address = services().ledger.address_of(resident)
+        except (LedgerError, ValueError):
+            address = None
+        if address is None or address not in residents_of_office():
+            form.resident.errors = [_("No resident of this office has this label or address.")]
+            return None
+    try:
+        scope = audit.scope_of(
+            services().ledger,
+            start=form.start.data.isoformat() if form.start.data else None,
+            end=form.end.data.isoformat() if form.end.data else None,
+            department=department,
+            resident=address,
+        )
+    except InputError as exc:
+        attach_error(form, exc, {"from": "start", "to": "end"})
+        return None
+    return _Scoped(scope, department, address)
+
+
+def _mine(findings: list[audit.Finding]) -> list[audit.Finding]:
+    """The findings about this office: its organisations' accesses, or its residents'."""
+    orgs = office().orgs
+    residents: set[str] | None = None
+    kept = []
+    for f in findings:
+        if f.organisation in orgs:
+            kept.append(f)
+            continue
+        if f.resident:
+            if residents is None:
+                residents = residents_of_office()
+            if f.resident in residents:
+                kept.append(f)
+    return kept
+
+
+def _run(scoped: _Scoped, *, integrity: bool) -> audit.Audit:
+    result = audit.run(services().ledger, scoped.scope, integrity=integrity)
+    return replace(result, findings=_mine(result.findings))
+
+
+def _integrity_summary(result: audit.Audit, who: str) -> dict[str, Any]:
+    parts = {}
+    for name, part in result.integrity.items():
+        kinds: dict[str, int] = {}
+        for f in part.get("findings", []):
+            kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
+        parts[name] = {"ok": bool(part.get("ok")), "kinds": kinds, "checked": part.get("checked", part.get("leaves"))}
+    return {
+        "at": int(time.time() * 1000),
+        "ok": all(p["ok"] for p in parts.values()),
+        "parts": parts,
+        "by": who,
+        "seconds": round(result.seconds, 1),
+    }
+
+
+@bp.get("/audit", endpoint="audit")
+def audit_page() -> Any:
+    form = _scope_form(with_kind=True)
+    scoped = _scope(form)
+    findings: list[audit.Finding] = []
+    result = None
+    if scoped is not None:
+        result = _run(scoped, integrity=False)
+        findings = result.findings
+        if form.kind.data:
+            findings = [f for f in findings if f.kind == form.kind.data]
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.kind] = counts.get(f.kind, 0) + 1
+    shown = findings[:MAX_SHOWN]
+    named = {f.grant_id for f in shown if f.grant_id}
+    with services().ledger.store.session() as db:
+        ours = set(
+            db.scalars(
+                select(GrantTerms.grant_id).where(
+                    GrantTerms.grant_id.in_(named), GrantTerms.department.in_(office().department_ids)
+                )
+            )
+        )
+    return render_template(
+        "office/audit.html",
+        our_grants=ours,
+        office=office(),
+        form=form,
+        result=result,
+        findings=shown,
+        total=len(findings),
+        counts=counts,
+        names=people({f.resident for f in shown if f.resident}),
+        integrity=last_integrity(),
+    ), (200 if scoped is not None else 400)
+
+
+@bp.post("/audit/integrity")
+def run_integrity() -> Any:
+    scoped = _Scoped(audit.Scope(start=today() - timedelta(days=DEFAULT_AUDIT_DAYS - 1), end=today()), None, None)
+    result = _run(scoped, integrity=True)
+    summary = _integrity_summary(result, actor().address)
+    with services().ledger.store.session() as db, db.begin():
+        db.merge(Meta(key=INTEGRITY_KEY, value=json.dumps(summary, sort_keys=True)))
+    if summary["ok"]:
+        flash(_("Integrity check done: the database matches the chain."), "success")
+    else:
+        flash(_("Integrity check done: problems were found. See below."), "error")
+    return redirect(url_for("office.audit", _anchor="integrity"))
+
+
+# -- emergency reviews ---------------------------------------------------------------------
+
+
+def _review_rows(events: list[AccessEvent]) -> list[dict[str, Any]]:
+    rows = []
+    for event in events:
+        leaf = json.loads(bytes(event.leaf))
+        rows.append({"event": event, "leaf": leaf})
+    return rows
+
+
+def _render_reviews(forms: dict[int, ReviewForm] | None = None, status: int = 200) -> Any:
+    of = office()
+    pending = pending_reviews()
+    forms = dict(forms or {})
+    for event in pending:
+        forms.setdefault(event.seq, ReviewForm(prefix=f"r{event.seq}", formdata=None))
+    with services().ledger.store.session() as db:
+        done = list(
+            db.execute(
+                select(EmergencyReview, AccessEvent)
+                .join(AccessEvent, AccessEvent.seq == EmergencyReview.access_seq)
+                .where(AccessEvent.organisation.in_(of.department_ids))
+                .order_by(EmergencyReview.access_seq.desc())
+                .limit(100)
+            ).all()
+        )
+    reviewed = [
+        {"review": r, "event": e, "leaf": json.loads(bytes(e.leaf)), "at": to_ms(r.created_at)} for r, e in done
+    ]
+    addresses = {e.accessor for e in pending} | {e.resident for e in pending}
+    addresses |= {r["event"].accessor for r in reviewed} | {r["review"].reviewer for r in reviewed}
+    addresses |= {r["event"].resident for r in reviewed}
+    return (
+        render_template(
+            "office/reviews.html",
+            office=of,
+            pending=_review_rows(pending),
+            forms=forms,
+            reviewed=reviewed,
+            names=people(addresses),
+        ),
+        status,
+    )
+
+
+@bp.get("/reviews")
+def reviews() -> Any:
+    return _render_reviews()
+
+
+@bp.post("/reviews/<int:seq>")
+def review(seq: int) -> Any:
+    emergency_or_404(seq)
+    form = ReviewForm(prefix=f"r{seq}")
+    if form.validate_on_submit():
+        decision = "flag" if form.flag.data else "approve"
+        try:
+            audit.review(services().ledger, seq, decision, form.note.data.strip(), reviewer=actor().address)
+        except LedgerError as exc:
+            if not acceptable(exc):
+                raise
+            if not attach_error(form, exc):
+                flash(refused_message(exc), "error")
+                return redirect(url_for("office.reviews"))
+        else:
+            if decision == "approve":
+                flash(_("Emergency access #%(seq)s was approved.", seq=seq), "success")
+            else:
+                flash(_("Emergency access #%(seq)s was flagged. It stays in the audit findings.", seq=seq), "warning")
+            return redirect(url_for("office.reviews"))
+    return _render_reviews({seq: form}, 400)
+
+
+# -- exports -------------------------------------------------------------------------------
+
+
+def _file_stem(kind: str, scoped: _Scoped) -> str:
+    parts = ["gridledger", kind, office().code or "office"]
+    if scoped.department:
+        parts.append(scoped.department)
+    if scoped.scope.start:
+        parts.append(scoped.scope.start.isoformat())
+    if scoped.scope.end:
+        parts.append("to-" + scoped.scope.end.isoformat())
+    return "-".join(parts)
+
+
+def _render_export(form: ScopeForm, status: int = 200) -> Any:
+    return render_template("office/export.html", office=office(), form=form), status
+
+
+@bp.get("/export")
+def export() -> Any:
+    form = _scope_form(with_kind=False)
+    if request.args:
+        form.validate()
+    return _render_export(form)
+
+
+@bp.get("/export/<kind>")
+def download(kind: str) -> Any:
+    if kind not in ("csv", "pdf", "bundle"):
+        abort(404)
+    form = _scope_form(with_kind=False)
+    scoped = _scope(form)
+    if scoped is None:
+        return _render_export(form, 400)
+    ledger = services().ledger
+    if kind == "bundle":
+        if scoped.department is None and scoped.resident is None:
+            form.department.errors = [_("A bundle covers one department or one resident: choose one.")]
+            return _render_export(form, 400)
+        try:
+            document = bundle(ledger, scoped.scope, ledger.account(ledger.settings.anchorer), log=services().log)
+        except NotFoundError:
+            flash(_("Nothing is anchored on the chain yet. Try again in a minute."), "error")
+            return _render_export(form, 409)
+        except InputError as exc:
+            attach_error(form, exc, {"from": "start", "to": "end"})
+            return _render_export(form, 400)
+        body = (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+        return send_file(
+            io.BytesIO(body),
+            mimetype="application/json",
+            as_attachment=True,
+            download_name=_file_stem("bundle", scoped) + ".json",
+        )
+    result = _run(scoped, integrity=bool(form.integrity.data))
+    if kind == "csv":
+        return send_file(
+            io.BytesIO(audit.to_csv(ledger, result).encode("utf-8")),
+            mimetype="text/csv",
+            as_attachment=True,
+            download_name=_file_stem("audit", scoped) + ".csv",
+        )
+    with tempfile.TemporaryDirectory(prefix="gridledger-pdf-") as folder:
+        path = Path(folder) / "audit.pdf"
+        audit.to_pdf(ledger, result, path)
+        data = path.read_bytes()
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=_file_stem("audit", scoped) + ".pdf",
+    )

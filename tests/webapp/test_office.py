@@ -1,0 +1,727 @@
+"""Subdistrict office admins: organisations and members (create, suspend, reinstate, revoke,
+thresholds), grants (revoke with a reason), the dashboard (accesses per department per day,
+the latest accesses and refusals, anchoring health), the audit (findings and filters,
+integrity against the chain), emergency reviews and exports; every route refused to other
+roles and to strangers, and another office's objects answered with 404."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import re
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from ledger.anchoring import Anchorer
+from ledger.categories import Category
+from ledger.consent import LegalBasis, Purpose
+from ledger.errors import AccessRefused
+from ledger.membership import org_id
+from ledger.store.models import EmergencyReview, GrantTerms, Member, RecordVersion
+from ledger.verifier import verify_bundle
+from tests.conftest import World
+from webapp.services import Services
+
+from .conftest import Auth
+
+pytestmark = pytest.mark.chain
+
+HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
+YEAR = 365 * 86_400
+HEALTH_DEPT = "0x" + org_id(World.department).hex()
+POLICE_DEPT = "0x" + org_id(World.police).hex()
+SCRIPT = "<script>alert('x')</script>"
+ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+
+
+@pytest.fixture(autouse=True)
+def _english(client: FlaskClient) -> None:
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
+@pytest.fixture
+def svc(app: Flask) -> Services:
+    # No app context held open here: the test client would reuse it for every request,
+    # and flask-wtf's per-context CSRF token would outlive the session it belongs to.
+    found: Services = app.extensions["gridledger"]
+    return found
+
+
+def add_record(svc: Services) -> str:
+    rid, _ = svc.records.add(actor=World.members[0], subject=World.resident, category=Category.HEALTH, content=HEALTH)
+    svc.records.sign(rid, signer=World.members[0])
+    svc.records.sign(rid, signer=World.members[1])
+    return rid
+
+
+def grant(svc: Services, department: str = World.department) -> str:
+    gid, _ = svc.consent.issue(
+        resident=World.resident, department=department, categories=[Category.HEALTH],
+        purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT, valid_until=int(time.time()) + YEAR,
+    )  # fmt: skip
+    return gid
+
+
+class Reads:
+    """An allowed read under a grant, a refused one (police, no grant) and an emergency."""
+
+    def __init__(self, svc: Services) -> None:
+        self.record = add_record(svc)
+        self.grant = grant(svc)
+        self.allowed = svc.access.read(self.record, accessor=World.officer).seq
+        with pytest.raises(AccessRefused) as refused:
+            svc.access.read(self.record, accessor=World.police_officer)
+        self.refused = refused.value.seq
+        self.emergency = svc.access.read(self.record, accessor=World.officer, justification="急救 ambulance").seq
+
+
+@pytest.fixture
+def reads(svc: Services) -> Reads:
+    return Reads(svc)
+
+
+def anchor(svc: Services) -> None:
+    ledger = svc.ledger
+    Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
+
+
+def member(svc: Services, label: str) -> Member:
+    address = svc.ledger.address_of(label)
+    with svc.ledger.store.session() as db:
+        found = db.get(Member, address)
+    assert found is not None
+    return found
+
+
+def org(svc: Services, code: str) -> Any:
+    return next(v for v in svc.orgs.organisations() if v.code == code)
+
+
+def page_of(response: Any) -> str:
+    return str(response.get_data(as_text=True))
+
+
+def flashes(text: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r'<p class="flash \w+" role="status">([^<]*)</p>', text)]
+
+
+# -- who may come in ------------------------------------------------------------------------
+
+
+def routes(address: str, grant_id: str, seq: int) -> list[tuple[str, str]]:
+    return [
+        ("GET", "/office/"),
+        ("GET", "/office/organisations"),
+        ("POST", "/office/organisations/committee"),
+        ("POST", "/office/organisations/department"),
+        ("GET", "/office/organisations/cmte-a"),
+        ("POST", "/office/organisations/cmte-a/threshold"),
+        ("GET", "/office/members"),
+        ("POST", "/office/members"),
+        ("POST", f"/office/members/{address}/suspend"),
+        ("POST", f"/office/members/{address}/reinstate"),
+        ("POST", f"/office/members/{address}/revoke"),
+        ("GET", "/office/grants"),
+        ("GET", f"/office/grants/{grant_id}"),
+        ("POST", f"/office/grants/{grant_id}/revoke"),
+        ("GET", "/office/audit"),
+        ("POST", "/office/audit/integrity"),
+        ("GET", "/office/reviews"),
+        ("POST", f"/office/reviews/{seq}"),
+        ("GET", "/office/export"),
+        ("GET", "/office/export/csv"),
+        ("GET", "/office/export/pdf"),
+        ("GET", "/office/export/bundle?department=dept-a-health"),
+    ]
+
+
+def test_every_page_opens_for_the_office_admin(client: FlaskClient, auth: Auth, reads: Reads) -> None:
+    auth.login_as("admin")
+    for method, url in routes("0x" + "00" * 20, reads.grant, reads.emergency):
+        if method == "GET" and "/export/" not in url:
+            response = client.get(url)
+            assert response.status_code == 200, url
+            assert response.headers["Cache-Control"] == "no-store", url
+            assert "text/html" in response.headers["Content-Type"], url
+    assert client.get("/office/organisations/dept-a-health").status_code == 200
+    assert client.get("/office/members?org=dept-a-police").status_code == 200
+    assert client.get("/office/grants?department=dept-a-health&status=active").status_code == 200
+    assert client.get("/office/?days=30").status_code == 200
+
+
+@pytest.mark.parametrize("username", ["resident", "member1", "grid", "officer", "other-member", "suspended"])
+def test_other_roles_get_403_on_every_route(client: FlaskClient, auth: Auth, svc: Services, username: str) -> None:
+    address = svc.ledger.address_of(World.members[2])
+    gid = grant(svc)
+    auth.login_as(username)
+    for method, url in routes(address, gid, 1):
+        response = client.get(url) if method == "GET" else client.post(url, data={"csrf_token": auth.token()})
+        assert response.status_code == 403, (username, method, url)
+    assert member(svc, World.members[2]).status == "active"
+    assert org(svc, World.committee).threshold == 2
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client: FlaskClient) -> None:
+    for method, url in routes("0x" + "00" * 20, "0x" + "11" * 32, 1):
+        response = client.get(url) if method == "GET" else client.post(url, data={})
+        if method == "GET":
+            assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
+        else:  # no session: the CSRF check refuses first, nothing is changed
+            assert response.status_code in (302, 400), url
+
+
+def test_another_offices_admin_gets_404_on_our_objects(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    reads = Reads(svc)
+    m1 = svc.ledger.address_of(World.members[0])
+    auth.login_as("other-admin")
+    assert client.get("/office/").status_code == 200  # their own dashboard
+    for url in (
+        "/office/organisations/cmte-a",
+        "/office/organisations/dept-a-health",
+        "/office/members?org=cmte-a",
+        f"/office/grants/{reads.grant}",
+        "/office/grants?department=dept-a-health",
+        "/office/audit?department=dept-a-health",
+        "/office/export/csv?department=dept-a-health",
+    ):
+        assert client.get(url).status_code == 404, url
+    posts = [
+        ("/office/organisations/cmte-a/threshold", {"threshold": "1"}),
+        (f"/office/members/{m1}/suspend", {}),
+        (f"/office/grants/{reads.grant}/revoke", {"reason": "不是我们的"}),
+        (
+            f"/office/reviews/{reads.emergency}",
+            {f"r{reads.emergency}-note": "看看", f"r{reads.emergency}-flag": "Flag"},
+        ),
+    ]
+    for url, data in posts:
+        assert auth.post(url, data, page="/office/").status_code == 404, url
+    sneaky = {"member-label": "b-sneaky", "member-organisation": "cmte-a", "member-role": "grid-worker"}
+    refused = auth.post("/office/members", sneaky, page="/office/")  # not one of their choices
+    assert refused.status_code == 400 and 'id="member-organisation-error"' in page_of(refused)
+    # nothing of office A shows on office B's pages
+    for url in ("/office/", "/office/organisations", "/office/members", "/office/grants", "/office/reviews"):
+        text = page_of(client.get(url))
+        assert "Committee A" not in text and "Health A" not in text and "张秀英" not in text, url
+    assert f'id="access-{reads.allowed}"' not in page_of(client.get("/office/"))
+    assert member(svc, World.members[0]).status == "active"
+    assert org(svc, World.committee).threshold == 2
+    assert svc.consent.show(reads.grant).status == "active"
+    with svc.ledger.store.session() as db:
+        assert db.get(EmergencyReview, reads.emergency) is None
+    assert not svc.orgs.is_member("b-sneaky")
+
+
+# -- organisations --------------------------------------------------------------------------
+
+
+def test_creating_a_committee_with_its_members_and_k(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    auth.login_as("admin")
+    response = auth.post(
+        "/office/organisations/committee",
+        {
+            "committee-code": "cmte-huayuan",
+            "committee-name": f"花园社区居委会 {SCRIPT}",
+            "committee-members": "huayuan-zhang\nhuayuan-li, huayuan-wang",
+            "committee-threshold": "2",
+        },
+        page="/office/organisations",
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/office/organisations/cmte-huayuan"
+    made = org(svc, "cmte-huayuan")
+    assert made.kind == "committee" and made.threshold == 2 and made.active_signers == 3
+    assert made.parent_code == World.office
+    assert {m.label for m in svc.orgs.members("cmte-huayuan")} == {"huayuan-zhang", "huayuan-li", "huayuan-wang"}
+    shown = client.get(response.headers["Location"])
+    text = page_of(shown)
+    assert "2 of 3 active signing members must sign" in text
+    assert SCRIPT not in text and ESCAPED in text
+    listing = page_of(client.get("/office/organisations"))
+    assert 'data-testid="org-cmte-huayuan"' in listing and SCRIPT not in listing and ESCAPED in listing
+    assert re.search(r'data-testid="threshold-cmte-huayuan">2 of 3<', listing)
+
+
+def test_a_committee_form_with_mistakes_says_so_beside_each_field(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    auth.login_as("admin")
+    form = {"committee-code": "cmte-x", "committee-name": "X", "committee-members": "x-one x-two x-three"}
+    too_many = auth.post(
+        "/office/organisations/committee", {**form, "committee-threshold": "4"}, page="/office/organisations"
+    )
+    text = page_of(too_many)
+    assert too_many.status_code == 400 and 'id="committee-threshold-error"' in text
+    assert "k must be between 1 and the number of members (3)." in text
+    zero = auth.post(
+        "/office/organisations/committee", {**form, "committee-threshold": "0"}, page="/office/organisations"
+    )
+    assert zero.status_code == 400 and 'id="committee-threshold-error"' in page_of(zero)
+    bad = auth.post(
+        "/office/organisations/committee",
+        {
+            "committee-code": "Bad Code!",
+            "committee-name": "",
+            "committee-members": "ok-one ok-one",
+            "committee-threshold": "1",
+        },
+        page="/office/organisations",
+    )
+    text = page_of(bad)
+    assert bad.status_code == 400
+    for name in ("code", "name", "members"):
+        assert f'id="committee-{name}-error"' in text, name
+    exists = auth.post(
+        "/office/organisations/committee",
+        {**form, "committee-code": World.committee, "committee-threshold": "1"},
+        page="/office/organisations",
+    )
+    assert exists.status_code == 400 and "An organisation with this code exists already." in page_of(exists)
+    taken = auth.post(
+        "/office/organisations/committee",
+        {**form, "committee-members": f"{World.members[0]} governance", "committee-threshold": "1"},
+        page="/office/organisations",
+    )
+    text = page_of(taken)
+    assert taken.status_code == 400 and 'id="committee-members-error"' in text
+    assert f"{World.members[0]}, governance. Choose another label." in text
+    assert not svc.orgs.exists("cmte-x") and org(svc, World.committee).name == "Committee A"
+
+
+def test_creating_a_department(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    auth.login_as("admin")
+    response = auth.post(
+        "/office/organisations/department",
+        {"department-code": "dept-a-civil", "department-name": f"民政科 {SCRIPT}", "department-kind": "civil-affairs"},
+        page="/office/organisations",
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/office/organisations/dept-a-civil"
+    made = org(svc, "dept-a-civil")
+    assert made.kind == "department" and made.department_kind == "civil-affairs" and made.parent_code == World.office
+    text = page_of(client.get("/office/organisations/dept-a-civil"))
+    assert f'id="org-name">民政科 {ESCAPED}<' in text and "Civil affairs" in text and 'id="threshold-form"' not in text
+    dashboard = page_of(client.get("/office/"))  # the name inside the chart's data attribute stays data
+    assert SCRIPT not in dashboard and "'x'" not in dashboard
+    assert {d["code"]: d["name"] for d in chart_of(dashboard)["departments"]}["dept-a-civil"] == f"民政科 {SCRIPT}"
+    bad = auth.post(
+        "/office/organisations/department",
+        {"department-code": "dept-b", "department-name": "B", "department-kind": "spying"},
+        page="/office/organisations",
+    )
+    assert bad.status_code == 400 and 'id="department-kind-error"' in page_of(bad)
+    assert not svc.orgs.exists("dept-b")
+
+
+def test_changing_k_with_field_errors_out_of_range(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    auth.login_as("admin")
+    url, page = "/office/organisations/cmte-a/threshold", "/office/organisations/cmte-a"
+    for bad in ("0", "4", "", "two"):
+        response = auth.post(url, {"threshold": bad}, page=page)
+        text = page_of(response)
+        assert response.status_code == 400 and 'id="threshold-error"' in text and 'aria-invalid="true"' in text, bad
+    assert "k must be between 1 and the number of active signing members (3)." in page_of(
+        auth.post(url, {"threshold": "4"}, page=page)
+    )
+    assert org(svc, World.committee).threshold == 2
+    done = auth.post(url, {"threshold": "3"}, page=page)
+    assert done.status_code == 302
+    assert org(svc, World.committee).threshold == 3
+    text = page_of(client.get(done.headers["Location"]))
+    assert "Committee A now needs 3 signatures to certify a record." in text and "3 of 3" in text
+    assert auth.post("/office/organisations/dept-a-health/threshold", {"threshold": "1"}, page=page).status_code == 404
+
+
+# -- members --------------------------------------------------------------------------------
+
+
+def test_adding_a_member(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    auth.login_as("admin")
+    data = {"member-label": "cmte-a-grid-2", "member-organisation": World.committee, "member-role": "grid-worker"}
+    response = auth.post("/office/members", data, page="/office/members")
+    assert response.status_code == 302 and response.headers["Location"] == "/office/members?org=cmte-a"
+    added = member(svc, "cmte-a-grid-2")
+    assert (
+        added.role == "grid-worker"
+        and added.status == "active"
+        and added.org_id == "0x" + org_id(World.committee).hex()
+    )
+    text = page_of(client.get(response.headers["Location"]))
+    assert 'data-testid="member-cmte-a-grid-2" data-status="active" data-role="grid-worker"' in text
+    assert "cmte-a-grid-2 was added to Committee A." in flashes(text)
+
+    wrong_role = auth.post("/office/members", {**data, "member-label": "x-1", "member-role": "department-officer"})
+    assert wrong_role.status_code == 400 and 'id="member-role-error"' in page_of(wrong_role)
+    again = auth.post("/office/members", data, page="/office/members")
+    assert again.status_code == 400 and 'id="member-label-error"' in page_of(again)
+    service = auth.post("/office/members", {**data, "member-label": "anchorer"}, page="/office/members")
+    assert service.status_code == 400 and 'id="member-label-error"' in page_of(service)
+    bad_label = auth.post("/office/members", {**data, "member-label": "<b>Zhao</b>"}, page="/office/members")
+    assert bad_label.status_code == 400 and "&lt;b&gt;Zhao" in page_of(bad_label)
+    elsewhere = auth.post("/office/members", {**data, "member-organisation": World.other_committee})
+    assert elsewhere.status_code == 400 and 'id="member-organisation-error"' in page_of(elsewhere)
+    assert not svc.orgs.is_member("x-1") and not svc.orgs.is_member("anchorer")
+
+
+def test_suspend_reinstate_and_revoke_and_the_suspended_member_loses_their_pages(
+    client: FlaskClient, auth: Auth, svc: Services, app: Flask
+) -> None:
+    m1 = svc.ledger.address_of(World.members[0])
+    other = app.test_client()
+    other.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    member_auth = Auth(other)
+    member_auth.login_as("member1")
+    assert other.get("/committee/").status_code == 200
+
+    auth.login_as("admin")
+    suspended = auth.post(f"/office/members/{m1}/suspend", page="/office/members")
+    assert suspended.status_code == 302 and member(svc, World.members[0]).status == "suspended"
+    assert "李建国 was suspended." in flashes(page_of(client.get(suspended.headers["Location"])))
+    assert other.get("/committee/").status_code == 403  # at their next click
+
+    reinstated = auth.post(f"/office/members/{m1}/reinstate", page="/office/members")
+    assert reinstated.status_code == 302 and member(svc, World.members[0]).status == "active"
+    assert other.get("/committee/").status_code == 200
+
+    # revoking needs a suspension first; the button is not offered to an active member
+    text = page_of(client.get("/office/members?org=cmte-a"))
+    assert (
+        f'data-testid="suspend-{World.members[0]}"' in text and f'data-testid="revoke-{World.members[0]}"' not in text
+    )
+    auth.post(f"/office/members/{m1}/suspend", page="/office/members")
+    revoked = auth.post(f"/office/members/{m1}/revoke", page="/office/members")
+    assert revoked.status_code == 302 and member(svc, World.members[0]).status == "revoked"
+    assert other.get("/committee/").status_code == 403
+    again = auth.post(f"/office/members/{m1}/reinstate", page="/office/members")
+    assert "The member's status does not allow this change." in flashes(page_of(client.get(again.headers["Location"])))
+    assert member(svc, World.members[0]).status == "revoked"
+
+
+def test_a_committee_cannot_drop_below_k_and_an_admin_cannot_change_themselves(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    auth.login_as("admin")
+    m1, m2 = (svc.ledger.address_of(label) for label in World.members[:2])
+    auth.post(f"/office/members/{m1}/suspend", page="/office/members")
+    refused = auth.post(f"/office/members/{m2}/suspend", page="/office/members")
+    assert any("Lower k first" in f for f in flashes(page_of(client.get(refused.headers["Location"]))))
+    assert member(svc, World.members[1]).status == "active"
+
+    me = svc.ledger.address_of(World.admin)
+    text = page_of(client.get("/office/members?org=office-a"))
+    assert f'data-testid="suspend-{World.admin}"' not in text and f'data-testid="suspend-{World.second_admin}"' in text
+    mine = auth.post(f"/office/members/{me}/suspend", page="/office/members")
+    assert "You cannot change your own membership" in " ".join(flashes(page_of(client.get(mine.headers["Location"]))))
+    assert member(svc, World.admin).status == "active"
+    assert auth.post(f"/office/members/{me}/promote", page="/office/members").status_code == 404
+    assert auth.post("/office/members/not-an-address/suspend", page="/office/members").status_code == 404
+
+
+def test_members_filter_by_organisation_and_role(client: FlaskClient, auth: Auth) -> None:
+    auth.login_as("admin")
+    text = page_of(client.get("/office/members?org=cmte-a&role=grid-worker"))
+    rows = re.findall(r'data-testid="member-([^"]+)"', text)
+    assert rows == [World.grid_worker]
+    everyone = re.findall(r'data-testid="member-([^"]+)"', page_of(client.get("/office/members")))
+    assert World.admin in everyone and World.officer in everyone and World.other_member not in everyone
+    assert everyone.index(World.admin) < everyone.index(World.members[0]) < everyone.index(World.officer)
+    assert client.get("/office/members?org=cmte-b").status_code == 404
+
+
+# -- grants ---------------------------------------------------------------------------------
+
+
+def test_revoking_a_grant_needs_a_reason_and_the_department_is_then_refused(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    gid = grant(svc)
+    withdrawn = grant(svc)
+    svc.consent.withdraw(withdrawn)
+    auth.login_as("admin")
+    listing = page_of(client.get("/office/grants"))
+    assert f'data-testid="grant-{gid}"' in listing and f'data-testid="grant-{withdrawn}"' in listing
+    active = page_of(client.get("/office/grants?status=active"))
+    assert f'data-testid="grant-{gid}"' in active and f'data-testid="grant-{withdrawn}"' not in active
+    police = page_of(client.get("/office/grants?department=dept-a-police"))
+    assert 'id="no-grants"' in police
+
+    page = f"/office/grants/{gid}"
+    detail = page_of(client.get(page))
+    assert 'id="revoke-form"' in detail and "Health management" in detail and "张秀英" in detail
+    assert "The resident&#39;s consent" in detail
+    empty = auth.post(f"/office/grants/{gid}/revoke", {"reason": "  "}, page=page)
+    assert empty.status_code == 400 and 'id="reason-error"' in page_of(empty)
+    assert svc.consent.show(gid).status == "active"
+
+    done = auth.post(f"/office/grants/{gid}/revoke", {"reason": f"科室合并 {SCRIPT}"}, page=page)
+    assert done.status_code == 302 and done.headers["Location"] == page
+    assert svc.consent.show(gid).status == "revoked"
+    text = page_of(client.get(page))
+    assert 'data-testid="grant-status" data-status="revoked"' in text and ">Revoked<" in text
+    assert 'id="revoke-form"' not in text
+    assert SCRIPT not in text and f"科室合并 {ESCAPED}" in text
+    with svc.ledger.store.session() as db:
+        assert db.get(GrantTerms, gid).status_reason == f"科室合并 {SCRIPT}"  # type: ignore[union-attr]
+    with pytest.raises(AccessRefused) as refused:
+        svc.access.read(rid, accessor=World.officer, grant_id=gid)
+    assert refused.value.reason == "grant-not-active"
+    assert auth.post(f"/office/grants/{withdrawn}/revoke", {"reason": "x"}, page=page).status_code in (302, 400)
+    assert svc.consent.show(withdrawn).status == "withdrawn"
+    assert client.get("/office/grants/0x" + "ab" * 32).status_code == 404
+    assert client.get("/office/grants/nonsense").status_code == 404
+
+
+# -- dashboard ------------------------------------------------------------------------------
+
+
+def chart_of(text: str) -> dict[str, Any]:
+    found = re.search(r"data-chart='([^']*)'", text)
+    assert found, "no chart data on the dashboard"
+    return dict(json.loads(html.unescape(found.group(1))))
+
+
+def test_the_dashboard_shows_accesses_per_department_per_day_and_the_latest_refusal(
+    client: FlaskClient, auth: Auth, svc: Services, reads: Reads
+) -> None:
+    auth.login_as("admin")
+    text = page_of(client.get("/office/"))
+    chart = chart_of(text)
+    assert len(chart["days"]) == 14 and chart["days"] == sorted(chart["days"])
+    by_code = {d["code"]: d for d in chart["departments"]}
+    assert set(by_code) == {World.department, World.police}
+    assert by_code[World.department]["allowed"][-1] == 2 and sum(by_code[World.department]["allowed"]) == 2
+    assert by_code[World.police]["refused"][-1] == 1 and sum(by_code[World.police]["allowed"]) == 0
+    assert 'data-testid="access-row-dept-a-health" data-allowed="2" data-refused="0"' in text
+    assert 'data-testid="access-row-dept-a-police" data-allowed="0" data-refused="1"' in text
+    assert len(chart_of(page_of(client.get("/office/?days=30")))["days"]) == 30
+    assert len(chart_of(page_of(client.get("/office/?days=1000")))["days"]) == 14
+
+    rows = re.findall(r'<tr id="access-(\d+)" data-seq="\d+" data-outcome="(\w+)" data-basis="(\w*)"', text)
+    assert rows[:3] == [
+        (str(reads.emergency), "allowed", "emergency"),
+        (str(reads.refused), "refused", "grant"),
+        (str(reads.allowed), "allowed", "grant"),
+    ]
+    refused_row = text[text.index(f'id="access-{reads.refused}"') :].split("</tr>")[0]
+    assert "孙强" in refused_row and "Police A" in refused_row and "no active grant" in refused_row
+    emergency_row = text[text.index(f'id="access-{reads.emergency}"') :].split("</tr>")[0]
+    assert "to review" in emergency_row and f"#review-{reads.emergency}" in emergency_row
+    assert re.search(r'id="card-refused-today"[^>]*>.*?<span class="figure">1<', text, re.S)
+    assert re.search(r'id="card-accesses-today"[^>]*>.*?<span class="figure">2<', text, re.S)
+    assert re.search(r'id="card-reviews"[^>]*>.*?<span class="figure">1<', text, re.S)
+
+
+def test_the_dashboard_shows_anchoring_health(client: FlaskClient, auth: Auth, svc: Services, reads: Reads) -> None:
+    auth.login_as("admin")
+    text = page_of(client.get("/office/"))
+    assert 'data-state="anchoring"' in text and "Nothing anchored yet" in text  # no anchorer runs in tests
+    assert re.search(r'id="log-size">3<', text) and re.search(r'id="anchored-size">0<', text)
+    anchor(svc)
+    text = page_of(client.get("/office/"))
+    assert 'data-testid="anchoring-state" data-state="ok"' in text
+    assert re.search(r'id="anchored-size">3<', text) and "none: every event is anchored" in text
+    checkpoint = svc.log.anchored()
+    assert checkpoint is not None
+    assert "Log size 3" in text and checkpoint.tx_hash[:14] in text
+    svc.access.limit = 0.0  # a stalled anchorer: an event waits longer than the limit
+    svc.access.read(reads.record, accessor=World.officer)
+    assert 'data-state="closed"' in page_of(client.get("/office/"))
+
+
+def test_the_dashboard_counts_only_this_office(client: FlaskClient, auth: Auth, svc: Services, reads: Reads) -> None:
+    auth.login_as("other-admin")
+    text = page_of(client.get("/office/"))  # office B has no departments, and none of these reads
+    assert "data-chart" not in text and 'id="no-accesses"' in text
+    assert re.search(r'id="card-refused-today"[^>]*>.*?<span class="figure">0<', text, re.S)
+
+
+# -- audit ----------------------------------------------------------------------------------
+
+
+def findings(text: str) -> list[tuple[str, int]]:
+    return [(k, int(s)) for k, s in re.findall(r'data-kind="([\w-]+)" data-seq="(\d+)"', text)]
+
+
+def test_the_audit_lists_findings_and_filters_them(
+    client: FlaskClient, auth: Auth, svc: Services, reads: Reads
+) -> None:
+    auth.login_as("admin")
+    text = page_of(client.get("/office/audit"))
+    assert findings(text) == [("emergency-unreviewed", reads.emergency), ("refused-attempt", reads.refused)]
+    assert "Refused: no active grant" in text and 'data-findings="2"' in text
+    assert findings(page_of(client.get("/office/audit?kind=refused-attempt"))) == [("refused-attempt", reads.refused)]
+    assert findings(page_of(client.get("/office/audit?department=dept-a-health"))) == [
+        ("emergency-unreviewed", reads.emergency)
+    ]
+    by_resident = page_of(client.get(f"/office/audit?resident={World.resident}"))
+    assert len(findings(by_resident)) == 2
+    assert findings(page_of(client.get("/office/audit?from=2020-01-01&to=2020-01-31"))) == []
+    assert 'id="no-findings"' in page_of(client.get("/office/audit?from=2020-01-01&to=2020-01-31"))
+    backwards = client.get("/office/audit?from=2026-02-01&to=2026-01-01")
+    assert backwards.status_code == 400 and 'id="to-error"' in page_of(backwards)
+    nobody = client.get(f"/office/audit?resident={World.other_member}")
+    assert nobody.status_code == 400 and 'id="resident-error"' in page_of(nobody)
+    assert client.get("/office/audit?department=cmte-a").status_code == 404
+    # another office sees none of these
+    auth.logout()
+    auth.login_as("other-admin")
+    assert findings(page_of(client.get("/office/audit"))) == []
+
+
+def test_a_read_after_revocation_is_a_finding_with_a_link_to_the_grant(
+    client: FlaskClient, auth: Auth, svc: Services, reads: Reads
+) -> None:
+    from ledger.access import now_ms
+    from ledger.accesslog import Draft
+
+    svc.consent.revoke(reads.grant, "科室合并", actor=World.admin)
+    planted = svc.log.append([
+        Draft(action="read", outcome="allowed", resident=svc.ledger.address_of(World.resident),
+              accessor=svc.ledger.address_of(World.officer), time=now_ms(), record_id=reads.record,
+              category="health", organisation=HEALTH_DEPT, basis="grant", grant_id=reads.grant,
+              block=int(svc.ledger.w3.eth.block_number))
+    ])[0].seq  # fmt: skip
+    auth.login_as("admin")
+    text = page_of(client.get("/office/audit?kind=after-revocation"))
+    assert findings(text) == [("after-revocation", planted)]
+    assert "Read after block" in text and f'href="/office/grants/{reads.grant}"' in text
+    assert 'class="badge sev-high"' in text
+
+
+# -- emergency reviews ----------------------------------------------------------------------
+
+
+def test_approving_and_flagging_emergency_reads(client: FlaskClient, auth: Auth, svc: Services, reads: Reads) -> None:
+    second = svc.access.read(reads.record, accessor=World.officer, justification=f"看看 {SCRIPT}").seq
+    auth.login_as("admin")
+    text = page_of(client.get("/office/reviews"))
+    assert f'data-testid="pending-{reads.emergency}"' in text and f'data-testid="pending-{second}"' in text
+    assert "急救 ambulance" in text and SCRIPT not in text and ESCAPED in text
+    assert f'data-testid="pending-{reads.allowed}"' not in text
+
+    empty = auth.post(f"/office/reviews/{reads.emergency}", {f"r{reads.emergency}-note": " ", f"r{reads.emergency}-approve": "Approve"}, page="/office/reviews")  # fmt: skip
+    assert empty.status_code == 400 and f'id="r{reads.emergency}-note-error"' in page_of(empty)
+    size = svc.log.size()
+    approved = auth.post(
+        f"/office/reviews/{reads.emergency}",
+        {f"r{reads.emergency}-note": "医院确认 confirmed", f"r{reads.emergency}-approve": "Approve"},
+        page="/office/reviews",
+    )
+    assert approved.status_code == 302
+    flagged = auth.post(
+        f"/office/reviews/{second}",
+        {f"r{second}-note": f"无紧急情况 {SCRIPT}", f"r{second}-flag": "Flag"},
+        page="/office/reviews",
+    )
+    assert flagged.status_code == 302
+    with svc.ledger.store.session() as db:
+        done = {r.access_seq: r for r in db.scalars(select(EmergencyReview))}
+    assert done[reads.emergency].decision == "approve" and done[second].decision == "flag"
+    assert done[reads.emergency].reviewer == svc.ledger.address_of(World.admin)
+    assert svc.log.size() == size + 2  # each decision is a leaf of the log
+    leaf = json.loads(bytes(svc.log.event(done[second].review_seq).leaf))
+    assert leaf["action"] == "review" and leaf["reviewOf"] == second and leaf["decision"] == "flag"
+
+    text = page_of(client.get("/office/reviews"))
+    assert 'id="no-pending"' in text
+    assert f'data-testid="reviewed-{reads.emergency}"' in text and f'data-testid="reviewed-{second}"' in text
+    assert SCRIPT not in text and f"无紧急情况 {ESCAPED}" in text and "Flagged" in text and "Approved" in text
+    assert findings(page_of(client.get("/office/audit?kind=emergency-flagged"))) == [("emergency-flagged", second)]
+    assert findings(page_of(client.get("/office/audit?kind=emergency-unreviewed"))) == []
+    twice = auth.post(
+        f"/office/reviews/{second}",
+        {f"r{second}-note": "again", f"r{second}-approve": "Approve"},
+        page="/office/reviews",
+    )
+    assert twice.status_code == 302 and "reviewed already" in " ".join(flashes(page_of(client.get("/office/reviews"))))
+    assert auth.post(f"/office/reviews/{reads.allowed}", {f"r{reads.allowed}-note": "x"}).status_code == 404
+    assert auth.post("/office/reviews/99999", {"r99999-note": "x"}).status_code == 404
+
+
+# -- exports --------------------------------------------------------------------------------
+
+
+def test_csv_and_pdf_exports(client: FlaskClient, auth: Auth, svc: Services, reads: Reads) -> None:
+    auth.login_as("admin")
+    response = client.get("/office/export/csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"] and ".csv" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(page_of(response))))
+    assert rows[0][:3] == ["kind", "severity", "seq"]
+    assert sorted((r[0], int(r[2]), r[4]) for r in rows[1:]) == [
+        ("emergency-unreviewed", reads.emergency, World.department),
+        ("refused-attempt", reads.refused, World.police),
+    ]
+    police = list(csv.reader(io.StringIO(page_of(client.get("/office/export/csv?department=dept-a-police")))))
+    assert [r[0] for r in police[1:]] == ["refused-attempt"]
+    pdf = client.get("/office/export/pdf?department=dept-a-health")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    assert "dept-a-health" in pdf.headers["Content-Disposition"]
+    bad = client.get("/office/export/csv?from=2026-02-01&to=2026-01-01")
+    assert bad.status_code == 400 and 'id="to-error"' in page_of(bad)
+    assert client.get("/office/export/xls").status_code == 404
+    # another office's export holds none of ours
+    auth.logout()
+    auth.login_as("other-admin")
+    assert list(csv.reader(io.StringIO(page_of(client.get("/office/export/csv")))))[1:] == []
+
+
+def test_the_bundle_export_verifies_against_the_chain(
+    client: FlaskClient, auth: Auth, svc: Services, reads: Reads
+) -> None:
+    auth.login_as("admin")
+    early = client.get("/office/export/bundle?department=dept-a-health")
+    assert early.status_code == 409 and "Nothing is anchored on the chain yet" in page_of(early)
+    anchor(svc)
+    unscoped = client.get("/office/export/bundle")
+    assert unscoped.status_code == 400 and 'id="department-error"' in page_of(unscoped)
+    response = client.get("/office/export/bundle?department=dept-a-health")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    document = json.loads(response.data)
+    assert sorted(e["leaf"]["seq"] for e in document["entries"]) == [reads.allowed, reads.emergency]
+    verdict = verify_bundle(document, svc.ledger.settings.rpc_url)
+    verdict.require()
+    document["entries"][0]["leaf"]["accessor"] = svc.ledger.address_of(World.police_officer)
+    assert not verify_bundle(document, svc.ledger.settings.rpc_url).ok
+    by_resident = json.loads(client.get(f"/office/export/bundle?resident={World.resident}").data)
+    assert len(by_resident["entries"]) == 3
+    verify_bundle(by_resident, svc.ledger.settings.rpc_url).require()
+
+
+# -- integrity ------------------------------------------------------------------------------
+
+
+def test_the_integrity_check_reports_a_record_edited_behind_the_ledgers_back(
+    client: FlaskClient, auth: Auth, svc: Services, reads: Reads
+) -> None:
+    anchor(svc)
+    auth.login_as("admin")
+    assert 'data-state="unchecked"' in page_of(client.get("/office/"))
+    clean = auth.post("/office/audit/integrity", page="/office/audit")
+    assert clean.status_code == 302
+    text = page_of(client.get("/office/audit"))
+    assert "Integrity check done: the database matches the chain." in flashes(text)
+    for part in ("log", "records", "grants"):
+        assert re.search(rf'data-testid="integrity-{part}" data-ok="yes"', text), part
+    assert 'data-testid="integrity-state" data-state="ok"' in page_of(client.get("/office/"))
+
+    with svc.ledger.store.session() as db, db.begin():
+        db.execute(
+            update(RecordVersion)
+            .where(RecordVersion.record_id == reads.record)
+            .values(content=json.dumps({**HEALTH, "blood_type": "AB"}))
+        )
+    auth.post("/office/audit/integrity", page="/office/audit")
+    text = page_of(client.get("/office/audit"))
+    assert "Integrity check done: problems were found. See below." in flashes(text)
+    assert re.search(r'data-testid="integrity-records" data-ok="no"', text)
+    assert re.search(r'data-testid="integrity-log" data-ok="yes"', text)
+    assert "<code>content-edited</code> × 1" in text
+    dashboard = page_of(client.get("/office/"))
+    assert 'data-state="problems"' in dashboard and 'data-testid="integrity-part-records" data-ok="no"' in dashboard

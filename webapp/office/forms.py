@@ -1,0 +1,148 @@
+"""Forms of the office pages. Choices that depend on the office (its organisations and
+departments) are filled in by the views."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+
+from ledger.membership import CODE_PATTERN
+
+#: Account labels: short public slugs, like organisation codes (never personal data, never an address).
+LABEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MAX_MEMBERS = 30
+
+DEPARTMENT_KINDS = {
+    "civil-affairs": _l("Civil affairs"),
+    "health": _l("Health"),
+    "public-security": _l("Public security"),
+    "social-security": _l("Social security"),
+    "other": _l("Other"),
+}
+#: Roles an office admin may give, by the kind of organisation (mirrors Membership._roleFits).
+ROLE_CHOICES = ("committee-member", "grid-worker", "resident", "department-officer", "office-admin")
+
+_CODE_MESSAGE = _l("Use 2-63 of a-z, 0-9 and '-', starting with a letter or digit.")
+_LABEL_MESSAGE = _l("Use 2-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.")
+
+
+def split_labels(text: str | None) -> list[str]:
+    return [part for part in re.split(r"[\s,，;；]+", text or "") if part]
+
+
+class CommitteeForm(FlaskForm):
+    code = StringField(
+        _l("Code"),
+        validators=[DataRequired(_l("Give the committee a code.")), Regexp(CODE_PATTERN, message=_CODE_MESSAGE)],
+    )
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the committee's name.")), Length(max=200)])
+    members = TextAreaField(
+        _l("Signing members (account labels)"),
+        validators=[DataRequired(_l("Name at least one signing member."))],
+    )
+    threshold = IntegerField(
+        _l("Signatures needed to certify a record (k)"),
+        validators=[
+            InputRequired(_l("Give k, a whole number.")),
+            NumberRange(min=1, max=MAX_MEMBERS, message=_l("k must be between 1 and the number of members.")),
+        ],
+    )
+    submit = SubmitField(_l("Create the committee"))
+
+    def validate_members(self, field: Any) -> None:
+        labels = split_labels(field.data)
+        bad = [label for label in labels if not LABEL_PATTERN.match(label)]
+        if bad:
+            raise ValidationError(f"{_LABEL_MESSAGE} ({', '.join(bad[:3])})")
+        if len(set(labels)) != len(labels):
+            raise ValidationError(_l("Each member must be named once."))
+        if len(labels) > MAX_MEMBERS:
+            raise ValidationError(_l("At most %(n)s members at once.", n=MAX_MEMBERS))
+
+    def validate_threshold(self, field: Any) -> None:
+        count = len(split_labels(self.members.data))
+        if field.data is not None and count and not 1 <= field.data <= count:
+            raise ValidationError(_l("k must be between 1 and the number of members (%(n)s).", n=count))
+
+
+class DepartmentForm(FlaskForm):
+    code = StringField(
+        _l("Code"),
+        validators=[DataRequired(_l("Give the department a code.")), Regexp(CODE_PATTERN, message=_CODE_MESSAGE)],
+    )
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the department's name.")), Length(max=200)])
+    kind = SelectField(
+        _l("Kind of department"),
+        choices=list(DEPARTMENT_KINDS.items()),
+        validators=[DataRequired(_l("Choose the kind of department."))],
+    )
+    submit = SubmitField(_l("Create the department"))
+
+
+class ThresholdForm(FlaskForm):
+    threshold = IntegerField(
+        _l("Signatures needed to certify a record (k)"),
+        validators=[
+            InputRequired(_l("Give k, a whole number.")),
+            NumberRange(min=1, max=1000, message=_l("k must be between 1 and the number of active signing members.")),
+        ],
+    )
+    submit = SubmitField(_l("Change k"))
+
+
+class MemberForm(FlaskForm):
+    label = StringField(
+        _l("Account label"),
+        validators=[DataRequired(_l("Give the new account a label.")), Regexp(LABEL_PATTERN, message=_LABEL_MESSAGE)],
+    )
+    organisation = SelectField(_l("Organisation"), validators=[DataRequired(_l("Choose the organisation."))])
+    role = SelectField(_l("Role"), validators=[DataRequired(_l("Choose the role."))])
+    submit = SubmitField(_l("Add the member"))
+
+
+class ReviewForm(FlaskForm):
+    note = TextAreaField(
+        _l("Your note"),
+        validators=[DataRequired(_l("Write a note: say why, for the record.")), Length(max=2000)],
+    )
+    approve = SubmitField(_l("Approve"))
+    flag = SubmitField(_l("Flag"))
+
+
+class RevokeForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason for revoking"),
+        validators=[DataRequired(_l("Give the reason for revoking this grant.")), Length(max=500)],
+    )
+    submit = SubmitField(_l("Revoke the grant"))
+
+
+class ScopeForm(FlaskForm):
+    """Which accesses a page or an export covers (read from the query string)."""
+
+    class Meta:
+        csrf = False
+
+    start = DateField(_l("From"), name="from", validators=[Optional()])
+    end = DateField(_l("To"), name="to", validators=[Optional()])
+    department = SelectField(_l("Department"), validators=[Optional()])
+    resident = StringField(_l("Resident (label or address)"), validators=[Optional(), Length(max=200)])
+    kind = SelectField(_l("Kind of finding"), validators=[Optional()])
+    integrity = BooleanField(_l("Include the integrity check (slower)"))
+
+    def validate_end(self, field: Any) -> None:
+        if field.data and self.start.data and field.data < self.start.data:
+            raise ValidationError(_l("The last day is before the first day."))
+
+
+class GrantFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    department = SelectField(_l("Department"), validators=[Optional()])
+    status = SelectField(_l("Status"), validators=[Optional()])
