@@ -21,6 +21,7 @@ from typing import Any, cast
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
 
@@ -138,7 +139,18 @@ class Indexer:
             start = self.start_block if cursor is None else cursor.block_number + 1
         while start <= head:
             end = min(start + self.window - 1, head)
-            stored += self._read_window(start, end)
+            try:
+                stored += self._read_window(start, end)
+            except IntegrityError:
+                # Another indexer (the worker, or another web process after its own write)
+                # stored these blocks while we read them: ours was rolled back whole, so go
+                # on from its cursor. Anything else that breaks a constraint is a real fault.
+                with self.store.session() as session:
+                    cursor = session.get(IndexCursor, CURSOR)
+                if cursor is None or cursor.block_number < start:
+                    raise
+                start = cursor.block_number + 1
+                continue
             start = end + 1
         return stored
 
