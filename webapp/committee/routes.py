@@ -1,17 +1,728 @@
-"""Placeholder: replaced by the committee blueprint."""
+"""Residents' committee members and grid workers: collect records once, sign them k of n,
+follow the committee's record activity, and relay a resident's permission when the
+resident is present.
+
+Everything here is scoped to the actor's committee (``actor.org_id`` from the membership
+state): a record of another committee, or a resident who is not an active resident of
+this one, is a 404, so ids cannot be probed. Record content is only shown after
+:meth:`ledger.access.Access.read` has logged a duty read (the update form, the "show
+content" button of a record page, and each diff in the signing queue).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
 
-from ..security import require_roles
+from ledger.access import ANCHORING_STALLED, CHINA, Disclosure, today
+from ledger.categories import Category, validate
+from ledger.consent import LegalBasis, Purpose
+from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError, NotFoundError
+from ledger.store.models import Member, Record
+
+from .. import errors as web_errors
+from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
+from ..security import Actor, current_actor, require_roles
+from ..services import services
+from . import queries
+from .forms import ChooseForm, RelayGrantForm, RelayWithdrawForm, ShowContentForm, SignForm, record_form
+from .schemaform import (
+    CONTENT,
+    attach,
+    build,
+    count_errors,
+    diff,
+    flatten,
+    formdata_of,
+    locate,
+    parse_path,
+    rows_in,
+    schema_errors,
+)
 
 bp = Blueprint("committee", __name__, template_folder="templates")
 bp.before_request(require_roles("committee-member", "grid-worker"))
 
+QUEUE_PAGE = 10  # each diff shown is a logged read: a page shows a few at a time
+HISTORY_PAGE = 50
+MAX_GRANT_YEARS = 5
+
+NAV = [
+    ("committee.home", _l("Overview")),
+    ("committee.residents", _l("Residents")),
+    ("committee.new_record", _l("New record")),
+    ("committee.queue", _l("Signing queue")),
+    ("committee.history", _l("History")),
+]
+
+
+@bp.context_processor
+def _navigation() -> dict[str, Any]:
+    return {"nav": NAV}
+
+
+def me() -> Actor:
+    actor = current_actor()
+    if actor is None or actor.org_id is None:  # require_roles ran first; this is for the type checker
+        abort(403)
+    return actor
+
+
+def store() -> Any:
+    return services().ledger.store.session()
+
+
+def _resident_or_404(actor: Actor, address: str) -> Member:
+    with store() as db:
+        member = queries.resident_member(db, str(actor.org_id), address)
+    if member is None:
+        abort(404)
+    return member
+
+
+def _record_or_404(actor: Actor, record_id: str) -> Record:
+    with store() as db:
+        record = queries.record_of(db, str(actor.org_id), record_id)
+    if record is None:
+        abort(404)
+    return record
+
+
+def _refusal(refused: AccessRefused) -> str:
+    """A refused duty read in plain words (the refusal itself is in the access log)."""
+    if refused.reason == ANCHORING_STALLED:
+        return _(
+            "Record content cannot be shown right now: the access log has not been anchored on the chain for too "
+            "long, and nothing is shown that could not be proved logged. This resumes by itself; try again in a few "
+            "minutes, or call the office."
+        )
+    if refused.seq is not None:
+        return _("The read was refused and the refusal is logged as access #%(seq)d: %(reason)s", seq=refused.seq,
+                 reason=str(refused))  # fmt: skip
+    return _("The read was refused: %(reason)s", reason=str(refused))
+
+
+def _page() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+# -- overview ------------------------------------------------------------------------------
+
 
 @bp.get("/")
 def home() -> Any:
-    return render_template("committee/home.html")
+    actor = me()
+    with store() as db:
+        summary = queries.summary(db, str(actor.org_id))
+        mine = len(queries.queue(db, str(actor.org_id), actor.address)) if actor.role == "committee-member" else None
+        recent = queries.records(db, str(actor.org_id))[:8]
+        shown = queries.names(db, {r.subject for r in recent})
+    return render_template("committee/home.html", summary=summary, mine=mine, recent=recent, names=shown)
+
+
+# -- residents -----------------------------------------------------------------------------
+
+
+@bp.get("/residents/")
+def residents() -> Any:
+    actor = me()
+    query = request.args.get("q", "")[:100]
+    with store() as db:
+        rows = queries.residents(db, str(actor.org_id), query)
+    return render_template("committee/residents.html", rows=rows, q=query)
+
+
+@bp.get("/residents/<address>")
+def resident(address: str) -> Any:
+    actor = me()
+    member = _resident_or_404(actor, address)
+    with store() as db:
+        rows = queries.records(db, str(actor.org_id), member.address)
+        shown = queries.names(db, {member.address})
+        threshold = queries.summary(db, str(actor.org_id)).threshold
+    label = services().ledger.label_of(member.address)
+    return render_template(
+        "committee/resident.html",
+        member=member,
+        name=shown[member.address],
+        label=label,
+        rows=rows,
+        threshold=threshold,
+    )
+
+
+# -- submitting and updating records ---------------------------------------------------------
+
+
+def _choose_page(form: ChooseForm, status: int = 200) -> Any:
+    return render_template("committee/choose.html", form=form), status
+
+
+@bp.route("/records/new", methods=["GET", "POST"])
+def new_record() -> Any:
+    actor = me()
+    with store() as db:
+        people = queries.residents(db, str(actor.org_id))
+    given = {k: v for k, v in request.args.items() if k in ("resident", "category") and v}
+    choose = ChooseForm(formdata=MultiDict(given) if given else None)
+    choose.resident.choices = [("", _("— choose —"))] + [
+        (p.address, f"{p.name} ({p.label})" if p.label and p.label != p.name else p.name) for p in people
+    ]
+    if "resident" not in given or "category" not in given:
+        if request.args.get("chosen"):  # the form was sent half filled in (not a link naming the resident)
+            choose.validate()
+        return _choose_page(choose)
+    try:
+        category = Category[given["category"].strip().upper().replace("-", "_")]
+    except KeyError:
+        choose.category.errors = [_("Choose one of the kinds of record.")]
+        return _choose_page(choose, 400)
+    member = _resident_or_404(actor, given["resident"])
+    with store() as db:
+        name = queries.names(db, {member.address})[member.address]
+
+    if request.method == "GET":
+        form = record_form(category, rows_in(MultiDict(), category))
+        return _record_form_page("new", form, category, member=member, name=name)
+
+    more = request.form.get("more")
+    form = record_form(category, rows_in(request.form, category, more=more))
+    if more or not form.validate_on_submit():
+        return _record_form_page("new", form, category, member=member, name=name)
+    content, groups, problems = _content(category, form)
+    if content is None:
+        return _record_form_page("new", form, category, member=member, name=name, groups=groups, problems=problems)
+    try:
+        validate(category, content)
+        record_id, _tx = services().records.add(
+            actor=actor.address, subject=member.address, category=category, content=content
+        )
+    except LedgerError as exc:
+        groups, problems, status = _write_error(category, form, exc)
+        return _record_form_page(
+            "new", form, category, member=member, name=name, groups=groups, problems=problems, status=status
+        )
+    flash(
+        _(
+            "The %(category)s record of %(name)s is saved and its fingerprint is on chain. "
+            "It now waits for the signatures of committee members.",
+            category=CATEGORY_NAMES[category.slug],
+            name=name,
+        ),
+        "success",
+    )
+    return redirect(url_for("committee.record", record_id=record_id))
+
+
+@bp.route("/records/<record_id>/edit", methods=["GET", "POST"])
+def edit_record(record_id: str) -> Any:
+    actor = me()
+    record = _record_or_404(actor, record_id)
+    if record.erased_at is not None:
+        flash(_("This record was erased; it cannot be changed."), "error")
+        return redirect(url_for("committee.record", record_id=record.record_id))
+    category = Category(record.category)
+    with store() as db:
+        name = queries.names(db, {record.subject})[record.subject]
+
+    if request.method == "GET":
+        # Prefilling shows the content to the member: a committee review, logged first.
+        try:
+            services().access.read(record.record_id, accessor=actor.address, basis="duty")
+        except AccessRefused as refused:
+            flash(_refusal(refused), "error")
+            return redirect(url_for("committee.record", record_id=record.record_id))
+        head = services().records.show(record.record_id).head
+        formdata, rows = formdata_of(category, head.content or {})
+        formdata["expected_version"] = str(head.version)
+        form = record_form(category, rows, formdata)
+        return _record_form_page("edit", form, category, record=record, name=name, loaded=head.version)
+
+    more = request.form.get("more")
+    form = record_form(category, rows_in(request.form, category, more=more))
+    try:
+        loaded = int(form.expected_version.data or "")
+    except ValueError:
+        abort(400)
+    page: dict[str, Any] = {"record": record, "name": name, "loaded": loaded}
+    if more or not form.validate_on_submit():
+        return _record_form_page("edit", form, category, **page)
+    content, groups, problems = _content(category, form)
+    if content is None:
+        return _record_form_page("edit", form, category, groups=groups, problems=problems, **page)
+    head = services().records.show(record.record_id).head  # compared, not shown
+    if head.version == loaded and head.content == content:
+        problems = [_("Nothing was changed: there is no new version to save.")]
+        return _record_form_page("edit", form, category, problems=problems, status=400, **page)
+    try:
+        validate(category, content)
+        version, _tx = services().records.update(
+            record.record_id, content, actor=actor.address, expected_version=loaded
+        )
+    except LedgerError as exc:
+        groups, problems, status = _write_error(category, form, exc)
+        if isinstance(exc, ConflictError):
+            problems = [
+                _(
+                    "Someone changed this record since you opened it (you opened version %(loaded)d; it is now at "
+                    "version %(now)d). Nothing was saved. Open the newest version and make your change again.",
+                    loaded=loaded,
+                    now=services().records.show(record.record_id).head.version,
+                )
+            ]
+        return _record_form_page(
+            "edit", form, category, groups=groups, problems=problems, status=status, conflict=status == 409, **page
+        )
+    flash(
+        _(
+            "Version %(version)d is saved and on chain. It now waits for the signatures of committee members.",
+            version=version,
+        ),
+        "success",
+    )
+    return redirect(url_for("committee.record", record_id=record.record_id))
+
+
+def _content(category: Category, form: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]], list[str]]:
+    """The content of a posted record form; or None, with every error placed beside its
+    field (``groups``: errors about a whole group of fields; ``problems``: the rest)."""
+    inner = form[CONTENT].form
+    built = build(category, inner)
+    found = list(built.errors.items())
+    for path, message in schema_errors(category, built.content):
+        if any(path == bad or path.startswith((bad + ".", bad + "[")) for bad in built.errors):
+            continue  # already told: not a number
+        found.append((path, message))
+    groups: dict[str, list[str]] = {}
+    problems: list[str] = []
+    for path, message in found:
+        _place(category, inner, path, message, built.row_of, groups, problems)
+    return (None if found else built.content), groups, problems
+
+
+def _place(
+    category: Category,
+    inner: Any,
+    path: str,
+    message: str,
+    row_of: dict[str, list[int]],
+    groups: dict[str, list[str]],
+    problems: list[str],
+) -> None:
+    target = locate(category, inner, path, row_of) if path else None
+    if target is None:
+        problems.append(f"{path}: {message}" if path else message)
+    else:
+        attach(target, message, groups)
+
+
+def _write_error(category: Category, form: Any, exc: LedgerError) -> tuple[dict[str, list[str]], list[str], int]:
+    """A refused write: an input error beside its field, anything else above the form."""
+    groups: dict[str, list[str]] = {}
+    problems: list[str] = []
+    status, _code = web_errors.status_of(exc)
+    if isinstance(exc, InputError) and exc.field and parse_path(exc.field):
+        message = str(exc).removeprefix(f"{exc.field}: ")
+        _place(category, form[CONTENT].form, exc.field, message, {}, groups, problems)
+    else:
+        problems.append(str(exc))
+    return groups, problems, status
+
+
+def _record_form_page(mode: str, form: Any, category: Category, *, status: int = 200, **context: Any) -> Any:
+    groups = context.setdefault("groups", {})
+    problems = context.setdefault("problems", [])
+    error_count = count_errors(form[CONTENT].form) + sum(len(g) for g in groups.values())
+    if status == 200 and (problems or error_count or form.errors):
+        status = 400
+    return (
+        render_template(
+            "committee/record_form.html", mode=mode, form=form, category=category, error_count=error_count, **context
+        ),
+        status,
+    )
+
+
+# -- a record ------------------------------------------------------------------------------
+
+
+def _record_page(actor: Actor, record: Record, disclosure: Disclosure | None = None) -> Any:
+    category = Category(record.category)
+    with store() as db:
+        versions = queries.versions(db, record.record_id)
+        summary = queries.summary(db, str(actor.org_id))
+        people = {record.subject, record.created_by}
+        for v in versions:
+            people.update({v.created_by, *v.signers, *v.approvals})
+        shown = queries.names(db, people)
+    head = versions[0]
+    lines = changes = None
+    pending_head = None
+    if disclosure is not None:
+        lines = flatten(category, disclosure.content)
+        if head.version > disclosure.version:
+            # An update waits for signatures: show what it changes (the read above covers it).
+            view = services().records.show(record.record_id)
+            pending_head = view.head.version
+            changes = diff(category, disclosure.content, view.head.content)[0]
+    can_sign = (
+        actor.role == "committee-member"
+        and record.erased_at is None
+        and head.on_chain
+        and not head.certified_tx
+        and actor.address not in head.approvals
+    )
+    return render_template(
+        "committee/record.html",
+        record=record,
+        category=category,
+        versions=versions,
+        head=head,
+        names=shown,
+        threshold=summary.threshold,
+        signers=summary.signers,
+        disclosure=disclosure,
+        lines=lines,
+        changes=changes,
+        pending_head=pending_head,
+        can_sign=can_sign,
+        show_form=ShowContentForm(),
+        sign_form=SignForm(formdata=None, version=str(head.version), back="record"),
+    )
+
+
+@bp.get("/records/<record_id>")
+def record(record_id: str) -> Any:
+    actor = me()
+    return _record_page(actor, _record_or_404(actor, record_id))
+
+
+@bp.get("/records/<record_id>/content")
+def record_content_again(record_id: str) -> Any:
+    """No URL serves content: reloading it, or switching the language on the page that showed
+    it, comes back to the record page; showing the content again is a new, logged read."""
+    actor = me()
+    return redirect(url_for("committee.record", record_id=_record_or_404(actor, record_id).record_id))
+
+
+@bp.post("/records/<record_id>/content")
+def record_content(record_id: str) -> Any:
+    """Shows the content after logging the read (a committee review, basis "duty")."""
+    actor = me()
+    found = _record_or_404(actor, record_id)
+    if found.erased_at is not None:
+        flash(_("This record was erased: there is no content to show."), "error")
+        return redirect(url_for("committee.record", record_id=found.record_id))
+    try:
+        disclosure = services().access.read(found.record_id, accessor=actor.address, basis="duty")
+    except AccessRefused as refused:
+        flash(_refusal(refused), "error")
+        return redirect(url_for("committee.record", record_id=found.record_id))
+    return _record_page(actor, found, disclosure)
+
+
+# -- signing -------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueEntry:
+    item: queries.QueueItem
+    name: str
+    author: str
+    changes: list[Any] | None = None
+    unchanged: int = 0
+    first: bool = False
+    refused: str | None = None
+
+
+@bp.get("/queue")
+def queue() -> Any:
+    actor = me()
+    signer = actor.role == "committee-member"
+    with store() as db:
+        items = queries.queue(db, str(actor.org_id), actor.address if signer else None)
+        summary = queries.summary(db, str(actor.org_id))
+        shown = queries.names(db, {i.subject for i in items} | {i.created_by for i in items})
+    page = _page()
+    pages = max(1, -(-len(items) // QUEUE_PAGE))
+    page = min(page, pages)
+    entries = [
+        QueueEntry(item, shown[item.subject], shown[item.created_by])
+        for item in items[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE]
+    ]
+    if signer:
+        for entry in entries:
+            _review(actor, entry)
+    return render_template(
+        "committee/queue.html",
+        entries=entries,
+        total=len(items),
+        page=page,
+        pages=pages,
+        signer=signer,
+        threshold=summary.threshold,
+        sign_form=SignForm(formdata=None),
+    )
+
+
+def _review(actor: Actor, entry: QueueEntry) -> None:
+    """The diff of a queued version against the one before it, after logging the read."""
+    try:
+        services().access.read(entry.item.record_id, accessor=actor.address, basis="duty")
+    except AccessRefused as refused:
+        entry.refused = _refusal(refused)
+        return
+    except NotFoundError:
+        entry.refused = _("This record has no content to show.")
+        return
+    view = services().records.show(entry.item.record_id)
+    by_version = {v.version: v for v in view.versions}
+    new = by_version.get(entry.item.version)
+    old = by_version.get(entry.item.version - 1)
+    if new is None:
+        entry.refused = _("This version is no longer stored.")
+        return
+    entry.first = old is None
+    entry.changes, entry.unchanged = diff(view.category, old.content if old else None, new.content)
+
+
+@bp.post("/records/<record_id>/sign")
+def sign(record_id: str) -> Any:
+    actor = me()
+    if actor.role != "committee-member":
+        abort(403)  # grid workers collect and relay; only committee members certify
+    found = _record_or_404(actor, record_id)
+    form = SignForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        version = int(form.version.data)
+    except ValueError:
+        abort(400)
+    back = (
+        url_for("committee.record", record_id=found.record_id)
+        if form.back.data == "record"
+        else url_for("committee.queue")
+    )
+    with store() as db:
+        versions = {v.version: v for v in queries.versions(db, found.record_id)}
+        already = queries.has_signed(db, found.record_id, version, actor.address)
+    head = max(versions) if versions else 0
+    if found.erased_at is not None:
+        flash(_("This record was erased: there is nothing to sign."), "error")
+        return redirect(back)
+    if version != head:
+        flash(
+            _(
+                "This record changed since you loaded the page: version %(version)d is no longer the newest. "
+                "Look at version %(head)d before you sign.",
+                version=version,
+                head=head,
+            ),
+            "error",
+        )
+        return redirect(back)
+    if versions[head].certified_tx:
+        flash(_("Version %(version)d is already certified.", version=version), "warning")
+        return redirect(back)
+    if not versions[head].on_chain:
+        flash(_("Version %(version)d is not on chain yet. Sign it in a moment.", version=version), "warning")
+        return redirect(back)
+    if already:
+        flash(_("You have already signed version %(version)d. A signature counts once.", version=version), "warning")
+        return redirect(back)
+    try:
+        outcome = services().records.sign(found.record_id, signer=actor.address, version=version)
+    except ConflictError:
+        flash(_("This record changed while you were signing. Look at the newest version and sign again."), "error")
+        return redirect(back)
+    except LedgerError as exc:
+        flash(_("Your signature was not accepted: %(reason)s", reason=str(exc)), "error")
+        return redirect(back)
+    if outcome.certify_tx:
+        flash(
+            _(
+                "Signed (%(m)d of %(k)d). The record is now certified on chain.",
+                m=outcome.approvals,
+                k=outcome.threshold,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _(
+                "Signed (%(m)d of %(k)d). It is certified once %(k)d committee members have signed.",
+                m=outcome.approvals,
+                k=outcome.threshold,
+            ),
+            "success",
+        )
+    return redirect(back)
+
+
+# -- history -------------------------------------------------------------------------------
+
+
+@bp.get("/history")
+def history() -> Any:
+    actor = me()
+    page = _page()
+    with store() as db:
+        events = queries.history(db, str(actor.org_id), HISTORY_PAGE + 1, (page - 1) * HISTORY_PAGE)
+        shown = queries.names(db, {e.subject for e in events} | {e.who for e in events if e.who})
+    more = len(events) > HISTORY_PAGE
+    return render_template("committee/history.html", events=events[:HISTORY_PAGE], names=shown, page=page, more=more)
+
+
+# -- relaying a resident's permission --------------------------------------------------------
+
+
+def _grant_form(actor: Actor, *, fresh: bool = False) -> RelayGrantForm:
+    form = RelayGrantForm(formdata=None) if fresh else RelayGrantForm()
+    with store() as db:
+        form.department.choices = [("", _("— choose —"))] + queries.departments(db, actor.office_id)
+    form.categories.choices = [(c.slug, CATEGORY_NAMES[c.slug]) for c in Category]
+    return form
+
+
+def _relay_page(
+    actor: Actor,
+    member: Member,
+    form: RelayGrantForm,
+    *,
+    withdraw_errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> Any:
+    grants = services().consent.list(resident=member.address)
+    grants.sort(key=lambda g: g.valid_from, reverse=True)
+    with store() as db:
+        shown = queries.names(db, {member.address} | {g.relayer for g in grants if g.relayer})
+        departments = queries.org_names(db)
+    return (
+        render_template(
+            "committee/relay.html",
+            member=member,
+            name=shown[member.address],
+            names=shown,
+            form=form,
+            grants=grants,
+            departments=departments,
+            withdraw_form=RelayWithdrawForm(formdata=None, prefix="withdraw"),
+            withdraw_errors=withdraw_errors or {},
+        ),
+        status,
+    )
+
+
+def _join(items: Any) -> str:
+    language = get_locale()
+    return ("、" if language is not None and language.language == "zh" else ", ").join(items)
+
+
+def _until(text: str) -> tuple[int | None, str | None]:
+    """The last day of a permission -> its end (23:59:59 that day, China time), or an error."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return None, _("Enter a date as YYYY-MM-DD.")
+    if day <= today():
+        return None, _("Choose a day after today.")
+    if day > today() + timedelta(days=366 * MAX_GRANT_YEARS):
+        return None, _("At most %(years)d years ahead.", years=MAX_GRANT_YEARS)
+    end = datetime.combine(day, time(23, 59, 59), tzinfo=CHINA)
+    return int(end.timestamp()), None
+
+
+@bp.route("/residents/<address>/relay-grant", methods=["GET", "POST"])
+def relay_grant(address: str) -> Any:
+    actor = me()
+    member = _resident_or_404(actor, address)
+    form = _grant_form(actor)
+    if request.method == "GET" or not form.validate_on_submit():
+        return _relay_page(actor, member, form, status=400 if request.method == "POST" else 200)
+    until, problem = _until(form.valid_until.data or "")
+    if problem:
+        form.valid_until.errors = [problem]
+        return _relay_page(actor, member, form, status=400)
+    assert until is not None
+    categories = [Category[slug.upper()] for slug in form.categories.data or []]
+    purpose = Purpose(int(form.purpose.data))
+    try:
+        grant_id, _tx = services().consent.issue(
+            resident=member.address,
+            department=form.department.data,
+            categories=categories,
+            purpose=purpose,
+            legal_basis=LegalBasis.CONSENT,
+            valid_until=until,
+            purpose_text=(form.purpose_text.data or "").strip(),
+            relayer=actor.address,
+        )
+    except InputError as exc:
+        target = {"categories": form.categories, "valid_until": form.valid_until, "department": form.department}
+        message = str(exc).removeprefix(f"{exc.field}: ")
+        if exc.field in target:
+            target[exc.field].errors = [message]
+        else:
+            form.purpose_text.errors = [str(exc)]
+        return _relay_page(actor, member, form, status=400)
+    with store() as db:
+        name = queries.names(db, {member.address})[member.address]
+        department = dict(queries.departments(db, actor.office_id)).get(form.department.data, form.department.data)
+    day = form.valid_until.data.strip()
+    flash(
+        _(
+            "Sent with %(name)s's own signature: %(department)s may use their %(categories)s records for "
+            "%(purpose)s until %(day)s. %(name)s can withdraw this at any time.",
+            name=name,
+            department=department,
+            categories=_join(str(CATEGORY_NAMES[c.slug]) for c in categories),
+            purpose=PURPOSE_NAMES[int(purpose)],
+            day=day,
+        ),
+        "success",
+    )
+    return redirect(url_for("committee.relay_grant", address=member.address, granted=grant_id))
+
+
+@bp.post("/residents/<address>/grants/<grant_id>/withdraw")
+def relay_withdraw(address: str, grant_id: str) -> Any:
+    actor = me()
+    member = _resident_or_404(actor, address)
+    try:
+        grant = services().consent.show(grant_id)
+    except (NotFoundError, InputError):
+        abort(404)
+    if grant.resident != member.address:
+        abort(404)
+    form = RelayWithdrawForm(prefix="withdraw")
+    if not form.validate_on_submit():
+        errors = [str(e) for e in form.present.errors] or [_("Tick the box to confirm.")]
+        return _relay_page(
+            actor, member, _grant_form(actor, fresh=True), withdraw_errors={grant.grant_id: errors}, status=400
+        )
+    if grant.status != "active":
+        flash(_("This permission is no longer active: there is nothing to withdraw."), "warning")
+        return redirect(url_for("committee.relay_grant", address=member.address))
+    services().consent.withdraw(grant.grant_id, relayer=actor.address)
+    with store() as db:
+        name = queries.names(db, {member.address})[member.address]
+    flash(
+        _(
+            "Withdrawn with %(name)s's own signature. From now on the department can no longer use these records "
+            "under this permission.",
+            name=name,
+        ),
+        "success",
+    )
+    return redirect(url_for("committee.relay_grant", address=member.address))

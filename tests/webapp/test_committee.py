@@ -1,0 +1,732 @@
+"""Committee members and grid workers: records submitted through forms generated from each
+category's JSON Schema (field-level errors, nothing written on error), updates with a diff in
+the signing queue, k-of-n signing until certified, logged duty reads, the committee's history,
+and relaying a resident's permission (signed by the resident, sent by the worker); every route
+refused to other roles, strangers and other committees."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from ledger import eip712
+from ledger.access import today
+from ledger.categories import Category
+from ledger.consent import LegalBasis, Purpose
+from ledger.membership import org_id
+from ledger.store.models import GrantTerms, Organisation
+from tests.conftest import World
+from webapp.services import Services
+
+from .conftest import Auth
+
+pytestmark = pytest.mark.chain
+
+HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
+SCRIPT = "<script>alert('x')</script>"
+TEMPLATES = Path(__file__).resolve().parents[2] / "webapp" / "committee" / "templates" / "committee"
+
+
+@pytest.fixture(autouse=True)
+def _english(client: FlaskClient) -> None:
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
+@pytest.fixture
+def svc(app: Flask) -> Services:
+    # No app context held open here: the test client would reuse it for every request,
+    # and flask-wtf's per-context CSRF token would outlive the session it belongs to.
+    found: Services = app.extensions["gridledger"]
+    return found
+
+
+def address(svc: Services, label: str) -> str:
+    return svc.ledger.address_of(label)
+
+
+def add_record(
+    svc: Services, content: dict[str, Any] | None = None, *, category: Category = Category.HEALTH, signed_by: int = 0
+) -> str:
+    rid, _ = svc.records.add(
+        actor=World.grid_worker, subject=World.resident, category=category, content=content or HEALTH
+    )
+    for member in World.members[:signed_by]:
+        svc.records.sign(rid, signer=member)
+    return rid
+
+
+def text(response: TestResponse) -> str:
+    return response.get_data(as_text=True)
+
+
+def new_url(svc: Services, category: str) -> str:
+    return f"/committee/records/new?resident={address(svc, World.resident)}&category={category}"
+
+
+def post_form(auth: Auth, url: str, fields: dict[str, str]) -> TestResponse:
+    """Posts a form as a browser would: the CSRF token from the form's own page."""
+    return auth.post(url, fields, page=url)
+
+
+def field_error(page: str, field_id: str) -> str:
+    found = re.search(rf'<small class="field-error" id="{re.escape(field_id)}-error">([^<]*)</small>', page)
+    assert found, f"no error beside {field_id}"
+    return html.unescape(found.group(1))
+
+
+def flashes(page: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r'<p class="flash [a-z]+" role="status">([^<]*)</p>', page)]
+
+
+def log_events(svc: Services, since: int) -> list[Any]:
+    return [svc.log.event(seq) for seq in range(since, svc.log.size())]
+
+
+def routes(svc: Services, rid: str, gid: str) -> list[tuple[str, str]]:
+    resident = address(svc, World.resident)
+    return [
+        ("GET", "/committee/"),
+        ("GET", "/committee/residents/"),
+        ("GET", f"/committee/residents/{resident}"),
+        ("GET", "/committee/records/new"),
+        ("GET", new_url(svc, "health")),
+        ("POST", new_url(svc, "health")),
+        ("GET", f"/committee/records/{rid}"),
+        ("POST", f"/committee/records/{rid}/content"),
+        ("GET", f"/committee/records/{rid}/edit"),
+        ("POST", f"/committee/records/{rid}/edit"),
+        ("POST", f"/committee/records/{rid}/sign"),
+        ("GET", "/committee/queue"),
+        ("GET", "/committee/history"),
+        ("GET", f"/committee/residents/{resident}/relay-grant"),
+        ("POST", f"/committee/residents/{resident}/relay-grant"),
+        ("POST", f"/committee/residents/{resident}/grants/{gid}/withdraw"),
+    ]
+
+
+def a_grant(svc: Services) -> str:
+    gid, _ = svc.consent.issue(
+        resident=World.resident, department=World.department, categories=[Category.HEALTH],
+        purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT,
+        valid_until=int(time.time()) + 365 * 86_400,
+    )  # fmt: skip
+    return gid
+
+
+# -- who may come in ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["member1", "grid"])
+def test_every_page_opens_for_committee_members_and_grid_workers(
+    client: FlaskClient, auth: Auth, svc: Services, username: str
+) -> None:
+    rid = add_record(svc)
+    auth.login_as(username)
+    for method, url in routes(svc, rid, a_grant(svc)):
+        if method == "GET":
+            response = client.get(url)
+            assert response.status_code == 200, (username, url)
+            assert 'href="/static/committee.css"' in text(response), url
+    assert auth.post(f"/committee/records/{rid}/content").status_code == 200
+
+
+@pytest.mark.parametrize("username", ["resident", "officer", "admin", "suspended", "revoked", "stranger"])
+def test_other_roles_get_403_on_every_route(client: FlaskClient, auth: Auth, svc: Services, username: str) -> None:
+    rid = add_record(svc)
+    gid = a_grant(svc)
+    auth.login_as(username)
+    before = svc.log.size()
+    for method, url in routes(svc, rid, gid):
+        data = {"csrf_token": auth.token(), "version": "1", "present": "y", "withdraw-present": "y"}
+        response = client.get(url) if method == "GET" else client.post(url, data=data)
+        assert response.status_code == 403, (username, method, url)
+    assert svc.log.size() == before  # nothing was read
+    assert svc.consent.show(gid).status == "active"
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client: FlaskClient, svc: Services) -> None:
+    rid = add_record(svc)
+    for method, url in routes(svc, rid, "0x" + "cd" * 32):
+        response = client.get(url) if method == "GET" else client.post(url, data={})
+        if method == "GET":
+            assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
+        else:  # no session: the CSRF check refuses first, nothing is done
+            assert response.status_code in (302, 400), url
+
+
+def test_a_member_of_another_committee_gets_404_for_our_records_and_residents(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    gid = a_grant(svc)
+    auth.login_as("other-member")
+    before = svc.log.size()
+    for method, url in routes(svc, rid, gid):
+        if url in ("/committee/", "/committee/residents/", "/committee/records/new", "/committee/queue",
+                   "/committee/history"):  # fmt: skip
+            continue  # their own committee's pages
+        data = {"csrf_token": auth.token(), "version": "1", "present": "y", "withdraw-present": "y"}
+        response = client.get(url) if method == "GET" else client.post(url, data=data)
+        assert response.status_code == 404, (method, url)
+    assert svc.log.size() == before
+    assert rid not in text(client.get("/committee/queue")) and rid not in text(client.get("/committee/history"))
+    assert "张秀英" not in text(client.get("/committee/residents/"))
+    assert client.get("/committee/records/not-an-id").status_code == 404
+
+
+# -- the overview and residents -----------------------------------------------------------------
+
+
+def test_home_counts_the_committees_records_and_my_queue(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    add_record(svc, signed_by=2)
+    waiting = add_record(svc, category=Category.HEALTH)
+    auth.login_as("member1")
+    page = text(client.get("/committee/"))
+    assert 'id="committee-name">Committee A<' in page
+    assert "certified when 2 of the 3 committee members have signed" in page
+    assert re.search(r'id="awaiting-count">1<', page) and re.search(r'id="certified-count">1<', page)
+    assert "Waiting for your signature: 1" in page
+    assert f'data-record-id="{waiting}" data-state="awaiting"' in page
+    auth.login_as("grid")
+    page = text(client.get("/committee/"))
+    assert 'id="grid-worker-note"' in page and "Waiting for your signature" not in page
+
+
+def test_residents_list_search_and_resident_page(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    rid = add_record(svc)
+    resident = address(svc, World.resident)
+    auth.login_as("member2")
+    page = text(client.get("/committee/residents/"))
+    assert f'data-address="{resident}"' in page and "张秀英" in page
+    assert "data-address" not in text(client.get("/committee/residents/?q=nobody-like-this"))
+    assert "张秀英" in text(client.get("/committee/residents/?q=秀英"))
+    own = text(client.get(f"/committee/residents/{resident}"))
+    assert 'id="resident-name">张秀英<' in own and f'data-record-id="{rid}"' in own
+    assert "李医生" not in own  # metadata only, never content
+    assert client.get(f"/committee/residents/{address(svc, World.members[0])}").status_code == 404  # not a resident
+
+
+# -- submitting a record through the generated form ---------------------------------------------
+
+
+def test_choosing_the_resident_and_kind_leads_to_the_generated_form(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    auth.login_as("member1")
+    choose = text(client.get("/committee/records/new"))
+    assert 'id="choose-form"' in choose and address(svc, World.resident) in choose
+    linked = text(client.get("/committee/records/new?resident=" + address(svc, World.resident)))
+    assert f'<option selected value="{address(svc, World.resident)}">' in linked  # from the resident's page
+    assert 'class="field-error"' not in linked  # nothing sent yet: no error
+    missing = client.get(f"/committee/records/new?chosen=1&resident={address(svc, World.resident)}&category=")
+    assert missing.status_code == 200 and field_error(text(missing), "category") == "Choose the kind of record."
+    unknown = client.get(new_url(svc, "horoscope"))
+    assert unknown.status_code == 400 and 'id="category-error"' in text(unknown)
+    page = text(client.get(new_url(svc, "health")))
+    assert 'data-category="health"' in page and 'id="form-resident">张秀英<' in page
+    for name in ("blood_type", "chronic_conditions", "allergies", "disability_grade", "family_doctor"):
+        assert f'id="content-{name}"' in page, name
+    assert "Blood type (required)" in page and "From 0 to 4." in page
+    assert client.get(new_url(svc, "health").replace(address(svc, World.resident), "0x" + "12" * 20)).status_code == 404
+
+
+def test_a_bad_health_form_shows_each_error_beside_its_field_and_writes_nothing(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    auth.login_as("grid")
+    before = svc.records.count()
+    response = post_form(
+        auth,
+        new_url(svc, "health"),
+        {"content-blood_type": "", "content-disability_grade": "two", "content-family_doctor": "x" * 60},
+    )
+    page = text(response)
+    assert response.status_code == 400
+    assert field_error(page, "content-blood_type") == "Please fill this in."
+    assert field_error(page, "content-disability_grade") == "Enter a whole number, such as 3."
+    assert field_error(page, "content-family_doctor") == "At most 50 characters."
+    assert 'id="form-errors" role="alert" data-count="3"' in page
+    assert 'value="two"' in page  # what was typed stays in the form
+    out_of_range = post_form(auth, new_url(svc, "health"), {"content-blood_type": "A", "content-disability_grade": "9"})
+    assert out_of_range.status_code == 400
+    assert field_error(text(out_of_range), "content-disability_grade") == "At most 4."
+    assert svc.records.count() == before == 0
+
+
+def test_a_health_record_submitted_through_the_form_is_stored_and_waits_for_signatures(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    auth.login_as("grid")
+    response = post_form(
+        auth,
+        new_url(svc, "health"),
+        {
+            "content-blood_type": "AB",
+            "content-chronic_conditions": "高血压\r\n\r\n 糖尿病 \r\n",
+            "content-allergies": "",
+            "content-disability_grade": "2",
+            "content-family_doctor": "王医生",
+        },
+    )
+    assert response.status_code == 302
+    rid = response.headers["Location"].rsplit("/", 1)[1]
+    view = svc.records.show(rid)
+    assert view.category is Category.HEALTH and view.subject == address(svc, World.resident)
+    assert view.head.content == {
+        "blood_type": "AB", "chronic_conditions": ["高血压", "糖尿病"], "allergies": [], "disability_grade": 2,
+        "family_doctor": "王医生",
+    }  # fmt: skip
+    assert view.head.created_by == address(svc, World.grid_worker) and view.head.on_chain
+    page = text(client.get(f"/committee/records/{rid}"))
+    assert "saved and its fingerprint is on chain" in page
+    assert 'id="record-state"><span class="badge warn" data-state="awaiting">' in page
+    assert 'id="signature-count">0 of 2 signatures<' in page
+    assert 'id="not-a-signer"' in page and 'id="sign-submit"' not in page  # a grid worker does not sign
+    assert "王医生" not in page  # content only on request
+
+
+def test_a_household_with_rows_of_members(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    auth.login_as("member1")
+    url = new_url(svc, "household")
+    page = text(client.get(url))
+    assert 'data-testid="rows-content-members"' in page
+    assert 'id="content-members-0-name"' in page and 'id="content-members-1-relation"' in page
+    assert 'id="content-members-2-name"' not in page
+
+    more = post_form(auth, url, {"content-household_number": "3301", "more": "content-members"})
+    assert more.status_code == 200 and 'id="content-members-2-name"' in text(more)
+    assert 'value="3301"' in text(more) and svc.records.count() == 0
+
+    none = post_form(auth, url, {"content-household_number": "HZ330106", "content-address": "西湖区翠苑一区 3 幢"})
+    assert none.status_code == 400
+    assert field_error(text(none), "content-members") == "Give at least 1."
+
+    bad = post_form(
+        auth,
+        url,
+        {
+            "content-household_number": "hz-1",
+            "content-address": "西湖区翠苑一区 3 幢",
+            "content-members-0-name": "张秀英",
+            "content-members-0-relation": "head",
+            "content-members-1-name": "",
+            "content-members-2-name": "张小明",
+            "content-members-2-relation": "",
+            "content-members-2-id_number": "12345",
+        },
+    )
+    page = text(bad)
+    assert bad.status_code == 400
+    assert field_error(page, "content-household_number").startswith("This is not in the expected form.")
+    # the empty second row is skipped, so content row 1 is form row 2: errors land in form row 2
+    assert field_error(page, "content-members-2-relation") == "Please fill this in."
+    assert field_error(page, "content-members-2-id_number").startswith("This is not in the expected form. 18")
+    assert 'id="content-members-1-name-error"' not in page
+    assert svc.records.count() == 0
+
+    good = post_form(
+        auth,
+        url,
+        {
+            "content-household_number": "HZ330106",
+            "content-address": "西湖区翠苑一区 3 幢",
+            "content-members-0-name": "张秀英",
+            "content-members-0-relation": "head",
+            "content-members-2-name": "张小明",
+            "content-members-2-relation": "grandchild",
+            "content-members-2-id_number": "33010620150101123X",
+        },
+    )
+    assert good.status_code == 302
+    rid = good.headers["Location"].rsplit("/", 1)[1]
+    assert svc.records.show(rid).head.content == {
+        "household_number": "HZ330106",
+        "address": "西湖区翠苑一区 3 幢",
+        "members": [
+            {"name": "张秀英", "relation": "head"},
+            {"name": "张小明", "relation": "grandchild", "id_number": "33010620150101123X"},
+        ],
+    }
+
+
+def test_yes_no_and_numbers_of_elderly_care(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    auth.login_as("grid")
+    url = new_url(svc, "elderly_care")
+    bad = post_form(auth, url, {"content-care_level": "dependent", "content-subsidy": "care_subsidy",
+                                "content-monthly_amount_yuan": "1e400"})  # fmt: skip
+    assert bad.status_code == 400
+    assert field_error(text(bad), "content-lives_alone") == "Please fill this in."
+    assert field_error(text(bad), "content-monthly_amount_yuan") == "Enter a number, such as 12 or 3.5."
+    good = post_form(auth, url, {"content-care_level": "dependent", "content-subsidy": "care_subsidy",
+                                 "content-lives_alone": "no", "content-monthly_amount_yuan": "350.5"})  # fmt: skip
+    assert good.status_code == 302
+    rid = good.headers["Location"].rsplit("/", 1)[1]
+    assert svc.records.show(rid).head.content == {
+        "care_level": "dependent", "subsidy": "care_subsidy", "lives_alone": False, "monthly_amount_yuan": 350.5,
+    }  # fmt: skip
+
+
+# -- reading content: a logged duty read first ---------------------------------------------------
+
+
+def test_the_content_is_shown_only_after_a_logged_duty_read(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    rid = add_record(svc, signed_by=2)
+    auth.login_as("member3")
+    before = svc.log.size()
+    page = text(client.get(f"/committee/records/{rid}"))
+    assert "李医生" not in page and 'id="show-content"' in page
+    assert svc.log.size() == before  # the metadata is not a read
+
+    response = auth.post(f"/committee/records/{rid}/content")
+    page = text(response)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    assert "李医生" in page and "Family doctor" in page and "高血压 hypertension" in page
+    seq = int(re.search(r'id="access-banner" data-seq="(\d+)" data-basis="duty"', page).group(1))  # type: ignore[union-attr]
+    assert f"This view is logged as access #{seq}" in page
+    [logged] = log_events(svc, before)
+    assert logged.seq == seq and logged.outcome == "allowed" and logged.basis == "duty"
+    assert logged.accessor == address(svc, World.members[2]) and logged.record_id == rid
+    assert json.loads(logged.leaf)["purpose"] == int(Purpose.RECORD_REVIEW)
+    again = client.get(f"/committee/records/{rid}/content")  # no content at a URL: back to the record
+    assert again.status_code == 302 and again.headers["Location"] == f"/committee/records/{rid}"
+    assert svc.log.size() == before + 1
+
+
+def test_no_content_is_shown_when_the_read_cannot_be_logged_safely(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    auth.login_as("member1")
+    assert auth.post(f"/committee/records/{rid}/content").status_code == 200  # an event no checkpoint covers
+    svc.access.limit = 0.0
+    svc.access._health = None
+    refused = client.post(
+        f"/committee/records/{rid}/content", data={"csrf_token": auth.token(f"/committee/records/{rid}")},
+        follow_redirects=True,
+    )  # fmt: skip
+    page = text(refused)
+    assert "李医生" not in page and "Record content cannot be shown right now" in page
+    edit = client.get(f"/committee/records/{rid}/edit", follow_redirects=True)
+    assert "李医生" not in text(edit) and "cannot be shown right now" in text(edit)
+    queue = text(client.get("/committee/queue"))
+    assert 'data-testid="queue-refused"' in queue and "李医生" not in queue
+
+
+# -- updates, the queue and its diff ----------------------------------------------------------
+
+
+def test_an_update_shows_its_diff_in_the_signing_queue(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    rid = add_record(svc, signed_by=2)
+    auth.login_as("grid")
+    before = svc.log.size()
+    edit = client.get(f"/committee/records/{rid}/edit")
+    page = text(edit)
+    assert edit.status_code == 200 and 'id="edit-logged"' in page
+    assert 'name="expected_version" type="hidden" value="1"' in page
+    assert 'value="李医生"' in page and "高血压 hypertension</textarea>" in page
+    assert re.search(r'<option selected value="O">|<option value="O" selected>', page)
+    [prefill] = log_events(svc, before)  # prefilling the form showed the content: logged
+    assert prefill.basis == "duty" and prefill.accessor == address(svc, World.grid_worker)
+
+    unchanged = post_form(
+        auth,
+        f"/committee/records/{rid}/edit",
+        {"expected_version": "1", "content-blood_type": "O", "content-chronic_conditions": "高血压 hypertension",
+         "content-family_doctor": "李医生"},
+    )  # fmt: skip
+    assert unchanged.status_code == 400 and "Nothing was changed" in text(unchanged)
+
+    saved = post_form(
+        auth,
+        f"/committee/records/{rid}/edit",
+        {"expected_version": "1", "content-blood_type": "O", "content-chronic_conditions": "高血压 hypertension",
+         "content-allergies": "青霉素", "content-family_doctor": "陈医生"},
+    )  # fmt: skip
+    assert saved.status_code == 302
+    view = svc.records.show(rid)
+    assert view.head.version == 2 and view.head.content == {
+        **HEALTH,
+        "allergies": ["青霉素"],
+        "family_doctor": "陈医生",
+    }
+    assert view.versions[0].certified and not view.head.certified
+
+    auth.login_as("member1")
+    before = svc.log.size()
+    queue = text(client.get("/committee/queue"))
+    entry = queue[queue.index(f'data-record-id="{rid}" data-version="2"') :]
+    assert re.search(r'data-change="changed" data-path="family_doctor">\s*<td>Family doctor</td>', entry)
+    assert '<del class="removed">李医生</del>' in entry and '<ins class="added">陈医生</ins>' in entry
+    assert re.search(r'data-change="changed" data-path="allergies">', entry)
+    assert "Fields unchanged: 2." in entry
+    assert 'data-testid="queue-count">0 of 2 signatures<' in entry
+    [review] = log_events(svc, before)
+    assert review.basis == "duty" and review.record_id == rid and review.accessor == address(svc, World.members[0])
+
+    # the record page shows the certified version and what the pending one changes
+    page = text(auth.post(f"/committee/records/{rid}/content", page=f"/committee/records/{rid}"))
+    assert 'id="pending-changes-heading"' in page and '<ins class="added">陈医生</ins>' in page
+    assert 'data-testid="version-row" data-version="1" data-certified="yes"' in page
+    assert 'data-testid="version-row" data-version="2" data-certified="no"' in page
+    assert "Version 1 stays certified, and is the one departments see" in page
+
+
+def test_a_concurrent_update_is_refused_and_nothing_is_overwritten(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    auth.login_as("member1")
+    url = f"/committee/records/{rid}/edit"
+    token = auth.token(url)  # member1 loads version 1
+    svc.records.update(rid, {**HEALTH, "family_doctor": "周医生"}, actor=World.grid_worker, expected_version=1)
+    response = client.post(url, data={
+        "csrf_token": token, "expected_version": "1", "content-blood_type": "A",
+        "content-chronic_conditions": "", "content-family_doctor": "李医生",
+    })  # fmt: skip
+    page = text(response)
+    assert response.status_code == 409
+    assert "Someone changed this record since you opened it (you opened version 1; it is now at version 2)" in page
+    assert 'id="reload-newest"' in page and '<option selected value="A">' in page  # what they typed stays
+    view = svc.records.show(rid)
+    assert view.head.version == 2 and view.head.content == {**HEALTH, "family_doctor": "周医生"}
+
+
+def test_a_grid_worker_sees_the_queue_without_content_or_sign_buttons(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    auth.login_as("grid")
+    before = svc.log.size()
+    page = text(client.get("/committee/queue"))
+    assert f'data-record-id="{rid}"' in page and "李医生" not in page
+    assert 'data-testid="sign-submit"' not in page and '<table class="diff' not in page
+    assert svc.log.size() == before  # nothing shown, nothing read
+
+
+# -- signing ------------------------------------------------------------------------------------
+
+
+def test_members_sign_until_the_committees_threshold_certifies_the_record(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    with svc.ledger.store.session() as db:
+        committee = db.get(Organisation, "0x" + org_id(World.committee).hex())
+        assert committee is not None
+        threshold = committee.threshold
+    assert threshold == 2  # the world's committee: 2 of its members certify
+    rid = add_record(svc)
+
+    auth.login_as("member1")
+    signed = auth.post(f"/committee/records/{rid}/sign", {"version": "1"}, page="/committee/queue",
+                       follow_redirects=True)  # fmt: skip
+    assert "Signed (1 of 2). It is certified once 2 committee members have signed." in flashes(text(signed))
+    assert f'data-record-id="{rid}"' not in text(client.get("/committee/queue"))  # signed: not mine to do
+    page = text(client.get(f"/committee/records/{rid}"))
+    assert 'data-state="awaiting"' in page and 'id="you-signed"' in page and 'id="sign-submit"' not in page
+
+    auth.login_as("member2")
+    assert f'data-record-id="{rid}"' in text(client.get("/committee/queue"))
+    page = text(client.get(f"/committee/records/{rid}"))
+    assert 'id="signature-count">1 of 2 signatures<' in page and 'id="sign-submit"' in page
+    done = auth.post(f"/committee/records/{rid}/sign", {"version": "1", "back": "record"},
+                     page=f"/committee/records/{rid}", follow_redirects=True)  # fmt: skip
+    page = text(done)
+    assert "Signed (2 of 2). The record is now certified on chain." in flashes(page)
+    assert 'id="record-state"><span class="badge ok" data-state="certified">' in page
+    assert 'id="certified-note"' in page and "李建国" in page and "王芳" in page
+    view = svc.records.show(rid)
+    assert view.head.certified and sorted(view.head.signers) == sorted(address(svc, m) for m in World.members[:2])
+
+    auth.login_as("member3")
+    assert f'data-record-id="{rid}"' not in text(client.get("/committee/queue"))
+    late = auth.post(f"/committee/records/{rid}/sign", {"version": "1"}, page="/committee/queue",
+                     follow_redirects=True)  # fmt: skip
+    assert "Version 1 is already certified." in flashes(text(late))
+    assert len(svc.records.show(rid).head.approvals) == 2
+
+    history = text(client.get("/committee/history"))
+    kinds = re.findall(rf'data-kind="(\w+)" data-record-id="{rid}"', history)
+    assert kinds == ["certified", "signed", "signed", "created"]
+
+
+def test_a_grid_worker_cannot_sign(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    rid = add_record(svc)
+    auth.login_as("grid")
+    response = auth.post(f"/committee/records/{rid}/sign", {"version": "1"}, page="/committee/queue")
+    assert response.status_code == 403
+    assert svc.records.show(rid).head.approvals == []
+
+
+def test_signing_twice_counts_once(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    rid = add_record(svc)
+    auth.login_as("member1")
+    auth.post(f"/committee/records/{rid}/sign", {"version": "1"}, page="/committee/queue")
+    again = auth.post(f"/committee/records/{rid}/sign", {"version": "1"}, page="/committee/queue",
+                      follow_redirects=True)  # fmt: skip
+    assert "You have already signed version 1. A signature counts once." in flashes(text(again))
+    assert svc.records.show(rid).head.approvals == [address(svc, World.members[0])]
+    assert not svc.records.show(rid).head.certified
+
+
+def test_a_signature_for_an_older_version_is_refused(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    rid = add_record(svc)
+    auth.login_as("member1")
+    token = auth.token("/committee/queue")  # the page showed version 1
+    svc.records.update(rid, {**HEALTH, "family_doctor": "周医生"}, actor=World.grid_worker)
+    response = client.post(f"/committee/records/{rid}/sign", data={"csrf_token": token, "version": "1"},
+                           follow_redirects=True)  # fmt: skip
+    assert "version 1 is no longer the newest" in flashes(text(response))[0]
+    assert all(v.approvals == [] for v in svc.records.show(rid).versions)
+
+
+# -- history ------------------------------------------------------------------------------------
+
+
+def test_history_lists_the_committees_record_activity_newest_first(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc, signed_by=2)
+    svc.records.update(rid, {**HEALTH, "family_doctor": "周医生"}, actor=World.members[2])
+    auth.login_as("grid")
+    page = text(client.get("/committee/history"))
+    rows = re.findall(rf'data-kind="(\w+)" data-record-id="{rid}" data-version="(\d)"', page)
+    assert rows == [("updated", "2"), ("certified", "1"), ("signed", "1"), ("signed", "1"), ("created", "1")]
+    assert "刘伟" in page and "陈静" in page and "张秀英" in page
+    assert "周医生" not in page  # metadata only
+
+
+def test_history_has_an_empty_state(client: FlaskClient, auth: Auth) -> None:
+    auth.login_as("member1")
+    assert 'id="history-empty"' in text(client.get("/committee/history"))
+
+
+# -- relaying a resident's permission ------------------------------------------------------------
+
+
+def relay_fields(**changes: str) -> dict[str, Any]:
+    until = (today() + timedelta(days=200)).isoformat()
+    fields: dict[str, Any] = {
+        "department": World.department, "categories": ["health", "elderly_care"],
+        "purpose": str(int(Purpose.HEALTH_MANAGEMENT)), "valid_until": until,
+        "purpose_text": f"家庭医生签约 {SCRIPT}", "present": "y",
+    }  # fmt: skip
+    fields.update(changes)
+    return {k: v for k, v in fields.items() if v != ""}
+
+
+def test_relaying_a_grant_needs_the_resident_present_and_is_signed_by_the_resident(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    resident = address(svc, World.resident)
+    url = f"/committee/residents/{resident}/relay-grant"
+    auth.login_as("grid")
+    page = text(client.get(url))
+    assert 'id="relay-form"' in page and 'id="grants-empty"' in page and "Health A" in page
+
+    absent = post_form(auth, url, relay_fields(present=""))
+    assert absent.status_code == 400
+    assert field_error(text(absent), "present") == "Tick this only when the resident is here and agrees."
+    past = post_form(auth, url, relay_fields(valid_until="2001-01-01"))
+    assert past.status_code == 400 and field_error(text(past), "valid_until") == "Choose a day after today."
+    none = post_form(auth, url, relay_fields(categories=""))
+    assert none.status_code == 400 and 'id="categories-error"' in text(none)
+    assert svc.consent.list(resident=resident) == []
+
+    sent = post_form(auth, url, relay_fields())
+    assert sent.status_code == 302
+    gid = sent.headers["Location"].split("granted=")[1]
+    grant = svc.consent.show(gid)
+    worker = address(svc, World.grid_worker)
+    assert grant.status == "active" and grant.resident == resident and grant.relayer == worker
+    assert [c.slug for c in grant.categories] == ["health", "elderly_care"]
+    assert grant.terms is not None and grant.terms["collectionMethod"].startswith("relayed")
+    # The worker sent the transaction, carrying the resident's own EIP-712 signature of the terms.
+    assert grant.issued_tx is not None
+    tx = svc.ledger.w3.eth.get_transaction(grant.issued_tx)  # type: ignore[arg-type]
+    assert tx["from"] == worker
+    call, args = svc.consent.contract.decode_function_input(tx["input"])
+    assert call.fn_name == "issueWithSig" and args["resident"] == resident
+    terms = args["terms"]
+    terms = tuple(terms.values()) if isinstance(terms, dict) else tuple(terms)
+    signed = eip712.grant(
+        svc.consent.domain, grant_id=terms[0], resident=resident, department=terms[1], categories=terms[2],
+        purpose=terms[3], legal_basis=terms[4], valid_from=terms[5], valid_until=terms[6], terms_hash=terms[7],
+        nonce=0, deadline=args["deadline"],
+    )  # fmt: skip
+    assert eip712.recover(signed, args["signature"]) == resident != worker
+    page = text(client.get(sent.headers["Location"]))
+    assert flashes(page)[0].startswith("Sent with 张秀英's own signature: Health A may use their Health, Elderly care")
+    assert f'data-grant-id="{gid}" data-status="active"' in page and "陈静, with the resident’s signature" in page
+    assert SCRIPT not in page and "家庭医生签约 &lt;script&gt;" in page
+
+
+def test_relaying_a_withdrawal(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    resident = address(svc, World.resident)
+    gid = a_grant(svc)
+    url = f"/committee/residents/{resident}/grants/{gid}/withdraw"
+    page_url = f"/committee/residents/{resident}/relay-grant"
+    auth.login_as("member2")
+    unticked = auth.post(url, {}, page=page_url)
+    assert unticked.status_code == 400
+    key = gid[2:14]
+    assert f'id="withdraw-error-{key}"' in text(unticked) and svc.consent.show(gid).status == "active"
+    done = auth.post(url, {"withdraw-present": "y"}, page=page_url, follow_redirects=True)
+    assert "Withdrawn with 张秀英's own signature." in flashes(text(done))[0]
+    assert svc.consent.show(gid).status == "withdrawn"
+    assert f'data-grant-id="{gid}" data-status="withdrawn"' in text(done)
+    with svc.ledger.store.session() as db:
+        terms = db.get(GrantTerms, gid)
+        assert terms is not None and terms.status_tx is not None
+        sent = svc.ledger.w3.eth.get_transaction(terms.status_tx)  # type: ignore[arg-type]
+    assert sent["from"] == address(svc, World.members[1])  # relayed by the member, signed by the resident
+    assert svc.consent.contract.decode_function_input(sent["input"])[0].fn_name == "withdrawWithSig"
+    again = auth.post(url, {"withdraw-present": "y"}, page=page_url, follow_redirects=True)
+    assert "no longer active" in flashes(text(again))[0]
+    assert auth.post(f"/committee/residents/{resident}/grants/0x{'ab' * 32}/withdraw", {"withdraw-present": "y"},
+                     page=page_url).status_code == 404  # fmt: skip
+
+
+# -- what people typed is shown as text, never as markup ------------------------------------------
+
+
+def test_typed_markup_is_escaped_everywhere_it_is_shown(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    auth.login_as("member1")
+    url = new_url(svc, "health")
+    bad = text(post_form(auth, url, {"content-family_doctor": SCRIPT, "content-disability_grade": SCRIPT}))
+    assert SCRIPT not in bad and "&lt;script&gt;" in bad
+    saved = post_form(auth, url, {"content-blood_type": "A", "content-family_doctor": SCRIPT,
+                                  "content-chronic_conditions": SCRIPT})  # fmt: skip
+    rid = saved.headers["Location"].rsplit("/", 1)[1]
+    shown = text(auth.post(f"/committee/records/{rid}/content", page=f"/committee/records/{rid}"))
+    assert (svc.records.show(rid).head.content or {})["family_doctor"] == SCRIPT
+    assert SCRIPT not in shown and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in shown
+    auth.login_as("member2")
+    queue = text(client.get("/committee/queue"))
+    assert f'data-record-id="{rid}"' in queue and SCRIPT not in queue and "&lt;script&gt;" in queue
+
+
+def test_templates_have_no_inline_scripts_or_styles() -> None:
+    for path in TEMPLATES.glob("*.html"):
+        source = path.read_text(encoding="utf-8")
+        assert "style=" not in source and "<script" not in source and "|safe" not in source, path.name
+
+
+def test_pages_are_in_chinese_by_default(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    rid = add_record(svc)
+    auth.login_as("member1")
+    assert "待签名" in text(client.get("/committee/"))
+    page = text(client.get(f"/committee/records/{rid}"))
+    assert "健康" in page and "签名" in page and "Signatures" not in page
+    form = text(client.get(new_url(svc, "health")))
+    assert "血型（必填）" in form and "— 请选择 —" in form and "Blood type" not in form
