@@ -1,17 +1,923 @@
-"""Placeholder: replaced by the resident blueprint."""
+"""The resident's pages: my records, my permissions (grants), who used my data, download.
+
+Everything is scoped to the logged-in resident's own address (``current_actor()``); no
+route takes a resident id, and a grant id or log sequence number in the URL that is not
+the resident's own gives 404, so ids cannot be probed.
+
+A resident reading their own records is not an access by someone else and is not logged
+(see docs/decisions.md). Every "verified" mark is computed here, on each request, from the
+library's data: a record version's commitment is recomputed from its content and salt and
+compared with the commitment the chain holds; an access entry's inclusion proof is checked
+against the anchored checkpoint's root.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
 
-from ..security import require_roles
+from ledger import formats
+from ledger.access import CHINA, now_ms, today
+from ledger.accesslog import canonical_leaf, justification_hash
+from ledger.categories import Category, schema
+from ledger.consent import GrantView, LegalBasis, parse_date
+from ledger.errors import InputError, LedgerError, NotFoundError, VerificationError
+from ledger.history import Entry, History, proof_document, resident_history
+from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.store.models import (
+    AccessEvent,
+    Account,
+    ChainRecordVersion,
+    EmergencyReview,
+    Organisation,
+    OrgProfile,
+    Record,
+    RecordVersion,
+    WebUser,
+)
+
+from ..committee.schemaform import enum_label
+from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
+from ..security import Actor, current_actor, require_roles
+from ..services import services
+from .forms import GrantForm, HistoryFilter
 
 bp = Blueprint("resident", __name__, template_folder="templates")
 bp.before_request(require_roles("resident"))
 
+PAGE_SIZE = 50
+NEWEST_ON_HOME = 3
+RECENT_DAYS = 30
+EXPORT_FORMAT = "gridledger-my-data/1"
+MAX_SEQ = 2**63 - 1
+
+NAV = [
+    ("resident.home", _l("Home")),
+    ("resident.records", _l("My records")),
+    ("resident.grants", _l("My permissions")),
+    ("resident.history", _l("Who used my data")),
+    ("resident.download", _l("Download")),
+]
+
+#: Why an attempt was refused, in plain words (the leaf's ``reason``).
+REFUSAL_REASONS = {
+    "no-active-grant": _l("They had no permission from you for these records."),
+    "grant-not-active": _l("The permission they named was withdrawn, cancelled or had ended."),
+    "not-authorised": _l("They are not allowed to ask for these records."),
+    "no-duty": _l("Their work does not include these records."),
+    "anchoring-stalled": _l("The system was paused for safety, so nothing was shown."),
+    "chain-unreachable": _l("The permission could not be checked, so nothing was shown."),
+}
+REVIEW_DECISIONS = {"approve": _l("approved"), "flag": _l("flagged for follow-up")}
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_MISSING_NUMBER = re.compile(r"number (\d+)")
+
+
+@bp.context_processor
+def _navigation() -> dict[str, Any]:
+    return {"nav": NAV}
+
+
+def _actor() -> Actor:
+    actor = current_actor()
+    if actor is None:  # require_roles ran first; this never happens
+        abort(403)
+    return actor
+
+
+def _chinese() -> bool:
+    locale = get_locale()
+    return locale is not None and locale.language == "zh"
+
+
+def _join(names: list[str]) -> str:
+    if _chinese():
+        return "、".join(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return _("%(first)s and %(last)s", first=", ".join(names[:-1]), last=names[-1])
+
+
+def _day(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).astimezone(CHINA).date().isoformat()
+
+
+def _last_day(valid_until: int) -> str:
+    """The last day a grant can be used: ``validUntil`` is the first moment it cannot."""
+    return _day(valid_until - 1)
+
+
+def _local(iso: str) -> str:
+    """A stored time (ISO, UTC when it carries no zone) in China time, to the minute."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+# -- names of organisations and people ---------------------------------------------------------
+
+
+@dataclass
+class Names:
+    orgs: dict[str, str]  # organisation id -> name
+    codes: dict[str, str]  # organisation id -> public code
+    people: dict[str, str] = field(default_factory=dict)  # address -> name
+
+    def org(self, org_id: str | None) -> str:
+        if not org_id:
+            return _("an unknown organisation")
+        return self.orgs.get(org_id) or self.codes.get(org_id) or _("an unknown organisation")
+
+    def person(self, address: str | None) -> str:
+        if not address:
+            return ""
+        return self.people.get(address) or self.people.get(address.lower()) or address[:10] + "…"
+
+    def learn_people(self, addresses: set[str]) -> None:
+        """Names for ``addresses``: the web user's display name, else the account's label."""
+        wanted = {a for a in addresses if a and a not in self.people}
+        if not wanted:
+            return
+        with services().ledger.store.session() as db:
+            for address, label in db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))):
+                self.people[address] = label
+            for address, name in db.execute(
+                select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted))
+            ):
+                self.people[address] = name
+
+
+def _names() -> Names:
+    with services().ledger.store.session() as db:
+        profiles = db.scalars(select(OrgProfile)).all()
+    return Names({p.org_id: p.name for p in profiles}, {p.org_id: p.code for p in profiles})
+
+
+def _departments(actor: Actor) -> list[tuple[str, str]]:
+    """(code, name) of the departments under the office over the resident's committee."""
+    if actor.office_id is None:
+        return []
+    with services().ledger.store.session() as db:
+        rows = db.execute(
+            select(OrgProfile.code, OrgProfile.name)
+            .join(Organisation, Organisation.org_id == OrgProfile.org_id)
+            .where(Organisation.kind == "department", Organisation.parent_id == actor.office_id)
+            .order_by(OrgProfile.name)
+        ).all()
+    return [(code, name) for code, name in rows]
+
+
+def _history_orgs(actor: Actor, names: Names) -> list[tuple[str, str]]:
+    """(organisation id, name) a resident can filter the history by: the departments under
+    their office, their own committee and the office itself."""
+    choices: list[tuple[str, str]] = []
+    if actor.office_id is not None:
+        with services().ledger.store.session() as db:
+            ids = db.scalars(
+                select(Organisation.org_id).where(
+                    Organisation.kind == "department", Organisation.parent_id == actor.office_id
+                )
+            ).all()
+        choices = sorted(((i, names.org(i)) for i in ids), key=lambda c: c[1])
+    for own in (actor.org_id, actor.office_id):
+        if own and own not in {c[0] for c in choices}:
+            choices.append((own, names.org(own)))
+    return choices
+
+
+# -- records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionItem:
+    version: int
+    content: Any
+    facts: list[tuple[str, str]]
+    check: str  # verified | mismatch | pending | erased
+    certified: bool
+    on_chain: bool
+    approvals: int
+    signers: list[str]
+    created_at: str
+    content_hash: str
+    salt: str | None = None
+
+    @property
+    def changed(self) -> str:
+        return _local(self.created_at)
+
+
+@dataclass(frozen=True)
+class RecordItem:
+    record_id: str
+    category: str  # slug
+    erased: bool
+    threshold: int
+    head: VersionItem
+    older: list[VersionItem]
+
+    @property
+    def status(self) -> str:
+        if self.erased:
+            return "erased"
+        if self.head.certified:
+            return "certified"
+        return "waiting" if self.head.on_chain else "recording"
+
+
+def _title(node: Any, key: str) -> str:
+    """A schema field's title ("Blood type 血型") in the reader's language."""
+    title = node.get("title") if isinstance(node, dict) else None
+    if not title:
+        return key.replace("_", " ")
+    found = _CJK.search(title)
+    if found is None:
+        return str(title)
+    english, chinese = title[: found.start()].strip(), title[found.start() :].strip()
+    return chinese if _chinese() or not english else english
+
+
+def _scalar(value: Any, node: Any = None) -> str:
+    if isinstance(node, dict) and "enum" in node and value in node["enum"]:
+        return enum_label(value)  # a code in the content ("partly_dependent"): its name for people
+    if value is True:
+        return _("yes")
+    if value is False:
+        return _("no")
+    if value is None or value == "":
+        return "—"
+    return str(value)
+
+
+def flatten(value: Any, node: Any, label: str = "") -> list[tuple[str, str]]:
+    """A record's content as (label, value) lines, nested fields and lists spelled out."""
+    node = node if isinstance(node, dict) else {}
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        keys = [k for k in props if k in value] + sorted(k for k in value if k not in props)
+        lines: list[tuple[str, str]] = []
+        for key in keys:
+            name = _title(props.get(key), key)
+            lines += flatten(value[key], props.get(key), f"{label} › {name}" if label else name)
+        return lines
+    if isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            items = node.get("items") if isinstance(node.get("items"), dict) else {}
+            return [(label, _join([_scalar(v, items) for v in value]) if value else _("none"))]
+        lines = []
+        for number, item in enumerate(value, 1):
+            lines += flatten(item, node.get("items"), f"{label} {number}")
+        return lines
+    return [(label, _scalar(value, node))]
+
+
+def check_version(content: Any, salt: str | None, chain_hash: str | None) -> str:
+    """Recomputes a version's commitment from its content and salt and compares it with
+    the commitment the chain holds."""
+    if chain_hash is None:
+        return "pending"
+    if content is None or salt is None:
+        return "erased"
+    try:
+        recomputed = formats.to_hex(formats.commitment(content, formats.from_hex(salt)))
+    except (ValueError, LedgerError):
+        return "mismatch"
+    return "verified" if recomputed == chain_hash.lower() else "mismatch"
+
+
+def _record_items(actor: Actor, names: Names) -> list[RecordItem]:
+    views = services().records.of_subject(actor.address)
+    ids = [v.record_id for v in views]
+    with services().ledger.store.session() as db:
+        salts = {
+            (r.record_id, r.version): r.salt
+            for r in db.scalars(select(RecordVersion).where(RecordVersion.record_id.in_(ids)))
+        }
+        chain = {
+            (c.record_id, c.version): c.content_hash
+            for c in db.scalars(
+                select(ChainRecordVersion).where(
+                    ChainRecordVersion.record_id.in_(ids), ChainRecordVersion.subject == actor.address
+                )
+            )
+        }
+        thresholds = {
+            o.org_id: o.threshold for o in db.scalars(select(Organisation).where(Organisation.kind == "committee"))
+        }
+    names.learn_people({s for v in views for ver in v.versions for s in ver.signers})
+    items = []
+    for view in views:
+        if view.subject.lower() != actor.address.lower():  # of_subject is scoped already: belt and braces
+            continue
+        versions = [
+            VersionItem(
+                version=ver.version,
+                content=ver.content,
+                facts=flatten(ver.content, schema(view.category)) if ver.content is not None else [],
+                check=check_version(
+                    ver.content, salts.get((view.record_id, ver.version)), chain.get((view.record_id, ver.version))
+                ),
+                certified=ver.certified,
+                on_chain=ver.on_chain,
+                approvals=len(ver.approvals),
+                signers=[names.person(s) for s in ver.signers],
+                created_at=ver.created_at,
+                content_hash=ver.content_hash,
+                salt=salts.get((view.record_id, ver.version)),
+            )
+            for ver in view.versions
+        ]
+        items.append(
+            RecordItem(
+                record_id=view.record_id,
+                category=view.category.slug,
+                erased=view.erased,
+                threshold=thresholds.get(view.committee_id, 0),
+                head=versions[-1],
+                older=list(reversed(versions[:-1])),
+            )
+        )
+    return items
+
+
+# -- grants ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrantItem:
+    grant_id: str
+    status: str
+    sentence: str
+    note: str
+    department: str
+    categories: list[str]
+    purpose: int
+    purpose_text: str
+    legal_basis: int
+    valid_from: int
+    valid_until: int
+    relayer: str | None
+    issued_tx: str | None
+    terms: dict[str, Any] | None
+    since: str = ""  # the first day, China time
+    until: str = ""  # the last day it can be used, China time
+
+
+def grant_sentence(department: str, categories: list[str], purpose: int, until: str, status: str = "active") -> str:
+    """What a permission means, in one plain sentence."""
+    values = {
+        "department": department,
+        "categories": _join([str(CATEGORY_NAMES.get(c, c)) for c in categories]),
+        "purpose": name_of(PURPOSE_NAMES, purpose),
+        "until": until,
+    }
+    if status == "active":
+        return _(
+            "%(department)s may use your %(categories)s records for %(purpose)s, up to and including %(until)s.",
+            **values,
+        )
+    if status == "pending":
+        return _(
+            "%(department)s will be able to use your %(categories)s records for %(purpose)s, up to and including "
+            "%(until)s, as soon as the permission is on the chain.",
+            **values,
+        )
+    if status == "expired":
+        return _(
+            "%(department)s was allowed to use your %(categories)s records for %(purpose)s, up to and including "
+            "%(until)s.",
+            **values,
+        )
+    # withdrawn or revoked: it ended before its last day (the note says how)
+    return _("%(department)s was allowed to use your %(categories)s records for %(purpose)s.", **values)
+
+
+def _grant_note(status: str) -> str:
+    return {
+        "withdrawn": _("You withdrew this permission. It can no longer be used."),
+        "revoked": _("The subdistrict office cancelled this permission. It can no longer be used."),
+        "expired": _("This permission has ended. It can no longer be used."),
+        "pending": _("Being written to the chain — usually a few seconds."),
+    }.get(status, "")
+
+
+def _grant_item(grant: GrantView, names: Names) -> GrantItem:
+    terms = grant.terms or {}
+    department = names.orgs.get(grant.department) or str((terms.get("controller") or {}).get("name") or "")
+    department = department or names.org(grant.department)
+    categories = [c.slug for c in grant.categories]
+    purpose_text = str((terms.get("purpose") or {}).get("text") or "")
+    return GrantItem(
+        grant_id=grant.grant_id,
+        status=grant.status,
+        sentence=grant_sentence(department, categories, grant.purpose, _last_day(grant.valid_until), grant.status),
+        note=_grant_note(grant.status),
+        department=department,
+        categories=categories,
+        purpose=grant.purpose,
+        purpose_text=purpose_text,
+        legal_basis=grant.legal_basis,
+        valid_from=grant.valid_from,
+        valid_until=grant.valid_until,
+        relayer=names.person(grant.relayer) if grant.relayer else None,
+        issued_tx=grant.issued_tx,
+        terms=grant.terms,
+        since=_day(grant.valid_from),
+        until=_last_day(grant.valid_until),
+    )
+
+
+def _grants(actor: Actor, names: Names) -> list[GrantItem]:
+    views = [g for g in services().consent.list(resident=actor.address) if g.resident.lower() == actor.address.lower()]
+    names.learn_people({g.relayer for g in views if g.relayer})
+    return [_grant_item(g, names) for g in reversed(views)]  # newest first
+
+
+# -- history -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryItem:
+    seq: int
+    resident_seq: int
+    withheld: bool
+    disclose_on: str | None
+    leaf_hash: str
+    proof: str  # verified | failed | unanchored
+    leaf: dict[str, Any] | None
+    time: int | None = None
+    organisation: str = ""
+    person: str = ""
+    category: str | None = None
+    action: str = "read"
+    outcome: str = "allowed"
+    reason: str = ""
+    basis: str | None = None
+    purpose: int | None = None
+    grant_id: str | None = None
+    review_of: int | None = None
+    decision: str = ""
+    justification: str | None = None  # the written reason (emergency) or the office's note (review)
+    review: str | None = None  # for an emergency read: approve | flag once the office reviewed it
+    review_of_number: int | None = None  # for a review: the reviewed entry's own number (resident_seq)
+
+
+def proof_state(entry: Entry, checkpoint: dict[str, Any] | None) -> str:
+    """Checks the entry's inclusion proof against the anchored checkpoint's root; for a
+    shown entry, also that the details shown hash to the leaf the proof is about."""
+    if checkpoint is None or entry.seq >= int(checkpoint["size"]):
+        return "unanchored"
+    if entry.proof is None:
+        return "failed"
+    try:
+        digest = formats.from_hex(entry.leaf_hash)
+        if entry.leaf is not None and leaf_hash(canonical_leaf(entry.leaf)) != digest:
+            return "failed"
+        verify_inclusion(
+            entry.seq,
+            int(checkpoint["size"]),
+            digest,
+            [formats.from_hex(h) for h in entry.proof],
+            formats.from_hex(checkpoint["root"]),
+        )
+    except (VerificationError, ValueError, LedgerError):
+        return "failed"
+    return "verified"
+
+
+def _written(history: History) -> tuple[dict[int, str], dict[int, str], dict[int, int]]:
+    """The written reasons of the shown (not withheld) entries, the office's decisions on
+    the emergency reads among them, and the resident's own numbers of the reads reviewed."""
+    shown = [e.seq for e in history.entries if e.leaf is not None]
+    if not shown:
+        return {}, {}, {}
+    reviewed = [int(e.leaf["reviewOf"]) for e in history.entries if e.leaf and e.leaf.get("reviewOf") is not None]
+    with services().ledger.store.session() as db:
+        numbers = {
+            seq: number
+            for seq, number in db.execute(
+                select(AccessEvent.seq, AccessEvent.resident_seq).where(
+                    AccessEvent.seq.in_(reviewed), AccessEvent.resident == history.resident
+                )
+            )
+        }
+        reasons = {
+            seq: str(text)
+            for seq, text in db.execute(
+                select(AccessEvent.seq, AccessEvent.justification).where(
+                    AccessEvent.seq.in_(shown), AccessEvent.justification.is_not(None)
+                )
+            )
+        }
+        decisions = {
+            seq: decision
+            for seq, decision in db.execute(
+                select(EmergencyReview.access_seq, EmergencyReview.decision).where(
+                    EmergencyReview.access_seq.in_(shown)
+                )
+            )
+        }
+    return reasons, decisions, numbers
+
+
+def _entry_items(history: History, names: Names) -> list[EntryItem]:
+    names.learn_people({str(e.leaf.get("accessor")) for e in history.entries if e.leaf})
+    reasons, decisions, numbers = _written(history)
+    items = []
+    for entry in history.entries:
+        leaf = entry.leaf
+        state = proof_state(entry, history.checkpoint)
+        justification = reasons.get(entry.seq) if leaf is not None else None
+        if (
+            leaf is not None
+            and justification is not None
+            and justification_hash(justification) != leaf.get("justificationHash")
+        ):
+            state = "failed"  # the reason shown is not the one logged (its hash is in the leaf)
+        base = dict(
+            seq=entry.seq, resident_seq=entry.resident_seq, withheld=entry.withheld, disclose_on=entry.disclose_on,
+            leaf_hash=entry.leaf_hash, proof=state, leaf=leaf,
+        )  # fmt: skip
+        if leaf is None:
+            items.append(EntryItem(**base))  # type: ignore[arg-type]
+            continue
+        items.append(
+            EntryItem(
+                **base,  # type: ignore[arg-type]
+                time=leaf.get("time"),
+                organisation=names.org(leaf.get("organisation")),
+                person=names.person(leaf.get("accessor")),
+                category=leaf.get("category"),
+                action=str(leaf.get("action") or "read"),
+                outcome=str(leaf.get("outcome") or "allowed"),
+                reason=str(REFUSAL_REASONS.get(leaf.get("reason") or "", _("Refused.")))
+                if leaf.get("outcome") == "refused"
+                else "",
+                basis=leaf.get("basis"),
+                purpose=leaf.get("purpose"),
+                grant_id=leaf.get("grantId"),
+                review_of=leaf.get("reviewOf"),
+                decision=str(REVIEW_DECISIONS.get(leaf.get("decision") or "", leaf.get("decision") or "")),
+                justification=justification,
+                review=decisions.get(entry.seq),
+                review_of_number=numbers.get(int(leaf["reviewOf"])) if leaf.get("reviewOf") is not None else None,
+            )
+        )
+    return items
+
+
+def _findings(history: History) -> list[str]:
+    """The history's findings as warnings a resident can act on."""
+    messages = []
+    for finding in history.findings:
+        if finding.kind == "resident-seq-gap":
+            number = _MISSING_NUMBER.search(finding.detail)
+            messages.append(
+                _(
+                    "Entry No. %(number)s is missing from your history — tell your subdistrict office.",
+                    number=int(number.group(1)) + 1,  # the pages count from 1, the log from 0
+                )
+                if number
+                else _("An entry is missing from your history — tell your subdistrict office.")
+            )
+        elif finding.kind == "resident-seq-repeat":
+            messages.append(_("An entry number appears twice in your history — tell your subdistrict office."))
+        else:
+            messages.append(_("Log entry %(seq)s does not check out — tell your subdistrict office.", seq=finding.seq))
+    return messages
+
+
+def _recent_count(actor: Actor) -> int:
+    since = now_ms() - RECENT_DAYS * 86_400_000
+    with services().ledger.store.session() as db:
+        return int(
+            db.scalar(
+                select(func.count())
+                .select_from(AccessEvent)
+                .where(
+                    AccessEvent.resident == actor.address,
+                    AccessEvent.time >= since,
+                    # an access under legal hold is not counted before its date: its time would tell
+                    or_(AccessEvent.disclose_on.is_(None), AccessEvent.disclose_on <= today().isoformat()),
+                )
+            )
+            or 0
+        )
+
+
+# -- pages -------------------------------------------------------------------------------------
+
 
 @bp.get("/")
 def home() -> Any:
-    return render_template("resident/home.html")
+    actor = _actor()
+    names = _names()
+    with services().ledger.store.session() as db:
+        record_count = int(
+            db.scalar(select(func.count()).select_from(Record).where(Record.subject == actor.address)) or 0
+        )
+    grants = services().consent.list(resident=actor.address)
+    active = sum(1 for g in grants if g.status == "active")
+    history = resident_history(services().ledger, actor.address, log=services().log, limit=NEWEST_ON_HOME)
+    return render_template(
+        "resident/home.html",
+        record_count=record_count,
+        active_grants=active,
+        recent=_recent_count(actor),
+        recent_days=RECENT_DAYS,
+        newest=_entry_items(history, names),
+        findings=_findings(history),
+        checkpoint=history.checkpoint,
+    )
+
+
+@bp.get("/records")
+def records() -> Any:
+    actor = _actor()
+    return render_template("resident/records.html", records=_record_items(actor, _names()))
+
+
+@bp.get("/grants")
+def grants() -> Any:
+    actor = _actor()
+    return render_template("resident/grants.html", grants=_grants(actor, _names()))
+
+
+_FIELD_OF = {
+    "department": "department",
+    "categories": "categories",
+    "purpose": "purpose",
+    "valid_until": "until",
+    "date": "until",
+    "purpose_text": "purpose_text",
+}
+
+
+@bp.route("/grants/new", methods=["GET", "POST"])
+def new_grant() -> Any:
+    actor = _actor()
+    departments = _departments(actor)
+    form = GrantForm(departments=departments)
+    if request.method == "POST" and not request.form.get("back") and form.validate():
+        department_name = dict(departments)[form.department.data]
+        until = form.until_day()
+        summary = grant_sentence(
+            department_name, [c.slug for c in form.chosen_categories()], int(form.chosen_purpose()), until.isoformat()
+        )
+        if form.confirmed.data != "1":
+            form.confirmed.data = "1"
+            return render_template("resident/confirm_grant.html", form=form, summary=summary)
+        try:
+            grant_id, _tx = services().consent.issue(
+                resident=actor.address,
+                department=form.department.data,
+                categories=form.chosen_categories(),
+                purpose=form.chosen_purpose(),
+                legal_basis=LegalBasis.CONSENT,
+                # The form asks for the last day: the grant ends when the next day begins.
+                valid_until=parse_date((until + timedelta(days=1)).isoformat()),
+                purpose_text=(form.purpose_text.data or "").strip(),
+            )
+        except InputError as exc:
+            target = getattr(form, _FIELD_OF.get(exc.field or "", ""), None)
+            if target is None:
+                form.form_errors.append(str(exc))
+            else:
+                target.errors = [*target.errors, str(exc)]
+            form.confirmed.data = ""
+            return render_template("resident/new_grant.html", form=form), 400
+        flash(_("Done. %(summary)s", summary=summary), "success")
+        return redirect(url_for("resident.grants", _anchor=f"grant-{grant_id}"))
+    form.confirmed.data = ""
+    status = 400 if request.method == "POST" and not request.form.get("back") else 200
+    return render_template("resident/new_grant.html", form=form), status
+
+
+@bp.post("/grants/<grant_id>/withdraw")
+def withdraw_grant(grant_id: str) -> Any:
+    actor = _actor()
+    key = grant_id.strip().lower()
+    mine = {g.grant_id: g for g in services().consent.list(resident=actor.address)}
+    grant = mine.get(key)
+    if grant is None or grant.status != "active" or grant.resident.lower() != actor.address.lower():
+        abort(404)
+    services().consent.withdraw(grant.grant_id)
+    item = _grant_item(grant, _names())
+    flash(
+        _(
+            "You withdrew the permission. %(department)s can no longer use your records under it.",
+            department=item.department,
+        ),
+        "success",
+    )
+    return redirect(url_for("resident.grants", _anchor=f"grant-{grant.grant_id}"))
+
+
+@bp.get("/history")
+def history() -> Any:
+    actor = _actor()
+    names = _names()
+    organisations = _history_orgs(actor, names)
+    form = HistoryFilter(formdata=request.args, organisations=organisations)
+    form.validate()
+    department = form.department.data if form.department.data and not form.department.errors else None
+    category = None
+    if form.category.data and not form.category.errors:
+        category = int(Category[form.category.data.upper()])
+    before = request.args.get("before", type=int)
+    if before is not None and not 0 <= before <= MAX_SEQ:
+        before = None
+    found = resident_history(
+        services().ledger,
+        actor.address,
+        log=services().log,
+        limit=PAGE_SIZE,
+        before=before,
+        department=department,
+        category=category,
+    )
+    entries = _entry_items(found, names)
+    filtered = department is not None or category is not None
+    if filtered:
+        # A placeholder found by a filter would tell who (or which records) the legal hold
+        # is about: placeholders are shown only in the unfiltered history, and the page does
+        # not say how many a filter left out (that would tell it too).
+        entries = [e for e in entries if not e.withheld]
+    filters = {
+        k: v
+        for k, v in {"department": department, "category": form.category.data if category is not None else None}.items()
+        if v
+    }
+    older = url_for("resident.history", before=found.next_before, **filters) if found.next_before is not None else None
+    newest = url_for("resident.history", **filters) if before is not None else None
+    return render_template(
+        "resident/history.html",
+        form=form,
+        entries=entries,
+        findings=_findings(found),
+        checkpoint=found.checkpoint,
+        filtered=filtered,
+        older=older,
+        newest=newest,
+    )
+
+
+def _attachment(document: dict[str, Any], filename: str) -> Response:
+    body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=False)
+    response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/history/<int:seq>/proof.json")
+def proof(seq: int) -> Any:
+    actor = _actor()
+    if seq > MAX_SEQ:  # beyond what the log's numbers (64-bit) can be
+        abort(404)
+    try:
+        event = services().log.event(seq)
+    except NotFoundError:
+        abort(404)
+    if event.resident.lower() != actor.address.lower():
+        abort(404)
+    try:
+        document = proof_document(services().ledger, seq, log=services().log)
+    except NotFoundError:
+        flash(_("This access is not on the chain yet. Try again in a few seconds."), "warning")
+        return redirect(url_for("resident.history"))
+    return _attachment(document, f"gridledger-proof-{seq}.json")
+
+
+# -- download ----------------------------------------------------------------------------------
+
+
+def _my_data(actor: Actor, names: Names) -> dict[str, Any]:
+    """Everything the resident may take away: records with content, grants with terms,
+    the access history with proofs and the checkpoint they lead to."""
+    records = _record_items(actor, names)
+    grants = _grants(actor, names)
+    history = resident_history(services().ledger, actor.address, log=services().log)
+    shown = {item.seq: item for item in _entry_items(history, names)}
+    entries = [
+        {
+            "seq": e.seq,
+            "residentSeq": e.resident_seq,
+            "leaf": e.leaf,
+            "leafHash": e.leaf_hash,
+            "disclosureDate": e.disclose_on,
+            "proof": e.proof,
+            "justification": shown[e.seq].justification,
+            "checkedAgainstChain": shown[e.seq].proof,
+        }  # fmt: skip
+        for e in history.entries
+    ]
+    ledger = services().ledger
+    return {
+        "format": EXPORT_FORMAT,
+        "exportedAt": datetime.now(CHINA).isoformat(timespec="seconds"),
+        "chainId": ledger.settings.chain_id,
+        "contracts": {
+            "RecordLedger": ledger.deployment.address("RecordLedger"),
+            "ConsentRegistry": ledger.deployment.address("ConsentRegistry"),
+            "AccessLogAnchor": ledger.deployment.address("AccessLogAnchor"),
+        },
+        "resident": {
+            "address": actor.address,
+            "name": actor.display_name,
+            "committee": {"id": actor.org_id, "code": actor.org_code, "name": actor.org_name},
+        },
+        "records": [
+            {
+                "recordId": r.record_id,
+                "category": r.category,
+                "erased": r.erased,
+                "versions": [
+                    {
+                        "version": v.version,
+                        "content": v.content,
+                        "salt": v.salt,
+                        "contentHash": v.content_hash,
+                        "onChain": v.on_chain,
+                        "certified": v.certified,
+                        "checkedAgainstChain": v.check,
+                        "createdAt": v.created_at,
+                    }
+                    for v in [*reversed(r.older), r.head]
+                ],
+            }
+            for r in records
+        ],
+        "grants": [
+            {
+                "grantId": g.grant_id,
+                "department": g.department,
+                "categories": g.categories,
+                "purpose": g.purpose,
+                "legalBasis": g.legal_basis,
+                "validFrom": g.valid_from,
+                "validUntil": g.valid_until,
+                "lastDay": g.until,
+                "status": g.status,
+                "relayedBy": g.relayer,
+                "issuedTx": g.issued_tx,
+                "terms": g.terms,
+            }
+            for g in grants
+        ],
+        "history": {
+            "checkpoint": history.checkpoint,
+            "entries": entries,
+            "findings": [{"kind": f.kind, "seq": f.seq, "detail": f.detail} for f in history.findings],
+        },
+        "howToVerify": {
+            "record": "contentHash = keccak256(abi.encode(salt, keccak256(JCS(content)))) (JCS: RFC 8785); "
+            "compare it with RecordLedger's commitment of that record id and version.",
+            "history": "each entry's proof leads to history.checkpoint, anchored in AccessLogAnchor; "
+            "'gridledger verify proof FILE --rpc-url URL' checks one entry (download its proof from the history "
+            "page) against any node of the chain, with no database.",
+        },
+    }
+
+
+@bp.get("/download")
+def download() -> Any:
+    _actor()
+    return render_template("resident/download.html")
+
+
+@bp.get("/download/my-data.json")
+def export() -> Any:
+    actor = _actor()
+    document = _my_data(actor, _names())
+    return _attachment(document, f"gridledger-my-data-{today().isoformat()}.json")
+
+
+@bp.get("/download/printable")
+def printable() -> Any:
+    actor = _actor()
+    names = _names()
+    records = _record_items(actor, names)
+    grants = _grants(actor, names)
+    history = resident_history(services().ledger, actor.address, log=services().log)
+    return render_template(
+        "resident/printable.html",
+        records=records,
+        grants=grants,
+        entries=_entry_items(history, names),
+        findings=_findings(history),
+        checkpoint=history.checkpoint,
+        printed_at=datetime.now(CHINA).strftime("%Y-%m-%d %H:%M"),
+    )
