@@ -92,28 +92,52 @@ class Shots:
         return path
 
 
+class Pages:
+    """Fresh browser contexts (cookies, language) on demand, one per person acting in a test;
+    console errors and CSP violations of every page are collected in ``page.problems``."""
+
+    def __init__(self, browser: object) -> None:
+        self.browser = browser
+        self.contexts: list[object] = []
+        self.problems: list[str] = []
+
+    def new(self, locale: str = "zh-CN") -> object:
+        context = self.browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)  # type: ignore[attr-defined]
+        self.contexts.append(context)
+        opened = context.new_page()
+        problems = self.problems
+
+        def console(message: object) -> None:
+            # A page answered with an error status (a refusal, a form error) is the test's business;
+            # anything else failing to load (a script, a style, an icon, a CSP block) is a defect.
+            where = (message.location or {}).get("url", "")  # type: ignore[attr-defined]
+            if message.type == "error" and where != opened.url:  # type: ignore[attr-defined]
+                problems.append(f"{message.text} ({where})")  # type: ignore[attr-defined]
+
+        opened.on("console", console)
+        opened.on("pageerror", lambda error: problems.append(str(error)))
+        opened.on("dialog", lambda dialog: dialog.accept())
+        opened.problems = problems
+        return opened
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()  # type: ignore[attr-defined]
+
+
 @pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    """A fresh browser context (cookies, language) per test; console errors and CSP
-    violations are collected in ``page.problems`` and fail the test at the end."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")  # type: ignore[attr-defined]
-    opened = context.new_page()
-    problems: list[str] = []
+def pages(browser: object) -> Iterator[Pages]:
+    """A factory of pages, each in its own browser context; any console error fails the test."""
+    made = Pages(browser)
+    yield made
+    made.close()
+    assert not made.problems, f"the browser reported errors: {made.problems}"
 
-    def console(message: object) -> None:
-        # A page answered with an error status (a refusal, a form error) is the test's business;
-        # anything else failing to load (a script, a style, an icon, a CSP block) is a defect.
-        where = (message.location or {}).get("url", "")  # type: ignore[attr-defined]
-        if message.type == "error" and where != opened.url:  # type: ignore[attr-defined]
-            problems.append(f"{message.text} ({where})")  # type: ignore[attr-defined]
 
-    opened.on("console", console)
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    opened.on("dialog", lambda dialog: dialog.accept())
-    opened.problems = problems
-    yield opened
-    context.close()
-    assert not problems, f"the browser reported errors: {problems}"
+@pytest.fixture
+def page(pages: Pages) -> object:
+    """A fresh browser context and page, in Chinese (see :class:`Pages`)."""
+    return pages.new()
 
 
 @pytest.fixture

@@ -143,3 +143,20 @@ def test_front_end_assets_are_served_from_the_pinned_npm_packages(client: FlaskC
 def test_every_message_has_a_chinese_translation() -> None:
     missing = {area or "webapp": untranslated(area) for area in AREAS}
     assert not any(missing.values()), f"run scripts/i18n.py update, then translate: {missing}"
+
+
+def test_a_message_has_one_chinese_translation_in_every_catalogue() -> None:
+    # The catalogues are merged at start-up, the later area winning: a message translated two
+    # ways would show one area's wording on another area's pages.
+    from babel.messages.pofile import read_po
+
+    from webapp.i18n import catalogue_path
+
+    found: dict[str, dict[str, list[str]]] = {}
+    for area in AREAS:
+        with catalogue_path(area).open("rb") as source:
+            for message in read_po(source):
+                if message.id and message.string:
+                    found.setdefault(str(message.id), {}).setdefault(str(message.string), []).append(area or "webapp")
+    differing = {text: ways for text, ways in found.items() if len(ways) > 1}
+    assert not differing, f"give each message one translation in every catalogue: {differing}"
