@@ -19,6 +19,7 @@ from ledger.context import Ledger
 from ledger.settings import Settings
 from tests.conftest import World
 from webapp import create_app
+from webapp.services import Services
 from webapp.users import add_user
 
 PASSWORD = "correct horse 7"
@@ -90,3 +91,19 @@ class Auth:
 @pytest.fixture
 def auth(client: FlaskClient) -> Auth:
     return Auth(client)
+
+
+#: Content the tests put in records, and text a user might type to attack a page.
+HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
+YEAR = 365 * 86_400
+SCRIPT = "<script>alert('x')</script>"
+ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+
+
+@pytest.fixture
+def svc(app: Flask) -> Services:
+    """The app's ledger services. No app context is held open here: the test client would
+    reuse it for every request, and flask-wtf's per-context CSRF token would outlive the
+    session it belongs to."""
+    found: Services = app.extensions["gridledger"]
+    return found

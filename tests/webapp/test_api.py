@@ -43,7 +43,7 @@ from webapp.api.openapi import ALL_ROLES, document
 from webapp.services import Services
 from webapp.users import create_token, revoke_token
 
-from .conftest import Auth
+from .conftest import HEALTH, YEAR, Auth
 
 API = "/api/v1"
 DOC = document()
@@ -51,8 +51,6 @@ URN = "urn:gridledger:openapi"
 REGISTRY: Registry = Registry().with_resource(URN, DRAFT202012.create_resource(DOC))
 METHODS = ("get", "post", "put", "patch", "delete")
 
-HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
-YEAR = 365 * 86_400
 HEALTH_DEPT = "0x" + org_id(World.department).hex()
 POLICE_DEPT = "0x" + org_id(World.police).hex()
 SOME_ID = "0x" + "ab" * 32
@@ -194,20 +192,15 @@ def api(client: FlaskClient) -> Api:
 
 
 @pytest.fixture
-def svc(app: Flask) -> Services:
-    # No app context held open: the test client would reuse it for every request.
-    found: Services = app.extensions["gridledger"]
-    return found
-
-
-@pytest.fixture
 def tokens(ledger: Ledger) -> dict[str, str]:
     """A token per role, made as ``gridledger token create`` makes them."""
     return {role: create_token(ledger, label, f"system of {label}").token for role, label in HOLDERS.items()}
 
 
 def add_record(svc: Services, subject: str = World.resident, content: dict[str, Any] | None = None) -> str:
-    rid, _ = svc.records.add(actor=World.members[0], subject=subject, category=Category.HEALTH, content=content or HEALTH)
+    rid, _ = svc.records.add(
+        actor=World.members[0], subject=subject, category=Category.HEALTH, content=content or HEALTH
+    )
     svc.records.sign(rid, signer=World.members[0])
     svc.records.sign(rid, signer=World.members[1])
     return rid
@@ -293,7 +286,9 @@ def test_the_documented_limits_are_the_routes_limits() -> None:
     assert params["category"]["schema"] == {"$ref": "#/components/schemas/Category"}
     assert DOC["components"]["schemas"]["Category"]["enum"] == [c.slug for c in Category]
     body = DOC["components"]["schemas"]["GrantRequest"]["properties"]
-    assert body["purposeText"]["maxLength"] == routes.MAX_PURPOSE_TEXT and body["notice"]["maxLength"] == routes.MAX_NOTICE
+    assert (
+        body["purposeText"]["maxLength"] == routes.MAX_PURPOSE_TEXT and body["notice"]["maxLength"] == routes.MAX_NOTICE
+    )
     assert body["purpose"]["oneOf"][0]["enum"] == [int(p) for p in routes.GRANT_PURPOSES]
     assert 7 not in body["purpose"]["oneOf"][0]["enum"]  # an emergency is not consented to
     assert DOC["components"]["schemas"]["ReadRequest"]["properties"]["basis"]["enum"] == list(routes.READ_BASES)
@@ -343,7 +338,9 @@ def test_me_and_status_answer_every_role_for_its_own_account(api: Api, ledger: L
 
 
 @pytest.mark.chain
-def test_every_role_is_refused_403_json_where_it_does_not_belong(api: Api, svc: Services, tokens: dict[str, str]) -> None:
+def test_every_role_is_refused_403_json_where_it_does_not_belong(
+    api: Api, svc: Services, tokens: dict[str, str]
+) -> None:
     before = svc.log.size()
     checked = 0
     for path, method, op in operations():
@@ -467,7 +464,9 @@ def test_after_withdrawal_the_read_is_refused_403_with_reason_and_seq_and_logged
     assert logged.outcome == "refused" and logged.grant_id == gid and logged.organisation == HEALTH_DEPT
     assert json.loads(logged.leaf)["reason"] == "grant-not-active"
     none = read(api, tokens["department-officer"], rid)
-    assert none.status == 403 and none.body["reason"] == "no-active-grant" and none.body["seq"] == refused.body["seq"] + 1
+    assert (
+        none.status == 403 and none.body["reason"] == "no-active-grant" and none.body["seq"] == refused.body["seq"] + 1
+    )
     page = api("get", f"{API}/department/accesses?outcome=refused", tokens["department-officer"]).body["events"]
     assert [(e["seq"], e["reason"]) for e in page] == [(none.body["seq"], "no-active-grant"),
                                                        (refused.body["seq"], "grant-not-active")]  # fmt: skip
@@ -604,7 +603,9 @@ def test_residents_only_ever_see_their_own_records_grants_and_accesses(
     assert api("post", f"{API}/resident/grants/{theirs_gid}/withdraw", resident).status == 404
     assert svc.consent.show(theirs_gid).status == "active"
     neighbour_token = create_token(ledger, neighbour, "neighbour's app").token
-    assert [r["recordId"] for r in api("get", f"{API}/resident/records", neighbour_token).body["records"]] == [theirs_rid]
+    assert [r["recordId"] for r in api("get", f"{API}/resident/records", neighbour_token).body["records"]] == [
+        theirs_rid
+    ]
 
 
 @pytest.mark.chain
@@ -619,7 +620,9 @@ def test_a_resident_issues_and_withdraws_a_grant_through_the_api(
     assert issued.status == 201
     made = issued.body
     assert made["status"] == "active" and made["categories"] == ["health"] and made["purposeText"] == "家庭医生签约"
-    assert made["legalBasis"] == {"code": 1, "name": "consent"} and made["resident"] == svc.ledger.address_of(World.resident)
+    assert made["legalBasis"] == {"code": 1, "name": "consent"} and made["resident"] == svc.ledger.address_of(
+        World.resident
+    )
     assert made["terms"]["notice"] == "仅用于慢病随访" and made["issuedTx"] is not None
     assert [g["grantId"] for g in api("get", f"{API}/department/grants", officer).body["grants"]] == [made["grantId"]]
     assert read(api, officer, rid).body["access"]["grantId"] == made["grantId"]
@@ -666,7 +669,9 @@ def test_a_resident_gets_an_anchored_proof_of_an_access_that_verifies(
     seq = read(api, tokens["department-officer"], rid).body["access"]["seq"]
     resident = tokens["resident"]
     waiting = api("get", f"{API}/resident/accesses/{seq}/proof", resident)
-    assert waiting.status == 503 and waiting.body["error"] == "not-anchored-yet" and waiting.headers["Retry-After"] == "5"
+    assert (
+        waiting.status == 503 and waiting.body["error"] == "not-anchored-yet" and waiting.headers["Retry-After"] == "5"
+    )
     unanchored = api("get", f"{API}/resident/accesses", resident).body["entries"][0]
     assert unanchored["seq"] == seq and unanchored["anchored"] is False and unanchored["proof"] is None
     anchor(ledger)
@@ -675,7 +680,9 @@ def test_a_resident_gets_an_anchored_proof_of_an_access_that_verifies(
     (entry,) = history["entries"]
     assert entry["anchored"] is True and entry["leaf"]["seq"] == seq and entry["leaf"]["outcome"] == "allowed"
     root, size = bytes.fromhex(history["checkpoint"]["root"][2:]), history["checkpoint"]["size"]
-    verify_inclusion(seq, size, bytes.fromhex(entry["leafHash"][2:]), [bytes.fromhex(h[2:]) for h in entry["proof"]], root)
+    verify_inclusion(
+        seq, size, bytes.fromhex(entry["leafHash"][2:]), [bytes.fromhex(h[2:]) for h in entry["proof"]], root
+    )
 
     proof = api("get", f"{API}/resident/accesses/{seq}/proof", resident)
     assert proof.status == 200 and proof.body["entry"]["seq"] == seq

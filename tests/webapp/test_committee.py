@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -28,26 +27,16 @@ from ledger.store.models import GrantTerms, Organisation
 from tests.conftest import World
 from webapp.services import Services
 
-from .conftest import Auth
+from .conftest import HEALTH, SCRIPT, Auth
 
 pytestmark = pytest.mark.chain
 
-HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
-SCRIPT = "<script>alert('x')</script>"
 TEMPLATES = Path(__file__).resolve().parents[2] / "webapp" / "committee" / "templates" / "committee"
 
 
 @pytest.fixture(autouse=True)
 def _english(client: FlaskClient) -> None:
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-
-
-@pytest.fixture
-def svc(app: Flask) -> Services:
-    # No app context held open here: the test client would reuse it for every request,
-    # and flask-wtf's per-context CSRF token would outlive the session it belongs to.
-    found: Services = app.extensions["gridledger"]
-    return found
 
 
 def address(svc: Services, label: str) -> str:

@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -25,28 +24,17 @@ from tests.conftest import World
 from webapp.department.queries import mask_name
 from webapp.services import Services
 
-from .conftest import Auth
+from .conftest import HEALTH, SCRIPT, YEAR, Auth
 
 pytestmark = pytest.mark.chain
 
-HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
-YEAR = 365 * 86_400
 HEALTH_DEPT = "0x" + org_id(World.department).hex()
 POLICE_DEPT = "0x" + org_id(World.police).hex()
-SCRIPT = "<script>alert('x')</script>"
 
 
 @pytest.fixture(autouse=True)
 def _english(client: FlaskClient) -> None:
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-
-
-@pytest.fixture
-def svc(app: Flask) -> Services:
-    # No app context held open here: the test client would reuse it for every request,
-    # and flask-wtf's per-context CSRF token would outlive the session it belongs to.
-    found: Services = app.extensions["gridledger"]
-    return found
 
 
 def add_record(svc: Services, content: dict[str, Any] | None = None, *, certify: bool = True) -> str:

@@ -29,29 +29,17 @@ from ledger.verifier import verify_bundle
 from tests.conftest import World
 from webapp.services import Services
 
-from .conftest import Auth
+from .conftest import ESCAPED, HEALTH, SCRIPT, YEAR, Auth
 
 pytestmark = pytest.mark.chain
 
-HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
-YEAR = 365 * 86_400
 HEALTH_DEPT = "0x" + org_id(World.department).hex()
 POLICE_DEPT = "0x" + org_id(World.police).hex()
-SCRIPT = "<script>alert('x')</script>"
-ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
 
 
 @pytest.fixture(autouse=True)
 def _english(client: FlaskClient) -> None:
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-
-
-@pytest.fixture
-def svc(app: Flask) -> Services:
-    # No app context held open here: the test client would reuse it for every request,
-    # and flask-wtf's per-context CSRF token would outlive the session it belongs to.
-    found: Services = app.extensions["gridledger"]
-    return found
 
 
 def add_record(svc: Services) -> str:

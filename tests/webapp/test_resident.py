@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, update
 
@@ -33,18 +32,14 @@ from tests.conftest import World
 from webapp.services import Services
 from webapp.users import add_user
 
-from .conftest import CHEAP_HASHER, PASSWORD, Auth
+from .conftest import CHEAP_HASHER, ESCAPED, HEALTH, PASSWORD, SCRIPT, YEAR, Auth
 
 pytestmark = pytest.mark.chain
 
-HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
 HOUSEHOLD = {"household_number": "310101000123", "address": "福州路 12 弄 3 号 301 室", "members": [{"name": "张秀英", "relation": "head"}]}  # fmt: skip
-YEAR = 365 * 86_400
 HEALTH_DEPT = "0x" + org_id(World.department).hex()
 POLICE_DEPT = "0x" + org_id(World.police).hex()
 COMMITTEE = "0x" + org_id(World.committee).hex()
-SCRIPT = "<script>alert('x')</script>"
-ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
 OTHER_RESIDENT = "cmte-a-resident2"
 
 _ENTRY = re.compile(
@@ -55,13 +50,6 @@ _ENTRY = re.compile(
 @pytest.fixture(autouse=True)
 def _english(client: FlaskClient) -> None:
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-
-
-@pytest.fixture
-def svc(app: Flask) -> Services:
-    # No app context held open here (see test_department.py): CSRF tokens belong to a session.
-    found: Services = app.extensions["gridledger"]
-    return found
 
 
 # -- helpers ------------------------------------------------------------------------------------
