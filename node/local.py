@@ -151,6 +151,7 @@ class LocalNode:
         binary = find_anvil(self.settings)
         self._refuse_if_port_taken()
         self.settings.chain_dir.mkdir(parents=True, exist_ok=True)
+        repair_genesis(state_file(self.settings))
         command = build_command(self.settings, binary)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
@@ -237,6 +238,59 @@ class LocalNode:
             f"port {port} on {host} is taken by {what}; nothing was started. "
             "Stop it, or set GRIDLEDGER_NODE_PORT to a free port."
         )
+
+
+#: Block header fields in the order of their RLP encoding (London … Prague).
+_HEADER_FIELDS = (
+    "parentHash", "sha3Uncles", "miner", "stateRoot", "transactionsRoot", "receiptsRoot", "logsBloom",
+    "difficulty", "number", "gasLimit", "gasUsed", "timestamp", "extraData", "mixHash", "nonce",
+    "baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot", "requestsHash",
+)  # fmt: skip
+_HEADER_INTS = {"difficulty", "number", "gasLimit", "gasUsed", "timestamp", "baseFeePerGas", "blobGasUsed",
+                "excessBlobGas"}  # fmt: skip
+
+
+def _header_hash(header: dict[str, Any]) -> str:
+    import rlp
+    from eth_utils import keccak
+
+    items: list[int | bytes] = []
+    for name in _HEADER_FIELDS:
+        value = header.get(name)
+        if value is None:
+            break
+        items.append(int(value, 16) if name in _HEADER_INTS else bytes.fromhex(value[2:]))
+    return "0x" + keccak(rlp.encode(items)).hex()
+
+
+def repair_genesis(path: Path) -> bool:
+    """Leaves one genesis block in Anvil's state file: the one block 1 builds on.
+
+    Anvil (1.7) makes a fresh genesis block at every start (stamped with the time), keeps
+    it beside the loaded one and dumps both; loading a file with several, it takes
+    whichever comes last, in no fixed order. From the second restart on the chain could
+    come back with another genesis hash, and every deployment on it would be refused as
+    "another chain". Returns True when the file was rewritten."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    blocks = state.get("blocks") if isinstance(state, dict) else None
+    if not isinstance(blocks, list):
+        return False
+    genesis = [b for b in blocks if int(b["header"]["number"], 16) == 0]
+    if len(genesis) < 2:
+        return False
+    first = next((b for b in blocks if int(b["header"]["number"], 16) == 1), None)
+    parent = first["header"]["parentHash"] if first else None
+    keep = next((g for g in genesis if parent is not None and _header_hash(g["header"]) == parent), None)
+    if keep is None:  # no block 1 yet, or a header this code cannot hash: the oldest is the original
+        keep = min(genesis, key=lambda g: int(g["header"]["timestamp"], 16))
+    state["blocks"] = [b for b in blocks if int(b["header"]["number"], 16) != 0 or b is keep]
+    draft = path.with_name(path.name + ".repair")
+    draft.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(draft, path)
+    return True
 
 
 def _is_zombie(pid: int) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,36 @@ def test_start_status_stop_and_state_survives(tmp_path: Path) -> None:
         assert _rpc(node.settings.rpc_url, "eth_getBlockByNumber", ["0x2", False])["hash"] == block_2
     finally:
         node.stop()
+
+
+def test_the_genesis_block_survives_every_restart(tmp_path: Path) -> None:
+    """Anvil dumps the fresh genesis block of each start beside the loaded one and, on the
+    next load, takes whichever comes last: the start leaves only the chain's own."""
+    from node.local import _header_hash, state_file
+
+    node = LocalNode(make_settings(tmp_path / "var", free_port()))
+
+    def genesis_after_start() -> str:
+        node.start()
+        try:
+            height = int(_rpc(node.settings.rpc_url, "eth_blockNumber"), 16)
+            while int(_rpc(node.settings.rpc_url, "eth_blockNumber"), 16) < height + 2:
+                time.sleep(0.05)
+            return str(_rpc(node.settings.rpc_url, "eth_getBlockByNumber", ["0x0", False])["hash"])
+        finally:
+            node.stop()
+
+    genesis = genesis_after_start()
+    assert genesis_after_start() == genesis
+    path = state_file(node.settings)
+    state = json.loads(path.read_text())
+    zeros = [b for b in state["blocks"] if int(b["header"]["number"], 16) == 0]
+    own = next(b for b in zeros if _header_hash(b["header"]) == genesis)  # the hash is computed right
+    # What a start leaves in the dump: a genesis of its own, later; put it last, where a load takes it.
+    fresh = json.loads(json.dumps(own))
+    fresh["header"]["timestamp"] = hex(int(own["header"]["timestamp"], 16) + 7)
+    rest = [b for b in state["blocks"] if b is not own]
+    state["blocks"] = [own, *rest, fresh]
+    path.write_text(json.dumps(state))
+    assert genesis_after_start() == genesis
+    assert genesis_after_start() == genesis
