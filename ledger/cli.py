@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -911,12 +912,18 @@ def worker(once: bool, interval: float, no_anchor: bool) -> None:
             runner.once()
             return
         console.print(f"worker running against {ledger.settings.rpc_url}; Ctrl-C to stop")
+        # SIGTERM (a supervisor, systemd, 'project.py run' stopping) ends it like Ctrl-C:
+        # the current cycles finish, nothing is cut off half-way.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         runner.run()
+        console.print("worker stopped")
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="GRIDLEDGER_WEB_HOST",
+              help="Address to listen on (env GRIDLEDGER_WEB_HOST).")  # fmt: skip
+@click.option("--port", type=int, default=8000, show_default=True, envvar="GRIDLEDGER_WEB_PORT",
+              help="Port to listen on (env GRIDLEDGER_WEB_PORT).")  # fmt: skip
 @click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
 @click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker.")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
@@ -924,16 +931,54 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     import os
 
     settings = _settings(ask_password=True)
+    problem = port_problem(host, port)
+    if problem:
+        raise click.UsageError(f"{problem}; choose another with --port or GRIDLEDGER_WEB_PORT")
     env = dict(os.environ)
     if settings.key_password is not None:
         env["GRIDLEDGER_KEY_PASSWORD"] = settings.key_password
     command = [
         sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
         "--threads", str(threads), "--worker-class", "gthread", "--timeout", "60",
-        "--access-logfile", "-", "webapp.wsgi:app",
+        "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "webapp.wsgi:app",
     ]  # fmt: skip
+    if _gunicorn_has("control_socket_disable"):
+        # gunicorn 25+ opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for every
+        # gunicorn of the user: two installations (or a test) would take it from each other.
+        command.insert(-1, "--no-control-socket")
     console.print(f"serving http://{host}:{port}/ with {workers} workers × {threads} threads (Ctrl-C to stop)")
+    sys.stdout.flush()
     os.execvpe(command[0], command, env)
+
+
+#: gunicorn's access log without query strings or referrers: a search for a resident's
+#: name (the committee's resident search is a GET) must not end up in a log file.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss "%(a)s"'
+
+
+def _gunicorn_has(setting: str) -> bool:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return any(known.name == setting for known in KNOWN_SETTINGS)
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (taken, not an address here), else None.
+    Binds with SO_REUSEADDR as gunicorn does, so a port in TIME_WAIT counts as free."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"{host} is not an address to listen on ({exc.strerror})"
+    family, _type, _proto, _name, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return f"port {port} on {host} is taken (or not allowed): {exc.strerror}"
+    return None
 
 
 @main.group()
@@ -986,13 +1031,21 @@ def token_revoke(token_id: int) -> None:
 
 
 @main.command()
-def demo() -> None:
-    """Create (or reuse) the demo subdistrict: one office, three committees, four departments."""
-    from .demo import build_demo
+@click.option("--logins", is_flag=True, help="Only print the demo log-ins (who to try, what to look at).")
+@click.option("--url", default=None, help="The web app's address, shown above the log-ins.")
+def demo(logins: bool, url: str | None) -> None:
+    """Create (or reuse) the demo subdistrict: one office, three committees of five, four
+    departments, about 300 residents (GRIDLEDGER_DEMO_RESIDENTS) with their records, grants,
+    accesses and web log-ins."""
+    from .demo import build_demo, print_logins
 
+    if logins:
+        print_logins(url, console)
+        return
     with _ledger(upgrade=True) as ledger:
         report = build_demo(ledger, console)
         console.print(report)
+    console.print("the demo log-ins: 'gridledger demo --logins'")
 
 
 @main.group()

@@ -226,3 +226,19 @@ def test_the_access_log_story_from_the_command_line(run, ledger, world, tmp_path
     assert status.exit_code == 0 and "state: ok" in status.output
     checked = run("verify", "log")
     assert checked.exit_code == 0 and "0 finding(s)" in checked.output, checked.output
+
+
+def test_serve_refuses_a_taken_port_and_says_how_to_choose_another(run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        by_option = run("serve", "--port", str(port))
+        monkeypatch.setenv("GRIDLEDGER_WEB_PORT", str(port))
+        by_environment = run("serve")
+    for result in (by_option, by_environment):
+        assert result.exit_code == 2, result.output
+        assert f"port {port} on 127.0.0.1 is taken" in result.output
+        assert "--port or GRIDLEDGER_WEB_PORT" in result.output

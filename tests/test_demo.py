@@ -1,0 +1,229 @@
+"""The demo subdistrict: its plan (pure, the default 300 residents) and a small build
+(6 residents, the whole story) against the session node, built twice."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from argon2 import PasswordHasher
+from rich.console import Console
+from sqlalchemy import func, select
+
+from ledger import audit
+from ledger.access import today
+from ledger.categories import Category, validate
+from ledger.context import Ledger
+from ledger.demo import (
+    DEFAULT_RESIDENTS,
+    DEFERRAL_DAYS,
+    DEMO_PASSWORD,
+    EMERGENCY_JUSTIFICATION,
+    REVOKE_REASON,
+    STORY,
+    THRESHOLD,
+    build_demo,
+    login_table,
+    officer_label,
+    plan,
+    plan_resident,
+    resident_count,
+    resident_logins,
+    staff_logins,
+)
+from ledger.errors import ConfigurationError
+from ledger.membership import org_id
+from ledger.store.models import (
+    AccessEvent,
+    Approval,
+    ChainEvent,
+    ChainGrant,
+    ChainRecordVersion,
+    GrantTerms,
+    Member,
+    OutboxTx,
+    Record,
+    RecordVersion,
+    WebUser,
+)
+from ledger.verify import verify_grants, verify_records
+from webapp.security import password_stamp
+
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+SMALL = 6
+
+
+# -- the plan ----------------------------------------------------------------------------------
+
+
+def test_the_default_plan_covers_every_category_and_every_kind_of_story() -> None:
+    people = plan(DEFAULT_RESIDENTS)
+    assert len(people) == 300 and len({p.label for p in people}) == 300 and len({p.username for p in people}) == 300
+    records = [r for p in people for r in p.records]
+    assert {r.category for r in records} == set(Category)
+    certified = [r for r in records if len(r.signers) == THRESHOLD]
+    waiting = [r for r in records if len(r.signers) < THRESHOLD]
+    assert len(certified) > 0.85 * len(records) and len(waiting) >= 20
+    # Every committee's first member has something to sign: they never signed what waits.
+    assert all(1 not in r.signers for r in waiting)
+    updated = [r for r in records if r.update is not None]
+    assert len(updated) >= 20 and all(r.update != r.content for r in updated)
+    assert any(len(r.update_signers) < THRESHOLD for r in updated) and any(len(r.update_signers) == 3 for r in updated)
+    grants = [g for p in people for g in p.grants]
+    assert {g.department for g in grants} == {"dept-health", "dept-civil-affairs", "dept-public-security",
+                                              "dept-social-security"}  # fmt: skip
+    assert sum(g.relayed for g in grants) >= 20
+    assert sum(g.withdraw for g in grants) == 1 and sum(g.revoke for g in grants) == 1
+    assert sum(g.disclose_later for g in grants) == 1
+    assert sum(p.emergency_read is not None for p in people) == 1
+    # The committees get residents alike (round-robin), and the elderly are many.
+    assert {p.committee for p in people[:3]} == {"committee-bihu", "committee-yuqiao", "committee-donglin"}
+    assert 0.3 < sum(p.age >= 60 for p in people) / 300 < 0.6
+
+
+def test_residents_are_the_same_every_time_with_valid_id_numbers() -> None:
+    first, again = plan_resident(42), plan_resident(42)
+    assert first == again
+    for person in plan(SMALL) + [plan_resident(n) for n in (57, 158, 299)]:
+        ident = person.id_number
+        assert len(ident) == 18 and ident[6:14] == person.birth_date.strftime("%Y%m%d")
+        weights = [2 ** (17 - i) % 11 for i in range(17)]
+        check = (12 - sum(int(d) * w for d, w in zip(ident[:17], weights)) % 11) % 11
+        assert ident[17] == ("X" if check == 10 else str(check))
+        assert int(ident[16]) % 2 == (1 if person.gender == "male" else 0)  # the sequence's parity is the sex
+        assert all("\u4e00" <= ch <= "\u9fff" for ch in person.name) and 2 <= len(person.name) <= 4
+        assert "金桥街道" in person.address
+        for record in person.records:
+            validate(record.category, record.content)
+
+
+def test_the_number_of_residents_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRIDLEDGER_DEMO_RESIDENTS", raising=False)
+    assert resident_count() == 300
+    monkeypatch.setenv("GRIDLEDGER_DEMO_RESIDENTS", "40")
+    assert resident_count() == 40
+    monkeypatch.setenv("GRIDLEDGER_DEMO_RESIDENTS", "5")
+    with pytest.raises(ConfigurationError, match="at least 6"):
+        resident_count()
+    monkeypatch.setenv("GRIDLEDGER_DEMO_RESIDENTS", "many")
+    with pytest.raises(ConfigurationError, match="whole number"):
+        resident_count()
+
+
+def test_the_login_table_names_a_user_to_try_and_a_story_for_every_role() -> None:
+    console = Console(record=True, width=200)
+    console.print(login_table(residents=300, url="http://127.0.0.1:8000/"))
+    text = console.export_text()
+    assert "http://127.0.0.1:8000/" in text and DEMO_PASSWORD in text
+    for role in ("office admin", "committee member", "grid worker", "department officer", "resident"):
+        assert role in text
+    for username in ("jinqiao-admin", "bihu-member-1", "yuqiao-member-1", "donglin-member-1", "bihu-grid",
+                     "health-officer", "civil-affairs-officer", "public-security-officer",
+                     "social-security-officer", *(f"resident-00{n}" for n in STORY), "resident-007 … -300"):  # fmt: skip
+        assert username in text, username
+    assert "resident-003's emergency read" in text  # the office's story
+    assert all(login.try_first for login in staff_logins())
+
+
+# -- the build -------------------------------------------------------------------------------
+
+
+def _counts(ledger: Ledger) -> dict[str, int]:
+    tables = (Member, Record, RecordVersion, Approval, GrantTerms, ChainGrant, AccessEvent, WebUser, OutboxTx)
+    with ledger.store.session() as db:
+        return {t.__tablename__: int(db.scalar(select(func.count()).select_from(t)) or 0) for t in tables}
+
+
+def test_a_small_demo_tells_the_whole_story_and_a_second_build_creates_nothing(ledger: Ledger) -> None:
+    first = build_demo(ledger, residents=SMALL, hasher=CHEAP_HASHER)
+    assert first.created and any("web log-ins" in line for line in first.created)
+    people = plan(SMALL)
+    address = {p.number: ledger.address_of(p.label) for p in people}
+    health, police, social = (officer_label(d) for d in ("dept-health", "dept-public-security", "dept-social-security"))
+
+    with ledger.store.session() as db:
+        records = {(r.subject, r.category): r.record_id for r in db.scalars(select(Record))}
+        versions = {(v.record_id, v.version): v for v in db.scalars(select(ChainRecordVersion))}
+        grants = list(db.scalars(select(ChainGrant)))
+        terms = {t.grant_id: t for t in db.scalars(select(GrantTerms))}
+        events = list(db.scalars(select(AccessEvent).order_by(AccessEvent.seq)))
+        users = {u.username: u for u in db.scalars(select(WebUser))}
+
+    # Every planned record is on chain; certified when 3 signed, waiting otherwise.
+    for person in people:
+        for planned in person.records:
+            rid = records[(address[person.number], int(planned.category))]
+            assert (versions[(rid, 1)].certified_tx is not None) == (len(planned.signers) == THRESHOLD)
+    # Resident 6: the residence record waits (1 of 3), the identity record has a version 2 waiting.
+    residence = records[(address[6], int(Category.RESIDENCE))]
+    identity = records[(address[6], int(Category.IDENTITY))]
+    assert versions[(residence, 1)].certified_tx is None
+    assert versions[(identity, 1)].certified_tx is not None and versions[(identity, 2)].certified_tx is None
+    assert any(g.relayer is not None and g.resident == address[6] for g in grants)  # relayed by the grid worker
+
+    by_resident = {n: [e for e in events if e.resident == address[n]] for n in STORY}
+    # 1: the health office read the health record under the resident's grant.
+    read = [e for e in by_resident[1] if e.accessor == ledger.address_of(health) and e.basis == "grant"]
+    assert read and read[0].outcome == "allowed" and read[0].record_id == records[(address[1], int(Category.HEALTH))]
+    # 2: the grant withdrawn, then the health office refused under it.
+    withdrawn = next(g for g in grants if g.resident == address[2] and g.status == "withdrawn")
+    refused = [e for e in by_resident[2] if e.outcome == "refused"]
+    assert len(refused) == 1 and refused[0].grant_id == withdrawn.grant_id
+    assert any(e.outcome == "allowed" and e.grant_id == withdrawn.grant_id and e.seq < refused[0].seq
+               for e in by_resident[2])  # fmt: skip
+    # 3: an emergency read, awaiting the office's review.
+    emergency = [e for e in by_resident[3] if e.basis == "emergency"]
+    assert len(emergency) == 1 and emergency[0].justification == EMERGENCY_JUSTIFICATION
+    assert [e.seq for e in audit.unreviewed(ledger)] == [emergency[0].seq]
+    # 4: a grant revoked by the office, with its reason.
+    revoked = next(g for g in grants if g.resident == address[4] and g.status == "revoked")
+    assert revoked.department == "0x" + org_id("dept-social-security").hex()
+    assert terms[revoked.grant_id].status_reason == REVOKE_REASON
+    assert any(e.grant_id == revoked.grant_id and e.accessor == ledger.address_of(social) for e in events)
+    # 5: a police read whose disclosure is deferred.
+    deferred = [e for e in by_resident[5] if e.accessor == ledger.address_of(police)]
+    assert len(deferred) == 1 and deferred[0].disclose_on is not None
+    assert date.fromisoformat(deferred[0].disclose_on) == today() + timedelta(days=DEFERRAL_DAYS)
+
+    # The audit finds the story and nothing unlawful; the chain agrees with the database.
+    found = audit.run(ledger)
+    assert found.counts() == {"refused-attempt": 1, "emergency-unreviewed": 1}, found.findings
+    assert found.ok and all(v.get("ok", True) for v in found.integrity.values())
+    assert verify_records(ledger).ok and verify_grants(ledger).ok
+
+    # A web log-in for everyone who acts, each acting as its account, with the demo password.
+    logins = staff_logins() + resident_logins(people)
+    assert {lo.username for lo in logins} == set(users)
+    for login in logins:
+        assert users[login.username].address == ledger.address_of(login.label)
+        assert CHEAP_HASHER.verify(users[login.username].password_hash, DEMO_PASSWORD)
+    assert len({password_stamp(u) for u in users.values()}) == 1  # hashed once for all (see _HashOnce)
+
+    # No personal data on chain: no name, ID or phone number in any event or calldata.
+    with ledger.store.session() as db:
+        events_text = " ".join(db.scalars(select(ChainEvent.args)))
+        calldata = b"".join(db.scalars(select(OutboxTx.raw_tx)))
+    for person in people:
+        for value in (person.name, person.id_number, person.phone):
+            if value:
+                assert value not in events_text and value.encode() not in calldata
+                assert value.encode().hex() not in events_text and value.encode().hex().encode() not in calldata
+
+    before = _counts(ledger)
+    second = build_demo(ledger, residents=SMALL, hasher=CHEAP_HASHER)
+    assert second.created == [], second.created
+    assert any("web log-ins" in line for line in second.reused) and any("grants" in line for line in second.reused)
+    assert _counts(ledger) == before
+
+
+def test_the_demo_command_prints_the_logins_without_a_database(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from ledger.cli import main
+
+    monkeypatch.setenv("GRIDLEDGER_VAR", str(tmp_path / "nothing-here"))
+    monkeypatch.setenv("GRIDLEDGER_DEMO_RESIDENTS", "12")
+    result = CliRunner().invoke(main, ["demo", "--logins", "--url", "http://demo.example/"])
+    assert result.exit_code == 0, result.output
+    assert "http://demo.example/" in result.output and "resident-007 … -012" in result.output
+    assert "jinqiao-admin" in result.output and not (tmp_path / "nothing-here").exists()
