@@ -50,6 +50,11 @@ _LAST_RESIDENT_SEQ = (
     .group_by(_EVENTS.c.resident)
 )
 _INSERT = insert(_EVENTS)
+_NUMBERING = select(
+    func.count(), func.count(func.distinct(_EVENTS.c.resident_seq)), func.max(_EVENTS.c.resident_seq)
+).where(_EVENTS.c.resident == bindparam("resident"))
+#: Subtree hashes asked for in one statement (two parameters each; within every driver's limit).
+_MAX_PAIRS = 400
 _LEAVES_AT = select(_EVENTS.c.seq, _EVENTS.c.leaf_hash).where(_EVENTS.c.seq.in_(bindparam("seqs", expanding=True)))
 
 
@@ -138,7 +143,7 @@ class AccessLog:
         """Numbers and stores ``drafts`` in one transaction; returns once it is committed."""
         if not drafts:
             return []
-        with self.store.engine.begin() as connection:
+        with self.store.serialised_writes(), self.store.engine.begin() as connection:
             # Reserving the numbers takes the write lock first (SQLite) or the head row's
             # lock (PostgreSQL): appenders in other processes queue here, never collide.
             end = connection.execute(_RESERVE, {"count": len(drafts)}).scalar_one()
@@ -255,6 +260,13 @@ class AccessLog:
         with self.store.session() as session:
             return list(session.scalars(query))
 
+    def numbering_intact(self, resident: str) -> bool:
+        """Whether the resident's numbers are exactly 0..n-1, each once: one aggregate over
+        the (resident, resident_seq) index, so a page of history need not read them all."""
+        with self.store.engine.connect() as connection:
+            count, distinct, highest = connection.execute(_NUMBERING, {"resident": resident}).one()
+        return bool(count == distinct and (highest is None or highest == count - 1))
+
     def resident_numbers(self, resident: str) -> list[int]:
         """Every per-resident sequence number the resident's rows carry (for gap checks)."""
         with self.store.engine.connect() as connection:
@@ -282,25 +294,32 @@ class AccessLog:
     def inclusion_proof(self, tree: MerkleTree, index: int, size: int) -> list[bytes]:
         """PATH(index, size) from ``tree`` (see :meth:`tree`), with every subtree hash it
         needs fetched in two queries rather than one lookup each."""
-        parts = proof_subtrees(index, size)
-        leaves = [start for start, n in parts if n == 1]
-        nodes = [(n.bit_length() - 1, start >> (n.bit_length() - 1)) for start, n in parts if n > 1]
+        self.fetch_subtrees(tree, [index], size)
+        return tree.inclusion_proof(index, size)
+
+    def fetch_subtrees(self, tree: MerkleTree, indexes: Sequence[int], size: int) -> None:
+        """Seeds ``tree`` with every subtree hash the inclusion proofs of ``indexes`` in a
+        tree of ``size`` need (a page of a resident's history): two queries for the whole
+        page, each shared upper subtree fetched once. What the log no longer holds is left
+        for :meth:`MerkleTree.inclusion_proof` to find missing."""
+        parts = {part for index in indexes for part in proof_subtrees(index, size)}
+        leaves = sorted(start for start, n in parts if n == 1)
+        nodes = sorted((n.bit_length() - 1, start >> (n.bit_length() - 1)) for start, n in parts if n > 1)
         with self.store.engine.connect() as connection:
-            if leaves:
-                for seq, digest in connection.execute(_LEAVES_AT, {"seqs": leaves}):
+            for chunk in _chunks(leaves, _MAX_PAIRS * 2):
+                for seq, digest in connection.execute(_LEAVES_AT, {"seqs": list(chunk)}):
                     tree.remember(seq, 1, bytes(digest))
-            if nodes:
-                # An OR of (level, idx) pairs, which SQLite and PostgreSQL answer from the primary key
-                # (a row-value IN scans the table on SQLite); as driver SQL, since building the
-                # expression would cost more than running it.
-                mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+            # An OR of (level, idx) pairs, which SQLite and PostgreSQL answer from the primary key
+            # (a row-value IN scans the table on SQLite); as driver SQL, since building the
+            # expression would cost more than running it.
+            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+            for chunk in _chunks(nodes, _MAX_PAIRS):
                 sql = "SELECT level, idx, hash FROM log_nodes WHERE " + " OR ".join(
-                    [f"(level = {mark} AND idx = {mark})"] * len(nodes)
+                    [f"(level = {mark} AND idx = {mark})"] * len(chunk)
                 )
-                params = tuple(value for pair in nodes for value in pair)
+                params = tuple(value for pair in chunk for value in pair)
                 for level, idx, digest in connection.exec_driver_sql(sql, params):
                     tree.remember(idx << level, 1 << level, bytes(digest))
-        return tree.inclusion_proof(index, size)
 
     def hashed(self) -> int:
         with self.store.engine.connect() as connection:

@@ -925,7 +925,7 @@ def worker(once: bool, interval: float, no_anchor: bool) -> None:
 @click.option("--port", type=int, default=8000, show_default=True, envvar="GRIDLEDGER_WEB_PORT",
               help="Port to listen on (env GRIDLEDGER_WEB_PORT).")  # fmt: skip
 @click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
-@click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker.")
+@click.option("--threads", type=int, default=8, show_default=True, help="Threads per worker (a logged read waits for its commit: more threads, bigger group commits).")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app and the JSON API with gunicorn (run 'gridledger worker' beside it)."""
     import os

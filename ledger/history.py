@@ -29,6 +29,8 @@ from .store.models import AccessEvent, LogCheckpoint
 
 PROOF_FORMAT = "gridledger-proof/1"
 BUNDLE_FORMAT = "gridledger-bundle/1"
+#: Entries of a bundle whose proofs are fetched together.
+BUNDLE_FETCH = 500
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class Entry:
     leaf_hash: str
     disclose_on: str | None
     proof: list[str] | None  # None until a checkpoint covers the entry
+    #: The reason written for it (an emergency read, a review's note): off the leaf, which
+    #: holds its hash; None while withheld.
+    justification: str | None = None
 
     @property
     def withheld(self) -> bool:
@@ -100,10 +105,13 @@ def resident_history(
     if limit is not None and len(events) > limit:
         events = events[:limit]
         history.next_before = events[-1].seq
+    if anchored is not None and tree is not None:
+        log.fetch_subtrees(tree, [e.seq for e in events if e.seq < anchored.size], anchored.size)
     for event in events:
-        history.entries.append(_entry(log, event, anchored, tree, on))
+        history.entries.append(_entry(event, anchored, tree, on))
     if paged:
-        history.findings = _leaf_findings(events) + _numbering_findings(log.resident_numbers(address))
+        numbers = [] if log.numbering_intact(address) else log.resident_numbers(address)
+        history.findings = _leaf_findings(events) + _numbering_findings(numbers)
     else:
         history.findings = _resident_findings(events)
     for entry in history.entries:
@@ -114,20 +122,20 @@ def resident_history(
     return history
 
 
-def _entry(
-    log: AccessLog, event: AccessEvent, anchored: LogCheckpoint | None, tree: MerkleTree | None, on: date | None
-) -> Entry:
+def _entry(event: AccessEvent, anchored: LogCheckpoint | None, tree: MerkleTree | None, on: date | None) -> Entry:
+    """An entry with its inclusion proof from ``tree`` (seeded with :meth:`AccessLog.fetch_subtrees`)."""
     leaf = bytes(event.leaf)
     proof = None
     if anchored is not None and tree is not None and event.seq < anchored.size:
         try:
-            proof = [formats.to_hex(h) for h in log.inclusion_proof(tree, event.seq, anchored.size)]
+            proof = [formats.to_hex(h) for h in tree.inclusion_proof(event.seq, anchored.size)]
         except StoreError:
             proof = None  # leaves it needs are gone: reported as a finding by resident_history
     hidden = withheld(event.disclose_on, on)
     return Entry(
         seq=event.seq, resident_seq=event.resident_seq, leaf=None if hidden else json.loads(leaf),
         leaf_hash=formats.to_hex(leaf_hash(leaf)), disclose_on=event.disclose_on, proof=proof,
+        justification=None if hidden else event.justification,
     )  # fmt: skip
 
 
@@ -173,7 +181,9 @@ def proof_document(ledger: Ledger, seq: int, *, log: AccessLog | None = None, on
     if anchored is None or seq >= anchored.size:
         raise NotFoundError(f"access event #{seq} is not anchored yet; try again in a few seconds")
     event = log.event(seq)
-    entry = _entry(log, event, anchored, log.tree(), on)
+    tree = log.tree()
+    log.fetch_subtrees(tree, [seq], anchored.size)
+    entry = _entry(event, anchored, tree, on)
     return {
         "format": PROOF_FORMAT, **_deployment(ledger), "checkpoint": checkpoint_json(anchored),
         "entry": _entry_json(entry),
@@ -237,8 +247,12 @@ def bundle(ledger: Ledger, scope: Scope, signer: LocalAccount, *, log: AccessLog
     entries: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []
     with ledger.store.session() as session:
-        for event in session.scalars(query):
-            entry = _entry(log, event, anchored, tree, None if scope.resident else date.max)
+        events = list(session.scalars(query))
+    for start in range(0, len(events), BUNDLE_FETCH):
+        page = events[start : start + BUNDLE_FETCH]
+        log.fetch_subtrees(tree, [e.seq for e in page], anchored.size)
+        for event in page:
+            entry = _entry(event, anchored, tree, None if scope.resident else date.max)
             (held if entry.withheld else entries).append(_entry_json(entry))
     document = {
         "format": BUNDLE_FORMAT, **_deployment(ledger), "scope": scope.json(),

@@ -16,8 +16,11 @@ from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, request, session
-from flask_babel import Babel, format_datetime, get_locale, gettext, lazy_gettext
+from babel.support import Translations
+from flask import Flask, g, has_request_context, request, session
+from flask_babel import Babel, get_locale, get_translations
+from flask_babel import gettext as babel_gettext
+from flask_babel.speaklater import LazyString
 
 from ledger.access import CHINA
 
@@ -61,16 +64,37 @@ def format_ms(ms: int | None) -> str:
     """A log time (milliseconds since the epoch) in China Standard Time."""
     if ms is None:
         return ""
-    return format_datetime(datetime.fromtimestamp(ms / 1000, UTC).astimezone(CHINA), "yyyy-MM-dd HH:mm:ss")
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_seconds(seconds: int | None) -> str:
     if seconds is None:
         return ""
-    return format_datetime(datetime.fromtimestamp(seconds, UTC).astimezone(CHINA), "yyyy-MM-dd HH:mm")
+    return datetime.fromtimestamp(seconds, UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
 # -- names of codes, for people -------------------------------------------------------------
+
+
+def translations() -> Translations:
+    """The request's catalogue, looked up once per request: a page of history asks for
+    hundreds of messages, and Flask-Babel finds the catalogue anew for each one."""
+    found = g.get("_gridledger_translations")
+    if found is None:
+        found = get_translations()
+        g._gridledger_translations = found
+    return found  # type: ignore[no-any-return]
+
+
+def _translate(text: str) -> str:
+    return translations().ugettext(text) if has_request_context() else babel_gettext(text)
+
+
+def lazy_gettext(text: str) -> LazyString:
+    """Like Flask-Babel's, translated with the request's catalogue (see :func:`translations`):
+    the names below are shown many times on a page."""
+    return LazyString(_translate, text)
+
 
 CATEGORY_NAMES = {
     "identity": lazy_gettext("Identity"),
@@ -152,7 +176,16 @@ def init_app(app: Flask) -> None:
         org_kind_name=lambda kind: name_of(ORG_KIND_NAMES, kind),
     )
     app.jinja_env.filters.update(ms=format_ms, seconds=format_seconds)
-    app.jinja_env.globals.update(gettext=gettext, get_locale=get_locale)
+    # Templates translate with the request's catalogue (Jinja's "newstyle" gettext: the
+    # values put into a message are escaped, the message is not escaped twice).
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda text: translations().ugettext(text),
+        ngettext=lambda singular, plural, n: translations().ungettext(singular, plural, n),
+        pgettext=lambda context, text: translations().upgettext(context, text),
+        npgettext=lambda context, singular, plural, n: translations().unpgettext(context, singular, plural, n),
+        newstyle=True,
+    )
+    app.jinja_env.globals.update(get_locale=get_locale)
 
 
 # -- keeping the catalogues complete (scripts/i18n.py, tests/webapp/test_i18n.py) -----------

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, select
 
 from ledger.settings import Settings
 from ledger.store.models import LoginFailure, Member, Organisation, OrgProfile, WebUser
@@ -119,40 +119,59 @@ class Actor:
         return self.active and self.role in roles
 
 
-def load_actor(user: WebUser) -> Actor:
-    with services().ledger.store.session() as db:
-        member = db.get(Member, user.address)
-        org = db.get(Organisation, member.org_id) if member else None
-        profile = db.get(OrgProfile, member.org_id) if member else None
+_USERS = cast(Table, WebUser.__table__)
+_MEMBERS = cast(Table, Member.__table__)
+_ORGS = cast(Table, Organisation.__table__)
+_PROFILES = cast(Table, OrgProfile.__table__)
+#: The user with their membership, organisation and its profile, in one query (every page asks).
+_ACTOR = (
+    select(
+        _USERS.c.id, _USERS.c.username, _USERS.c.display_name, _USERS.c.address, _USERS.c.password_hash,
+        _USERS.c.disabled, _MEMBERS.c.org_id, _MEMBERS.c.role, _MEMBERS.c.status, _ORGS.c.kind,
+        _ORGS.c.department_kind, _ORGS.c.parent_id, _PROFILES.c.code, _PROFILES.c.name,
+    )
+    .select_from(
+        _USERS.outerjoin(_MEMBERS, _MEMBERS.c.address == _USERS.c.address)
+        .outerjoin(_ORGS, _ORGS.c.org_id == _MEMBERS.c.org_id)
+        .outerjoin(_PROFILES, _PROFILES.c.org_id == _MEMBERS.c.org_id)
+    )
+    .where(_USERS.c.id == bindparam("uid"))
+)  # fmt: skip
+
+
+def _actor_of(row: Any) -> Actor:
     office = None
-    if org is not None:
-        office = org.org_id if org.kind == "office" else org.parent_id
+    if row.kind is not None:
+        office = row.org_id if row.kind == "office" else row.parent_id
     return Actor(
-        user_id=user.id, username=user.username, display_name=user.display_name, address=user.address,
-        org_id=member.org_id if member else None, org_code=profile.code if profile else None,
-        org_name=profile.name if profile else None, org_kind=org.kind if org else None,
-        department_kind=org.department_kind if org else None, office_id=office,
-        role=member.role if member else None, status=member.status if member else None,
+        user_id=row.id, username=row.username, display_name=row.display_name, address=row.address,
+        org_id=row.org_id, org_code=row.code, org_name=row.name, org_kind=row.kind,
+        department_kind=row.department_kind, office_id=office, role=row.role, status=row.status,
     )  # fmt: skip
 
 
 def current_actor() -> Actor | None:
+    """The logged-in user as the membership state has them now (looked up once per request)."""
     if "actor" in g:
         return g.actor  # type: ignore[no-any-return]
     actor = None
     uid = session.get("uid")
     if isinstance(uid, int):
-        with services().ledger.store.session() as db:
-            user = db.get(WebUser, uid)
-        if user is not None and not user.disabled and session.get("pw") == password_stamp(user):
-            actor = load_actor(user)
+        with services().ledger.store.engine.connect() as connection:
+            row = connection.execute(_ACTOR, {"uid": uid}).first()
+        if row is not None and not row.disabled and session.get("pw") == _stamp(row.password_hash):
+            actor = _actor_of(row)
     g.actor = actor
     return actor
 
 
+def _stamp(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
 def password_stamp(user: WebUser) -> str:
     """Changes with the password, so changing it ends every other session."""
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    return _stamp(user.password_hash)
 
 
 def require_roles(*roles: str) -> Callable[[], Any]:

@@ -140,3 +140,31 @@ def test_migrations_match_the_models(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     finally:
         store.close()
+
+
+def test_serialised_writes_exclude_other_processes_stores_and_threads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two stores on one SQLite file stand for two web workers: while one holds the writer
+    lock, the other waits for it (in flock, not in SQLite's sleeping busy handler)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    first, second = _store(url), Store(make_engine(url))
+    order: list[str] = []
+    inside = threading.Event()
+    try:
+        with first.serialised_writes():
+            order.append("first in")
+            waiter = threading.Thread(target=lambda: _enter(second, order, inside))
+            waiter.start()
+            assert not inside.wait(0.3), "the second store got the lock while the first held it"
+            order.append("first out")
+        waiter.join(5)
+        assert order == ["first in", "first out", "second in"]
+        assert (tmp_path / "store.db.writer-lock").exists()
+    finally:
+        first.close()
+        second.close()
+
+
+def _enter(store: Store, order: list[str], inside: threading.Event) -> None:
+    with store.serialised_writes():
+        order.append("second in")
+        inside.set()

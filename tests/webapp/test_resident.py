@@ -29,6 +29,7 @@ from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.store.models import AccessEvent, RecordVersion
 from ledger.verifier import verify_proof
 from tests.conftest import World
+from webapp.resident.routes import PAGE_SIZE
 from webapp.services import Services
 from webapp.users import add_user
 
@@ -592,12 +593,12 @@ def test_history_pages_older_entries(client: FlaskClient, auth: Auth, svc: Servi
     svc.log.append([
         Draft(action="read", outcome="allowed", resident=resident, accessor=accessor, time=now + i, record_id=rid,
               category="health", organisation=HEALTH_DEPT, basis="emergency", justification=f"第 {i} 次")
-        for i in range(55)
+        for i in range(PAGE_SIZE + 5)
     ])  # fmt: skip
     auth.login_as("resident")
     first = page(client, "/resident/history")
     seqs = [seq for seq, _p, _h in entries(first)]
-    assert len(seqs) == 50 and seqs == sorted(seqs, reverse=True)
+    assert len(seqs) == PAGE_SIZE and seqs == sorted(seqs, reverse=True)
     older = re.search(r'href="([^"]+)" id="history-older"', first)
     assert older and 'id="history-newest"' not in first
     second = page(client, older.group(1).replace("&amp;", "&"))

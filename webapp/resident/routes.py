@@ -54,7 +54,7 @@ from .forms import GrantForm, HistoryFilter
 bp = Blueprint("resident", __name__, template_folder="templates")
 bp.before_request(require_roles("resident"))
 
-PAGE_SIZE = 50
+PAGE_SIZE = 20  # a page a person reads through, not a table
 NEWEST_ON_HOME = 3
 RECENT_DAYS = 30
 EXPORT_FORMAT = "gridledger-my-data/1"
@@ -498,49 +498,41 @@ def proof_state(entry: Entry, checkpoint: dict[str, Any] | None) -> str:
     return "verified"
 
 
-def _written(history: History) -> tuple[dict[int, str], dict[int, str], dict[int, int]]:
-    """The written reasons of the shown (not withheld) entries, the office's decisions on
-    the emergency reads among them, and the resident's own numbers of the reads reviewed."""
-    shown = [e.seq for e in history.entries if e.leaf is not None]
-    if not shown:
-        return {}, {}, {}
+def _reviews(history: History) -> tuple[dict[int, str], dict[int, int]]:
+    """The office's decisions on the emergency reads among the shown entries, and the
+    resident's own numbers of the reads the shown reviews are about."""
+    shown = [e.seq for e in history.entries if e.leaf is not None and e.leaf.get("basis") == "emergency"]
     reviewed = [int(e.leaf["reviewOf"]) for e in history.entries if e.leaf and e.leaf.get("reviewOf") is not None]
-    with services().ledger.store.session() as db:
-        numbers = {
-            seq: number
-            for seq, number in db.execute(
-                select(AccessEvent.seq, AccessEvent.resident_seq).where(
-                    AccessEvent.seq.in_(reviewed), AccessEvent.resident == history.resident
-                )
+    decisions: dict[int, str] = {}
+    numbers: dict[int, int] = {}
+    with services().ledger.store.engine.connect() as db:
+        if reviewed:
+            numbers = dict(
+                db.execute(
+                    select(AccessEvent.seq, AccessEvent.resident_seq).where(
+                        AccessEvent.seq.in_(reviewed), AccessEvent.resident == history.resident
+                    )
+                ).all()
             )
-        }
-        reasons = {
-            seq: str(text)
-            for seq, text in db.execute(
-                select(AccessEvent.seq, AccessEvent.justification).where(
-                    AccessEvent.seq.in_(shown), AccessEvent.justification.is_not(None)
-                )
+        if shown:
+            decisions = dict(
+                db.execute(
+                    select(EmergencyReview.access_seq, EmergencyReview.decision).where(
+                        EmergencyReview.access_seq.in_(shown)
+                    )
+                ).all()
             )
-        }
-        decisions = {
-            seq: decision
-            for seq, decision in db.execute(
-                select(EmergencyReview.access_seq, EmergencyReview.decision).where(
-                    EmergencyReview.access_seq.in_(shown)
-                )
-            )
-        }
-    return reasons, decisions, numbers
+    return decisions, numbers
 
 
 def _entry_items(history: History, names: Names) -> list[EntryItem]:
     names.learn_people({str(e.leaf.get("accessor")) for e in history.entries if e.leaf})
-    reasons, decisions, numbers = _written(history)
+    decisions, numbers = _reviews(history)
     items = []
     for entry in history.entries:
         leaf = entry.leaf
         state = proof_state(entry, history.checkpoint)
-        justification = reasons.get(entry.seq) if leaf is not None else None
+        justification = entry.justification
         if (
             leaf is not None
             and justification is not None
