@@ -7,14 +7,26 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.settings import Settings
 
 from . import errors, i18n, security
 from .services import Services
+
+
+def trusted_proxies() -> int:
+    """GRIDLEDGER_TRUSTED_PROXIES: how many reverse proxies stand in front (default 0: none)."""
+    text = os.environ.get("GRIDLEDGER_TRUSTED_PROXIES", "0").strip() or "0"
+    if not text.isdigit():
+        from ledger.errors import ConfigurationError
+
+        raise ConfigurationError(f"GRIDLEDGER_TRUSTED_PROXIES must be a whole number (proxies in front); got {text!r}")
+    return int(text)
 
 
 def create_app(settings: Settings | None = None, config: dict[str, Any] | None = None) -> Flask:
@@ -35,6 +47,11 @@ def create_app(settings: Settings | None = None, config: dict[str, Any] | None =
     )
     if config:
         app.config.update(config)
+    proxies = trusted_proxies()
+    if proxies:
+        # Behind nginx: the client's address (log-in limits) and scheme (Secure cookies, HSTS)
+        # come from the last ``proxies`` X-Forwarded-For / -Proto entries, which they wrote.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.extensions["gridledger"] = Services(settings)
     security.init_app(app)
     i18n.init_app(app)

@@ -6,10 +6,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ledger.context import Ledger
+from ledger.errors import ConfigurationError
+from ledger.settings import Settings
+from webapp import create_app
 from webapp.auth.routes import safe_next
 from webapp.i18n import AREAS, untranslated
 
-from .conftest import PASSWORD, Auth
+from .conftest import CHEAP_HASHER, PASSWORD, Auth, csrf_token
 
 pytestmark = pytest.mark.chain
 
@@ -160,3 +164,33 @@ def test_a_message_has_one_chinese_translation_in_every_catalogue() -> None:
                     found.setdefault(str(message.id), {}).setdefault(str(message.string), []).append(area or "webapp")
     differing = {text: ways for text, ways in found.items() if len(ways) > 1}
     assert not differing, f"give each message one translation in every catalogue: {differing}"
+
+
+def test_behind_a_trusted_proxy_the_limit_counts_each_client_and_cookies_are_secure(
+    ledger: Ledger, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRIDLEDGER_TRUSTED_PROXIES", "1")
+    proxied = create_app(settings, {"TESTING": True, "PASSWORD_HASHER": CHEAP_HASHER, "LOGIN_LIMIT_PER_CLIENT": 3})
+    try:
+        client = proxied.test_client()
+
+        def attempt(address: str) -> int:
+            page = client.get("/login", headers={"X-Forwarded-For": address})
+            return client.post(
+                "/login",
+                headers={"X-Forwarded-For": address},
+                data={"username": f"nobody-{address}", "password": "wrong", "csrf_token": csrf_token(page.get_data(as_text=True))},
+            ).status_code
+
+        assert [attempt("203.0.113.7") for _ in range(4)] == [200, 200, 200, 429]  # that client is blocked
+        assert attempt("198.51.100.9") == 200  # another client behind the same proxy is not
+        page = client.get("/login", headers={"X-Forwarded-Proto": "https"})
+        assert page.headers["Strict-Transport-Security"]
+    finally:
+        proxied.extensions["gridledger"].close()
+
+
+def test_a_bad_trusted_proxies_setting_is_refused(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDLEDGER_TRUSTED_PROXIES", "nginx")
+    with pytest.raises(ConfigurationError, match="GRIDLEDGER_TRUSTED_PROXIES"):
+        create_app(settings)
