@@ -21,6 +21,7 @@ from ledger.consent import LegalBasis, Purpose
 from ledger.membership import Role, org_id
 from ledger.store.models import AccessEvent
 from tests.conftest import World
+from webapp.department import routes as department_routes
 from webapp.department.queries import mask_name
 from webapp.services import Services
 
@@ -158,6 +159,23 @@ def test_grants_page_lists_the_active_grant_with_the_residents_masked_name_and_r
     assert "李医生" not in page  # metadata only, never content
     everything = client.get("/department/grants?show=all").get_data(as_text=True)
     assert f'data-grant-id="{other}"' in everything and "Withdrawn" in everything
+
+
+def test_grants_page_shows_a_page_at_a_time_newest_first(
+    client: FlaskClient, auth: Auth, svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(department_routes, "GRANTS_PAGE", 2)
+    oldest, middle, newest = (grant(svc) for _ in range(3))
+    auth.login_as("officer")
+    first = client.get("/department/grants").get_data(as_text=True)
+    assert re.findall(r'data-grant-id="(0x[0-9a-f]+)"', first) == [newest, middle]
+    assert 'id="grants-newer"' not in first and 'data-pages="2"' in first
+    older = re.search(r'href="([^"]+)" id="grants-older"', first)
+    assert older
+    second = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert re.findall(r'data-grant-id="(0x[0-9a-f]+)"', second) == [oldest]
+    assert 'id="grants-newer"' in second and 'id="grants-older"' not in second
+    assert client.get("/department/grants?page=99").status_code == 200  # past the end: the last page
 
 
 def test_grants_page_has_an_empty_state(client: FlaskClient, auth: Auth) -> None:

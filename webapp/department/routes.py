@@ -32,6 +32,8 @@ from .forms import ID_PATTERN, EmergencyForm, HistoryFilter, OpenRecordForm
 bp = Blueprint("department", __name__, template_folder="templates")
 bp.before_request(require_roles("department-officer"))
 
+GRANTS_PAGE = 20  # grants a page, newest first
+
 DEPARTMENT_KINDS = {
     "civil-affairs": _l("Civil affairs"),
     "health": _l("Health"),
@@ -155,7 +157,10 @@ def grants() -> Any:
     actor = _actor()
     show_all = request.args.get("show") == "all"
     found = list(reversed(_my_grants(actor)))  # newest first
-    shown = found if show_all else [g for g in found if g.status == "active"]
+    matching = found if show_all else [g for g in found if g.status == "active"]
+    pages = max(1, -(-len(matching) // GRANTS_PAGE))
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    shown = matching[(page - 1) * GRANTS_PAGE : page * GRANTS_PAGE]
     names = queries.resident_names(g.resident for g in shown)
     records = queries.records_of(g.resident for g in shown if g.status == "active")
     rows = []
@@ -172,6 +177,8 @@ def grants() -> Any:
         show_all=show_all,
         active_count=sum(1 for g in found if g.status == "active"),
         total=len(found),
+        page=page,
+        pages=pages,
     )
 
 
