@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from sqlalchemy import func, select
@@ -543,7 +543,7 @@ def anchoring(
 
 
 @contextmanager
-def worker_process(ledger: Ledger, interval: float | None = None) -> Iterator[None]:
+def worker_process(ledger: Ledger, interval: float | None = None) -> Iterator[subprocess.Popen[str]]:
     """``gridledger worker`` (sender, indexer and anchorer threads) in its own process."""
     worker = subprocess.Popen(
         [sys.executable, "-m", "ledger.cli", "worker", "--interval", "0.5"],
@@ -560,7 +560,7 @@ def worker_process(ledger: Ledger, interval: float | None = None) -> Iterator[No
         assert worker.stdout is not None
         worker.stdout.readline()  # "worker running ...": it is up
         threading.Thread(target=worker.stdout.read, daemon=True).start()  # keep the pipe drained
-        yield
+        yield worker
     finally:
         worker.terminate()
         try:
@@ -832,29 +832,34 @@ def _run(ledger: Ledger, options: Options, results: Results, say: Report) -> Non
 # -- the report -------------------------------------------------------------------------------
 
 
-def _percentiles(values: Sequence[float]) -> tuple[float, float]:
+def _percentiles(values: Sequence[float], points: Sequence[int] = (50, 95)) -> tuple[float, ...]:
+    """The given percentiles (default p50, p95) of ``values``; NaN when there are none."""
     if len(values) < 2:
-        return (values[0], values[0]) if values else (float("nan"), float("nan"))
+        return tuple(values[0] if values else float("nan") for _ in points)
     cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return statistics.median(values), cuts[94]
+    return tuple(statistics.median(values) if p == 50 else cuts[p - 1] for p in points)
 
 
-def _commit() -> str:
-    """The commit measured, and whether the library differed from it."""
+def _commit(paths: Sequence[str] = ("ledger", "node"), own: str = "bench_log.py") -> str:
+    """The commit measured, and whether the code under ``paths`` (but the benchmark ``own``) differed from it."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
         changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "ledger", "node"], cwd=PROJECT_ROOT, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--", *paths], cwd=PROJECT_ROOT, capture_output=True, text=True
         ).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
         return "an unknown commit"
-    others = [line[3:] for line in changed if not line.endswith("bench_log.py")]
+    others = [line[3:] for line in changed if not line.endswith(own)]
     return f"commit {head}" + (f" (with uncommitted changes to {', '.join(others)})" if others else "")
 
 
-def _load_range(windows: Sequence[Window]) -> str:
+class _Loaded(Protocol):
+    load: float
+
+
+def _load_range(windows: Sequence[_Loaded]) -> str:
     loads = [w.load for w in windows]
     return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "unknown"
 
@@ -987,14 +992,16 @@ def report(results: Results) -> str:
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
+def write_docs(section: str, begin: str = BEGIN, end: str = END, heading: str = SECTION) -> None:
+    """Replaces the text between ``begin`` and ``end`` in docs/benchmarks.md with
+    ``section`` (which carries the markers), or appends it under ``heading``."""
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
         text = head + section + tail
     else:
-        text = text.rstrip() + f"\n\n{SECTION}\n\n" + section + "\n"
+        text = text.rstrip() + f"\n\n{heading}\n\n" + section + "\n"
     DOC.write_text(text, encoding="utf-8")
 
 

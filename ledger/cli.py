@@ -937,15 +937,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     env = dict(os.environ)
     if settings.key_password is not None:
         env["GRIDLEDGER_KEY_PASSWORD"] = settings.key_password
-    command = [
-        sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-        "--threads", str(threads), "--worker-class", "gthread", "--timeout", "60",
-        "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "webapp.wsgi:app",
-    ]  # fmt: skip
-    if _gunicorn_has("control_socket_disable"):
-        # gunicorn 25+ opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for every
-        # gunicorn of the user: two installations (or a test) would take it from each other.
-        command.insert(-1, "--no-control-socket")
+    command = gunicorn_command(host, port, workers, threads)
     console.print(f"serving http://{host}:{port}/ with {workers} workers × {threads} threads (Ctrl-C to stop)")
     sys.stdout.flush()
     os.execvpe(command[0], command, env)
@@ -954,6 +946,20 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 #: gunicorn's access log without query strings or referrers: a search for a resident's
 #: name (the committee's resident search is a GET) must not end up in a log file.
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss "%(a)s"'
+
+
+def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+    """How ``serve`` runs gunicorn (the web benchmark runs the same)."""
+    command = [
+        sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--threads", str(threads), "--worker-class", "gthread", "--timeout", "60",
+        "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+    ]  # fmt: skip
+    if _gunicorn_has("control_socket_disable"):
+        # gunicorn 25+ opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for every
+        # gunicorn of the user: two installations (or a test) would take it from each other.
+        command.append("--no-control-socket")
+    return [*command, "webapp.wsgi:app"]
 
 
 def _gunicorn_has(setting: str) -> bool:
