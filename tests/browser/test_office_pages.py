@@ -1,10 +1,11 @@
 """The office pages in a real browser: after an allowed read, a refused one and an emergency,
 the admin sees them on the dashboard (chart from Chart.js, no CSP violation), finds them in
-the audit, reviews the emergency, and every office page is photographed in Chinese and
-some in English."""
+the audit, reviews the emergency, pages through the members and grants with their filters,
+and every office page is photographed in Chinese and some in English."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from ledger.categories import Category
 from ledger.consent import LegalBasis, Purpose
 from ledger.errors import AccessRefused
 from tests.conftest import World
+from webapp.office import routes as office_routes
 from webapp.services import Services
 
 from .conftest import Shots
@@ -39,10 +41,24 @@ def _accesses(svc: Services) -> dict[str, int | str]:
     return {"record": rid, "grant": gid, "allowed": allowed, "refused": refused.value.seq, "emergency": emergency}
 
 
-def test_the_office_pages_show_accesses_refusals_and_reviews(live_app, page, shots: Shots) -> None:  # type: ignore[no-untyped-def]
+def _older_grants(svc: Services) -> None:
+    """Two grants before the one the test follows, the second withdrawn (none to the police,
+    whose read must be refused)."""
+    for _n in range(2):
+        gid, _ = svc.consent.issue(
+            resident=World.resident, department=World.department, categories=[Category.HEALTH],
+            purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT, valid_until=int(time.time()) + 86_400 * 30,
+        )  # fmt: skip
+    svc.consent.withdraw(gid)
+
+
+def test_the_office_pages_show_accesses_refusals_and_reviews(live_app, page, shots: Shots, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     app, base = live_app
     svc: Services = app.extensions["gridledger"]
+    _older_grants(svc)
     seen = _accesses(svc)
+    monkeypatch.setattr(office_routes, "MEMBERS_PAGE", 4)  # the world is small: pages of a few rows
+    monkeypatch.setattr(office_routes, "GRANTS_PAGE", 2)
     login(page, base, "admin")
     assert page.url.endswith("/office/")
     expect(page.locator("h1")).to_have_text("街道办总览")
@@ -67,13 +83,40 @@ def test_the_office_pages_show_accesses_refusals_and_reviews(live_app, page, sho
     expect(page.locator("#threshold-form")).to_be_visible()
     shots.take(page, "organisation-zh")
 
+    # members, four a page: the filter bar and the pager; a search and a status kept across pages
     page.goto(f"{base}/office/members")
+    expect(page.locator("#members-pager")).to_have_attribute("data-pages", "3")
+    expect(page.locator("#members-previous")).to_have_count(0)
     expect(page.locator("[data-testid=member-cmte-a-m1]")).to_be_visible()
+    page.click("#members-next")
+    expect(page.locator("[data-testid=member-cmte-a-m3]")).to_be_visible()
     shots.take(page, "members-zh")
+    page.fill("#filter-q", "cmte-a")
+    page.select_option("#filter-status", "active")
+    page.click("#member-filter button[type=submit]")
+    expect(page.locator("#members-pager")).to_have_attribute("data-pages", "2")
+    expect(page.locator("[data-testid=member-cmte-a-suspended]")).to_have_count(0)
+    page.click("#members-next")
+    expect(page.locator("#members-pager")).to_have_attribute("data-page", "2")
+    expect(page.locator("#filter-q")).to_have_value("cmte-a")
+    expect(page.locator("#filter-status")).to_have_value("active")
+    expect(page.locator("[data-testid=member-cmte-a-resident]")).to_be_visible()
+    shots.take(page, "members-filtered-zh")
 
+    # grants, two a page, newest first; an unknown status is ignored with a message
     page.goto(f"{base}/office/grants")
     expect(page.locator(f"[data-testid=grant-{seen['grant']}]")).to_be_visible()
+    expect(page.locator("#grants-pager")).to_have_attribute("data-pages", "2")
     shots.take(page, "grants-zh")
+    page.goto(f"{base}/office/grants?status=lost&q=张秀英&department=dept-a-health")
+    expect(page.locator("[data-testid=filter-ignored]")).to_contain_text("已忽略")
+    expect(page.locator("#grant-table tbody tr")).to_have_count(2)
+    expect(page.locator("#filter-q")).to_have_value("张秀英")
+    expect(page.locator("#grants-older")).to_have_attribute(
+        "href", re.compile(r"q=%E5%BC%A0.*department=dept-a-health")
+    )
+    shots.take(page, "grants-filtered-zh")
+    page.goto(f"{base}/office/grants")
     page.click(f"[data-testid=grant-{seen['grant']}] a")
     expect(page.locator("#revoke-form")).to_be_visible()
     shots.take(page, "grant-zh")
@@ -107,4 +150,12 @@ def test_the_office_pages_show_accesses_refusals_and_reviews(live_app, page, sho
     page.goto(f"{base}/office/audit")
     shots.take(page, "audit-en")
     page.goto(f"{base}/office/members?org=cmte-a")
+    expect(page.locator("#members-pager")).to_contain_text("Page 1 of 2")
     shots.take(page, "members-en")
+    page.goto(f"{base}/office/grants?status=withdrawn&status=x")
+    expect(page.locator("#grant-table tbody tr")).to_have_count(1)
+    page.goto(f"{base}/office/grants?q=cmte-a")
+    page.click("#grants-older")
+    expect(page.locator("#grants-newer")).to_be_visible()
+    expect(page.locator("#filter-q")).to_have_value("cmte-a")
+    shots.take(page, "grants-en")

@@ -23,10 +23,11 @@ from ledger.anchoring import Anchorer
 from ledger.categories import Category
 from ledger.consent import LegalBasis, Purpose
 from ledger.errors import AccessRefused
-from ledger.membership import org_id
+from ledger.membership import Role, org_id
 from ledger.store.models import EmergencyReview, GrantTerms, Member, RecordVersion
 from ledger.verifier import verify_bundle
 from tests.conftest import World
+from webapp.office import routes as office_routes
 from webapp.services import Services
 
 from .conftest import ESCAPED, HEALTH, SCRIPT, YEAR, Auth
@@ -49,9 +50,9 @@ def add_record(svc: Services) -> str:
     return rid
 
 
-def grant(svc: Services, department: str = World.department) -> str:
+def grant(svc: Services, department: str = World.department, resident: str = World.resident) -> str:
     gid, _ = svc.consent.issue(
-        resident=World.resident, department=department, categories=[Category.HEALTH],
+        resident=resident, department=department, categories=[Category.HEALTH],
         purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT, valid_until=int(time.time()) + YEAR,
     )  # fmt: skip
     return gid
@@ -98,6 +99,17 @@ def page_of(response: Any) -> str:
 
 def flashes(text: str) -> list[str]:
     return [html.unescape(m) for m in re.findall(r'<p class="flash \w+" role="status">([^<]*)</p>', text)]
+
+
+def ignored(text: str) -> list[str]:
+    """The messages saying a filter value was not used."""
+    return [html.unescape(m) for m in re.findall(r'data-testid="filter-ignored">([^<]*)</p>', text)]
+
+
+def link(text: str, element_id: str) -> str | None:
+    """Where the link with this id goes (unescaped), or None when the page has no such link."""
+    found = re.search(rf'href="([^"]+)" id="{element_id}"', text)
+    return html.unescape(found.group(1)) if found else None
 
 
 # -- who may come in ------------------------------------------------------------------------
@@ -421,6 +433,130 @@ def test_members_filter_by_organisation_and_role(client: FlaskClient, auth: Auth
     assert client.get("/office/members?org=cmte-b").status_code == 404
 
 
+def member_rows(text: str) -> list[str]:
+    return re.findall(r'data-testid="member-([^"]+)"', text)
+
+
+def test_members_are_shown_a_page_at_a_time_in_the_same_order(
+    client: FlaskClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth.login_as("admin")
+    everyone = member_rows(page_of(client.get("/office/members")))
+    assert len(everyone) == 11 and 'id="members-pager"' not in page_of(client.get("/office/members"))
+    monkeypatch.setattr(office_routes, "MEMBERS_PAGE", 4)
+    text = page_of(client.get("/office/members"))
+    assert 'data-page="1" data-pages="3"' in text and link(text, "members-previous") is None
+    assert "Showing 1–4 of 11" in text and "Page 1 of 3" in text
+    seen, pages = member_rows(text), 1
+    while (after := link(text, "members-next")) is not None:
+        text = page_of(client.get(after))
+        seen += member_rows(text)
+        pages += 1
+        assert link(text, "members-previous") == (
+            f"/office/members?page={pages - 1}" if pages > 2 else "/office/members?page=1"
+        )
+    assert pages == 3 and seen == everyone and "Showing 9–11 of 11" in text
+    for past in ("99", "3"):  # past the end: the last page
+        last = page_of(client.get(f"/office/members?page={past}"))
+        assert member_rows(last) == everyone[8:] and 'data-page="3"' in last
+    for nonsense in ("0", "-2", "abc", ""):
+        first = client.get(f"/office/members?page={nonsense}")
+        assert first.status_code == 200 and member_rows(page_of(first)) == everyone[:4], nonsense
+
+
+def test_members_filter_by_role_status_and_search_kept_across_pages(
+    client: FlaskClient, auth: Auth, svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth.login_as("admin")
+
+    def rows(query: str) -> list[str]:
+        return member_rows(page_of(client.get(f"/office/members?{query}")))
+
+    assert rows("role=office-admin") == [World.admin, World.second_admin]
+    assert rows("status=suspended") == [World.suspended]
+    assert rows("status=revoked&org=cmte-a") == [World.revoked]
+    assert rows("role=committee-member&status=active") == list(World.members)
+    assert rows("q=李建国") == [World.members[0]]  # the web log-in's name
+    assert rows("q=POLICE") == [World.police_officer]  # the label, ignoring case
+    address = svc.ledger.address_of(World.grid_worker)
+    assert rows(f"q={address.lower()}") == [World.grid_worker]  # the address, whatever its case
+    assert rows(f"q={address[:12]}") == [World.grid_worker]
+    assert rows("q=+cmte-a-m2++") == [World.members[1]]  # spaces around are dropped
+    assert rows("q=_") == [] and rows("q=%25") == []  # LIKE's wildcards are taken literally
+    assert rows("q=cmte-b") == []  # another office's member
+    nothing = page_of(client.get("/office/members?q=nobody-here"))
+    assert 'id="no-members"' in nothing and "No member matches these filters." in nothing
+    assert 'id="clear-filters"' in nothing and 'id="clear-filters"' not in page_of(client.get("/office/members"))
+
+    monkeypatch.setattr(office_routes, "MEMBERS_PAGE", 2)
+    text = page_of(client.get("/office/members?q=cmte-a&status=active&role=committee-member"))
+    assert member_rows(text) == list(World.members[:2]) and 'data-pages="2"' in text
+    after = link(text, "members-next")
+    assert after is not None and "q=cmte-a" in after and "status=active" in after and "role=committee-member" in after
+    second = page_of(client.get(after))
+    assert member_rows(second) == [World.members[2]]
+    before = link(second, "members-previous")
+    assert before is not None and "q=cmte-a" in before and "status=active" in before
+    assert 'value="cmte-a"' in second and '<option selected value="active">' in second
+
+
+def test_members_filters_ignore_unknown_values_with_a_message_and_escape_the_search(
+    client: FlaskClient, auth: Auth
+) -> None:
+    auth.login_as("admin")
+    everyone = member_rows(page_of(client.get("/office/members")))
+    for query, message in (
+        ("role=king", "Role: “king” is not one of the choices, so it was ignored."),
+        ("status=asleep", "Status: “asleep” is not one of the choices, so it was ignored."),
+        ("q=" + "x" * 101, "The search text is longer than 100 characters, so it was ignored."),
+    ):
+        response = client.get(f"/office/members?{query}")
+        text = page_of(response)
+        assert response.status_code == 200 and ignored(text) == [message], query
+        assert member_rows(text) == everyone, query
+    both = page_of(client.get("/office/members?role=king&status=active"))
+    assert len(ignored(both)) == 1 and World.suspended not in member_rows(both)
+    assert client.get("/office/members?org=nowhere").status_code == 404  # organisations: not found, as before
+
+    attack = page_of(client.get("/office/members", query_string={"q": SCRIPT}))
+    assert SCRIPT not in attack and f'value="{ESCAPED}"' in attack and 'id="no-members"' in attack
+    status = page_of(client.get("/office/members", query_string={"status": SCRIPT}))
+    assert SCRIPT not in status and ESCAPED in status and len(ignored(status)) == 1
+    zero = client.get("/office/members", query_string={"q": "李\x00建国"})
+    assert zero.status_code == 200 and member_rows(page_of(zero)) == []  # a NUL is a space: "李 建国"
+
+
+def test_adding_a_member_from_a_filtered_page_keeps_that_page(
+    client: FlaskClient, auth: Auth, svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(office_routes, "MEMBERS_PAGE", 2)
+    auth.login_as("admin")
+    listing = "/office/members?q=cmte-a&role=committee-member&page=2"
+    text = page_of(client.get(listing))
+    action = re.search(r'<form method="post" action="([^"]+)" novalidate>', text)
+    assert action and html.unescape(action.group(1)) == "/office/members?q=cmte-a&role=committee-member&page=2"
+    data = {"member-label": "Bad Label", "member-organisation": World.committee, "member-role": "grid-worker"}
+    bad = auth.post(html.unescape(action.group(1)), data, page=listing)
+    text = page_of(bad)
+    assert bad.status_code == 400 and 'id="member-label-error"' in text
+    assert member_rows(text) == [World.members[2], World.revoked] and 'data-page="2"' in text
+    done = auth.post(html.unescape(action.group(1)), {**data, "member-label": "cmte-a-grid-3"}, page=listing)
+    assert done.status_code == 302 and done.headers["Location"] == "/office/members?org=cmte-a"
+    assert member(svc, "cmte-a-grid-3").role == "grid-worker"
+
+    # suspending from a filtered page comes back to it
+    first = page_of(client.get("/office/members?q=李建国&status=active"))
+    suspend = re.search(
+        rf'<form method="post" action="([^"]+)">\s*<input type="hidden" name="csrf_token" value="[^"]+">\s*<button type="submit" class="secondary outline small" data-testid="suspend-{World.members[0]}"',
+        first,
+    )
+    assert suspend
+    back = auth.post(html.unescape(suspend.group(1)), page="/office/members")
+    assert back.status_code == 302 and member(svc, World.members[0]).status == "suspended"
+    assert back.headers["Location"] == "/office/members?q=%E6%9D%8E%E5%BB%BA%E5%9B%BD&status=active"
+    assert "李建国 was suspended." in flashes(page_of(client.get(back.headers["Location"])))
+
+
 # -- grants ---------------------------------------------------------------------------------
 
 
@@ -463,6 +599,100 @@ def test_revoking_a_grant_needs_a_reason_and_the_department_is_then_refused(
     assert svc.consent.show(withdrawn).status == "withdrawn"
     assert client.get("/office/grants/0x" + "ab" * 32).status_code == 404
     assert client.get("/office/grants/nonsense").status_code == 404
+
+
+def grant_rows(text: str) -> list[str]:
+    return re.findall(r'data-testid="grant-(0x[0-9a-f]+)"', text)
+
+
+def test_grants_are_shown_a_page_at_a_time_newest_first_with_the_filters_kept(
+    client: FlaskClient, auth: Auth, svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc.orgs.add_member("cmte-a-resident-2", World.committee, Role.RESIDENT, actor=World.admin)
+    oldest, middle = grant(svc), grant(svc)
+    police = grant(svc, World.police)
+    withdrawn = grant(svc)
+    svc.consent.withdraw(withdrawn)
+    second = grant(svc, resident="cmte-a-resident-2")
+    newest = grant(svc)
+    auth.login_as("admin")
+    everything = page_of(client.get("/office/grants"))
+    assert grant_rows(everything) == [newest, second, withdrawn, police, middle, oldest]
+    assert 'id="grants-pager"' not in everything and "Showing 1–6 of 6" in everything
+
+    monkeypatch.setattr(office_routes, "GRANTS_PAGE", 4)
+    text = page_of(client.get("/office/grants"))
+    assert grant_rows(text) == [newest, second, withdrawn, police] and 'data-pages="2"' in text
+    assert link(text, "grants-newer") is None
+    older = link(text, "grants-older")
+    assert older == "/office/grants?page=2"
+    last = page_of(client.get(older))
+    assert grant_rows(last) == [middle, oldest] and link(last, "grants-older") is None
+    assert link(last, "grants-newer") == "/office/grants?page=1"
+    assert grant_rows(page_of(client.get("/office/grants?page=99"))) == [middle, oldest]
+
+    def rows(query: str) -> list[str]:
+        return grant_rows(page_of(client.get(f"/office/grants?{query}")))
+
+    assert rows("status=withdrawn") == [withdrawn]
+    assert rows("status=active&department=dept-a-police") == [police]
+    assert rows("department=dept-a-health&status=revoked") == []
+    assert rows("q=张秀英") == [newest, withdrawn, police, middle]  # name; page 1 of 2
+    assert rows("q=RESIDENT-2") == [second]  # the account label, ignoring case
+    address = svc.ledger.address_of("cmte-a-resident-2")
+    assert rows(f"q={address.lower()}") == [second] and rows(f"q={address[2:14]}") == [second]
+    assert rows("q=cmte-b") == [] and rows("q=_") == []
+
+    monkeypatch.setattr(office_routes, "GRANTS_PAGE", 2)
+    text = page_of(client.get("/office/grants?q=张秀英&status=active&department=dept-a-health"))
+    assert grant_rows(text) == [newest, middle] and 'data-pages="2"' in text
+    older = link(text, "grants-older")
+    assert older is not None and "q=%E5%BC%A0%E7%A7%80%E8%8B%B1" in older
+    assert "status=active" in older and "department=dept-a-health" in older
+    second_page = page_of(client.get(older))
+    assert grant_rows(second_page) == [oldest] and "Showing 3–3 of 3" in second_page
+    newer = link(second_page, "grants-newer")
+    assert newer is not None and "status=active" in newer and "department=dept-a-health" in newer
+    assert '<option selected value="dept-a-health">' in second_page and 'value="张秀英"' in second_page
+
+
+def test_grants_filters_ignore_unknown_values_with_a_message_and_escape_the_search(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    gid = grant(svc)
+    auth.login_as("admin")
+    for query, message in (
+        ("status=lost", "Status: “lost” is not one of the choices, so it was ignored."),
+        ("q=" + "张" * 101, "The search text is longer than 100 characters, so it was ignored."),
+        ("status=" + "x" * 60, "Status: “" + "x" * 40 + "…” is not one of the choices, so it was ignored."),
+    ):
+        response = client.get(f"/office/grants?{query}")
+        text = page_of(response)
+        assert response.status_code == 200 and ignored(text) == [message], query
+        assert grant_rows(text) == [gid], query
+    for query in ("page=abc", "page=-1", "q=%00", "department=&status=&q=&page="):
+        response = client.get(f"/office/grants?{query}")
+        assert response.status_code == 200 and grant_rows(page_of(response)) == [gid], query
+    assert client.get("/office/grants?department=cmte-a").status_code == 404  # not a department, as before
+    attack = page_of(client.get("/office/grants", query_string={"q": SCRIPT}))
+    assert SCRIPT not in attack and f'value="{ESCAPED}"' in attack
+    assert 'id="no-grants"' in attack and "No grant matches these filters." in attack
+    status = page_of(client.get("/office/grants", query_string={"status": SCRIPT}))
+    assert SCRIPT not in status and ESCAPED in status and grant_rows(status) == [gid]
+
+
+def test_another_offices_admin_finds_none_of_our_members_or_grants(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    grant(svc)
+    auth.login_as("other-admin")
+    for query in ("", "q=cmte-a", "q=张秀英", "status=active", "role=resident", "q=a&page=2"):
+        text = page_of(client.get(f"/office/members?{query}"))
+        assert set(member_rows(text)) <= {World.other_admin, World.other_member}, query
+        assert "李建国" not in text and "Committee A" not in text, query
+        grants_page = page_of(client.get(f"/office/grants?{query}"))
+        assert grant_rows(grants_page) == [] and 'id="no-grants"' in grants_page, query
+        assert "Health A" not in grants_page and "<td>张秀英" not in grants_page, query
 
 
 # -- dashboard ------------------------------------------------------------------------------

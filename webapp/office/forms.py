@@ -8,7 +8,16 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    SearchField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ledger.membership import CODE_PATTERN
@@ -16,6 +25,8 @@ from ledger.membership import CODE_PATTERN
 #: Account labels: short public slugs, like organisation codes (never personal data, never an address).
 LABEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MAX_MEMBERS = 30
+#: The longest text the member and grant searches take.
+MAX_SEARCH = 100
 
 DEPARTMENT_KINDS = {
     "civil-affairs": _l("Civil affairs"),
@@ -140,9 +151,47 @@ class ScopeForm(FlaskForm):
             raise ValidationError(_l("The last day is before the first day."))
 
 
-class GrantFilterForm(FlaskForm):
+def _search_text(value: Any) -> Any:
+    """What was typed, on one line: control characters (a NUL among them, which PostgreSQL
+    refuses) become spaces, runs of spaces one."""
+    if not isinstance(value, str):
+        return value
+    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", value).split())
+
+
+_SEARCH_HINT = _l("Name, label or address")
+
+
+class MemberFilterForm(FlaskForm):
+    """Which members the list shows (read from the query string; a GET form)."""
+
     class Meta:
         csrf = False
 
-    department = SelectField(_l("Department"), validators=[Optional()])
-    status = SelectField(_l("Status"), validators=[Optional()])
+    q = SearchField(
+        _l("Who"),
+        id="filter-q",
+        filters=[_search_text],
+        validators=[Optional(), Length(max=MAX_SEARCH)],
+        render_kw={"placeholder": _SEARCH_HINT, "maxlength": MAX_SEARCH},
+    )
+    org = SelectField(_l("Organisation"), id="filter-org", validators=[Optional()])
+    role = SelectField(_l("Role"), id="filter-role", validators=[Optional()])
+    status = SelectField(_l("Status"), id="filter-status", validators=[Optional()])
+
+
+class GrantFilterForm(FlaskForm):
+    """Which grants the list shows (read from the query string; a GET form)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(
+        _l("Resident"),
+        id="filter-q",
+        filters=[_search_text],
+        validators=[Optional(), Length(max=MAX_SEARCH)],
+        render_kw={"placeholder": _SEARCH_HINT, "maxlength": MAX_SEARCH},
+    )
+    department = SelectField(_l("Department"), id="filter-department", validators=[Optional()])
+    status = SelectField(_l("Status"), id="filter-status", validators=[Optional()])

@@ -1,8 +1,10 @@
 """What the office pages read from the store besides the library's services: the newest
-accesses that concern the office, and its departments' grants in one query.
+accesses that concern the office, and a page of its members or of its departments' grants,
+filtered and counted in SQL.
 
 The access log can hold millions of events: every query on it is bounded (newest first by
-its primary key, with a ``LIMIT``), nothing here loads the whole log.
+its primary key, with a ``LIMIT``), nothing here loads the whole log. The member and grant
+lists are read a page at a time (``LIMIT``/``OFFSET`` after one ``COUNT``).
 """
 
 from __future__ import annotations
@@ -11,19 +13,81 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 
 from ledger.categories import from_mask
 from ledger.consent import GrantView
-from ledger.store.models import AccessEvent, ChainGrant, EmergencyReview, GrantTerms, Member
+from ledger.organisations import MemberView
+from ledger.store.models import (
+    AccessEvent,
+    Account,
+    ChainGrant,
+    EmergencyReview,
+    GrantTerms,
+    Member,
+    Organisation,
+    OrgProfile,
+    WebUser,
+)
 
 from ..services import services
 
 #: Accesses shown on the dashboard, newest first.
 RECENT = 20
 GRANT_STATUSES = ("active", "expired", "withdrawn", "revoked", "pending")
+MEMBER_STATUSES = ("active", "suspended", "revoked")
+#: How the members list is ordered: the office first, then committees, then departments;
+#: within an organisation, admins and committee members before grid workers and residents.
+ORG_KIND_ORDER = ("office", "committee", "department")
+ROLE_ORDER = ("office-admin", "committee-member", "grid-worker", "resident", "department-officer")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Paged(Generic[T]):
+    """One page of a list: its rows, how many match in all, which page (1-based, never past
+    the last one) and how many pages there are (at least one, even when nothing matches)."""
+
+    rows: list[T]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+    @property
+    def first(self) -> int:
+        """The number of the page's first row (1-based; 0 when nothing matches)."""
+        return (self.page - 1) * self.per_page + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.per_page + len(self.rows)
+
+
+def _page_of(db: Any, query: Any, page: int, per_page: int) -> tuple[list[Any], int, int, int]:
+    """Counts what ``query`` matches, then reads the asked page of it (the last page when
+    asked past the end): (rows, total, page, pages)."""
+    total = int(db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = list(db.execute(query.limit(per_page).offset((page - 1) * per_page)).all())
+    return rows, total, page, pages
+
+
+def _contains(column: Any, text: str) -> ColumnElement[bool]:
+    """``column`` holds ``text``, ignoring case; ``%`` and ``_`` typed are taken literally."""
+    return column.icontains(text, autoescape=True)  # type: ignore[no-any-return]
+
+
+def _who(address: Any, text: str) -> ColumnElement[bool]:
+    """The account at ``address`` has ``text`` in its web log-in's name, its account label or
+    the address itself."""
+    by_name = select(WebUser.address).where(_contains(WebUser.display_name, text))
+    by_label = select(Account.address).where(_contains(Account.label, text))
+    return or_(address.in_(by_name), address.in_(by_label), _contains(address, text))
 
 
 @dataclass(frozen=True)
@@ -85,17 +149,61 @@ def recent_accesses(org_ids: Iterable[str], committee_ids: Iterable[str], limit:
     return rows
 
 
-def grants(department_ids: list[str], status: str | None, limit: int) -> tuple[list[GrantView], int]:
-    """The grants to the given departments, newest first, with their status as the chain
-    has it (``pending`` while the chain has not confirmed the grant yet), and how many
-    there are in all. Expiry is judged by this server's clock, which the chain's follows."""
+def members(
+    org_ids: list[str],
+    *,
+    role: str | None = None,
+    status: str | None = None,
+    search: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Paged[MemberView]:
+    """A page of the members of the given organisations: the office first, then committees,
+    then departments, each by code; within one, by role, then label. ``search`` is matched
+    (ignoring case) against the web log-in's name, the account label and the address."""
+    if not org_ids:
+        return Paged([], 0, 1, 1, per_page)
+    kind = case({k: i for i, k in enumerate(ORG_KIND_ORDER)}, value=Organisation.kind, else_=len(ORG_KIND_ORDER))
+    rank = case({r: i for i, r in enumerate(ROLE_ORDER)}, value=Member.role, else_=len(ROLE_ORDER))
+    query = (
+        select(Member.address, Account.label, OrgProfile.code, Member.role, Member.status)
+        .join(Organisation, Organisation.org_id == Member.org_id)
+        .outerjoin(Account, Account.address == Member.address)
+        .outerjoin(OrgProfile, OrgProfile.org_id == Member.org_id)
+        .where(Member.org_id.in_(org_ids))
+        .order_by(kind, OrgProfile.code, rank, func.coalesce(Account.label, Member.address), Member.address)
+    )
+    if role:
+        query = query.where(Member.role == role)
+    if status:
+        query = query.where(Member.status == status)
+    if search:
+        query = query.where(_who(Member.address, search))
+    with services().ledger.store.session() as db:
+        rows, total, page, pages = _page_of(db, query, page, per_page)
+    return Paged([MemberView(*row) for row in rows], total, page, pages, per_page)
+
+
+def grants(
+    department_ids: list[str],
+    status: str | None,
+    *,
+    search: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Paged[GrantView]:
+    """A page of the grants to the given departments, newest first, with their status as the
+    chain has it (``pending`` while the chain has not confirmed the grant yet), and how many
+    match in all. Expiry is judged by this server's clock, which the chain's follows.
+    ``search`` is matched (ignoring case) against the resident's name, label and address."""
     if not department_ids:
-        return [], 0
+        return Paged([], 0, 1, 1, per_page)
     now = int(time.time())
     query = (
         select(GrantTerms, ChainGrant)
         .outerjoin(ChainGrant, ChainGrant.grant_id == GrantTerms.grant_id)
         .where(GrantTerms.department.in_(department_ids))
+        .order_by(GrantTerms.created_at.desc(), GrantTerms.grant_id)
     )
     if status == "pending":
         query = query.where(ChainGrant.grant_id.is_(None))
@@ -105,9 +213,10 @@ def grants(department_ids: list[str], status: str | None, limit: int) -> tuple[l
         query = query.where(ChainGrant.status == "active", ChainGrant.valid_until <= now)
     elif status in ("withdrawn", "revoked"):
         query = query.where(ChainGrant.status == status)
+    if search:
+        query = query.where(_who(GrantTerms.resident, search))
     with services().ledger.store.session() as db:
-        total = int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
-        found = db.execute(query.order_by(GrantTerms.created_at.desc(), GrantTerms.grant_id).limit(limit)).all()
+        found, total, page, pages = _page_of(db, query, page, per_page)
     views = []
     for terms, chain in found:
         base: Any = chain or terms
@@ -134,4 +243,4 @@ def grants(department_ids: list[str], status: str | None, limit: int) -> tuple[l
                 issued_tx=chain.issued_tx if chain else None,
             )  # fmt: skip
         )
-    return views, total
+    return Paged(views, total, page, pages, per_page)

@@ -55,10 +55,12 @@ from ..services import services
 from . import queries
 from .forms import (
     DEPARTMENT_KINDS,
+    MAX_SEARCH,
     ROLE_CHOICES,
     CommitteeForm,
     DepartmentForm,
     GrantFilterForm,
+    MemberFilterForm,
     MemberForm,
     ReviewForm,
     RevokeForm,
@@ -75,7 +77,11 @@ CHINA_OFFSET_MS = 8 * 3_600_000
 CHART_DAYS = (7, 14, 30, 90)
 DEFAULT_CHART_DAYS = 14
 DEFAULT_AUDIT_DAYS = 30
-MAX_SHOWN = 500  # findings or grants shown on a page; the exports hold all
+MAX_SHOWN = 500  # findings shown on a page; the exports hold all
+MEMBERS_PAGE = 50  # members a page, by organisation, role and label
+GRANTS_PAGE = 50  # grants a page, newest first
+#: What the members list is showing (its filters and page), kept by the forms posted from it.
+MEMBER_LIST_ARGS = ("q", "org", "role", "status", "page")
 INTEGRITY_KEY = "web.office.integrity"
 
 FINDING_NAMES = {
@@ -696,27 +702,72 @@ def _member_form() -> MemberForm:
     return form
 
 
-def _render_members(form: MemberForm | None = None, status: int = 200) -> Any:
+def _page_asked() -> int:
+    """The page the query string asks for (1 when it names none, or not a number)."""
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+def _ignore_unknown(form: FlaskForm) -> list[str]:
+    """Checks a filter form read from the query string. A value that is not one of a field's
+    choices, or a search too long, is dropped (the list is shown without it) and a message
+    says so: a hand-edited or stale link never ends in an error page."""
+    form.validate()
+    notes = []
+    for f in form:
+        if not f.errors:
+            continue
+        if f.type == "SearchField":
+            notes.append(_("The search text is longer than %(n)s characters, so it was ignored.", n=MAX_SEARCH))
+        else:
+            value = str(f.raw_data[0]) if f.raw_data else ""
+            value = value if len(value) <= 40 else value[:40] + "…"
+            notes.append(
+                _(
+                    "%(filter)s: “%(value)s” is not one of the choices, so it was ignored.",
+                    filter=f.label.text,
+                    value=value,
+                )
+            )
+        f.data = ""
+        f.errors = []
+    return notes
+
+
+def _kept(form: FlaskForm) -> dict[str, str]:
+    """The filters in force, for the links to other pages of the same list."""
+    return {f.name: str(f.data) for f in form if f.data}
+
+
+def _member_filters() -> tuple[MemberFilterForm, list[str]]:
     of = office()
     chosen = request.args.get("org") or None
-    role = request.args.get("role") or None
     if chosen is not None:
-        org_or_404(chosen)
-        members = services().orgs.members(chosen)
-    else:
-        members = [m for m in services().orgs.members() if m.org_code in of.by_code]
-    if role:
-        members = [m for m in members if m.role == role]
-    kinds = {"office": 0, "committee": 1, "department": 2}
-    roles = {r: i for i, r in enumerate(("office-admin", *ROLE_CHOICES))}
-    members.sort(
-        key=lambda m: (
-            kinds.get(of.by_code[m.org_code].kind if m.org_code in of.by_code else "", 3),
-            m.org_code or "",
-            roles.get(m.role, 9),
-            m.label or m.address,
-        )
+        org_or_404(chosen)  # another office's organisation, or none: not found, as for every id
+    form = MemberFilterForm(request.args)
+    form.org.choices = [("", _("All organisations"))] + [
+        (v.code, v.name or v.code) for v in sorted(of.orgs.values(), key=lambda v: v.code or "") if v.code
+    ]
+    form.role.choices = [("", _("Every role"))] + [(r, name_of(ROLE_NAMES, r)) for r in ROLE_CHOICES]
+    form.status.choices = [("", _("Any status"))] + [(s, name_of(STATUS_NAMES, s)) for s in queries.MEMBER_STATUSES]
+    return form, _ignore_unknown(form)
+
+
+def _render_members(form: MemberForm | None = None, status: int = 200) -> Any:
+    """The members list, a page at a time, with its filters (from the query string, also
+    when the add-member form posted from a filtered page comes back with field errors)."""
+    of = office()
+    filters, notes = _member_filters()
+    chosen = filters.org.data or None
+    paged = queries.members(
+        [of.by_code[chosen].org_id] if chosen else [v.org_id for v in of.by_code.values()],
+        role=filters.role.data or None,
+        status=filters.status.data or None,
+        search=filters.q.data or None,
+        page=_page_asked(),
+        per_page=MEMBERS_PAGE,
     )
+    kept = _kept(filters)
+    here = {**kept, "page": str(paged.page)} if paged.page > 1 else kept
     if form is None:
         form = _member_form()
         if chosen:
@@ -725,12 +776,14 @@ def _render_members(form: MemberForm | None = None, status: int = 200) -> Any:
         render_template(
             "office/members.html",
             office=of,
-            members=members,
-            chosen=chosen,
-            role=role,
-            roles=ROLE_CHOICES,
+            members=paged.rows,
+            paged=paged,
+            filters=filters,
+            notes=notes,
+            kept=kept,
+            here=here,
             form=form,
-            names=people({m.address for m in members}),
+            names=people({m.address for m in paged.rows}),
         ),
         status,
     )
@@ -793,6 +846,9 @@ def change_member(address: str, change: str) -> Any:
     back = request.form.get("back")
     if back == "organisation" and profile_code:
         return redirect(url_for("office.organisation", code=profile_code))
+    listed: dict[str, Any] = {k: v[:200] for k in MEMBER_LIST_ARGS if (v := request.args.get(k))}
+    if listed:  # back to the page of the list the admin was on (the list checks them again)
+        return redirect(url_for("office.members", **listed))
     return redirect(url_for("office.members", org=profile_code))
 
 
@@ -802,29 +858,31 @@ def change_member(address: str, change: str) -> Any:
 @bp.get("/grants")
 def grants() -> Any:
     of = office()
+    chosen = request.args.get("department") or None
+    departments = of.department_ids
+    if chosen is not None:
+        view = org_or_404(chosen)  # another office's, or none: not found, as for every id
+        if view.kind != "department":
+            abort(404)
+        departments = [view.org_id]
     form = GrantFilterForm(request.args)
     form.department.choices = [("", _("All departments"))] + [
         (d.code, d.name or d.code) for d in of.departments if d.code
     ]
     form.status.choices = [("", _("Any status"))] + [(s, name_of(STATUS_NAMES, s)) for s in queries.GRANT_STATUSES]
-    chosen = request.args.get("department") or None
-    status = request.args.get("status") or None
-    departments = of.department_ids
-    if chosen is not None:
-        view = org_or_404(chosen)
-        if view.kind != "department":
-            abort(404)
-        departments = [view.org_id]
-    if status is not None and status not in queries.GRANT_STATUSES:
-        status = None
-    shown, total = queries.grants(departments, status, MAX_SHOWN)
+    notes = _ignore_unknown(form)
+    paged = queries.grants(
+        departments, form.status.data or None, search=form.q.data or None, page=_page_asked(), per_page=GRANTS_PAGE
+    )
     return render_template(
         "office/grants.html",
         office=of,
         form=form,
-        grants=shown,
-        total=total,
-        names=people({g_.resident for g_ in shown}),
+        notes=notes,
+        kept=_kept(form),
+        grants=paged.rows,
+        paged=paged,
+        names=people({g_.resident for g_ in paged.rows}),
     )
 
 
