@@ -22,7 +22,7 @@ from ledger.membership import Role, org_id
 from ledger.store.models import AccessEvent
 from tests.conftest import World
 from webapp.department import routes as department_routes
-from webapp.department.queries import mask_name
+from webapp.names import mask_name
 from webapp.services import Services
 
 from .conftest import HEALTH, SCRIPT, YEAR, Auth

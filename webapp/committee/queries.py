@@ -26,8 +26,9 @@ from ledger.store.models import (
     OutboxTx,
     Record,
     RecordVersion,
-    WebUser,
 )
+
+from ..names import display_names
 
 
 def to_ms(moment: datetime | None) -> int | None:
@@ -37,24 +38,6 @@ def to_ms(moment: datetime | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
-
-
-def names(db: Session, addresses: set[str]) -> dict[str, str]:
-    """How to show each account: the person's name from their web log-in, else the
-    account's label, else a shortened address."""
-    wanted = {a for a in addresses if a}
-    found: dict[str, str] = {}
-    if not wanted:
-        return found
-    for address, name in db.execute(
-        select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted)).order_by(WebUser.id)
-    ):
-        found.setdefault(address, name)
-    for address, label in db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))):
-        found.setdefault(address, label)
-    for address in wanted:
-        found.setdefault(address, f"{address[:8]}…{address[-4:]}")
-    return found
 
 
 def checksum(address: str) -> str | None:
@@ -156,7 +139,7 @@ def residents(db: Session, org_id: str, query: str = "") -> list[ResidentRow]:
             .order_by(Member.added_block, Member.address)
         )
     )
-    shown = names(db, set(addresses))
+    shown = display_names(addresses, db=db)
     labels = dict(db.execute(select(Account.address, Account.label).where(Account.address.in_(addresses))).all())
     counts = dict(
         db.execute(

@@ -29,6 +29,7 @@ from ledger.store.models import Member, Record
 
 from .. import errors as web_errors
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
+from ..names import display_names
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -126,7 +127,7 @@ def home() -> Any:
         summary = queries.summary(db, str(actor.org_id))
         mine = len(queries.queue(db, str(actor.org_id), actor.address)) if actor.role == "committee-member" else None
         recent = queries.records(db, str(actor.org_id))[:8]
-        shown = queries.names(db, {r.subject for r in recent})
+        shown = display_names({r.subject for r in recent}, db=db)
     return render_template("committee/home.html", summary=summary, mine=mine, recent=recent, names=shown)
 
 
@@ -148,7 +149,7 @@ def resident(address: str) -> Any:
     member = _resident_or_404(actor, address)
     with store() as db:
         rows = queries.records(db, str(actor.org_id), member.address)
-        shown = queries.names(db, {member.address})
+        shown = display_names({member.address}, db=db)
         threshold = queries.summary(db, str(actor.org_id)).threshold
     label = services().ledger.label_of(member.address)
     return render_template(
@@ -189,7 +190,7 @@ def new_record() -> Any:
         return _choose_page(choose, 400)
     member = _resident_or_404(actor, given["resident"])
     with store() as db:
-        name = queries.names(db, {member.address})[member.address]
+        name = display_names({member.address}, db=db)[member.address]
 
     if request.method == "GET":
         form = record_form(category, rows_in(MultiDict(), category))
@@ -233,7 +234,7 @@ def edit_record(record_id: str) -> Any:
         return redirect(url_for("committee.record", record_id=record.record_id))
     category = Category(record.category)
     with store() as db:
-        name = queries.names(db, {record.subject})[record.subject]
+        name = display_names({record.subject}, db=db)[record.subject]
 
     if request.method == "GET":
         # Prefilling shows the content to the member: a committee review, logged first.
@@ -364,7 +365,7 @@ def _record_page(actor: Actor, record: Record, disclosure: Disclosure | None = N
         people = {record.subject, record.created_by}
         for v in versions:
             people.update({v.created_by, *v.signers, *v.approvals})
-        shown = queries.names(db, people)
+        shown = display_names(people, db=db)
     head = versions[0]
     lines = changes = None
     pending_head = None
@@ -452,7 +453,7 @@ def queue() -> Any:
     with store() as db:
         items = queries.queue(db, str(actor.org_id), actor.address if signer else None)
         summary = queries.summary(db, str(actor.org_id))
-        shown = queries.names(db, {i.subject for i in items} | {i.created_by for i in items})
+        shown = display_names({i.subject for i in items} | {i.created_by for i in items}, db=db)
     page = _page()
     pages = max(1, -(-len(items) // QUEUE_PAGE))
     page = min(page, pages)
@@ -579,7 +580,7 @@ def history() -> Any:
     page = _page()
     with store() as db:
         events = queries.history(db, str(actor.org_id), HISTORY_PAGE + 1, (page - 1) * HISTORY_PAGE)
-        shown = queries.names(db, {e.subject for e in events} | {e.who for e in events if e.who})
+        shown = display_names({e.subject for e in events} | {e.who for e in events if e.who}, db=db)
     more = len(events) > HISTORY_PAGE
     return render_template("committee/history.html", events=events[:HISTORY_PAGE], names=shown, page=page, more=more)
 
@@ -606,7 +607,7 @@ def _relay_page(
     grants = services().consent.list(resident=member.address)
     grants.sort(key=lambda g: g.valid_from, reverse=True)
     with store() as db:
-        shown = queries.names(db, {member.address} | {g.relayer for g in grants if g.relayer})
+        shown = display_names({member.address} | {g.relayer for g in grants if g.relayer}, db=db)
         departments = queries.org_names(db)
     return (
         render_template(
@@ -677,7 +678,7 @@ def relay_grant(address: str) -> Any:
             form.purpose_text.errors = [str(exc)]
         return _relay_page(actor, member, form, status=400)
     with store() as db:
-        name = queries.names(db, {member.address})[member.address]
+        name = display_names({member.address}, db=db)[member.address]
         department = dict(queries.departments(db, actor.office_id)).get(form.department.data, form.department.data)
     day = form.valid_until.data.strip()
     flash(
@@ -716,7 +717,7 @@ def relay_withdraw(address: str, grant_id: str) -> Any:
         return redirect(url_for("committee.relay_grant", address=member.address))
     services().consent.withdraw(grant.grant_id, relayer=actor.address)
     with store() as db:
-        name = queries.names(db, {member.address})[member.address]
+        name = display_names({member.address}, db=db)[member.address]
     flash(
         _(
             "Withdrawn with %(name)s's own signature. From now on the department can no longer use these records "

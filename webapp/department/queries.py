@@ -21,69 +21,18 @@ from ledger.access import CHINA
 from ledger.categories import Category
 from ledger.store.models import (
     AccessEvent,
-    Account,
     ChainRecordVersion,
     EmergencyReview,
     Organisation,
     OrgProfile,
     Record,
     RecordVersion,
-    WebUser,
 )
 
 from ..services import services
 
 #: Events on one page of the department's access history.
 PAGE_SIZE = 50
-
-
-def mask_name(name: str) -> str:
-    """A resident's name as a department sees it: first and last character, the middle
-    hidden ("张秀英" -> "张*英", "王芳" -> "王*", "欧阳娜娜" -> "欧**娜")."""
-    name = name.strip()
-    if len(name) <= 1:
-        return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * min(len(name) - 2, 3) + name[-1]
-
-
-def resident_names(addresses: Iterable[str]) -> dict[str, str]:
-    """How to show each resident: the masked name of their web log-in when they have one,
-    else their account label (a pseudonymous code such as ``cmte-a-resident-12``, never a
-    name), else a shortened address."""
-    wanted = sorted(set(addresses))
-    if not wanted:
-        return {}
-    with services().ledger.store.session() as db:
-        users = db.execute(
-            select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted)).order_by(WebUser.id)
-        ).all()
-        labels = dict(db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))).all())
-    names: dict[str, str] = {}
-    for address, display_name in users:
-        names.setdefault(address, mask_name(display_name))
-    for address in wanted:
-        names.setdefault(address, labels.get(address) or address[:10] + "…")
-    return names
-
-
-def officer_names(addresses: Iterable[str]) -> dict[str, str]:
-    """Colleagues by name (their web log-in's name, else their account label)."""
-    wanted = sorted(set(addresses))
-    if not wanted:
-        return {}
-    with services().ledger.store.session() as db:
-        users = db.execute(
-            select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted)).order_by(WebUser.id)
-        ).all()
-        labels = dict(db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))).all())
-    names: dict[str, str] = {}
-    for address, display_name in users:
-        names.setdefault(address, display_name)
-    for address in wanted:
-        names.setdefault(address, labels.get(address) or address[:10] + "…")
-    return names
 
 
 def _ms(at: datetime | None) -> int | None:

@@ -24,6 +24,7 @@ from ledger.errors import AccessRefused, InputError, LedgerError, NotFoundError
 from ledger.store.models import GrantTerms
 
 from ..i18n import CATEGORY_NAMES, name_of
+from ..names import display_names
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -161,7 +162,7 @@ def grants() -> Any:
     pages = max(1, -(-len(matching) // GRANTS_PAGE))
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
     shown = matching[(page - 1) * GRANTS_PAGE : page * GRANTS_PAGE]
-    names = queries.resident_names(g.resident for g in shown)
+    names = display_names((g.resident for g in shown), masked=True)
     records = queries.records_of(g.resident for g in shown if g.status == "active")
     rows = []
     for grant in shown:
@@ -209,7 +210,7 @@ def _record_page(actor: Actor, meta: queries.RecordMeta, form: OpenRecordForm, s
         render_template(
             "department/record.html",
             meta=meta,
-            resident=queries.resident_names([meta.subject]).get(meta.subject, ""),
+            resident=display_names([meta.subject], masked=True).get(meta.subject, ""),
             covering=covering,
             chosen=chosen,
             form=form,
@@ -303,7 +304,7 @@ def _read(actor: Actor, record_id: str, form: Any, *, basis: str, grant_id: str 
         "department/disclosure.html",
         got=got,
         meta=meta,
-        resident=queries.resident_names([meta.subject]).get(meta.subject, "") if meta else "",
+        resident=display_names([meta.subject], masked=True).get(meta.subject, "") if meta else "",
         rows=content_rows(got.category, got.content),
         grant=grant,
         justification=justification,
@@ -382,8 +383,8 @@ def history() -> Any:
         outcome = filters.outcome.data or None
     before = request.args.get("before", type=int)
     page = queries.history(actor.org_id, before=before, category=category, outcome=outcome)
-    officers = queries.officer_names(e.accessor for e in page.events)
-    residents = queries.resident_names(e.resident for e in page.events)
+    officers = display_names(e.accessor for e in page.events)
+    residents = display_names((e.resident for e in page.events), masked=True)
     keep: dict[str, Any] = {
         k: v for k, v in (("category", category.slug if category else None), ("outcome", outcome)) if v
     }

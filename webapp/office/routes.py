@@ -46,10 +46,10 @@ from ledger.store.models import (
     Organisation,
     Record,
     RecordVersion,
-    WebUser,
 )
 
 from ..i18n import CATEGORY_NAMES, ROLE_NAMES, STATUS_NAMES, name_of
+from ..names import display_names
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -291,22 +291,6 @@ def residents_of_office() -> set[str]:
         return set(db.scalars(select(Member.address).where(Member.org_id.in_(committees), Member.role == "resident")))
 
 
-def people(addresses: set[str]) -> dict[str, str]:
-    """Names to show for addresses: the web user's name, else the account label."""
-    wanted = sorted(a for a in addresses if a)
-    if not wanted:
-        return {}
-    found: dict[str, str] = {}
-    with services().ledger.store.session() as db:
-        for address, label in db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))):
-            found[address] = label
-        for address, name in db.execute(
-            select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted)).order_by(WebUser.id)
-        ):
-            found[address] = name
-    return found
-
-
 def to_ms(moment: datetime | None) -> int | None:
     if moment is None:
         return None
@@ -540,7 +524,7 @@ def home() -> Any:
         "office/home.html",
         office=of,
         recent=recent,
-        names=people({r.accessor for r in recent} | {r.resident for r in recent}),
+        names=display_names({r.accessor for r in recent} | {r.resident for r in recent}),
         figures=dashboard_figures(),
         health=access_rules.health(services().log, services().access.limit),  # fresh, not the reads' cached one
         checkpoint=checkpoint,
@@ -647,7 +631,7 @@ def _render_organisation(view: OrgView, form: ThresholdForm | None = None, statu
             org=view,
             form=form,
             members=members,
-            names=people({m.address for m in members}),
+            names=display_names({m.address for m in members}),
         ),
         status,
     )
@@ -783,7 +767,7 @@ def _render_members(form: MemberForm | None = None, status: int = 200) -> Any:
             kept=kept,
             here=here,
             form=form,
-            names=people({m.address for m in paged.rows}),
+            names=display_names({m.address for m in paged.rows}),
         ),
         status,
     )
@@ -829,7 +813,7 @@ def change_member(address: str, change: str) -> Any:
     if change not in CHANGES:
         abort(404)
     member = member_or_404(address)
-    who = people({member.address}).get(member.address, member.address)
+    who = display_names({member.address}).get(member.address, member.address)
     message, method = CHANGES[change]
     if member.address == actor().address:
         flash(_("You cannot change your own membership: ask another admin of the office."), "error")
@@ -882,7 +866,7 @@ def grants() -> Any:
         kept=_kept(form),
         grants=paged.rows,
         paged=paged,
-        names=people({g_.resident for g_ in paged.rows}),
+        names=display_names({g_.resident for g_ in paged.rows}),
     )
 
 
@@ -897,7 +881,7 @@ def _render_grant(view: GrantView, form: RevokeForm | None = None, status: int =
             form=form or RevokeForm(),
             reason=reason,
             office=office(),
-            names=people({view.resident}),
+            names=display_names({view.resident}),
         ),
         status,
     )
@@ -1055,7 +1039,7 @@ def audit_page() -> Any:
         findings=shown,
         total=len(findings),
         counts=counts,
-        names=people({f.resident for f in shown if f.resident}),
+        names=display_names({f.resident for f in shown if f.resident}),
         integrity=last_integrity(),
     ), (200 if scoped is not None else 400)
 
@@ -1114,7 +1098,7 @@ def _render_reviews(forms: dict[int, ReviewForm] | None = None, status: int = 20
             pending=_review_rows(pending),
             forms=forms,
             reviewed=reviewed,
-            names=people(addresses),
+            names=display_names(addresses),
         ),
         status,
     )

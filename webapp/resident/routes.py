@@ -35,18 +35,17 @@ from ledger.history import Entry, History, proof_document, resident_history
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.store.models import (
     AccessEvent,
-    Account,
     ChainRecordVersion,
     EmergencyReview,
     Organisation,
     OrgProfile,
     Record,
     RecordVersion,
-    WebUser,
 )
 
 from ..committee.schemaform import enum_label
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
+from ..names import display_names, short_address
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from .forms import GrantForm, HistoryFilter
@@ -144,20 +143,12 @@ class Names:
     def person(self, address: str | None) -> str:
         if not address:
             return ""
-        return self.people.get(address) or self.people.get(address.lower()) or address[:10] + "…"
+        return self.people.get(address) or short_address(address)
 
     def learn_people(self, addresses: set[str]) -> None:
-        """Names for ``addresses``: the web user's display name, else the account's label."""
+        """Names for ``addresses`` (see :func:`webapp.names.display_names`)."""
         wanted = {a for a in addresses if a and a not in self.people}
-        if not wanted:
-            return
-        with services().ledger.store.session() as db:
-            for address, label in db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))):
-                self.people[address] = label
-            for address, name in db.execute(
-                select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted))
-            ):
-                self.people[address] = name
+        self.people.update(display_names(wanted))
 
 
 def _names() -> Names:

@@ -1,0 +1,51 @@
+"""How the pages show people: one way for every audience.
+
+A person is shown by the name of their web log-in (the first one made for the account),
+else by the account's label (a pseudonymous code such as ``cmte-a-resident-12``), else by a
+shortened address. A department sees residents' names masked (:func:`mask_name`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.store.models import Account, WebUser
+
+from .services import services
+
+
+def mask_name(name: str) -> str:
+    """A resident's name as a department sees it: first and last character, the middle
+    hidden ("张秀英" -> "张*英", "王芳" -> "王*", "欧阳娜娜" -> "欧**娜")."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * min(len(name) - 2, 3) + name[-1]
+
+
+def short_address(address: str) -> str:
+    return address[:10] + "…"
+
+
+def display_names(addresses: Iterable[str | None], *, masked: bool = False, db: Session | None = None) -> dict[str, str]:
+    """address -> how to show it, for every given address (``masked``: web names masked)."""
+    wanted = sorted({a for a in addresses if a})
+    if not wanted:
+        return {}
+    if db is None:
+        with services().ledger.store.session() as session:
+            return display_names(wanted, masked=masked, db=session)
+    found: dict[str, str] = {}
+    for address, name in db.execute(
+        select(WebUser.address, WebUser.display_name).where(WebUser.address.in_(wanted)).order_by(WebUser.id)
+    ):
+        found.setdefault(address, mask_name(name) if masked else name)
+    for address, label in db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))):
+        found.setdefault(address, label)
+    for address in wanted:
+        found.setdefault(address, short_address(address))
+    return found
