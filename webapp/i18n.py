@@ -73,6 +73,14 @@ def format_seconds(seconds: int | None) -> str:
     return datetime.fromtimestamp(seconds, UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
+def format_last_day(valid_until: int | None) -> str:
+    """A grant's last day (China time): ``validUntil`` is the exclusive end, the start of the
+    day after it."""
+    if valid_until is None:
+        return ""
+    return datetime.fromtimestamp(valid_until - 1, UTC).astimezone(CHINA).date().isoformat()
+
+
 # -- names of codes, for people -------------------------------------------------------------
 
 
@@ -118,8 +126,8 @@ PURPOSE_NAMES = {
     99: lazy_gettext("Other"),
 }
 LEGAL_BASIS_NAMES = {
-    1: lazy_gettext("Your consent"),
-    2: lazy_gettext("A contract with you"),
+    1: lazy_gettext("The resident's consent"),
+    2: lazy_gettext("A contract with the resident"),
     3: lazy_gettext("A legal duty"),
     4: lazy_gettext("Protecting someone's life or health"),
     5: lazy_gettext("The public interest"),
@@ -175,7 +183,7 @@ def init_app(app: Flask) -> None:
         outcome_name=lambda outcome: name_of(OUTCOME_NAMES, outcome),
         org_kind_name=lambda kind: name_of(ORG_KIND_NAMES, kind),
     )
-    app.jinja_env.filters.update(ms=format_ms, seconds=format_seconds)
+    app.jinja_env.filters.update(ms=format_ms, seconds=format_seconds, last_day=format_last_day)
     # Templates translate with the request's catalogue (Jinja's "newstyle" gettext: the
     # values put into a message are escaped, the message is not escaped twice).
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]

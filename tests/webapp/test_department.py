@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ledger.access import today
+from ledger.access import CHINA, today
 from ledger.accesslog import Draft
 from ledger.categories import Category
 from ledger.consent import LegalBasis, Purpose
@@ -154,9 +154,11 @@ def test_grants_page_lists_the_active_grant_with_the_residents_masked_name_and_r
     assert f'data-grant-id="{gid}"' in page and f'data-grant-id="{other}"' not in page
     assert "张*英" in page and "张秀英" not in page
     assert f'data-record-id="{rid}"' in page and 'data-testid="open-record"' in page
-    assert "Health management" in page and "Your consent" in page
+    assert "Health management" in page and "The resident&#39;s consent" in page
     assert SCRIPT not in page and "&lt;script&gt;" in page
     assert "李医生" not in page  # metadata only, never content
+    last_day = svc.consent.show(gid).valid_until - 1  # the grant's exclusive end, less a second
+    assert f"through {datetime.fromtimestamp(last_day, CHINA).date().isoformat()}" in page
     everything = client.get("/department/grants?show=all").get_data(as_text=True)
     assert f'data-grant-id="{other}"' in everything and "Withdrawn" in everything
 

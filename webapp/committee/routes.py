@@ -631,7 +631,8 @@ def _join(items: Any) -> str:
 
 
 def _until(text: str) -> tuple[int | None, str | None]:
-    """The last day of a permission -> its end (23:59:59 that day, China time), or an error."""
+    """The last day of a permission -> its end (exclusive: the start of the next day, China
+    time, as the resident's own form, the API and the CLI make it), or an error."""
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
@@ -640,7 +641,7 @@ def _until(text: str) -> tuple[int | None, str | None]:
         return None, _("Choose a day after today.")
     if day > today() + timedelta(days=366 * MAX_GRANT_YEARS):
         return None, _("At most %(years)d years ahead.", years=MAX_GRANT_YEARS)
-    end = datetime.combine(day, time(23, 59, 59), tzinfo=CHINA)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=CHINA)
     return int(end.timestamp()), None
 
 

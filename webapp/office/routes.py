@@ -104,14 +104,6 @@ DECISION_NAMES = {"approve": _l("Approved"), "flag": _l("Flagged")}
 #: How a read was allowed, as the office calls it (the resident's pages say "your grant").
 BASIS_NAMES = {"grant": _l("Grant"), "duty": _l("Duty"), "emergency": _l("Emergency")}
 #: The legal basis of a grant, about the resident (their own pages say "your consent").
-LEGAL_BASIS_NAMES = {
-    1: _l("The resident's consent"),
-    2: _l("A contract with the resident"),
-    3: _l("A legal duty"),
-    4: _l("Protecting someone's life or health"),
-    5: _l("The public interest"),
-    9: _l("Other"),
-}
 #: Why a read was refused (the library's reason codes), in a few words.
 REFUSAL_NAMES = {
     access_rules.NO_ACTIVE_GRANT: _l("no active grant"),
@@ -183,7 +175,6 @@ def _navigation() -> dict[str, Any]:
         "office_basis_name": lambda b: str(BASIS_NAMES.get(b, b or "")),
         "refusal_name": lambda r: str(REFUSAL_NAMES.get(r, r or "")),
         "finding_detail": finding_detail,
-        "office_legal_basis_name": lambda code: str(LEGAL_BASIS_NAMES.get(code, code)),
     }
 
 
