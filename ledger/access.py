@@ -6,18 +6,27 @@ and the refusal is logged too. Bases:
 
 * ``grant``: the accessor is an active officer of a department holding a grant of the
   record's resident that ``ConsentRegistry.isActive`` says covers the record's
-  category now (asked of the chain, at most 0.1 s behind its head: see
-  :mod:`ledger.grantcheck`);
+  category now;
 * ``duty``: the accessor is an active member or grid worker of the record's own
   committee (a review), or an active admin of the office governing it (an audit read);
 * ``emergency``: the accessor is an active officer of a department under the same
   office, and writes a justification; the access is flagged for an office review.
 
+Every fact a decision rests on comes from the chain (through :class:`ledger.chainview.
+ChainView`), never from a table a database user could edit: the reader's membership, the
+record's subject, category, committee and certified version, the grant's resident,
+purpose and state, and how far the log is anchored. The content handed out is checked
+against its commitment on chain first; content that does not match is refused (logged)
+and never shown.
+
 A public security access may carry a disclosure date (deferred disclosure): its leaf is
 in the log now, and its content is shown to the resident from that date on.
 
-If the log's anchoring has failed for longer than the configured limit, every read is
-refused (fail closed) until a checkpoint lands again.
+If the log's anchoring has failed for longer than the configured limit, or the database
+holds fewer events than the chain has anchored (it was cut back or restored from an old
+backup), every read is refused (fail closed) until that is put right. When the chain
+cannot be asked at all, nothing is read and nothing can be logged (whose record it is
+is the chain's to say): :class:`NodeError` is raised.
 """
 
 from __future__ import annotations
@@ -31,50 +40,36 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
 
+from . import formats
 from .accesslog import AccessLog, Draft
 from .categories import Category
+from .chainview import ChainView, MemberState, OrgState, RecordState
 from .consent import Purpose
 from .context import Ledger
-from .errors import AccessRefused, InputError, NodeError, NotFoundError
+from .errors import AccessRefused, InputError, LedgerError, NodeError, NotFoundError
 from .formats import parse_id
-from .grantcheck import GrantCheck
-from .store.models import ChainGrant, ChainRecordVersion, Member, Organisation, Record, RecordVersion
+from .store.models import AccessEvent, ChainGrant, RecordVersion
 
-_RECORDS = cast(Table, Record.__table__)
 _VERSIONS = cast(Table, RecordVersion.__table__)
-_CHAIN_VERSIONS = cast(Table, ChainRecordVersion.__table__)
-_ORGS = cast(Table, Organisation.__table__)
-_MEMBERS = cast(Table, Member.__table__)
 _GRANTS = cast(Table, ChainGrant.__table__)
+_EVENTS = cast(Table, AccessEvent.__table__)
 
 # The read path's queries, built once (building a statement costs more than running it).
-_r, _v, _c, _o, _m, _g = _RECORDS.c, _VERSIONS.c, _CHAIN_VERSIONS.c, _ORGS.c, _MEMBERS.c, _GRANTS.c
-_TARGET = (
-    select(
-        _r.subject, _r.category, _r.committee_id, _r.erased_at, _o.parent_id, _v.version, _v.content, _c.certified_tx
-    )
-    .join(_VERSIONS, _v.record_id == _r.record_id)
-    .outerjoin(_ORGS, _o.org_id == _r.committee_id)
-    .outerjoin(
-        _CHAIN_VERSIONS,
-        (_c.record_id == _v.record_id) & (_c.version == _v.version) & (_c.content_hash == _v.content_hash),
-    )
-    .where(_r.record_id == bindparam("record_id"))
-    .order_by(_v.version.desc())
+_CONTENT = select(_VERSIONS.c.content, _VERSIONS.c.salt).where(
+    _VERSIONS.c.record_id == bindparam("record_id"), _VERSIONS.c.version == bindparam("version")
 )
-_READER = (
-    select(_m.org_id, _m.role, _m.status, _o.parent_id, _o.department_kind)
-    .outerjoin(_ORGS, _o.org_id == _m.org_id)
-    .where(_m.address == bindparam("address"))
-)
-_GRANT_BY_ID = select(_g.grant_id, _g.purpose).where(
-    _g.resident == bindparam("resident"), _g.department == bindparam("department"), _g.grant_id == bindparam("grant_id")
-)
+# Candidate grants, newest first: hints only (the chain decides whether each is the
+# resident's, the department's, and active).
 _ACTIVE_GRANTS = (
-    select(_g.grant_id, _g.purpose)
-    .where(_g.resident == bindparam("resident"), _g.department == bindparam("department"), _g.status == "active")
-    .order_by(_g.issued_block.desc())
+    select(_GRANTS.c.grant_id)
+    .where(
+        _GRANTS.c.resident == bindparam("resident"),
+        _GRANTS.c.department == bindparam("department"),
+        _GRANTS.c.status == "active",
+    )
+    .order_by(_GRANTS.c.issued_block.desc())
 )
+_LEAF_AT = select(_EVENTS.c.leaf).where(_EVENTS.c.seq == bindparam("seq"))
 
 BASES = ("grant", "duty", "emergency")
 HEALTH_MAX_AGE = 0.2  # seconds a computed anchoring health may be reused
@@ -89,6 +84,7 @@ NOT_AUTHORISED = "not-authorised"
 NO_DUTY = "no-duty"
 ANCHORING_STALLED = "anchoring-stalled"
 CHAIN_UNREACHABLE = "chain-unreachable"
+RECORD_ALTERED = "record-altered"  # the stored content does not match its commitment on chain
 
 
 def now_ms() -> int:
@@ -116,10 +112,16 @@ class Disclosure:
 
 @dataclass(frozen=True)
 class Health:
-    size: int
-    anchored_size: int
+    size: int  # events the database holds
+    anchored_size: int  # events the chain's newest checkpoint covers
     oldest_unanchored_ms: int | None  # time of the first event no checkpoint covers
     limit_seconds: float
+
+    @property
+    def behind(self) -> bool:
+        """The database holds fewer events than the chain has anchored: it was cut back or
+        restored from an old backup. Reads stay closed until that is put right."""
+        return self.size < self.anchored_size
 
     @property
     def lag_seconds(self) -> float:
@@ -129,7 +131,7 @@ class Health:
 
     @property
     def closed(self) -> bool:
-        return self.lag_seconds > self.limit_seconds
+        return self.behind or self.lag_seconds > self.limit_seconds
 
     @property
     def state(self) -> str:
@@ -138,44 +140,57 @@ class Health:
         return "ok" if self.oldest_unanchored_ms is None else "anchoring"
 
 
-def health(log: AccessLog, limit_seconds: float) -> Health:
-    anchored = log.anchored()
-    anchored_size = anchored.size if anchored else 0
+def health(log: AccessLog, view: ChainView, limit_seconds: float) -> Health:
+    """How far the log is anchored, the anchored size asked of the chain. Raises
+    :class:`NodeError` when the chain cannot be asked."""
+    checkpoint = view.checkpoint()
+    anchored_size = checkpoint.size if checkpoint else 0
     size = log.size()
     oldest = None
     if size > anchored_size:
+        oldest = 0  # the leaf is gone or unreadable: treat as stalled since forever
+        with log.store.engine.connect() as connection:
+            raw = connection.execute(_LEAF_AT, {"seq": anchored_size}).scalar_one_or_none()
         try:
-            oldest = log.event(anchored_size).time
-        except NotFoundError:
-            oldest = 0  # the leaf is gone: treat as stalled since forever
+            if raw is not None:
+                oldest = int(json.loads(bytes(raw))["time"])
+        except (TypeError, ValueError, KeyError):
+            pass
     return Health(size, anchored_size, oldest, limit_seconds)
 
 
 @dataclass(frozen=True)
 class _Target:
-    record_id: str
-    subject: str
-    category: Category
-    committee: str
-    office: str | None
+    """The record as the chain has it, and the content of the version to read."""
+
+    record: RecordState
+    office: str | None  # the office governing the record's committee
     version: int
-    content: Any
     certified: bool
+
+    @property
+    def category(self) -> Category:
+        return Category(self.record.category)
 
 
 @dataclass(frozen=True)
-class _Accessor:
-    """The reader's membership as the indexed tables have it (``org_id`` None: not a member)."""
+class _Reader:
+    """The reader's membership as the chain has it (``member`` None: not a member)."""
 
     address: str
-    org_id: str | None = None
-    role: str | None = None
-    active: bool = False
-    parent_id: str | None = None  # the office over the reader's organisation
-    department_kind: str | None = None
+    member: MemberState | None
+    org: OrgState | None
+
+    @property
+    def org_id(self) -> str | None:
+        return None if self.member is None else self.member.org_id
+
+    @property
+    def role(self) -> str | None:
+        return None if self.member is None else self.member.role
 
     def acts_as(self, *roles: str) -> bool:
-        return self.active and self.role in roles
+        return self.member is not None and self.member.acts_as(*roles)
 
 
 class Access:
@@ -183,11 +198,11 @@ class Access:
 
     def __init__(self, ledger: Ledger, log: AccessLog | None = None) -> None:
         self.ledger = ledger
-        self.log = log or AccessLog(ledger.store)
+        self.log = log or ledger.log
+        self.view = ledger.view
         self.limit = ledger.settings.anchor_fail_after
         self._lock = threading.Lock()
         self._health: tuple[float, Health] | None = None
-        self.grants = GrantCheck(ledger.w3, ledger.contract("ConsentRegistry"))
 
     # -- the read --------------------------------------------------------------------
 
@@ -202,7 +217,9 @@ class Access:
         disclose_on: str | None = None,
     ) -> Disclosure:
         """Reads a record's content under a basis (chosen when not given), logging the
-        access durably first. Raises :class:`AccessRefused` (logged) without a basis."""
+        access durably first. Raises :class:`AccessRefused` (logged) without a basis or
+        when the stored content does not match the chain; :class:`NodeError` (nothing read,
+        nothing logged) when the chain cannot be asked who the record or the reader is."""
         who = self.ledger.address_of(accessor)
         if basis is not None and basis not in BASES:
             raise InputError(f"unknown basis {basis!r}; expected one of: {', '.join(BASES)}", field="basis")
@@ -212,16 +229,25 @@ class Access:
                 raise InputError(f"at most {MAX_JUSTIFICATION} characters", field="justification")
         if basis == "emergency" and not justification:
             raise InputError("an emergency access needs a written justification", field="justification")
+        if grant_id is not None:
+            grant_id = parse_id(grant_id, field="grant_id", what="grant id")
         target = self._target(record_id)
-        reader = self._accessor(who)
+        reader = self._reader(who)
         deferred = self._check_disclosure(disclose_on, reader, justification)
 
         draft = Draft(
-            action="read", outcome="allowed", resident=target.subject, accessor=who, time=now_ms(),
-            record_id=target.record_id, category=target.category.slug, organisation=reader.org_id,
+            action="read", outcome="allowed", resident=target.record.subject, accessor=who, time=now_ms(),
+            record_id=target.record.record_id, category=target.category.slug, organisation=reader.org_id,
             justification=justification or None, disclose_on=deferred,
         )  # fmt: skip
-        state = self.health()
+        try:
+            state = self.health()
+        except NodeError as exc:
+            self._refuse(draft, CHAIN_UNREACHABLE, f"the chain cannot be asked how far the log is anchored ({exc})")
+        if state.behind:
+            self._refuse(draft, ANCHORING_STALLED, f"the database holds {state.size} access events but the chain has "
+                         f"anchored {state.anchored_size}: it was cut back or restored from an old backup; reads "
+                         "resume once the office has put it right (run 'gridledger verify all')")  # fmt: skip
         if state.closed:
             self._refuse(draft, ANCHORING_STALLED, f"the access log has not been anchored for {state.lag_seconds:.0f} s "
                          f"(limit {self.limit:.0f} s); reads resume once 'gridledger worker' anchors it")  # fmt: skip
@@ -235,14 +261,15 @@ class Access:
             self._duty_basis(draft, reader, target)
         else:
             self._emergency_basis(draft, reader, target)
+        content = self._content(draft, target)
         appended = self.log.record(draft)
         return Disclosure(
-            target.record_id, target.version, target.certified, target.category, target.content,
+            target.record.record_id, target.version, target.certified, target.category, content,
             appended.seq, basis, draft.grant_id,
         )  # fmt: skip
 
     @staticmethod
-    def _choose_basis(reader: _Accessor, why: str | None) -> str:
+    def _choose_basis(reader: _Reader, why: str | None) -> str:
         """Members of committees and offices read on duty; with a justification, an
         emergency; otherwise under a grant."""
         if reader.role in ("committee-member", "grid-worker", "office-admin"):
@@ -251,47 +278,90 @@ class Access:
             return "emergency"
         return "grant"
 
-    def _grant_basis(self, draft: Draft, reader: _Accessor, target: _Target, grant_id: str | None) -> None:
+    def _grant_basis(self, draft: Draft, reader: _Reader, target: _Target, grant_id: str | None) -> None:
         if not reader.acts_as("department-officer") or reader.org_id is None:
             self._refuse(draft, NOT_AUTHORISED, "only an active department officer reads under a grant")
         assert reader.org_id is not None
-        # Candidates from the indexed grants (for their purpose); the chain decides.
-        params = {"resident": target.subject, "department": reader.org_id}
         if grant_id is not None:
-            params["grant_id"] = parse_id(grant_id, field="grant_id", what="grant id")
-        with self.ledger.store.engine.connect() as connection:
-            candidates = connection.execute(_GRANT_BY_ID if grant_id else _ACTIVE_GRANTS, params).all()
+            candidates = [grant_id]
+        else:  # hints from the indexed grants; the chain decides each
+            params = {"resident": target.record.subject, "department": reader.org_id}
+            with self.ledger.store.engine.connect() as connection:
+                candidates = list(connection.execute(_ACTIVE_GRANTS, params).scalars())
         try:
-            draft.block = self.grants.head()[0]
-            for candidate, purpose in candidates:
-                active, block = self.grants.is_active(candidate, reader.org_id, int(target.category))
+            draft.block = self.view.head()[0]
+            for candidate in candidates:
+                grant = self.view.grant(candidate)
+                if grant is None or grant.resident != target.record.subject:
+                    continue  # not this resident's grant, whatever the database says
+                active, block = self.view.is_active(candidate, reader.org_id, target.record.category)
                 draft.block = block
                 if active:
-                    draft.grant_id, draft.purpose = candidate, purpose
+                    draft.grant_id, draft.purpose = candidate, grant.purpose
                     return
         except NodeError as exc:
             self._refuse(draft, CHAIN_UNREACHABLE, f"the chain cannot be asked whether a grant is active ({exc})")
         if grant_id is not None:
-            draft.grant_id = parse_id(grant_id, field="grant_id", what="grant id")
-            self._refuse(draft, GRANT_NOT_ACTIVE, f"grant {draft.grant_id} is not active for your department and "
-                         f"{target.category.slug} records now (withdrawn, revoked, expired or never given)")  # fmt: skip
+            draft.grant_id = grant_id
+            self._refuse(draft, GRANT_NOT_ACTIVE, f"grant {grant_id} is not active for your department and "
+                         f"{target.category.slug} records of this resident now (withdrawn, revoked, expired or "
+                         "never given)")  # fmt: skip
         self._refuse(draft, NO_ACTIVE_GRANT, f"your department holds no active grant of this resident covering "
                      f"{target.category.slug} records")  # fmt: skip
 
-    def _duty_basis(self, draft: Draft, reader: _Accessor, target: _Target) -> None:
-        if reader.acts_as("committee-member", "grid-worker") and reader.org_id == target.committee:
+    def _duty_basis(self, draft: Draft, reader: _Reader, target: _Target) -> None:
+        if reader.acts_as("committee-member", "grid-worker") and reader.org_id == target.record.committee_id:
             draft.purpose = int(Purpose.RECORD_REVIEW)
             return
-        if reader.acts_as("office-admin") and reader.org_id == target.office:
+        if reader.acts_as("office-admin") and target.office is not None and reader.org_id == target.office:
             draft.purpose = int(Purpose.AUDIT)
             return
         self._refuse(draft, NO_DUTY, "a duty read is for the record's own committee or the office governing it")
 
-    def _emergency_basis(self, draft: Draft, reader: _Accessor, target: _Target) -> None:
-        if not reader.acts_as("department-officer") or reader.parent_id != target.office:
+    def _emergency_basis(self, draft: Draft, reader: _Reader, target: _Target) -> None:
+        if (
+            not reader.acts_as("department-officer")
+            or reader.org is None
+            or reader.org.kind != "department"
+            or target.office is None
+            or reader.org.parent_id != target.office
+        ):
             self._refuse(draft, NOT_AUTHORISED, "an emergency read is for an active officer of a department "
                          "under the office governing the record")  # fmt: skip
         draft.purpose = int(Purpose.EMERGENCY_RESPONSE)
+
+    def _content(self, draft: Draft, target: _Target) -> Any:
+        """The stored content of the version to read, once it matches its commitment on
+        chain; else the read is refused (logged) and nothing is shown."""
+        with self.ledger.store.engine.connect() as connection:
+            row = connection.execute(
+                _CONTENT, {"record_id": target.record.record_id, "version": target.version}
+            ).first()
+        try:
+            expected = (
+                target.record.content_hash
+                if target.version == target.record.version
+                else self.view.version_hash(target.record.record_id, target.version)
+            )
+        except NodeError as exc:
+            self._refuse(draft, CHAIN_UNREACHABLE, f"the chain cannot be asked for the record's commitment ({exc})")
+        problem = None
+        content: Any = None
+        if row is None or row.content is None or row.salt is None:
+            problem = "its content is not stored although the chain has not erased it"
+        else:
+            try:
+                content = json.loads(row.content)
+                found = formats.to_hex(formats.commitment(content, formats.from_hex(row.salt)))
+            except (TypeError, ValueError, LedgerError) as exc:
+                problem = f"its stored content cannot be read ({type(exc).__name__})"
+            else:
+                if expected is None or found != expected.lower():
+                    problem = "its stored content does not match its commitment on chain"
+        if problem is not None:
+            self._refuse(draft, RECORD_ALTERED, f"version {target.version} of record {target.record.record_id}: "
+                         f"{problem}; the database was altered and nothing was shown (run 'gridledger verify all')")  # fmt: skip
+        return content
 
     def _refuse(self, draft: Draft, reason: str, message: str) -> Any:
         draft.outcome, draft.reason = "refused", reason
@@ -304,47 +374,38 @@ class Access:
         with self._lock:
             if self._health is not None and time.monotonic() - self._health[0] < HEALTH_MAX_AGE:
                 return self._health[1]
-        computed = health(self.log, self.limit)
+        computed = health(self.log, self.view, self.limit)
         with self._lock:
             self._health = (time.monotonic(), computed)
         return computed
 
-    # -- the store -------------------------------------------------------------------
+    # -- the chain -------------------------------------------------------------------
 
     def _target(self, record_id: str) -> _Target:
         key = parse_id(record_id, field="record_id", what="record id")
-        with self.ledger.store.engine.connect() as connection:
-            versions = connection.execute(_TARGET, {"record_id": key}).all()
-        if not versions:
-            raise NotFoundError(f"no record {key}")
-        first = versions[0]
-        if first.erased_at is not None:
+        record = self.view.record(key)
+        if record is None:
+            raise NotFoundError(f"no record {key} on chain")
+        if record.erased:
             raise NotFoundError(f"record {key} was erased; there is nothing to read")
+        committee = self.view.organisation(record.committee_id)
         # The newest certified version; the newest of all when none is certified yet.
-        chosen = next((v for v in versions if v.certified_tx), first)
-        if chosen.content is None:
-            raise NotFoundError(f"record {key} has no content to read")
-        return _Target(
-            record_id=key, subject=first.subject, category=Category(first.category), committee=first.committee_id,
-            office=first.parent_id, version=chosen.version, content=json.loads(chosen.content),
-            certified=bool(chosen.certified_tx),
-        )  # fmt: skip
+        version = record.certified_version or record.version
+        return _Target(record, None if committee is None else committee.parent_id, version, record.certified_version > 0)
 
-    def _accessor(self, address: str) -> _Accessor:
-        with self.ledger.store.engine.connect() as connection:
-            row = connection.execute(_READER, {"address": address}).first()
-        if row is None:
-            return _Accessor(address)
-        return _Accessor(address, row.org_id, row.role, row.status == "active", row.parent_id, row.department_kind)
+    def _reader(self, address: str) -> _Reader:
+        member = self.view.member(address)
+        org = None if member is None else self.view.organisation(member.org_id)
+        return _Reader(address, member, org)
 
-    def _check_disclosure(self, disclose_on: str | None, reader: _Accessor, why: str | None) -> str | None:
+    def _check_disclosure(self, disclose_on: str | None, reader: _Reader, why: str | None) -> str | None:
         if disclose_on is None:
             return None
         try:
             day = date.fromisoformat(disclose_on)
         except ValueError:
             raise InputError(f"expected a date as YYYY-MM-DD; got {disclose_on!r}", field="disclose_on") from None
-        if reader.department_kind != "public-security":
+        if reader.org is None or reader.org.department_kind != "public-security":
             raise InputError("only a public security department may defer disclosure", field="disclose_on")
         if not why:
             raise InputError("a deferred disclosure needs the investigation's justification", field="justification")

@@ -6,6 +6,10 @@ gap. Leaves live in the ``access_log`` table; the hashes of complete subtrees in
 ``log_nodes`` (written by the anchoring worker), so a proof costs a few lookups however
 long the log grows. Checkpoints of the tree go to the AccessLogAnchor contract.
 
+Every leaf is sealed (:mod:`ledger.seal`) as it is stored, and so is the log's recorded
+size with its last leaf: a leaf forged, edited or cut off in the database before any
+checkpoint covers it is found by ``gridledger verify all`` all the same.
+
 Appending is durable before it returns: :meth:`AccessLog.append` commits one database
 transaction. :meth:`AccessLog.record` is the same for one event, with group commit:
 concurrent callers' events share one transaction, and each caller returns only once the
@@ -25,8 +29,9 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from . import formats
-from .errors import NotFoundError, StoreError
+from .errors import ConfigurationError, NotFoundError, StoreError
 from .merkle import MerkleTree, leaf_hash, node_hash, proof_subtrees
+from .seal import Sealer, log_head_seal
 from .store import Store
 from .store.models import AccessEvent, LogCheckpoint, LogHead, LogNode, Record
 
@@ -50,6 +55,7 @@ _LAST_RESIDENT_SEQ = (
     .group_by(_EVENTS.c.resident)
 )
 _INSERT = insert(_EVENTS)
+_SEAL_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seal=bindparam("seal"))
 _NUMBERING = select(
     func.count(), func.count(func.distinct(_EVENTS.c.resident_seq)), func.max(_EVENTS.c.resident_seq)
 ).where(_EVENTS.c.resident == bindparam("resident"))
@@ -130,8 +136,9 @@ class _Waiting:
 class AccessLog:
     """The log's tables: append, read leaves, build trees and proofs."""
 
-    def __init__(self, store: Store, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, store: Store, sealer: Sealer | None = None, *, max_batch: int = MAX_BATCH) -> None:
         self.store = store
+        self.sealer = sealer  # appending needs it; reading does not
         self.max_batch = max_batch
         self._cond = threading.Condition()
         self._queue: list[_Waiting] = []
@@ -143,6 +150,12 @@ class AccessLog:
         """Numbers and stores ``drafts`` in one transaction; returns once it is committed."""
         if not drafts:
             return []
+        sealer = self.sealer
+        if sealer is None:
+            raise ConfigurationError(
+                "appending to the access log seals every leaf and needs the keystore password: "
+                "set GRIDLEDGER_KEY_PASSWORD or GRIDLEDGER_KEY_PASSWORD_FILE"
+            )
         with self.store.serialised_writes(), self.store.engine.begin() as connection:
             # Reserving the numbers takes the write lock first (SQLite) or the head row's
             # lock (PostgreSQL): appenders in other processes queue here, never collide.
@@ -168,8 +181,10 @@ class AccessLog:
                     "organisation": draft.organisation, "record_id": draft.record_id, "action": draft.action,
                     "outcome": draft.outcome, "basis": draft.basis, "grant_id": draft.grant_id,
                     "disclose_on": draft.disclose_on, "justification": draft.justification,
+                    "seal": sealer.leaf(digest),
                 })  # fmt: skip
             connection.execute(_INSERT, rows)
+            connection.execute(_SEAL_HEAD, {"seal": log_head_seal(sealer, end, appended[-1].leaf_hash)})
         return appended
 
     def record(self, draft: Draft) -> Appended:

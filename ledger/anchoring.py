@@ -47,7 +47,7 @@ class Anchorer:
     ) -> None:
         self.ledger = ledger
         self.account = account
-        self.log = log or AccessLog(ledger.store)
+        self.log = log or ledger.log
         self.interval = ledger.settings.anchor_interval if interval is None else interval
         self.every = ledger.settings.anchor_every if every is None else every
         self.report = report

@@ -1,9 +1,10 @@
-"""The office's audit: accesses against grants, emergency reviews, anomalies, and the
-integrity of the log, records and grants against the chain.
+"""The office's audit: accesses against grants, emergency reviews, anomalies, and (with
+``integrity``) the whole database against the chain (:mod:`ledger.verify`).
 
-Findings are computed from the leaves (the truth), never from their index columns,
-in one pass over the log. Integrity reads the chain afresh (events in bounded
-windows), never the tables a tamperer could edit.
+Findings are computed from the leaves (the truth), never from their index columns, in
+one pass over the log, against the grants as indexed from the chain; the integrity check
+verifies those indexed grants against the chain's own events, so an audit with
+integrity is clean only when both are.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from eth_account.messages import encode_defunct
 from sqlalchemy import Table, select
@@ -30,10 +31,13 @@ from .accesslog import AccessLog, Draft, justification_hash
 from .categories import Category
 from .context import Ledger
 from .errors import ConflictError, InputError, LedgerError, NotFoundError
-from .history import Scope
-from .merkle import Frontier, leaf_hash
-from .projections import Event
-from .store.models import AccessEvent, ChainGrant, EmergencyReview, LogCheckpoint, Member, Organisation, OrgProfile
+from .history import Scope, parse_leaf
+from .merkle import leaf_hash
+from .store import as_stored
+from .store.models import AccessEvent, ChainGrant, EmergencyReview, Organisation, OrgProfile
+
+if TYPE_CHECKING:
+    from .verify import Report
 
 REVIEW_FORMAT = "gridledger-review/1"
 DECISIONS = ("approve", "flag")
@@ -91,7 +95,7 @@ class Audit:
     in_scope: int = 0
     findings: list[Finding] = field(default_factory=list)
     per_day: dict[tuple[str, str], int] = field(default_factory=dict)  # (organisation, day) -> allowed reads
-    integrity: dict[str, Any] = field(default_factory=dict)
+    integrity: Report | None = None  # with integrity: the whole database against the chain
     seconds: float = 0.0
 
     def counts(self) -> Counter[str]:
@@ -99,104 +103,72 @@ class Audit:
 
     @property
     def ok(self) -> bool:
-        return not any(f.severity == "high" for f in self.findings) and all(
-            v.get("ok", True) for v in self.integrity.values()
+        """No access finding of high severity, and (when checked) integrity intact."""
+        return not any(f.severity == "high" for f in self.findings) and (
+            self.integrity is None or self.integrity.ok
         )
+
+    @property
+    def exit_code(self) -> int:
+        """0 clean, 1 findings of high severity or of integrity, 2 integrity could not be checked."""
+        if any(f.severity == "high" for f in self.findings):
+            return 1
+        return 0 if self.integrity is None else self.integrity.exit_code
 
 
 def _day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, CHINA).date().isoformat()
 
 
-def _leaves(log: AccessLog) -> Iterator[tuple[int, bytes, bytes, dict[str, Any]]]:
-    """(row seq, leaf bytes, stored leaf hash, row columns) in order, in chunks."""
+def _leaves(log: AccessLog) -> Iterator[dict[str, Any]]:
+    """The log's leaves in order, in chunks; a leaf that cannot be read is skipped here (it
+    is a finding of the integrity check, never a crash of the audit)."""
     table = cast(Table, AccessEvent.__table__)
-    columns = (table.c.resident, table.c.organisation, table.c.time, table.c.outcome, table.c.basis, table.c.grant_id)
     last = -1
     while True:
         with log.store.engine.connect() as connection:
             rows = connection.execute(
-                select(table.c.seq, table.c.leaf, table.c.leaf_hash, *columns)
-                .where(table.c.seq > last)
-                .order_by(table.c.seq)
-                .limit(CHUNK)
-            ).all()
+                select(table.c.seq, as_stored(table.c.leaf)).where(table.c.seq > last)
+                .order_by(table.c.seq).limit(CHUNK)
+            ).all()  # fmt: skip
         if not rows:
             return
-        for row in rows:
-            yield (
-                row[0],
-                bytes(row[1]),
-                bytes(row[2]),
-                dict(zip(("resident", "organisation", "time", "outcome", "basis", "grantId"), row[3:], strict=True)),
-            )
+        for _seq, raw in rows:
+            leaf = parse_leaf(raw) if isinstance(raw, (bytes, bytearray, memoryview, str)) else None
+            if leaf is not None:
+                yield leaf
         last = rows[-1][0]
 
 
 def run(ledger: Ledger, scope: Scope | None = None, *, integrity: bool = True) -> Audit:
-    """The whole audit: one pass over the log, grants from the indexed tables, and (with
-    ``integrity``) the log, records and grants against the chain."""
+    """The whole audit: one pass over the log against the indexed grants, and (with
+    ``integrity``) :func:`ledger.verify.verify` of the whole database against the chain."""
     began = time.perf_counter()
     scope = scope or Scope()
-    log = AccessLog(ledger.store)
+    log = ledger.log
     audit = Audit(scope)
     low, high = scope.window_ms()
     with ledger.store.session() as session:
         grants = {g.grant_id: g for g in session.scalars(select(ChainGrant))}
-    head = log.size()
-    chain_events = ledger.indexer().fetch_all() if integrity else []  # read afresh, once, for all three checks
-    checkpoints = _chain_checkpoints(chain_events)
-    by_size = {size: (index, root) for index, size, root in checkpoints}
-    frontier = Frontier()
     reviews: dict[int, str] = {}
     emergencies: dict[int, dict[str, Any]] = {}
-    log_findings: list[Finding] = []
-    expected = 0
-    for seq, raw, stored_hash, columns in _leaves(log):
+    for leaf in _leaves(log):
         audit.events += 1
-        digest = leaf_hash(raw)
-        if integrity:
-            if seq != expected:
-                log_findings.append(
-                    Finding(LEAF_MISSING, "high", f"leaves {expected}..{seq - 1} are missing", expected)
-                )
-                expected = seq
-            if seq >= head:
-                log_findings.append(Finding(BEYOND_HEAD, "high", "a leaf beyond the log's recorded size", seq))
-            if digest != stored_hash:
-                log_findings.append(
-                    Finding(LEAF_HASH_MISMATCH, "high", "the leaf does not hash to its stored hash", seq)
-                )
-            frontier.append(digest)
-            expected += 1
-            if frontier.size in by_size:
-                index, root = by_size[frontier.size]
-                if frontier.root() != root:
-                    log_findings.append(Finding(
-                        CHECKPOINT_MISMATCH, "high",
-                        f"the first {frontier.size} leaves no longer give anchored checkpoint #{index}'s root: "
-                        "a leaf before it was edited, deleted, inserted or moved", seq,
-                    ))  # fmt: skip
-        leaf = json.loads(raw)
-        if integrity:
-            if leaf.get("seq") != seq:
-                log_findings.append(
-                    Finding(LEAF_MOVED, "high", f"row #{seq} holds the leaf of #{leaf.get('seq')}", seq)
-                )
-            if any(columns[k] != leaf.get(k) for k in columns):
-                log_findings.append(Finding(INDEX_MISMATCH, "high", "the row's columns disagree with its leaf", seq))
-        if leaf.get("action") == "review" and leaf.get("reviewOf") is not None:
-            reviews[int(leaf["reviewOf"])] = str(leaf.get("decision"))
-            continue
-        t = int(leaf["time"])
-        if (scope.resident and leaf["resident"] != scope.resident) or (
-            scope.department and leaf["organisation"] != scope.department
-        ):
-            continue
-        if (low is not None and t < low) or (high is not None and t >= high):
-            continue
-        audit.in_scope += 1
-        _check_access(audit, leaf, grants, emergencies)
+        try:
+            if leaf.get("action") == "review" and leaf.get("reviewOf") is not None:
+                reviews[int(leaf["reviewOf"])] = str(leaf.get("decision"))
+                continue
+            t = int(leaf["time"])
+            if (scope.resident and leaf["resident"] != scope.resident) or (
+                scope.department and leaf["organisation"] != scope.department
+            ):
+                continue
+            if (low is not None and t < low) or (high is not None and t >= high):
+                continue
+            audit.in_scope += 1
+            _check_access(audit, leaf, grants, emergencies)
+        except (KeyError, TypeError, ValueError):
+            continue  # a leaf not of the log's format: the integrity check reports it
     for seq, leaf in emergencies.items():
         decision = reviews.get(seq)
         if decision is None:
@@ -205,16 +177,9 @@ def run(ledger: Ledger, scope: Scope | None = None, *, integrity: bool = True) -
             audit.findings.append(_finding(EMERGENCY_FLAGGED, leaf, "emergency access flagged by the office's review"))
     _anomalies(audit)
     if integrity:
-        audit.integrity["log"] = _log_integrity(ledger, log_findings, checkpoints, frontier.size, head)
-        from .verify import verify_grants, verify_records
+        from .verify import verify
 
-        reports = (("records", verify_records(ledger, chain_events)), ("grants", verify_grants(ledger, chain_events)))
-        for name, report in reports:
-            audit.integrity[name] = {
-                "ok": report.ok, "checked": report.checked, "pending": report.pending,
-                "findings": [{"kind": f.kind, "subject": f.subject, "version": f.version, "detail": f.detail}
-                             for f in report.findings],
-            }  # fmt: skip
+        audit.integrity = verify(ledger)
     audit.findings.sort(key=lambda f: (f.seq is None, -(f.seq or 0)))
     audit.seconds = time.perf_counter() - began
     return audit
@@ -282,41 +247,6 @@ def _anomalies(audit: Audit) -> None:
                 ))  # fmt: skip
 
 
-def _chain_checkpoints(events: list[Event]) -> list[tuple[int, int, bytes]]:
-    """(index, size, root) of every checkpoint, from the chain's events."""
-    found = []
-    for event in events:
-        if event.contract == "AccessLogAnchor" and event.name == "CheckpointAppended":
-            root = event.args["root"]
-            root = bytes(root) if isinstance(root, (bytes, bytearray)) else formats.from_hex(root)
-            found.append((int(event.args["index"]), int(event.args["size"]), root))
-    return sorted(found)
-
-
-def _log_integrity(
-    ledger: Ledger, findings: list[Finding], checkpoints: list[tuple[int, int, bytes]], leaves: int, head: int
-) -> dict[str, Any]:
-    if leaves < head:
-        findings.append(Finding(LEAF_MISSING, "high", f"the log records {head} events; {leaves} leaves are stored"))
-    on_chain = {size: root for _i, size, root in checkpoints}
-    with ledger.store.session() as session:
-        claimed = list(session.scalars(select(LogCheckpoint).where(LogCheckpoint.status == "anchored")))
-    for row in claimed:
-        if on_chain.get(row.size) != formats.from_hex(row.root):
-            findings.append(Finding(CHECKPOINT_NOT_ON_CHAIN, "high", f"checkpoint of size {row.size} is not on chain"))
-    for index, size, _root in checkpoints:
-        if size > leaves:
-            findings.append(Finding(
-                CHECKPOINT_MISMATCH, "high",
-                f"anchored checkpoint #{index} covers {size} events; the database holds {leaves} leaves",
-            ))  # fmt: skip
-    newest = max(on_chain, default=0)
-    return {
-        "ok": not findings, "leaves": leaves, "checkpoints": len(checkpoints), "anchored": newest,
-        "findings": [{"kind": f.kind, "seq": f.seq, "detail": f.detail} for f in findings],
-    }  # fmt: skip
-
-
 # -- emergency reviews ------------------------------------------------------------------------
 
 
@@ -326,7 +256,7 @@ def review(ledger: Ledger, seq: int, decision: str, note: str, *, reviewer: str)
         raise InputError(f"expected one of: {', '.join(DECISIONS)}", field="decision")
     if not note.strip():
         raise InputError("say why, for the record", field="note")
-    log = AccessLog(ledger.store)
+    log = ledger.log
     event = log.event(seq)
     leaf = json.loads(bytes(event.leaf))
     if leaf["basis"] != "emergency" or leaf["outcome"] != "allowed" or leaf["action"] != "read":
@@ -335,12 +265,11 @@ def review(ledger: Ledger, seq: int, decision: str, note: str, *, reviewer: str)
     with ledger.store.session() as session:
         if session.get(EmergencyReview, seq) is not None:
             raise ConflictError(f"access event #{seq} has been reviewed already")
-        member = session.get(Member, account.address)
-        department = session.get(Organisation, leaf["organisation"]) if leaf["organisation"] else None
+    member = ledger.view.member(account.address)  # who may review is the chain's to say
+    department = ledger.view.organisation(leaf["organisation"]) if leaf["organisation"] else None
     if (
         member is None
-        or member.status != "active"
-        or member.role != "office-admin"
+        or not member.acts_as("office-admin")
         or department is None
         or member.org_id != department.parent_id
     ):
@@ -357,6 +286,9 @@ def review(ledger: Ledger, seq: int, decision: str, note: str, *, reviewer: str)
         action="review", outcome="allowed", resident=leaf["resident"], accessor=account.address, time=moment,
         record_id=leaf["recordId"], category=leaf["category"], organisation=member.org_id, basis="duty",
         justification=note, review_of=seq, decision=decision,
+        # A review of a read under legal hold is held as long: it names the read, its record
+        # and the office's note, which the resident must not see before the read itself.
+        disclose_on=leaf.get("disclosureDate"),
     ))  # fmt: skip
     row = EmergencyReview(
         access_seq=seq, decision=decision, note=note, reviewer=account.address, statement=body.decode(),
@@ -403,10 +335,10 @@ def to_csv(ledger: Ledger, audit: Audit) -> str:
     codes = org_codes(ledger)
     for finding in audit.findings:
         writer.writerow(finding_row(finding, codes))
-    for name, part in audit.integrity.items():
-        for f in part.get("findings", []):
-            writer.writerow([f["kind"], "high", f.get("seq") or "", "", "", "", f.get("subject") or "", "",
-                             f"{name}: {f['detail']}"])  # fmt: skip
+    if audit.integrity is not None:
+        for f in audit.integrity.findings:
+            writer.writerow([str(f.code), "high", "" if f.seq is None else f.seq, "", "", "", f.subject, "",
+                             f"{f.part}: {f.detail}"])  # fmt: skip
     return out.getvalue()
 
 
@@ -452,9 +384,16 @@ def to_pdf(ledger: Ledger, audit: Audit, path: Path) -> None:
         Spacer(1, 4 * mm),
         Paragraph(_pdf_text("Integrity / 完整性"), styles["Heading2"]),
     ]
-    for name, part in audit.integrity.items():
-        verdict = "intact" if part.get("ok") else f"{len(part.get('findings', []))} problem(s)"
-        story.append(Paragraph(_pdf_text(f"{name}: {verdict}"), styles["Normal"]))
+    report = audit.integrity
+    if report is None:
+        story.append(Paragraph(_pdf_text("not checked in this report"), styles["Normal"]))
+    else:
+        for name in report.parts:
+            found = report.of(name)
+            verdict = "intact" if not found else f"{len(found)} problem(s)"
+            story.append(Paragraph(_pdf_text(f"{name}: {verdict}"), styles["Normal"]))
+        for problem in report.problems:
+            story.append(Paragraph(_pdf_text(f"not checked: {problem}"), styles["Normal"]))
     story += [Spacer(1, 4 * mm), Paragraph(_pdf_text("Findings by kind / 发现"), styles["Heading2"])]
     for kind, count in sorted(audit.counts().items()):
         story.append(Paragraph(_pdf_text(f"{kind}: {count}"), styles["Normal"]))

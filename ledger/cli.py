@@ -557,59 +557,60 @@ def grant_show(grant_id: str) -> None:
 
 @main.group()
 def verify() -> None:
-    """Check the database against the chain."""
+    """Check the database against the chain, its leaves and its seals (exit 0 clean, 1 findings, 2 could not check)."""
 
 
-def _print_report(what: str, report: object) -> None:
-    from .verify import Report
+def _verify_command(parts: tuple[str, ...], *, keep: bool) -> None:
+    """Runs the checks of ``parts``, prints one line per finding and a summary, and exits
+    0 (clean), 1 (findings) or 2 (could not check)."""
+    from .verify import record_run
+    from .verify import verify as run_checks
 
-    assert isinstance(report, Report)
-    for f in report.findings:  # one line each: easy to read, grep and diff
-        where = f.subject if f.version is None else f"{f.subject} v{f.version}"
-        console.print(f"[red]{f.kind}[/] {where}: {f.detail}", highlight=False)
-    console.print(
-        f"{what}s: {report.checked} checked against the chain, {report.pending} still being written, "
-        f"{len(report.findings)} finding(s)"
-    )
-    if report.findings:
-        sys.exit(1)
-
-
-@verify.command("records")
-def verify_records_command() -> None:
-    """Recompute every stored version's commitment and compare it with the chain."""
-    from .verify import verify_records
-
-    with _ledger() as ledger:
-        _print_report("record", verify_records(ledger))
-
-
-@verify.command("grants")
-def verify_grants_command() -> None:
-    """Compare every stored grant (terms, fields, status) with the chain."""
-    from .verify import verify_grants
-
-    with _ledger() as ledger:
-        _print_report("grant", verify_grants(ledger))
-
-
-@verify.command("log")
-def verify_log_command() -> None:
-    """Recompute the access log's tree from its leaves and compare every anchored root."""
-    from .audit import run
-
-    with _ledger() as ledger:
-        part = run(ledger, integrity=True).integrity["log"]
-        for f in part["findings"]:
-            console.print(
-                f"[red]{f['kind']}[/] #{f['seq'] if f['seq'] is not None else '-'}: {f['detail']}", highlight=False
-            )
+    try:
+        opened = _ledger()
+        ledger = opened.__enter__()
+    except LedgerError as exc:
+        err.print(f"[bold red]could not check:[/] {type(exc).__name__}: {exc}", highlight=False)
+        sys.exit(2)
+    try:
+        report = run_checks(ledger, parts)
+        for f in report.findings:  # one line each: easy to read, grep and diff
+            where = f.subject if f.version is None else f"{f.subject} v{f.version}"
+            console.print(f"[red]{f.code}[/] ({f.part}) {where}: {f.detail}", highlight=False)
+        for problem in report.problems:
+            console.print(f"[bold yellow]not checked[/]: {problem}", highlight=False)
+        checked = ", ".join(f"{report.checked.get(p, 0)} {p}" for p in parts)
         console.print(
-            f"log: {part['leaves']} leaves, {part['checkpoints']} checkpoints on chain (newest covers "
-            f"{part['anchored']}), {len(part['findings'])} finding(s)"
-        )
-        if part["findings"]:
-            sys.exit(1)
+            f"checked {checked} against the chain in {report.seconds:.1f} s; {report.pending} still being written; "
+            f"{len(report.findings)} finding(s)", highlight=False,
+        )  # fmt: skip
+        if keep and ledger.can_seal:
+            record_run(ledger, report, by="cli")
+    finally:
+        opened.__exit__(None, None, None)
+    sys.exit(report.exit_code)
+
+
+@verify.command("all")
+def verify_all_command() -> None:
+    """Everything: the indexed tables, records, grants, the access log and the seals. The
+    run is kept for the office's dashboard; schedule it and alert on exit 1 (or 2)."""
+    from .verify import PARTS
+
+    _verify_command(PARTS, keep=True)
+
+
+def _part_command(part: str, summary: str) -> None:
+    @verify.command(part, help=summary)
+    def command() -> None:
+        _verify_command((part,), keep=False)
+
+
+_part_command("chain", "The indexed tables (organisations, members, record versions, grants, events) against the chain.")
+_part_command("records", "Every record and version (commitments recomputed) and every approval against the chain.")
+_part_command("grants", "Every stored grant (terms, fields, transactions, status) against the chain.")
+_part_command("log", "Every leaf and column of the access log, its size, subtree hashes, checkpoints and reviews.")
+_part_command("seals", "The rows only this installation vouches for: labels, names, log-ins, tokens, runs.")
 
 
 def _print_verdict(verdict: object) -> None:
@@ -727,17 +728,22 @@ def log_anchor(timeout: float) -> None:
 def log_status() -> None:
     """How much of the log is anchored, and whether reads are open or failed closed."""
     from .access import health
-    from .accesslog import AccessLog
+    from .history import anchored_checkpoint
 
     with _ledger() as ledger:
-        log_ = AccessLog(ledger.store)
-        state = health(log_, ledger.settings.anchor_fail_after)
-        anchored = log_.anchored()
+        state = health(ledger.log, ledger.view, ledger.settings.anchor_fail_after)
+        checkpoint = anchored_checkpoint(ledger)
         console.print(f"events: {state.size}; anchored: {state.anchored_size}; state: {state.state}", highlight=False)
-        if anchored is not None:
+        if state.behind:
             console.print(
-                f"last checkpoint: #{anchored.chain_index} size {anchored.size} root {anchored.root} "
-                f"in {anchored.tx_hash} (block {anchored.block_number})", highlight=False,
+                f"[red]the database holds {state.size} events, fewer than the {state.anchored_size} the chain has "
+                "anchored: it was cut back or restored from an old backup (run 'gridledger verify all')[/]"
+            )
+        if checkpoint is not None:
+            console.print(
+                f"last checkpoint: #{checkpoint['index']} size {checkpoint['size']} root {checkpoint['root']} "
+                f"in {checkpoint['txHash'] or 'a transaction this database does not confirm'} "
+                f"(block {checkpoint['block']})", highlight=False,
             )  # fmt: skip
         if state.oldest_unanchored_ms is not None:
             console.print(
@@ -825,7 +831,10 @@ def audit(
     bundle_path: Path | None,
     no_integrity: bool,
 ) -> None:
-    """Findings: accesses against grants, emergency reviews, anomalies, integrity."""
+    """Findings: accesses against grants, emergency reviews, anomalies, integrity.
+
+    Exits 1 when a finding of high severity or of integrity is reported, 2 when integrity
+    could not be checked, else 0 (findings of lower severity are listed all the same)."""
     if ctx.invoked_subcommand is not None:
         return
     import json
@@ -843,11 +852,16 @@ def audit(
             row = audit_.finding_row(f, codes)
             console.print(f"[red]{f.kind}[/] ({f.severity}) #{row[2] or '-'} {row[3]} {row[4]}: {f.detail}",
                           highlight=False)  # fmt: skip
-        for name, part in result.integrity.items():
-            verdict = "[green]intact[/]" if part["ok"] else f"[red]{len(part['findings'])} problem(s)[/]"
-            console.print(f"integrity of {name}: {verdict}")
-            for f in part["findings"]:
-                console.print(f"  [red]{f['kind']}[/] {f.get('seq', f.get('subject'))}: {f['detail']}", highlight=False)
+        report = result.integrity
+        if report is not None:
+            for name in report.parts:
+                found = report.of(name)
+                verdict = "[green]intact[/]" if not found else f"[red]{len(found)} problem(s)[/]"
+                console.print(f"integrity of {name}: {verdict}")
+                for problem_found in found:
+                    console.print(f"  [red]{problem_found.code}[/] {problem_found.subject}: {problem_found.detail}", highlight=False)
+            for problem in report.problems:
+                console.print(f"[bold yellow]integrity not checked[/]: {problem}", highlight=False)
         kinds = Counter(f.kind for f in result.findings)
         console.print(
             f"{result.events} events, {result.in_scope} in scope, {len(result.findings)} finding(s) "
@@ -865,6 +879,7 @@ def audit(
             console.print(
                 f"wrote {bundle_path}: {len(document['entries'])} entries, {len(document['withheld'])} withheld"
             )
+    sys.exit(result.exit_code)
 
 
 @audit.command("review")

@@ -23,12 +23,16 @@ from .errors import ConfigurationError, NotFoundError, StoreError
 from .keys import KeyStore
 from .membership import MembershipCalls
 from .outbox import Outbox, raise_for_revert
+from .seal import row_seal, row_sealed
 from .settings import Settings
 from .store import Store
 from .store.models import Account, Meta
 
 if TYPE_CHECKING:
+    from .accesslog import AccessLog
+    from .chainview import ChainView
     from .indexer import Indexer
+    from .seal import Sealer
 
 BINDING_KEY = "deployment"
 
@@ -113,6 +117,37 @@ class Ledger:
     def membership(self) -> MembershipCalls:
         return MembershipCalls(self.contract("Membership"))
 
+    @cached_property
+    def view(self) -> ChainView:
+        """The chain's state for decisions, remembered in this process (one per process)."""
+        from .chainview import ChainView
+
+        return ChainView(self.w3, {name: self.contract(name) for name in CONTRACTS})
+
+    @property
+    def can_seal(self) -> bool:
+        return self.settings.key_password is not None
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        """Seals rows the chain cannot vouch for (:mod:`ledger.seal`); needs the keystore password."""
+        from .seal import Sealer
+
+        if self.settings.key_password is None:
+            raise ConfigurationError(
+                "sealing and checking seals needs the keystore password: set GRIDLEDGER_KEY_PASSWORD "
+                "or GRIDLEDGER_KEY_PASSWORD_FILE"
+            )
+        return Sealer.from_password(self.settings.key_password)
+
+    @cached_property
+    def log(self) -> AccessLog:
+        """The access log, with this installation's sealer when the keystore password is set
+        (appending needs it; reading does not). One per process: it runs the group commit."""
+        from .accesslog import AccessLog
+
+        return AccessLog(self.store, self.sealer if self.can_seal else None)
+
     # -- accounts --------------------------------------------------------------------
 
     def new_account(self, label: str, kind: str) -> LocalAccount:
@@ -123,7 +158,9 @@ class Ledger:
             return self.keys.account(existing.address)
         account = self.keys.create()
         with self.store.session() as session, session.begin():
-            session.add(Account(address=account.address, label=label, kind=kind))
+            row = Account(address=account.address, label=label, kind=kind)
+            row.seal = row_seal(self.sealer, "accounts", row)
+            session.add(row)
         return account
 
     def account(self, label_or_address: str) -> LocalAccount:
@@ -134,10 +171,15 @@ class Ledger:
         if Web3.is_address(label_or_address):
             return Web3.to_checksum_address(label_or_address)
         with self.store.session() as session:
-            found = session.scalar(select(Account.address).where(Account.label == label_or_address))
+            found = session.scalar(select(Account).where(Account.label == label_or_address))
         if found is None:
             raise NotFoundError(f"no account labelled {label_or_address!r}; see 'gridledger member list'")
-        return found
+        if self.can_seal and not row_sealed(self.sealer, "accounts", found):
+            raise StoreError(
+                f"the account labelled {label_or_address!r} was altered in the database (its seal does not match); "
+                "not acting on it. Run 'gridledger verify all'."
+            )
+        return found.address
 
     def label_of(self, address: str) -> str | None:
         with self.store.session() as session:

@@ -1,9 +1,15 @@
 """What residents and auditors are shown of the access log, with proofs.
 
 * :func:`resident_history`: a resident's accesses newest first, each with its inclusion
-  proof to the newest anchored checkpoint and that checkpoint's transaction; entries
+  proof to the newest checkpoint on chain and that checkpoint's transaction; entries
   under legal hold as placeholders until their disclosure date; gaps in the resident's
   own sequence numbers as findings.
+
+What a resident is shown is decided by the leaves (the truth the proofs are about), never
+by the columns beside them: the disclosure date is the leaf's, a review of a read under
+legal hold stays withheld as long as the read does, a written reason is shown only when
+it hashes to the leaf's ``justificationHash``, and a row whose leaf is another
+resident's is never shown (it is a finding). The checkpoint is the chain's.
 * :func:`proof_document` and :func:`bundle`: the files the standalone verifier
   (:mod:`ledger.verifier`) checks against the chain, with no database.
 """
@@ -21,7 +27,7 @@ from sqlalchemy import select
 
 from . import formats
 from .access import CHINA, today
-from .accesslog import AccessLog
+from .accesslog import AccessLog, justification_hash
 from .context import Ledger
 from .errors import InputError, NotFoundError, StoreError
 from .merkle import MerkleTree, leaf_hash
@@ -66,18 +72,58 @@ class History:
     next_before: int | None = None  # pass as ``before`` for the next (older) page; None: no more
 
 
-def checkpoint_json(row: LogCheckpoint) -> dict[str, Any]:
+def anchored_checkpoint(ledger: Ledger, log: AccessLog | None = None) -> dict[str, Any] | None:
+    """The newest checkpoint as the chain has it (index, size, root), with the transaction
+    that appended it when the database's record of it is confirmed by its receipt (else
+    ``txHash`` and ``block`` are None); None before the first. Raises :class:`NodeError`."""
+    view = ledger.view
+    found = view.checkpoint()
+    if found is None:
+        return None
+    with ledger.store.session() as session:
+        row = session.get(LogCheckpoint, found.size)
+    confirmed = view.checkpoint_tx(found, row.tx_hash if row is not None else None)
     return {
-        "index": row.chain_index,
-        "size": row.size,
-        "root": row.root,
-        "txHash": row.tx_hash,
-        "block": row.block_number,
+        "index": found.index,
+        "size": found.size,
+        "root": found.root,
+        "txHash": confirmed[0] if confirmed else None,
+        "block": confirmed[1] if confirmed else None,
     }
 
 
+def leaf_bytes(value: Any) -> bytes:
+    """A stored leaf as bytes, whatever type the database handed back (a leaf written as
+    text is a finding of ``verify``, not a crash here)."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return bytes(value)
+
+
+def parse_leaf(value: Any) -> dict[str, Any] | None:
+    """The stored leaf's JSON object, or None when it is not one."""
+    try:
+        leaf = json.loads(leaf_bytes(value))
+    except (TypeError, ValueError):
+        return None
+    return leaf if isinstance(leaf, dict) else None
+
+
+def disclosure_date(leaf: dict[str, Any], reviewed: dict[str, Any] | None = None) -> str | None:
+    """Until when the resident is not shown an entry: the leaf's own date, and for a
+    review the reviewed read's date too (a review of a held read stays held as long)."""
+    dates = [d for d in (leaf.get("disclosureDate"), (reviewed or {}).get("disclosureDate")) if isinstance(d, str)]
+    return max(dates, default=None)
+
+
 def withheld(disclose_on: str | None, on: date | None = None) -> bool:
-    return disclose_on is not None and date.fromisoformat(disclose_on) > (on or today())
+    if disclose_on is None:
+        return False
+    try:
+        day = date.fromisoformat(disclose_on)
+    except ValueError:
+        return True  # a date that cannot be read hides rather than shows
+    return day > (on or today())
 
 
 def resident_history(
@@ -94,67 +140,110 @@ def resident_history(
     """The resident's accesses, newest first, each with its inclusion proof. With ``limit``
     (and ``before``, ``department``, ``category``) one page of them; the gap and repeat
     findings always cover the resident's whole numbering."""
-    log = log or AccessLog(ledger.store)
+    log = log or ledger.log
     address = ledger.address_of(resident)
-    anchored = log.anchored()
-    tree = log.tree() if anchored else None
-    history = History(address, checkpoint_json(anchored) if anchored else None)
+    checkpoint = anchored_checkpoint(ledger, log)
+    size = int(checkpoint["size"]) if checkpoint else 0
+    tree = log.tree() if checkpoint else None
+    history = History(address, checkpoint)
     paged = limit is not None or before is not None or department is not None or category is not None
     fetch = None if limit is None else limit + 1
     events = log.events_of(address, limit=fetch, before=before, organisation=department, category=category)
     if limit is not None and len(events) > limit:
         events = events[:limit]
         history.next_before = events[-1].seq
-    if anchored is not None and tree is not None:
-        log.fetch_subtrees(tree, [e.seq for e in events if e.seq < anchored.size], anchored.size)
-    for event in events:
-        history.entries.append(_entry(event, anchored, tree, on))
+    leaves = {e.seq: parse_leaf(e.leaf) for e in events}
+    mine, history.findings = _own_entries(events, leaves, address)
+    reviewed = _reviewed_leaves(log, [leaves[e.seq] for e in mine], address)
+    if checkpoint is not None and tree is not None:
+        log.fetch_subtrees(tree, [e.seq for e in mine if e.seq < size], size)
+    for event in mine:
+        entry, problem = _entry(event, leaves[event.seq], reviewed, size, tree, on)
+        history.entries.append(entry)
+        if problem is not None:
+            history.findings.append(problem)
     if paged:
         numbers = [] if log.numbering_intact(address) else log.resident_numbers(address)
-        history.findings = _leaf_findings(events) + _numbering_findings(numbers)
     else:
-        history.findings = _resident_findings(events)
+        numbers = [int(leaves[e.seq]["residentSeq"]) for e in mine]  # type: ignore[index]
+    history.findings += _numbering_findings(numbers)
     for entry in history.entries:
-        if anchored is not None and entry.seq < anchored.size and entry.proof is None:
+        if entry.seq < size and entry.proof is None:
             history.findings.append(Finding(
                 "proof-unavailable", entry.seq, "the log no longer holds what this entry's proof needs: it was altered"
             ))  # fmt: skip
     return history
 
 
-def _entry(event: AccessEvent, anchored: LogCheckpoint | None, tree: MerkleTree | None, on: date | None) -> Entry:
-    """An entry with its inclusion proof from ``tree`` (seeded with :meth:`AccessLog.fetch_subtrees`)."""
-    leaf = bytes(event.leaf)
-    proof = None
-    if anchored is not None and tree is not None and event.seq < anchored.size:
-        try:
-            proof = [formats.to_hex(h) for h in tree.inclusion_proof(event.seq, anchored.size)]
-        except StoreError:
-            proof = None  # leaves it needs are gone: reported as a finding by resident_history
-    hidden = withheld(event.disclose_on, on)
-    return Entry(
-        seq=event.seq, resident_seq=event.resident_seq, leaf=None if hidden else json.loads(leaf),
-        leaf_hash=formats.to_hex(leaf_hash(leaf)), disclose_on=event.disclose_on, proof=proof,
-        justification=None if hidden else event.justification,
-    )  # fmt: skip
-
-
-def _resident_findings(events: list[AccessEvent]) -> list[Finding]:
-    """Gaps and repeats in the resident's own numbering, and leaves that disagree with
-    their row (the leaf is the truth)."""
-    numbers = [int(json.loads(bytes(e.leaf)).get("residentSeq", e.resident_seq)) for e in events]
-    return _leaf_findings(events) + _numbering_findings(numbers)
-
-
-def _leaf_findings(events: list[AccessEvent]) -> list[Finding]:
+def _own_entries(
+    events: list[AccessEvent], leaves: dict[int, dict[str, Any] | None], resident: str
+) -> tuple[list[AccessEvent], list[Finding]]:
+    """The rows whose leaf is this resident's own, in its place; the others are findings and
+    are never shown (their leaf may be another resident's)."""
+    mine: list[AccessEvent] = []
     findings: list[Finding] = []
     for event in events:
-        leaf = json.loads(bytes(event.leaf))
-        if leaf.get("resident") != event.resident or leaf.get("seq") != event.seq:
+        leaf = leaves[event.seq]
+        if leaf is None:
+            findings.append(Finding("leaf-mismatch", event.seq, "the stored leaf cannot be read"))
+        elif leaf.get("resident") != resident or leaf.get("seq") != event.seq:
             findings.append(Finding("leaf-mismatch", event.seq, "the stored leaf belongs elsewhere in the log"))
-        elif leaf.get("residentSeq") != event.resident_seq:
+        elif leaf.get("residentSeq") != event.resident_seq or not isinstance(leaf.get("residentSeq"), int):
             findings.append(Finding("leaf-mismatch", event.seq, "the stored leaf carries another access number"))
-    return findings
+        else:
+            mine.append(event)
+    return mine, findings
+
+
+def _reviewed_leaves(log: AccessLog, leaves: list[dict[str, Any] | None], resident: str) -> dict[int, dict[str, Any]]:
+    """The leaves of the reads the given reviews are about (for their disclosure dates)."""
+    wanted = sorted({int(v) for leaf in leaves if leaf and isinstance(v := leaf.get("reviewOf"), int)})
+    found: dict[int, dict[str, Any]] = {}
+    for seq in wanted:
+        try:
+            leaf = parse_leaf(log.event(seq).leaf)
+        except NotFoundError:
+            leaf = None
+        # A review names its read; should the row be gone or not the resident's, hold the
+        # review back rather than show it (its own leaf still says what it reviewed).
+        found[seq] = leaf if leaf and leaf.get("resident") == resident else {"disclosureDate": date.max.isoformat()}
+    return found
+
+
+def _entry(
+    event: AccessEvent,
+    leaf: dict[str, Any] | None,
+    reviewed: dict[int, dict[str, Any]],
+    size: int,
+    tree: MerkleTree | None,
+    on: date | None,
+) -> tuple[Entry, Finding | None]:
+    """An entry with its inclusion proof to a checkpoint of ``size`` from ``tree`` (seeded
+    with :meth:`AccessLog.fetch_subtrees`), and a finding when its written reason is not
+    the one logged."""
+    raw = leaf_bytes(event.leaf)
+    leaf = leaf if leaf is not None else parse_leaf(raw) or {}
+    proof = None
+    if tree is not None and event.seq < size:
+        try:
+            proof = [formats.to_hex(h) for h in tree.inclusion_proof(event.seq, size)]
+        except StoreError:
+            proof = None  # leaves it needs are gone: reported as a finding by resident_history
+    review_of = leaf.get("reviewOf")
+    disclose_on = disclosure_date(leaf, reviewed.get(review_of) if isinstance(review_of, int) else None)
+    hidden = withheld(disclose_on, on)
+    justification = event.justification
+    problem = None
+    if justification is not None and justification_hash(justification) != leaf.get("justificationHash"):
+        justification = None  # what is stored is not what was logged: never shown
+        problem = Finding("justification-altered", event.seq, "the written reason stored is not the one logged")
+    resident_seq = leaf.get("residentSeq")
+    entry = Entry(
+        seq=event.seq, resident_seq=resident_seq if isinstance(resident_seq, int) else event.resident_seq,
+        leaf=None if hidden else leaf, leaf_hash=formats.to_hex(leaf_hash(raw)), disclose_on=disclose_on,
+        proof=proof, justification=None if hidden else justification,
+    )  # fmt: skip
+    return entry, None if hidden else problem
 
 
 def _numbering_findings(numbers: list[int]) -> list[Finding]:
@@ -175,19 +264,19 @@ def _deployment(ledger: Ledger) -> dict[str, Any]:
 
 
 def proof_document(ledger: Ledger, seq: int, *, log: AccessLog | None = None, on: date | None = None) -> dict[str, Any]:
-    """One entry with its inclusion proof to the newest anchored checkpoint."""
-    log = log or AccessLog(ledger.store)
-    anchored = log.anchored()
-    if anchored is None or seq >= anchored.size:
+    """One entry with its inclusion proof to the newest checkpoint on chain."""
+    log = log or ledger.log
+    checkpoint = anchored_checkpoint(ledger, log)
+    if checkpoint is None or seq >= int(checkpoint["size"]):
         raise NotFoundError(f"access event #{seq} is not anchored yet; try again in a few seconds")
     event = log.event(seq)
+    leaf = parse_leaf(event.leaf)
+    resident = leaf.get("resident") if leaf else None
     tree = log.tree()
-    log.fetch_subtrees(tree, [seq], anchored.size)
-    entry = _entry(event, anchored, tree, on)
-    return {
-        "format": PROOF_FORMAT, **_deployment(ledger), "checkpoint": checkpoint_json(anchored),
-        "entry": _entry_json(entry),
-    }  # fmt: skip
+    log.fetch_subtrees(tree, [seq], int(checkpoint["size"]))
+    reviewed = _reviewed_leaves(log, [leaf], str(resident)) if leaf else {}
+    entry, _problem = _entry(event, leaf, reviewed, int(checkpoint["size"]), tree, on)
+    return {"format": PROOF_FORMAT, **_deployment(ledger), "checkpoint": checkpoint, "entry": _entry_json(entry)}
 
 
 def _entry_json(entry: Entry) -> dict[str, Any]:
@@ -224,15 +313,17 @@ class Scope:
 
 
 def bundle(ledger: Ledger, scope: Scope, signer: LocalAccount, *, log: AccessLog | None = None) -> dict[str, Any]:
-    """Entries in ``scope`` with proofs to the newest anchored checkpoint, signed by
-    ``signer`` (the installation's anchorer). Entries under legal hold are withheld
-    (leaf hash only) when the bundle is a resident's."""
-    log = log or AccessLog(ledger.store)
-    anchored = log.anchored()
-    if anchored is None:
+    """Entries in ``scope`` with proofs to the newest checkpoint on chain, signed by
+    ``signer`` (the installation's anchorer). When the bundle is a resident's, entries under
+    legal hold are withheld (leaf hash only) and rows whose leaf is not the resident's are
+    left out."""
+    log = log or ledger.log
+    checkpoint = anchored_checkpoint(ledger, log)
+    if checkpoint is None:
         raise NotFoundError("nothing is anchored yet: start 'gridledger worker' and try again")
+    size = int(checkpoint["size"])
     low, high = scope.window_ms()
-    query = select(AccessEvent).where(AccessEvent.seq < anchored.size).order_by(AccessEvent.seq)
+    query = select(AccessEvent).where(AccessEvent.seq < size).order_by(AccessEvent.seq)
     if scope.resident:
         query = query.where(AccessEvent.resident == scope.resident)
     if scope.department:
@@ -250,13 +341,18 @@ def bundle(ledger: Ledger, scope: Scope, signer: LocalAccount, *, log: AccessLog
         events = list(session.scalars(query))
     for start in range(0, len(events), BUNDLE_FETCH):
         page = events[start : start + BUNDLE_FETCH]
-        log.fetch_subtrees(tree, [e.seq for e in page], anchored.size)
+        leaves = {e.seq: parse_leaf(e.leaf) for e in page}
+        reviewed: dict[int, dict[str, Any]] = {}
+        if scope.resident:
+            page, _findings = _own_entries(page, leaves, scope.resident)
+            reviewed = _reviewed_leaves(log, [leaves[e.seq] for e in page], scope.resident)
+        log.fetch_subtrees(tree, [e.seq for e in page], size)
         for event in page:
-            entry = _entry(event, anchored, tree, None if scope.resident else date.max)
+            entry, _problem = _entry(event, leaves[event.seq], reviewed, size, tree, None if scope.resident else date.max)
             (held if entry.withheld else entries).append(_entry_json(entry))
     document = {
         "format": BUNDLE_FORMAT, **_deployment(ledger), "scope": scope.json(),
-        "checkpoint": checkpoint_json(anchored), "entries": entries, "withheld": held, "signer": signer.address,
+        "checkpoint": checkpoint, "entries": entries, "withheld": held, "signer": signer.address,
     }  # fmt: skip
     document["signature"] = formats.to_hex(
         signer.sign_message(encode_defunct(formats.canonical_json(document))).signature

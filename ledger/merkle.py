@@ -261,13 +261,19 @@ class Frontier:
         self.size = 0
         self._levels: dict[int, bytes] = {}
 
-    def append(self, leaf: bytes) -> None:
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Adds a leaf; returns the complete subtrees it closes as ``(level, index, hash)``
+        (subtree ``index`` of ``level`` covers leaves ``[index·2^level, (index+1)·2^level)``),
+        the ones ``log_nodes`` stores."""
         value, level = leaf, 0
+        closed: list[tuple[int, int, bytes]] = []
         while level in self._levels:
             value = node_hash(self._levels.pop(level), value)
             level += 1
+            closed.append((level, ((self.size + 1) >> level) - 1, value))
         self._levels[level] = value
         self.size += 1
+        return closed
 
     def root(self) -> bytes:
         if self.size == 0:

@@ -20,6 +20,7 @@ from .context import Ledger
 from .errors import LedgerError, NotFoundError
 from .membership import DepartmentKind, Role, org_id
 from .outbox import Call
+from .seal import row_seal
 from .store.models import Account, Member, Organisation, OrgProfile
 
 
@@ -122,7 +123,9 @@ class Organisations:
         def rows(session: Session, _tx_hash: str) -> None:
             if profile is not None:
                 oid, code, name = profile
-                session.merge(OrgProfile(org_id="0x" + oid.hex(), code=code, name=name))
+                row = OrgProfile(org_id="0x" + oid.hex(), code=code, name=name)
+                row.seal = row_seal(self.ledger.sealer, "org_profiles", row)
+                session.merge(row)
 
         return self.ledger.submit(signer, call, rows, wait=self.wait, timeout=self.timeout)
 

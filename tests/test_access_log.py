@@ -11,7 +11,7 @@ import pytest
 import rfc8785
 from sqlalchemy import create_engine, select
 
-from ledger.accesslog import AccessLog, Draft, canonical_leaf
+from ledger.accesslog import Draft, canonical_leaf
 from ledger.context import Ledger
 from ledger.errors import LedgerError
 from ledger.merkle import Frontier, MerkleTree, leaf_hash, verify_consistency, verify_inclusion
@@ -43,7 +43,7 @@ def test_canonical_leaf_is_rfc8785() -> None:
 
 
 def test_append_numbers_the_log_and_each_residents_entries(ledger: Ledger) -> None:
-    log = AccessLog(ledger.store)
+    log = ledger.log
     first = log.append([_draft(i) for i in range(20)])
     second = log.append([_draft(i) for i in range(20, 30)])
     assert [a.seq for a in first + second] == list(range(30))
@@ -57,7 +57,7 @@ def test_append_numbers_the_log_and_each_residents_entries(ledger: Ledger) -> No
 
 
 def test_group_commit_returns_only_durable_events_numbered_without_gaps(ledger: Ledger) -> None:
-    log = AccessLog(ledger.store)
+    log = ledger.log
     other = create_engine(ledger.store.engine.url)  # another connection sees only what is committed
     results: list[int] = []
     errors: list[BaseException] = []
@@ -92,7 +92,7 @@ def test_group_commit_returns_only_durable_events_numbered_without_gaps(ledger: 
 
 
 def test_a_failed_commit_fails_every_waiter_of_its_batch(ledger: Ledger) -> None:
-    log = AccessLog(ledger.store)
+    log = ledger.log
     bad = _draft(1)
     bad.resident = None  # type: ignore[assignment]  # NOT NULL: the database refuses the batch
     with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises, it reaches the caller
@@ -102,7 +102,7 @@ def test_a_failed_commit_fails_every_waiter_of_its_batch(ledger: Ledger) -> None
 
 
 def test_stored_subtrees_give_the_same_roots_and_proofs_as_the_tree_in_memory(ledger: Ledger) -> None:
-    log = AccessLog(ledger.store)
+    log = ledger.log
     hashes: list[bytes] = []
     frontier = Frontier()
     for start in range(0, 300, 37):
@@ -128,7 +128,7 @@ def test_stored_subtrees_give_the_same_roots_and_proofs_as_the_tree_in_memory(le
 
 
 def test_proofs_with_their_subtrees_fetched_in_bulk_equal_the_tree_in_memory(ledger: Ledger) -> None:
-    log = AccessLog(ledger.store)
+    log = ledger.log
     hashes = [a.leaf_hash for a in log.append([_draft(i) for i in range(300)])]
     log.extend()
     memory = MerkleTree.of(hashes)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from ledger import audit
 from ledger.access import Access, now_ms
-from ledger.accesslog import AccessLog, Draft
+from ledger.accesslog import Draft
 from ledger.anchoring import Anchorer
 from ledger.categories import Category
 from ledger.consent import Consent, LegalBasis, Purpose
@@ -60,7 +60,7 @@ class Scenario:
             record_id=self.record_id, category="health", organisation=self.department, basis="grant",
             grant_id=self.grant_id, purpose=2, block=head,
         )  # fmt: skip
-        return AccessLog(self.ledger.store).append([replace(draft, **changes)])[0].seq  # type: ignore[arg-type]
+        return self.ledger.log.append([replace(draft, **changes)])[0].seq  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_a_department_far_above_its_usual_volume_is_an_anomaly(scenario: Scenari
                 time=start + d * day + i, record_id=scenario.record_id, category="health", organisation=org,
                 basis="duty",
             ))  # fmt: skip
-    AccessLog(scenario.ledger.store).append(drafts)
+    scenario.ledger.log.append(drafts)
     anomalies = [f for f in audit.run(scenario.ledger, integrity=False).findings if f.kind == "volume-anomaly"]
     assert len(anomalies) == 1 and anomalies[0].organisation == org and "60 reads" in anomalies[0].detail
 

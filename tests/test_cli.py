@@ -172,7 +172,7 @@ def test_the_access_log_story_from_the_command_line(run, ledger, world, tmp_path
     import json
     import re
 
-    from ledger.accesslog import AccessLog, Draft
+    from ledger.accesslog import Draft
 
     content = tmp_path / "health.json"
     content.write_text(
@@ -206,7 +206,7 @@ def test_the_access_log_story_from_the_command_line(run, ledger, world, tmp_path
     assert refused.exit_code == 1 and "access refused" in refused.output and "logged as access event" in refused.output
 
     head = int(ledger.w3.eth.block_number)  # planted: a read the service never checked
-    AccessLog(ledger.store).append([Draft(
+    ledger.log.append([Draft(
         action="read", outcome="allowed", resident=ledger.address_of(world.resident),
         accessor=ledger.address_of(world.officer), time=int(ledger.w3.eth.get_block("latest")["timestamp"]) * 1000,
         record_id=record_id, category="health", organisation="0x" + __import__("ledger.membership").membership.org_id(

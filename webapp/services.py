@@ -36,7 +36,7 @@ class Services:
 
     @cached_property
     def log(self) -> AccessLog:
-        return AccessLog(self.ledger.store)
+        return self.ledger.log
 
     @cached_property
     def access(self) -> Access:

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import ColumnElement, LargeBinary, create_engine, event, type_coerce
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,21 @@ except ImportError:  # Windows: SQLite's own busy handler only
     _flock = None  # type: ignore[assignment]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class RawBinary(LargeBinary):
+    """A binary column read as whatever the driver hands back (bytes, memoryview, or text a
+    tamperer wrote into SQLite), for the checks that must report a wrong type, not crash."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        return None
+
+
+def as_stored(column: Any) -> ColumnElement[Any]:
+    """``column`` (binary) as :class:`RawBinary`, under its own name."""
+    return type_coerce(column, RawBinary()).label(column.name)
 
 
 def make_engine(url: str) -> Engine:

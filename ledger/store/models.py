@@ -53,6 +53,7 @@ class Account(Base):
     label: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(20))  # governance | member | resident
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal: address, label, kind
 
 
 class OrgProfile(Base):
@@ -64,6 +65,7 @@ class OrgProfile(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal: org_id, code, name
 
 
 class NonceCursor(Base):
@@ -300,13 +302,15 @@ class ChainGrant(Base):
 
 class LogHead(Base):
     """One row: how many events the access log holds (the next sequence number), and how
-    many leaves have their complete subtree hashes stored in ``log_nodes``."""
+    many leaves have their complete subtree hashes stored in ``log_nodes``. ``seal`` binds
+    the size to the last leaf (:func:`ledger.seal.log_head_seal`)."""
 
     __tablename__ = "log_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     hashed: Mapped[int] = mapped_column(BigInteger)
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class AccessEvent(Base):
@@ -336,6 +340,7 @@ class AccessEvent(Base):
     grant_id: Mapped[str | None] = mapped_column(String(66))
     disclose_on: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD, deferred disclosure
     justification: Mapped[str | None] = mapped_column(Text)  # its hash is in the leaf
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal: over leaf_hash
 
 
 class LogNode(Base):
@@ -398,6 +403,7 @@ class WebUser(Base):
     display_name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     disabled: Mapped[bool] = mapped_column(default=False)
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["web_users"]
 
 
 class ApiToken(Base):
@@ -415,6 +421,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["api_tokens"]
 
 
 class LoginFailure(Base):
@@ -426,3 +433,19 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     client: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class VerifyRun(Base):
+    """One run of ``gridledger verify all`` (or the office's integrity check): when, by whom,
+    its exit code (0 clean, 1 findings, 2 could not check) and the counts per finding
+    code as JSON. Sealed, so the dashboard's "last check" cannot be written from the
+    database alone."""
+
+    __tablename__ = "verify_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger, index=True)  # milliseconds since the epoch, UTC
+    exit_code: Mapped[int] = mapped_column(Integer)
+    by: Mapped[str] = mapped_column(String(66))  # "cli", "schedule", or the admin's address
+    summary: Mapped[str] = mapped_column(Text)  # canonical JSON
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ledger.accesslog import AccessLog, Draft
 from ledger.merkle import MerkleTree
+from ledger.seal import Sealer
 from ledger.store import Store, make_engine, migrate
 from ledger.store.models import AccessEvent
 
@@ -25,7 +26,8 @@ def test_two_appenders_number_the_log_without_gaps_and_hash_it(db_url: str) -> N
     engine = make_engine(db_url)
     migrate(engine)
     stores = [Store(engine), Store(make_engine(db_url))]
-    logs = [AccessLog(s) for s in stores]
+    sealer = Sealer.from_password("test-password")
+    logs = [AccessLog(s, sealer) for s in stores]
     errors: list[BaseException] = []
 
     def append(log: AccessLog, worker: int) -> None:

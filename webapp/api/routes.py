@@ -27,8 +27,8 @@ from ledger.categories import parse_category
 from ledger.consent import LegalBasis, Purpose, parse_date, parse_enum
 from ledger.errors import InputError, LedgerError, NotFoundError
 from ledger.formats import parse_id, to_hex
+from ledger.history import anchored_checkpoint, proof_document, resident_history
 from ledger.history import bundle as make_bundle
-from ledger.history import checkpoint_json, proof_document, resident_history
 from ledger.membership import CODE_PATTERN, org_id
 from ledger.store.models import AccessEvent, Member, Organisation, OrgProfile, Record
 
@@ -214,13 +214,13 @@ def me() -> Any:
 @token_required()
 def status() -> Any:
     health = services().access.health()
-    anchored = services().log.anchored()
+    checkpoint = anchored_checkpoint(services().ledger, services().log)
     return jsonify({
         "log": {
             "size": health.size, "anchoredSize": health.anchored_size, "lagSeconds": round(health.lag_seconds, 3),
             "limitSeconds": health.limit_seconds, "state": health.state,
         },
-        "checkpoint": checkpoint_json(anchored) if anchored else None,
+        "checkpoint": checkpoint,
     })  # fmt: skip
 
 
@@ -425,8 +425,8 @@ def resident_access_proof(seq: str) -> Any:
         event = None
     if event is None or event.resident != caller().address:
         raise NotFoundError(f"you have no access event #{number}")
-    anchored = log.anchored()
-    if anchored is None or number >= anchored.size:
+    checkpoint = anchored_checkpoint(services().ledger, log)
+    if checkpoint is None or number >= int(checkpoint["size"]):
         return _not_anchored(f"access event #{number} is not anchored yet; ask again in a few seconds")
     return jsonify(proof_document(services().ledger, number, log=log))
 
@@ -510,7 +510,7 @@ def audit_findings() -> Any:
 def audit_bundle() -> Any:
     scope, _orgs, _residents = _audit_scope(one_required=True)
     ledger = services().ledger
-    if services().log.anchored() is None:
+    if services().ledger.view.checkpoint() is None:
         return _not_anchored("nothing is anchored yet: the worker ('gridledger worker') anchors the log; ask again soon")
     return jsonify(make_bundle(ledger, scope, ledger.account(ledger.settings.anchorer), log=services().log))
 

@@ -27,11 +27,11 @@ from sqlalchemy import func, select
 from web3 import Web3
 
 from ledger import access as access_rules
-from ledger import audit
+from ledger import audit, verify
 from ledger.access import CHINA, today
 from ledger.consent import GrantView
 from ledger.errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError
-from ledger.history import bundle
+from ledger.history import anchored_checkpoint, bundle
 from ledger.membership import ROLES_BY_KIND, DepartmentKind, OrgKind, Role
 from ledger.organisations import OrgView
 from ledger.store.models import (
@@ -42,7 +42,6 @@ from ledger.store.models import (
     EmergencyReview,
     GrantTerms,
     Member,
-    Meta,
     Organisation,
     Record,
     RecordVersion,
@@ -82,7 +81,6 @@ MEMBERS_PAGE = 50  # members a page, by organisation, role and label
 GRANTS_PAGE = 50  # grants a page, newest first
 #: What the members list is showing (its filters and page), kept by the forms posted from it.
 MEMBER_LIST_ARGS = ("q", "org", "role", "status", "page")
-INTEGRITY_KEY = "web.office.integrity"
 
 FINDING_NAMES = {
     audit.OUTSIDE_CATEGORIES: _l("Outside the grant's categories"),
@@ -99,7 +97,10 @@ FINDING_NAMES = {
     audit.VOLUME_ANOMALY: _l("Unusual volume"),
 }
 SEVERITY_NAMES = {"high": _l("High"), "medium": _l("Medium"), "info": _l("Info")}
-INTEGRITY_PARTS = {"log": _l("Access log"), "records": _l("Records"), "grants": _l("Grants")}
+INTEGRITY_PARTS = {
+    "chain": _l("Indexed chain data"), "records": _l("Records"), "grants": _l("Grants"), "log": _l("Access log"),
+    "seals": _l("Log-ins, names and labels"),
+}  # fmt: skip
 DECISION_NAMES = {"approve": _l("Approved"), "flag": _l("Flagged")}
 #: How a read was allowed, as the office calls it (the resident's pages say "your grant").
 BASIS_NAMES = {"grant": _l("Grant"), "duty": _l("Duty"), "emergency": _l("Emergency")}
@@ -475,15 +476,28 @@ def dashboard_figures() -> dict[str, Any]:
 
 
 def last_integrity() -> dict[str, Any] | None:
-    with services().ledger.store.session() as db:
-        row = db.get(Meta, INTEGRITY_KEY)
-    if row is None:
+    """The newest integrity run (the office's button or a scheduled ``gridledger verify all``),
+    for the pages: when, by whom, its result per part; ``trusted`` False when its seal does
+    not hold (someone wrote it into the database: it says nothing)."""
+    found = verify.last_run(services().ledger)
+    if found is None:
         return None
+    run, sealed = found
     try:
-        found = json.loads(row.value)
-    except ValueError:
-        return None
-    return found if isinstance(found, dict) else None
+        summary = json.loads(run.summary)
+        counts: dict[str, dict[str, int]] = summary["findings"]
+        parts = {
+            name: {"ok": not counts.get(name), "kinds": counts.get(name, {}), "checked": summary["checked"].get(name)}
+            for name in summary["parts"]
+        }  # fmt: skip
+        problems = list(summary.get("problems", []))
+        seconds = summary.get("seconds")
+    except (TypeError, ValueError, KeyError, AttributeError):
+        sealed, parts, problems, seconds = False, {}, [], None
+    return {
+        "at": run.at, "by": run.by, "exit_code": run.exit_code, "ok": sealed and run.exit_code == 0,
+        "unchecked": bool(problems), "trusted": sealed, "parts": parts, "seconds": seconds,
+    }  # fmt: skip
 
 
 def pending_reviews() -> list[AccessEvent]:
@@ -499,15 +513,17 @@ def home() -> Any:
         days = DEFAULT_CHART_DAYS
     if days not in CHART_DAYS:
         days = DEFAULT_CHART_DAYS
-    anchored = services().log.anchored()
+    ledger = services().ledger
+    on_chain = ledger.view.checkpoint()
+    found = anchored_checkpoint(ledger, services().log)
     checkpoint = None
-    if anchored is not None:
+    if on_chain is not None and found is not None:
         checkpoint = {
-            "size": anchored.size,
-            "root": anchored.root,
-            "tx_hash": anchored.tx_hash,
-            "block_number": anchored.block_number,
-            "anchored_at": to_ms(anchored.anchored_at),
+            "size": on_chain.size,
+            "root": on_chain.root,
+            "tx_hash": found["txHash"],
+            "block_number": found["block"],
+            "anchored_at": on_chain.anchored_at * 1000,
         }
     of = office()
     recent = queries.recent_accesses(of.orgs, [v.org_id for v in of.committees])
@@ -517,7 +533,7 @@ def home() -> Any:
         recent=recent,
         names=display_names({r.accessor for r in recent} | {r.resident for r in recent}),
         figures=dashboard_figures(),
-        health=access_rules.health(services().log, services().access.limit),  # fresh, not the reads' cached one
+        health=access_rules.health(services().log, ledger.view, services().access.limit),  # fresh, not the reads' cached one
         checkpoint=checkpoint,
         pending=len(pending_reviews()),
         integrity=last_integrity(),
@@ -981,22 +997,6 @@ def _run(scoped: _Scoped, *, integrity: bool) -> audit.Audit:
     return replace(result, findings=_mine(result.findings))
 
 
-def _integrity_summary(result: audit.Audit, who: str) -> dict[str, Any]:
-    parts = {}
-    for name, part in result.integrity.items():
-        kinds: dict[str, int] = {}
-        for f in part.get("findings", []):
-            kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
-        parts[name] = {"ok": bool(part.get("ok")), "kinds": kinds, "checked": part.get("checked", part.get("leaves"))}
-    return {
-        "at": int(time.time() * 1000),
-        "ok": all(p["ok"] for p in parts.values()),
-        "parts": parts,
-        "by": who,
-        "seconds": round(result.seconds, 1),
-    }
-
-
 @bp.get("/audit", endpoint="audit")
 def audit_page() -> Any:
     form = _scope_form(with_kind=True)
@@ -1037,13 +1037,13 @@ def audit_page() -> Any:
 
 @bp.post("/audit/integrity")
 def run_integrity() -> Any:
-    scoped = _Scoped(audit.Scope(start=today() - timedelta(days=DEFAULT_AUDIT_DAYS - 1), end=today()), None, None)
-    result = _run(scoped, integrity=True)
-    summary = _integrity_summary(result, actor().address)
-    with services().ledger.store.session() as db, db.begin():
-        db.merge(Meta(key=INTEGRITY_KEY, value=json.dumps(summary, sort_keys=True)))
-    if summary["ok"]:
+    ledger = services().ledger
+    report = verify.verify(ledger)
+    verify.record_run(ledger, report, by=actor().address)
+    if report.exit_code == 0:
         flash(_("Integrity check done: the database matches the chain."), "success")
+    elif report.exit_code == 2:
+        flash(_("The integrity check could not finish: the chain or a setting was missing. See below."), "error")
     else:
         flash(_("Integrity check done: problems were found. See below."), "error")
     return redirect(url_for("office.audit", _anchor="integrity"))

@@ -1,0 +1,109 @@
+"""Seals: rows the chain cannot vouch for, vouched for by a key the database does not hold.
+
+Some rows are facts only this installation knows: which account a label or a web log-in
+stands for, an API token, an organisation's name, the access log's newest leaves before
+a checkpoint covers them, the log's recorded size, the last integrity check. A seal is an
+HMAC-SHA256 over such a row, under a key derived from the keystore password (which never
+enters the database). Whoever holds the key tells a row this installation wrote from one
+written by someone who could only edit the database: a forged, edited or moved row has no
+valid seal.
+
+A seal cannot tell a row put back as it was earlier (a restored backup, a replayed row):
+for the access log the checkpoints on chain catch that; for the rest,
+``docs/reliability.md`` says what is and is not detected.
+
+Consensus-adjacent: the encoding below is how existing seals were made. Never change it
+silently; a new encoding needs a new :data:`SEAL_FORMAT`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+SEAL_FORMAT = b"gridledger-seal/1"
+
+
+class Sealer:
+    """Makes and checks seals with one key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("a seal key has at least 32 bytes")
+        self._key = key
+
+    @classmethod
+    def from_password(cls, password: str) -> Sealer:
+        """The installation's sealer: its key is HMAC-SHA256(password, SEAL_FORMAT)."""
+        return cls(hmac.new(password.encode("utf-8"), SEAL_FORMAT, hashlib.sha256).digest())
+
+    def seal(self, kind: str, *values: Any) -> bytes:
+        """The seal of a row of ``kind`` with ``values`` (strings, integers, booleans, None)."""
+        body = json.dumps([kind, *values], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return hmac.digest(self._key, body, "sha256")
+
+    def check(self, seal: Any, kind: str, *values: Any) -> bool:
+        """Whether ``seal`` is the seal of these values. Never raises: a missing seal, a seal
+        of the wrong type or values that cannot be encoded are simply not valid."""
+        if not isinstance(seal, (bytes, bytearray, memoryview)):
+            return False
+        try:
+            expected = self.seal(kind, *values)
+        except (TypeError, ValueError):
+            return False
+        return hmac.compare_digest(bytes(seal), expected)
+
+    def leaf(self, leaf_hash: bytes) -> bytes:
+        """The seal of an access-log leaf, over its RFC 9162 leaf hash (the hot path: one
+        HMAC per logged read)."""
+        return hmac.digest(self._key, b"leaf:" + leaf_hash, "sha256")
+
+    def check_leaf(self, seal: Any, leaf_hash: Any) -> bool:
+        if not isinstance(seal, (bytes, bytearray, memoryview)) or not isinstance(
+            leaf_hash, (bytes, bytearray, memoryview)
+        ):
+            return False
+        return hmac.compare_digest(bytes(seal), self.leaf(bytes(leaf_hash)))
+
+
+# What each sealed table's seal covers: the one place the row -> values rule lives, for
+# the code that writes a row and the code that checks it. A row is a model instance or a
+# result row with the same attribute names.
+
+SEALED: dict[str, Callable[[Any], tuple[Any, ...]]] = {
+    "accounts": lambda r: (r.address, r.label, r.kind),
+    "org_profiles": lambda r: (r.org_id, r.code, r.name),
+    "web_users": lambda r: (r.id, r.username, r.password_hash, r.address, r.display_name, bool(r.disabled)),
+    "api_tokens": lambda r: (r.id, r.token_hash, r.name, r.address, r.org_id, r.role, r.revoked_at is not None),
+    "verify_runs": lambda r: (r.id, r.at, r.exit_code, r.by, r.summary),
+}
+
+
+def row_seal(sealer: Sealer, table: str, row: Any) -> bytes:
+    """The seal of ``row`` of ``table`` (one of :data:`SEALED`)."""
+    return sealer.seal(table, *SEALED[table](row))
+
+
+def row_sealed(sealer: Sealer, table: str, row: Any) -> bool:
+    """Whether ``row`` carries its valid seal (never raises)."""
+    try:
+        values = SEALED[table](row)
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return sealer.check(getattr(row, "seal", None), table, *values)
+
+
+def log_head_seal(sealer: Sealer, size: int, last_leaf_hash: bytes | None) -> bytes:
+    """The seal of the log's recorded size, bound to its last leaf: lowering the size and
+    deleting the newest leaves (past the last checkpoint) leaves a seal that does not fit."""
+    return sealer.seal("log_head", int(size), None if last_leaf_hash is None else bytes(last_leaf_hash).hex())
+
+
+def log_head_sealed(sealer: Sealer, seal: Any, size: int, last_leaf_hash: bytes | None) -> bool:
+    """Whether ``seal`` is the log's recorded size with this last leaf (never raises)."""
+    if not isinstance(seal, (bytes, bytearray, memoryview)):
+        return False
+    return hmac.compare_digest(bytes(seal), log_head_seal(sealer, size, last_leaf_hash))
