@@ -128,8 +128,7 @@ class Problem(StrEnum):
     NODE_DIFFERS = "node-differs"  # a stored subtree hash is not the hash of its leaves
     NODE_MISSING = "node-missing"
     NODE_EXTRA = "node-extra"
-    CHECKPOINT_MISMATCH = "checkpoint-mismatch"  # the leaves no longer give an anchored root
-    LOG_BEHIND_CHAIN = "log-behind-chain"  # the chain has anchored more events than the database holds
+    CHECKPOINT_MISMATCH = "checkpoint-mismatch"  # the leaves no longer give an anchored root (or are fewer)
     CHECKPOINT_NOT_ON_CHAIN = "checkpoint-not-on-chain"  # a row says anchored; the chain disagrees
     CHECKPOINT_ROW_DIFFERS = "checkpoint-row-differs"  # a row's status, index, block or root disagrees
     CHECKPOINT_ROW_MISSING = "checkpoint-row-missing"  # the chain has a checkpoint no row records
@@ -820,7 +819,7 @@ def _check_checkpoints(ctx: _Context, checkpoints: list[tuple[int, int, str, Eve
     rows = {r.size: r for r in _rows(ctx.db, LogCheckpoint, "size")}
     for index, size, _root, _e in checkpoints:
         if size > leaves:
-            ctx.find("log", Problem.LOG_BEHIND_CHAIN, f"checkpoint #{index}",
+            ctx.find("log", Problem.CHECKPOINT_MISMATCH, f"checkpoint #{index}",
                      f"anchored checkpoint #{index} covers {size} events; the database holds {leaves} leaves: it was "
                      "cut back or restored from an old backup", table="access_log")  # fmt: skip
     for size, row in rows.items():
