@@ -8,7 +8,8 @@ import {IConsentRegistry} from "./IConsentRegistry.sol";
 import {IMembership} from "./IMembership.sol";
 
 /// @title ConsentRegistry
-/// @notice Residents' consent grants to departments: issued by the resident, or relayed
+/// @notice Residents' consent grants to departments of the office their committee hangs
+///         under (never another office's): issued by the resident, or relayed
 ///         with the resident's EIP-712 signature by a grid worker or committee member of
 ///         the resident's committee; withdrawn by the resident; revoked by an office.
 /// @dev Relayed requests carry the resident's next nonce (OpenZeppelin Nonces) and a
@@ -50,8 +51,9 @@ contract ConsentRegistry is EIP712, Nonces, IConsentRegistry {
 
     /// @inheritdoc IConsentRegistry
     function issue(GrantTerms calldata terms) external {
-        if (!_isActiveResident(_membership.member(msg.sender))) revert ConsentRegistryNotResident(msg.sender);
-        _issue(terms, msg.sender, address(0));
+        IMembership.Member memory m = _membership.member(msg.sender);
+        if (!_isActiveResident(m)) revert ConsentRegistryNotResident(msg.sender);
+        _issue(terms, msg.sender, m.orgId, address(0));
     }
 
     /// @inheritdoc IConsentRegistry
@@ -63,7 +65,7 @@ contract ConsentRegistry is EIP712, Nonces, IConsentRegistry {
         if (_now() > deadline) revert ConsentRegistryExpiredSignature(deadline);
         bytes32 structHash = _grantStructHash(terms, resident, _useNonce(resident), deadline);
         _requireSigner(structHash, signature, resident);
-        _issue(terms, resident, msg.sender);
+        _issue(terms, resident, m.orgId, msg.sender);
     }
 
     // ------------------------------------------------------------ withdrawing, revoking
@@ -127,14 +129,13 @@ contract ConsentRegistry is EIP712, Nonces, IConsentRegistry {
         return uint64(block.timestamp);
     }
 
-    function _issue(GrantTerms calldata terms, address resident, address relayer) private {
+    /// @dev `committeeId` is the resident's committee, from the membership the caller already read.
+    function _issue(GrantTerms calldata terms, address resident, bytes32 committeeId, address relayer) private {
         bytes32 grantId = terms.grantId;
         if (grantId == bytes32(0)) revert ConsentRegistryZeroId();
         Grant storage g = _grants[grantId];
         if (g.status != Status.None) revert ConsentRegistryGrantExists(grantId);
-        if (_membership.organisation(terms.department).kind != IMembership.OrgKind.Department) {
-            revert ConsentRegistryNotDepartment(terms.department);
-        }
+        _requireDepartmentOfOffice(terms.department, committeeId);
         if (terms.categories == 0) revert ConsentRegistryNoCategories(grantId);
         if (terms.validFrom >= terms.validUntil) {
             revert ConsentRegistryInvalidWindow(terms.validFrom, terms.validUntil);
@@ -185,6 +186,17 @@ contract ConsentRegistry is EIP712, Nonces, IConsentRegistry {
                 deadline
             )
         );
+    }
+
+    /// @dev `departmentId` must be a department under the office of the committee
+    ///      `committeeId`: a resident grants only within their own office.
+    function _requireDepartmentOfOffice(bytes32 departmentId, bytes32 committeeId) private view {
+        IMembership.Organisation memory department = _membership.organisation(departmentId);
+        if (department.kind != IMembership.OrgKind.Department) revert ConsentRegistryNotDepartment(departmentId);
+        bytes32 residentOffice = _membership.organisation(committeeId).parentId;
+        if (department.parentId != residentOffice) {
+            revert ConsentRegistryOtherOffice(departmentId, department.parentId, residentOffice);
+        }
     }
 
     /// @dev The signature over `structHash` must be `resident`'s; an invalid one counts as

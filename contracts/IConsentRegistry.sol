@@ -49,6 +49,8 @@ interface IConsentRegistry {
     error ConsentRegistryUnknownGrant(bytes32 grantId);
     error ConsentRegistryNotResident(address account);
     error ConsentRegistryNotDepartment(bytes32 department);
+    /// @notice The department hangs under another office than the resident's committee.
+    error ConsentRegistryOtherOffice(bytes32 department, bytes32 departmentOffice, bytes32 residentOffice);
     error ConsentRegistryNoCategories(bytes32 grantId);
     error ConsentRegistryInvalidWindow(uint64 validFrom, uint64 validUntil);
     error ConsentRegistryUnauthorized(address caller, bytes32 grantId);
@@ -72,13 +74,16 @@ interface IConsentRegistry {
     event GrantWithdrawn(bytes32 indexed grantId, address indexed resident, address relayer);
     event GrantRevoked(bytes32 indexed grantId, address indexed by, bytes32 reasonHash);
 
-    /// @notice Issues a grant from the caller, an active resident, to a department.
+    /// @notice Issues a grant from the caller, an active resident, to a department under the
+    ///         office of the resident's committee (another office's department is refused as
+    ///         ConsentRegistryOtherOffice).
     /// @dev Emits GrantIssued with relayer 0.
     function issue(GrantTerms calldata terms) external;
 
     /// @notice Issues a grant signed by `resident` (EIP-712 `Grant`, with the resident's next
     ///         nonce and a deadline), sent by a relayer: an active grid worker or committee
-    ///         member of the resident's committee.
+    ///         member of the resident's committee. The department must be under the office of
+    ///         the resident's committee, as for `issue`.
     /// @dev Refuses replays (nonce), passed deadlines, and signatures for another chain or
     ///      contract (domain). Emits GrantIssued with the relayer.
     function issueWithSig(GrantTerms calldata terms, address resident, uint256 deadline, bytes calldata signature)

@@ -5,7 +5,10 @@ The full terms (in the spirit of the Kantara consent receipt: purpose text, noti
 jurisdiction, collection method, controller) stay off chain as canonical JSON; the
 chain holds their hash. A grant is issued by the resident, or relayed by a grid worker
 of the resident's committee with the resident's EIP-712 signature (nonce and deadline).
-Withdrawn (resident), revoked (office) and expired (time) are distinct.
+Withdrawn (resident), revoked (office) and expired (time) are distinct. A resident grants
+only to a department under the office of their own committee: the contract refuses any
+other as ``ConsentRegistryOtherOffice``, and :meth:`Consent.issue` refuses it first, from the
+chain's view, before anything is signed or sent.
 ``ConsentRegistry.isActive`` is the one rule every access decision uses.
 """
 
@@ -27,10 +30,10 @@ from .context import Ledger
 from .errors import InputError, NotFoundError
 from .formats import from_hex, parse_id, to_hex
 from .membership import org_id
-from .store.models import ChainGrant, GrantTerms, Member, Organisation, OrgProfile
+from .store.models import ChainGrant, GrantTerms, Member, OrgProfile
 
 GAS_ISSUE = 300_000
-GAS_ISSUE_WITH_SIG = 350_000
+GAS_ISSUE_WITH_SIG = 400_000  # measured about 205,000: the 60% margin the tests ask for
 GAS_WITHDRAW = 100_000
 GAS_WITHDRAW_WITH_SIG = 150_000
 GAS_REVOKE = 100_000
@@ -146,7 +149,7 @@ class Consent:
             raise InputError("must be after the start of the grant", field="valid_until")
         resident_account = self.ledger.account(resident)
         dept_id = org_id(department)
-        dept = self._department(dept_id)
+        dept = self._department(department, dept_id, resident_account.address)
         grant_id = formats.new_id()
         terms = {
             "format": TERMS_FORMAT,
@@ -284,12 +287,31 @@ class Consent:
             raise NotFoundError(f"no grant {key}")
         return grant
 
-    def _department(self, dept_id: bytes) -> str:
-        with self.ledger.store.session() as session:
-            org = session.get(Organisation, to_hex(dept_id))
-            profile = session.get(OrgProfile, to_hex(dept_id))
-        if org is None or org.kind != "department":
+    def _department(self, code: str, dept_id: bytes, resident: str) -> str:
+        """The department's name, once the chain says it is a department under the office of
+        the resident's committee: the contract's own rule, asked of the chain's view and never
+        of the indexed tables. An account that is not a resident is left to the contract."""
+        view = self.ledger.view
+        dept = view.organisation(to_hex(dept_id))
+        if dept is None:  # a "no" from a remembered head is asked again at a fresh one
+            view.head(newer_than=view.head()[0])
+            dept = view.organisation(to_hex(dept_id))
+        if dept is None or dept.kind != "department":
             raise InputError("no such department on chain", field="department")
+        member = view.member(resident)
+        committee = view.organisation(member.org_id) if member is not None and member.role == "resident" else None
+        with self.ledger.store.session() as session:
+            if committee is not None and committee.office != dept.office:
+                # The codes only name the offices in the message; the chain decided.
+                offices = select(OrgProfile).where(OrgProfile.org_id.in_([dept.office, committee.office]))
+                codes = {p.org_id: p.code for p in session.scalars(offices)}
+                theirs, own = codes.get(dept.office, dept.office), codes.get(committee.office, committee.office)
+                raise InputError(
+                    f"{code} belongs to another office ({theirs}); the resident's committee belongs to {own}, "
+                    "and a resident can grant only to that office's departments",
+                    field="department",
+                )
+            profile = session.get(OrgProfile, to_hex(dept_id))
         return profile.name if profile else ""
 
     def _chain_time(self) -> int:

@@ -145,6 +145,20 @@ def test_the_records_and_consent_story_from_the_command_line(run, world, tmp_pat
     assert run("verify", "grants").exit_code == 0
 
 
+def test_grant_issue_to_another_offices_department_prints_why(run, world) -> None:  # type: ignore[no-untyped-def]
+    """Regression: the one-office rule holds on the command line too, directly and relayed."""
+    created = run("org", "create", "dept-b-health", "--name", "Health B", "--kind", "department",
+                  "--parent", world.other_office, "--department-kind", "health")  # fmt: skip
+    assert created.exit_code == 0, created.output
+    for relayer in ((), ("--relayer", world.grid_worker)):
+        refused = run("grant", "issue", "--resident", world.resident, "--department", "dept-b-health",
+                      "--categories", "health", "--purpose", "health-management", "--until", "2030-12-31", *relayer)  # fmt: skip
+        assert refused.exit_code == 1
+        assert "InputError: department: dept-b-health belongs to another office (office-b)" in refused.output
+        assert "the resident's committee belongs to office-a" in refused.output
+    assert "dept-b-health" not in run("grant", "list", "--resident", world.resident).output
+
+
 def test_verify_exits_non_zero_on_a_finding(run, ledger, world) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import update
 

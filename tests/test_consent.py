@@ -3,17 +3,23 @@ expiry, and isActive as the one rule."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
+from sqlalchemy import func, select, update
 
 from ledger.categories import Category
 from ledger.consent import Consent, LegalBasis, Purpose
 from ledger.context import Ledger
 from ledger.errors import ContractRevert, InputError
-from ledger.membership import org_id
+from ledger.formats import to_hex
+from ledger.membership import DepartmentKind, org_id
+from ledger.organisations import Organisations
+from ledger.store.models import Organisation, OutboxTx
 
 YEAR = 365 * 86_400
+OTHER_DEPT = "dept-b-health"
 
 
 @pytest.fixture
@@ -114,3 +120,78 @@ def test_bad_grant_input_is_refused_before_anything_is_written(consent: Consent,
         _issue(consent, world, department=world.committee)  # a committee is not a department
     assert dept.value.field == "department"
     assert consent.list(resident=world.resident) == []
+
+
+def _other_office_department(orgs: Organisations) -> str:
+    """A health department under office-b, for this test only (the session world has none)."""
+    orgs.create_department(OTHER_DEPT, "Health B", "office-b", DepartmentKind.HEALTH)
+    return OTHER_DEPT
+
+
+def _outbox_size(ledger: Ledger) -> int:
+    with ledger.store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(OutboxTx)) or 0)
+
+
+@pytest.mark.parametrize("relayed", [False, True], ids=["direct", "relayed"])
+def test_a_grant_to_another_offices_department_is_refused_before_anything_is_sent(
+    consent: Consent, world, ledger: Ledger, orgs: Organisations, relayed: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """Regression: the API let a resident grant to a department of another office."""
+    department = _other_office_department(orgs)
+    resident = ledger.address_of(world.resident)
+    nonce = ledger.contract("ConsentRegistry").functions.nonces(resident).call()
+    sent = _outbox_size(ledger)
+
+    with pytest.raises(InputError) as caught:
+        _issue(consent, world, department=department, relayer=world.grid_worker if relayed else None)
+
+    assert caught.value.field == "department"
+    message = str(caught.value)
+    assert "another office (office-b)" in message and "committee belongs to office-a" in message
+    assert _outbox_size(ledger) == sent  # nothing signed into the outbox, nothing sent
+    assert ledger.contract("ConsentRegistry").functions.nonces(resident).call() == nonce
+    assert consent.list(resident=world.resident) == []
+    # the resident's own office's departments still take grants, both ways
+    grant_id, _ = _issue(consent, world, department=world.police, relayer=world.grid_worker if relayed else None)
+    assert consent.show(grant_id).department == to_hex(org_id(world.police))
+
+
+def test_the_office_rule_is_decided_from_the_chain_not_the_tables(
+    consent: Consent, world, ledger: Ledger, orgs: Organisations
+) -> None:  # type: ignore[no-untyped-def]
+    """Someone who edits the indexed organisations to put office-b's department under
+    office-a does not get the grant past the library: it asks the chain."""
+    department = _other_office_department(orgs)
+    with ledger.store.session() as session, session.begin():
+        session.execute(
+            update(Organisation).where(Organisation.org_id == to_hex(org_id(department)))
+            .values(parent_id=to_hex(org_id(world.office)))
+        )  # fmt: skip
+
+    with pytest.raises(InputError) as caught:
+        _issue(consent, world, department=department)
+
+    assert caught.value.field == "department" and "office-b" in str(caught.value)
+
+
+def test_the_contract_refusal_of_another_office_is_decoded(
+    consent: Consent, world, ledger: Ledger, orgs: Organisations
+) -> None:  # type: ignore[no-untyped-def]
+    """Past the library's own check (a call built by hand), the outbox's simulation refuses
+    with the contract's error, decoded with its arguments, and writes nothing."""
+    department = org_id(_other_office_department(orgs))
+    now = int(ledger.w3.eth.get_block("latest")["timestamp"])
+    fields = (os.urandom(32), department, 1 << int(Category.HEALTH), 2, 1, now, now + YEAR, os.urandom(32))
+    sent = _outbox_size(ledger)
+
+    with pytest.raises(ContractRevert) as caught:
+        ledger.submit(ledger.account(world.resident), consent.calls.issue(fields))
+
+    assert caught.value.name == "ConsentRegistryOtherOffice"
+    assert caught.value.args_by_name == {
+        "department": to_hex(department),
+        "departmentOffice": to_hex(org_id(world.other_office)),
+        "residentOffice": to_hex(org_id(world.office)),
+    }
+    assert _outbox_size(ledger) == sent

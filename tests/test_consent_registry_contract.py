@@ -26,15 +26,17 @@ from hexbytes import HexBytes
 from web3.logs import DISCARD
 
 from ledger.consent import GAS_ISSUE, GAS_ISSUE_WITH_SIG, GAS_REVOKE, GAS_WITHDRAW, GAS_WITHDRAW_WITH_SIG
-from ledger.membership import Role, org_id
+from ledger.membership import DepartmentKind, Role, org_id
 from ledger.outbox import Call
 
 from .onchain import (
     ADMIN,
     CMTE_A,
+    CMTE_B,
     DEPT_A,
     GRID_WORKER,
     OFFICE_A,
+    OFFICE_B,
     OFFICER,
     OTHER_ADMIN,
     OTHER_MEMBER,
@@ -59,6 +61,8 @@ pytestmark = pytest.mark.chain
 # -- the session world (labels as in conftest.World) ----------------------------------
 
 M1, M2 = "cmte-a-m1", "cmte-a-m2"
+POLICE_A = org_id("dept-a-police")  # office-a's second department
+DEPT_B = org_id("dept-b-health")  # made by the tests that need it (the fixture other_office_department)
 
 
 ZERO = bytes(32)
@@ -286,6 +290,15 @@ def add_resident(ledger, label: str) -> str:
 
 
 @pytest.fixture
+def other_office_department(ledger) -> bytes:
+    """A health department under office-b, made by office-b's admin for this test only."""
+    assert_mined(
+        *send(ledger, OTHER_ADMIN, ledger.membership.create_department(DEPT_B, OFFICE_B, DepartmentKind.HEALTH))
+    )
+    return DEPT_B
+
+
+@pytest.fixture
 def grant(ledger) -> Terms:
     """A grant the world's resident issued to the health department."""
     terms = new_terms(ledger)
@@ -397,6 +410,45 @@ def test_issue_refuses_invalid_terms(ledger, grant):
 
     assert_cases(results, cases)
     assert state(ledger, [t.grant_id, grant.grant_id, ZERO]) == before
+
+
+def test_a_resident_cannot_grant_to_another_offices_department(ledger, other_office_department):
+    """Regression: a resident of cmte-a (office-a) could grant to a department of office-b.
+    The department must hang under the office of the resident's committee."""
+    terms = new_terms(ledger, department=other_office_department)
+
+    row, receipt = send(ledger, RESIDENT, issue(ledger, terms))
+
+    assert_reverted(
+        row, receipt, "ConsentRegistryOtherOffice",
+        department=hexid(DEPT_B), departmentOffice=hexid(OFFICE_B), residentOffice=hexid(OFFICE_A),
+    )  # fmt: skip
+    assert grant_of(ledger, terms.grant_id) == NO_GRANT
+
+    # the same terms to either department of the resident's own office still work
+    for department in (DEPT_A, POLICE_A):
+        same_office = terms.replace(grant_id=new_id(), department=department)
+        assert_mined(*send(ledger, RESIDENT, issue(ledger, same_office)))
+        assert grant_of(ledger, same_office.grant_id)[1] == department
+
+
+def test_a_resident_of_another_office_grants_only_within_it(ledger, other_office_department):
+    """The rule is the resident's own office, not office-a's: cmte-b's resident grants to
+    office-b's department and not to office-a's."""
+    resident_b = ledger.new_account("cmte-b-resident", "member").address
+    assert_mined(*send(ledger, OTHER_MEMBER, ledger.membership.add_member(resident_b, CMTE_B, Role.RESIDENT)))
+    to_a, to_b = new_terms(ledger), new_terms(ledger, department=other_office_department)
+
+    (refused_row, refused), (mined_row, mined) = send_all(
+        ledger, [("cmte-b-resident", issue(ledger, to_a)), ("cmte-b-resident", issue(ledger, to_b))]
+    )
+
+    assert_reverted(
+        refused_row, refused, "ConsentRegistryOtherOffice",
+        department=hexid(DEPT_A), departmentOffice=hexid(OFFICE_A), residentOffice=hexid(OFFICE_B),
+    )  # fmt: skip
+    assert_mined(mined_row, mined)
+    assert (grant_of(ledger, to_a.grant_id), grant_of(ledger, to_b.grant_id)[:2]) == (NO_GRANT, (resident_b, DEPT_B))
 
 
 # -- issueWithSig ---------------------------------------------------------------------
@@ -589,6 +641,29 @@ def test_a_relayed_grant_is_checked_like_a_direct_one(ledger, grant):
 
     assert_cases(results, cases)
     assert state(ledger, [empty.grant_id, grant.grant_id]) == before  # nonce unused
+
+
+def test_a_relayed_grant_cannot_go_to_another_offices_department(ledger, other_office_department):
+    """Regression: the resident's own signature does not make another office's department
+    acceptable; the refusal uses no nonce."""
+    resident = addr(ledger, RESIDENT)
+    terms = new_terms(ledger, department=other_office_department)
+    deadline, signature = signed_grant(ledger, terms)
+
+    row, receipt = send(ledger, GRID_WORKER, issue_with_sig(ledger, terms, resident, deadline, signature))
+
+    assert_reverted(
+        row, receipt, "ConsentRegistryOtherOffice",
+        department=hexid(DEPT_B), departmentOffice=hexid(OFFICE_B), residentOffice=hexid(OFFICE_A),
+    )  # fmt: skip
+    assert (grant_of(ledger, terms.grant_id), nonce_of(ledger, RESIDENT)) == (NO_GRANT, 0)
+
+    # a signature for the resident's own office's department is relayed as before
+    same_office = terms.replace(department=DEPT_A)
+    assert_mined(
+        *send(ledger, GRID_WORKER, issue_with_sig(ledger, same_office, resident, *signed_grant(ledger, same_office)))
+    )
+    assert (grant_of(ledger, same_office.grant_id)[:2], nonce_of(ledger, RESIDENT)) == ((resident, DEPT_A), 1)
 
 
 # -- withdraw -------------------------------------------------------------------------

@@ -23,17 +23,17 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ledger.anchoring import Anchorer
 from ledger.categories import Category
 from ledger.consent import LegalBasis, Purpose
 from ledger.context import Ledger
 from ledger.errors import StoreError
-from ledger.membership import Role, org_id
+from ledger.membership import DepartmentKind, Role, org_id
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.settings import Settings
-from ledger.store.models import ApiToken
+from ledger.store.models import ApiToken, OutboxTx
 from ledger.verifier import verify_bundle, verify_proof
 from tests.conftest import World, free_port, make_settings
 from webapp import create_app
@@ -657,6 +657,27 @@ def test_bad_grant_requests_name_the_field(api: Api, svc: Services, tokens: dict
         bad = api("post", f"{API}/resident/grants", tokens["resident"], body=body)
         assert bad.status == 400 and bad.body["field"] == field, (body, bad.body)
     assert api("post", f"{API}/resident/grants", tokens["resident"], raw="{not json").body["field"] == "body"
+    assert api("get", f"{API}/resident/grants", tokens["resident"]).body == {"grants": []}
+
+
+@pytest.mark.chain
+def test_a_resident_cannot_grant_to_another_offices_department_through_the_api(
+    api: Api, svc: Services, ledger: Ledger, tokens: dict[str, str]
+) -> None:
+    """Regression: the form offers only the resident's own office's departments, but the API
+    took any department code and the grant went to another office's department."""
+    svc.orgs.create_department("dept-b-health", "Health B", World.other_office, DepartmentKind.HEALTH)
+    with ledger.store.session() as session:
+        queued = session.scalar(select(func.count()).select_from(OutboxTx))
+    body = {"department": "dept-b-health", "categories": ["health"], "purpose": 2, "validUntil": "2099-12-31"}
+
+    refused = api("post", f"{API}/resident/grants", tokens["resident"], body=body)
+
+    assert refused.status == 400 and refused.body["error"] == "invalid-input"
+    assert refused.body["field"] == "department"
+    assert "another office (office-b)" in refused.body["message"] and World.office in refused.body["message"]
+    with ledger.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxTx)) == queued  # nothing signed or sent
     assert api("get", f"{API}/resident/grants", tokens["resident"]).body == {"grants": []}
 
 

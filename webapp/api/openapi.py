@@ -566,7 +566,8 @@ def _paths() -> dict[str, Any]:
             "post": _operation(
                 "resident_grant_issue", "Resident", resident,
                 "Gives a department a grant under my consent: categories, purpose, until a day. Sent to the chain "
-                "and answered once mined and indexed.",
+                "and answered once mined and indexed. Only a department of my own office (the office of my "
+                "committee) can be given one: another office's answers 400 with `field` `department`.",
                 {"201": _ok("Grant", "The new grant"), "400": _r("BadRequest"), "409": _r("Conflict"),
                  "503": _r("Unavailable")},
                 body={"required": True, "content": {"application/json": {
