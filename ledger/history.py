@@ -263,20 +263,56 @@ def _deployment(ledger: Ledger) -> dict[str, Any]:
     return {"chainId": ledger.settings.chain_id, "contract": ledger.deployment.address("AccessLogAnchor")}
 
 
-def proof_document(ledger: Ledger, seq: int, *, log: AccessLog | None = None, on: date | None = None) -> dict[str, Any]:
-    """One entry with its inclusion proof to the newest checkpoint on chain."""
+def proof_document(
+    ledger: Ledger,
+    seq: int,
+    *,
+    log: AccessLog | None = None,
+    on: date | None = None,
+    resident: str | None = None,
+) -> dict[str, Any]:
+    """One entry with its inclusion proof to the newest checkpoint on chain. With
+    ``resident``, only an entry whose leaf is that resident's (else :class:`NotFoundError`,
+    whatever the row's columns say)."""
     log = log or ledger.log
+    event = log.event(seq) if resident is None else own_event(log, seq, resident)
+    leaf = parse_leaf(event.leaf)
     checkpoint = anchored_checkpoint(ledger, log)
     if checkpoint is None or seq >= int(checkpoint["size"]):
         raise NotFoundError(f"access event #{seq} is not anchored yet; try again in a few seconds")
-    event = log.event(seq)
-    leaf = parse_leaf(event.leaf)
     resident = leaf.get("resident") if leaf else None
     tree = log.tree()
     log.fetch_subtrees(tree, [seq], int(checkpoint["size"]))
     reviewed = _reviewed_leaves(log, [leaf], str(resident)) if leaf else {}
     entry, _problem = _entry(event, leaf, reviewed, int(checkpoint["size"]), tree, on)
     return {"format": PROOF_FORMAT, **_deployment(ledger), "checkpoint": checkpoint, "entry": _entry_json(entry)}
+
+
+def own_event(log: AccessLog, seq: int, resident: str) -> AccessEvent:
+    """Access event #``seq`` when its leaf is ``resident``'s, whatever the row's columns say;
+    else :class:`NotFoundError` (so ids cannot be probed)."""
+    try:
+        event = log.event(seq)
+    except NotFoundError:
+        event = None
+    leaf = parse_leaf(event.leaf) if event is not None else None
+    if event is None or leaf is None or leaf.get("resident") != resident or leaf.get("seq") != seq:
+        raise NotFoundError(f"you have no access event #{seq}")
+    return event
+
+
+def organisation_leaf(
+    stored: Any, justification: str | None, org_id: str
+) -> tuple[dict[str, Any], str | None] | None:
+    """For an organisation's own history (a department's reads): the row's leaf when it is
+    that organisation's, whatever the row's columns say, with the written reason only when
+    it hashes to the leaf's; None when the leaf is another's or unreadable."""
+    leaf = parse_leaf(stored)
+    if leaf is None or str(leaf.get("organisation") or "").lower() != org_id.lower():
+        return None
+    if justification is not None and justification_hash(justification) != leaf.get("justificationHash"):
+        justification = None
+    return leaf, justification
 
 
 def _entry_json(entry: Entry) -> dict[str, Any]:

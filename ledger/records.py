@@ -19,7 +19,7 @@ belong to; reads of chain state come from the indexed tables.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -72,6 +72,9 @@ class VersionView:
     certified: bool
     signers: list[str]
     approvals: list[str]
+    #: Set by :meth:`Records.of_subject`: verified (content and salt give the chain's
+    #: commitment) | mismatch | pending (not on chain yet) | erased; "" when not checked.
+    check: str = ""
 
 
 @dataclass(frozen=True)
@@ -315,12 +318,36 @@ class Records:
         )
 
     def of_subject(self, subject: str) -> list[RecordView]:
+        """The subject's own records, as the chain confirms them (what a resident is shown of
+        their own data): only records whose subject on chain is ``subject``, whatever the
+        database says, and each version's content only when its content and salt give the
+        commitment the chain holds (``check`` says which; the content of a version that is
+        not on chain yet, or does not match, is never handed out)."""
         address = self.ledger.address_of(subject)
         with self.ledger.store.session() as session:
             ids = session.scalars(
                 select(Record.record_id).where(Record.subject == address).order_by(Record.created_at)
             ).all()
-        return [self.show(i) for i in ids]
+        view = self.ledger.view
+        own = []
+        for record_id in ids:
+            state = view.record(record_id)
+            if state is None or state.subject != address:
+                continue  # not on chain yet, or the database names the wrong resident
+            found = self.show(record_id)
+            with self.ledger.store.session() as session:
+                salts = dict(
+                    session.execute(
+                        select(RecordVersion.version, RecordVersion.salt).where(RecordVersion.record_id == record_id)
+                    ).all()
+                )
+            versions = []
+            for v in found.versions:
+                expected = view.version_hash(record_id, v.version)
+                check = _check(v.content, salts.get(v.version), expected)
+                versions.append(replace(v, check=check, content=v.content if check == "verified" else None))
+            own.append(replace(found, subject=state.subject, erased=state.erased, versions=versions))
+        return own
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -440,6 +467,19 @@ class Records:
     def count(self) -> int:
         with self.ledger.store.session() as session:
             return int(session.scalar(select(func.count()).select_from(Record)) or 0)
+
+
+def _check(content: Any, salt: str | None, chain_hash: str | None) -> str:
+    """Whether a version's content and salt give the commitment the chain holds."""
+    if chain_hash is None:
+        return "pending"
+    if content is None or salt is None:
+        return "erased"
+    try:
+        recomputed = to_hex(formats.commitment(content, from_hex(salt)))
+    except (TypeError, ValueError, LedgerError):
+        return "mismatch"
+    return "verified" if recomputed == chain_hash.lower() else "mismatch"
 
 
 _SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0

@@ -267,7 +267,10 @@ def _schemas() -> dict[str, Any]:
         }),
         "RecordVersion": obj({
             "version": {"type": "integer", "minimum": 1},
-            "content": {"type": ["object", "null"], "description": "null once erased."},
+            "content": {"type": ["object", "null"], "description": "null once erased, and whenever `check` is not "
+                        "`verified` (content is handed out only when it gives the commitment on chain)."},
+            "check": {"enum": ["verified", "mismatch", "pending", "erased"], "description": "The content and salt "
+                      "stored against the chain's commitment, checked on this request."},
             "contentHash": ref("Hash"), "prevHash": ref("Hash"),
             "createdAt": {"type": "string", "format": "date-time"},
             "onChain": {"type": "boolean"}, "certified": {"type": "boolean"},

@@ -67,6 +67,7 @@ def record(view: RecordView) -> dict[str, Any]:
             {
                 "version": v.version,
                 "content": v.content,
+                "check": v.check,
                 "contentHash": v.content_hash,
                 "prevHash": v.prev_hash,
                 "createdAt": timestamp(v.created_at),

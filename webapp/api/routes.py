@@ -11,7 +11,6 @@ residents); others answer 404, so ids cannot be probed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -27,7 +26,7 @@ from ledger.categories import parse_category
 from ledger.consent import LegalBasis, Purpose, parse_date, parse_enum
 from ledger.errors import InputError, LedgerError, NotFoundError
 from ledger.formats import parse_id, to_hex
-from ledger.history import anchored_checkpoint, proof_document, resident_history
+from ledger.history import anchored_checkpoint, organisation_leaf, own_event, proof_document, resident_history
 from ledger.history import bundle as make_bundle
 from ledger.membership import CODE_PATTERN, org_id
 from ledger.store.models import AccessEvent, Member, Organisation, OrgProfile, Record
@@ -306,8 +305,9 @@ def department_accesses() -> Any:
         rows = connection.execute(query, params).all()
     more = len(rows) > limit
     rows = rows[:limit]
+    shown = [found for r in rows if (found := organisation_leaf(r.leaf, r.justification, org)) is not None]
     return jsonify({
-        "events": [payloads.access_event(json.loads(bytes(r.leaf)), r.justification) for r in rows],
+        "events": [payloads.access_event(leaf, justification) for leaf, justification in shown],
         "nextBefore": rows[-1].seq if more else None,
     })  # fmt: skip
 
@@ -419,16 +419,13 @@ def resident_access_proof(seq: str) -> Any:
         raise InputError(f"an access number is a whole number; got {seq!r}", field="seq")
     number = int(seq)
     log = services().log
-    try:
-        event = log.event(number) if number <= MAX_SEQ else None
-    except NotFoundError:
-        event = None
-    if event is None or event.resident != caller().address:
+    if number > MAX_SEQ:
         raise NotFoundError(f"you have no access event #{number}")
+    own_event(log, number, caller().address)  # the leaf's resident, not the row's column
     checkpoint = anchored_checkpoint(services().ledger, log)
     if checkpoint is None or number >= int(checkpoint["size"]):
         return _not_anchored(f"access event #{number} is not anchored yet; ask again in a few seconds")
-    return jsonify(proof_document(services().ledger, number, log=log))
+    return jsonify(proof_document(services().ledger, number, log=log, resident=caller().address))
 
 
 # -- office administrators ------------------------------------------------------------------------

@@ -9,7 +9,6 @@ and a ``LIMIT``); nothing here loads the whole log.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from sqlalchemy import and_, func, or_, select
 
 from ledger.access import CHINA
 from ledger.categories import Category
+from ledger.history import organisation_leaf
 from ledger.store.models import (
     AccessEvent,
     ChainRecordVersion,
@@ -211,22 +211,25 @@ def history(
         )
     events = []
     for row in rows:
-        leaf = json.loads(row.leaf)
+        found = organisation_leaf(row.leaf, row.justification, org_id)
+        if found is None:
+            continue  # the row's columns name this department; its leaf does not: never shown
+        leaf, justification = found
         events.append(
             LoggedAccess(
                 seq=row.seq,
-                time=row.time,
-                accessor=row.accessor,
-                record_id=row.record_id,
+                time=int(leaf.get("time") or 0),
+                accessor=str(leaf.get("accessor")),
+                record_id=leaf.get("recordId"),
                 category=leaf.get("category"),
-                basis=row.basis,
+                basis=leaf.get("basis"),
                 purpose=leaf.get("purpose"),
-                grant_id=row.grant_id,
-                outcome=row.outcome,
+                grant_id=leaf.get("grantId"),
+                outcome=str(leaf.get("outcome")),
                 reason=leaf.get("reason"),
-                justification=row.justification,
-                disclose_on=row.disclose_on,
-                resident=row.resident,
+                justification=justification,
+                disclose_on=leaf.get("disclosureDate"),
+                resident=str(leaf.get("resident")),
                 review=reviews.get(row.seq),
             )  # fmt: skip
         )

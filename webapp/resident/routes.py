@@ -27,15 +27,14 @@ from sqlalchemy import func, or_, select
 
 from ledger import formats
 from ledger.access import CHINA, now_ms, today
-from ledger.accesslog import canonical_leaf, justification_hash
+from ledger.accesslog import canonical_leaf
 from ledger.categories import Category, schema
 from ledger.consent import GrantView, LegalBasis, parse_date
 from ledger.errors import InputError, LedgerError, NotFoundError, VerificationError
-from ledger.history import Entry, History, proof_document, resident_history
+from ledger.history import Entry, History, own_event, proof_document, resident_history
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.store.models import (
     AccessEvent,
-    ChainRecordVersion,
     EmergencyReview,
     Organisation,
     OrgProfile,
@@ -275,21 +274,9 @@ def flatten(value: Any, node: Any, label: str = "") -> list[tuple[str, str]]:
     return [(label, _scalar(value, node))]
 
 
-def check_version(content: Any, salt: str | None, chain_hash: str | None) -> str:
-    """Recomputes a version's commitment from its content and salt and compares it with
-    the commitment the chain holds."""
-    if chain_hash is None:
-        return "pending"
-    if content is None or salt is None:
-        return "erased"
-    try:
-        recomputed = formats.to_hex(formats.commitment(content, formats.from_hex(salt)))
-    except (ValueError, LedgerError):
-        return "mismatch"
-    return "verified" if recomputed == chain_hash.lower() else "mismatch"
-
-
 def _record_items(actor: Actor, names: Names) -> list[RecordItem]:
+    """The resident's records as the chain confirms them (:meth:`ledger.records.Records.
+    of_subject`): a version's content is shown only when it gives the chain's commitment."""
     views = services().records.of_subject(actor.address)
     ids = [v.record_id for v in views]
     with services().ledger.store.session() as db:
@@ -297,37 +284,25 @@ def _record_items(actor: Actor, names: Names) -> list[RecordItem]:
             (r.record_id, r.version): r.salt
             for r in db.scalars(select(RecordVersion).where(RecordVersion.record_id.in_(ids)))
         }
-        chain = {
-            (c.record_id, c.version): c.content_hash
-            for c in db.scalars(
-                select(ChainRecordVersion).where(
-                    ChainRecordVersion.record_id.in_(ids), ChainRecordVersion.subject == actor.address
-                )
-            )
-        }
         thresholds = {
             o.org_id: o.threshold for o in db.scalars(select(Organisation).where(Organisation.kind == "committee"))
         }
     names.learn_people({s for v in views for ver in v.versions for s in ver.signers})
     items = []
     for view in views:
-        if view.subject.lower() != actor.address.lower():  # of_subject is scoped already: belt and braces
-            continue
         versions = [
             VersionItem(
                 version=ver.version,
                 content=ver.content,
                 facts=flatten(ver.content, schema(view.category)) if ver.content is not None else [],
-                check=check_version(
-                    ver.content, salts.get((view.record_id, ver.version)), chain.get((view.record_id, ver.version))
-                ),
+                check=ver.check,
                 certified=ver.certified,
                 on_chain=ver.on_chain,
                 approvals=len(ver.approvals),
                 signers=[names.person(s) for s in ver.signers],
                 created_at=ver.created_at,
                 content_hash=ver.content_hash,
-                salt=salts.get((view.record_id, ver.version)),
+                salt=salts.get((view.record_id, ver.version)) if ver.check == "verified" else None,
             )
             for ver in view.versions
         ]
@@ -519,17 +494,14 @@ def _reviews(history: History) -> tuple[dict[int, str], dict[int, int]]:
 def _entry_items(history: History, names: Names) -> list[EntryItem]:
     names.learn_people({str(e.leaf.get("accessor")) for e in history.entries if e.leaf})
     decisions, numbers = _reviews(history)
+    altered = {f.seq for f in history.findings if f.kind == "justification-altered"}
     items = []
     for entry in history.entries:
         leaf = entry.leaf
         state = proof_state(entry, history.checkpoint)
         justification = entry.justification
-        if (
-            leaf is not None
-            and justification is not None
-            and justification_hash(justification) != leaf.get("justificationHash")
-        ):
-            state = "failed"  # the reason shown is not the one logged (its hash is in the leaf)
+        if entry.seq in altered:
+            state = "failed"  # the reason stored is not the one logged (its hash is in the leaf): not shown
         base = dict(
             seq=entry.seq, resident_seq=entry.resident_seq, withheld=entry.withheld, disclose_on=entry.disclose_on,
             leaf_hash=entry.leaf_hash, proof=state, leaf=leaf,
@@ -771,13 +743,11 @@ def proof(seq: int) -> Any:
     if seq > MAX_SEQ:  # beyond what the log's numbers (64-bit) can be
         abort(404)
     try:
-        event = services().log.event(seq)
+        own_event(services().log, seq, actor.address)
     except NotFoundError:
         abort(404)
-    if event.resident.lower() != actor.address.lower():
-        abort(404)
     try:
-        document = proof_document(services().ledger, seq, log=services().log)
+        document = proof_document(services().ledger, seq, log=services().log, resident=actor.address)
     except NotFoundError:
         flash(_("This access is not on the chain yet. Try again in a few seconds."), "warning")
         return redirect(url_for("resident.history"))
