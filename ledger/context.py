@@ -214,6 +214,11 @@ class Ledger:
     # -- indexer ---------------------------------------------------------------------
 
     def indexer(self) -> Indexer:
+        """The indexer of this installation (built once: its event decoder is not cheap)."""
+        return self._indexer
+
+    @cached_property
+    def _indexer(self) -> Indexer:
         from .chain import artifact
         from .indexer import Indexer
 

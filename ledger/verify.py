@@ -331,6 +331,7 @@ def record_run(ledger: Ledger, report: Report, *, by: str) -> VerifyRun:
         session.add(row)
         session.flush()
         row.seal = ledger.sealer.seal("verify_runs", *SEALED["verify_runs"](row))
+        session.flush()
         session.expunge(row)
     return row
 

@@ -1,0 +1,299 @@
+"""A populated installation to tamper with: records (certified, with a second version,
+erased), approvals, grants (active, withdrawn, revoked, relayed), every kind of access
+(grant, duty, emergency and its review, refused, a police read under legal hold and its
+review), anchored checkpoints and events past the last one, on the session's Anvil.
+
+Built once per module through the real services, on SQLite; the PostgreSQL backend gets
+the same rows copied into a database of its own. Each trial gets a fresh copy of the
+database (a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL) and edits
+only that; the chain is never written by a trial, and the world's chain state is restored
+when the module ends."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import MetaData, create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from ledger.access import Access, today
+from ledger.anchoring import Anchorer
+from ledger.audit import review
+from ledger.categories import Category
+from ledger.consent import Consent, LegalBasis, Purpose
+from ledger.context import Ledger
+from ledger.errors import AccessRefused
+from ledger.membership import Role
+from ledger.organisations import Organisations
+from ledger.records import Records
+from ledger.settings import Settings
+from ledger.store import make_engine, migrate
+from ledger.verify import record_run, verify
+
+from ..conftest import World, postgres_url
+
+HEALTH = {"blood_type": "A", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
+PROPERTY = {"certificate_number": "沪(2026)浦字第000123号", "address": "金桥路 1 号 No. 1 Jinqiao Road", "area_m2": 62}
+SECOND_RESIDENT = "cmte-a-resident-2"
+DAY = 86_400
+
+
+@dataclass
+class Facts:
+    """What the populated installation holds, for the trials to aim at."""
+
+    resident: str
+    resident2: str
+    officer: str
+    department: str  # org id of the health department
+    police_org: str
+    record: str  # the resident's health record: v1, v2 certified
+    property: str  # the second resident's property record, certified
+    erased: str  # an erased record
+    grant: str  # the resident -> health department, health, active
+    withdrawn: str
+    revoked: str
+    relayed: str
+    emergency: int  # seq of the officer's emergency read (reviewed)
+    review: int  # seq of its review
+    held: int  # seq of the police read under legal hold
+    held_review: int  # seq of the review of the held read
+    refused: int
+    grant_read: int
+    anchored: int  # events the last checkpoint covers
+    size: int  # events in the log (some past the checkpoint)
+
+
+@dataclass
+class Populated:
+    settings: Settings  # of the populated SQLite database
+    facts: Facts
+    db_path: Path
+
+
+def _populate(settings: Settings, world: type[World]) -> Facts:
+    ledger = Ledger.open(settings, upgrade=True)
+    try:
+        ledger.indexer().run_once()
+        orgs = Organisations(ledger)
+        orgs.add_member(SECOND_RESIDENT, world.committee, Role.RESIDENT, actor=world.grid_worker)
+        records = Records(ledger)
+        record, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH,
+                                content=HEALTH)  # fmt: skip
+        records.sign(record, signer=world.members[0])
+        records.update(record, {**HEALTH, "blood_type": "AB"}, actor=world.members[0], expected_version=1)
+        for member in world.members[:2]:
+            records.sign(record, signer=member)
+        prop, _ = records.add(actor=world.grid_worker, subject=SECOND_RESIDENT, category=Category.PROPERTY,
+                              content=PROPERTY)  # fmt: skip
+        for member in world.members[:2]:
+            records.sign(prop, signer=member)
+        erased, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH,
+                                content={**HEALTH, "blood_type": "O"})  # fmt: skip
+        records.erase(erased, "居民申请删除 the resident asked", actor=world.admin)
+
+        consent = Consent(ledger)
+        year = int(time.time()) + 365 * DAY
+        terms: dict[str, Any] = dict(resident=world.resident, department=world.department, categories=[Category.HEALTH],
+                                     purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT, valid_until=year)  # fmt: skip
+        grant, _ = consent.issue(**terms)
+        withdrawn, _ = consent.issue(**terms)
+        revoked, _ = consent.issue(**terms)
+        relayed, _ = consent.issue(**{**terms, "relayer": world.grid_worker})
+        consent.withdraw(withdrawn)
+        consent.revoke(revoked, "核查 checked: no longer needed", actor=world.admin)
+
+        access = Access(ledger)
+        grant_read = access.read(record, accessor=world.officer, grant_id=grant).seq
+        access.read(record, accessor=world.members[0])  # duty
+        access.read(prop, accessor=world.admin)  # the office's audit read
+        emergency = access.read(prop, accessor=world.officer, justification="急救 ambulance call").seq
+        with pytest.raises(AccessRefused) as caught:
+            access.read(prop, accessor=world.officer, basis="grant")
+        refused = int(caught.value.seq or 0)
+        review_row = review(ledger, emergency, "approve", "急救属实 the call was real", reviewer=world.admin)
+        held = access.read(record, accessor=world.police_officer, basis="emergency",
+                           justification="案件调查 case 2026-17", disclose_on=(today() + timedelta(days=90)).isoformat()).seq  # fmt: skip
+        held_review = review(ledger, held, "approve", "调查需要 needed for the case", reviewer=world.admin).review_seq
+        anchorer = Anchorer(ledger, ledger.account(ledger.settings.anchorer), report=lambda _m: None)
+        anchorer.run_until_anchored()
+        anchored = ledger.log.size()
+        access.read(record, accessor=world.members[1])  # past the last checkpoint
+        access.read(prop, accessor=world.members[1])
+        ledger.indexer().run_once()
+        report = verify(ledger, catch_up=False)
+        assert report.exit_code == 0, report  # the populated installation is clean
+        record_run(ledger, report, by="test")
+        return Facts(
+            resident=ledger.address_of(world.resident), resident2=ledger.address_of(SECOND_RESIDENT),
+            officer=ledger.address_of(world.officer), department=_org(world.department),
+            police_org=_org(world.police), record=record, property=prop, erased=erased, grant=grant,
+            withdrawn=withdrawn, revoked=revoked, relayed=relayed, emergency=emergency,
+            review=review_row.review_seq, held=held, held_review=held_review, refused=refused,
+            grant_read=grant_read, anchored=anchored, size=ledger.log.size(),
+        )  # fmt: skip
+    finally:
+        ledger.close()
+
+
+def _org(code: str) -> str:
+    from ledger.membership import org_id
+
+    return "0x" + org_id(code).hex()
+
+
+@pytest.fixture(scope="module")
+def populated(world: World, session_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
+    """The populated installation (SQLite file); the chain's world state comes back after."""
+    world.revert()  # start from the world, whatever ran before
+    path = tmp_path_factory.mktemp("tamper") / "populated.db"
+    shutil.copyfile(world.db_path, path)
+    for suffix in ("-wal", "-shm"):
+        if Path(str(world.db_path) + suffix).exists():
+            shutil.copyfile(str(world.db_path) + suffix, str(path) + suffix)
+    settings = session_settings.with_(database_url=f"sqlite:///{path}")
+    try:
+        facts = _populate(settings, World)
+        with sqlite3.connect(path) as raw:  # one file holds everything: copies are plain file copies
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        yield Populated(settings, facts, path)
+    finally:
+        world.revert()
+
+
+class Backend:
+    """Fresh copies of the populated database on one backend."""
+
+    name = ""
+
+    def copy(self) -> str:
+        raise NotImplementedError
+
+    def drop(self, url: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class SqliteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self, populated: Populated, folder: Path) -> None:
+        self.source = populated.db_path
+        self.folder = folder
+        self.count = itertools.count()
+
+    def copy(self) -> str:
+        target = self.folder / f"trial-{next(self.count)}.db"
+        shutil.copyfile(self.source, target)
+        return f"sqlite:///{target}"
+
+    def drop(self, url: str) -> None:
+        path = Path(url.split("///", 1)[1])
+        for suffix in ("", "-wal", "-shm", ".writer-lock"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+class PostgresBackend(Backend):
+    """The populated rows copied once into a template database; each trial a database made
+    from it (``CREATE DATABASE … TEMPLATE``)."""
+
+    name = "postgresql"
+
+    def __init__(self, populated: Populated, base_url: str) -> None:
+        self.base = make_url(base_url)
+        self.admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+        self.prefix = f"gl_tamper_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.template = f"{self.prefix}_base"
+        self.count = itertools.count()
+        with self.admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{self.template}"'))
+        url = self._url(self.template)
+        engine = make_engine(url)
+        migrate(engine)
+        source = create_engine(f"sqlite:///{populated.db_path}")
+        _copy_rows(source, engine)
+        source.dispose()
+        engine.dispose()
+
+    def _url(self, database: str) -> str:
+        return self.base.set(database=database).render_as_string(hide_password=False)
+
+    def copy(self) -> str:
+        name = f"{self.prefix}_{next(self.count)}"
+        with self.admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        return self._url(name)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        with self.admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        with self.admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def _copy_rows(source: Any, target: Any) -> None:
+    """Every row of every table, then each serial sequence past the copied ids."""
+    meta = MetaData()
+    meta.reflect(target)
+    with source.connect() as src, target.begin() as dst:
+        for table in reversed(meta.sorted_tables):  # what the migrations put in (log_head's row) goes first
+            if table.name != "alembic_version":
+                dst.execute(table.delete())
+        for table in meta.sorted_tables:
+            if table.name == "alembic_version":
+                continue
+            rows = [dict(r._mapping) for r in src.execute(select(table))]
+            if rows:
+                dst.execute(insert(table), rows)
+            serial = [c.name for c in table.primary_key.columns if c.autoincrement is True or c.name == "id"]
+            for column in serial:
+                dst.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column}'), "
+                    f"COALESCE((SELECT MAX({column}) FROM {table.name}), 0) + 1, false) "
+                    f"WHERE pg_get_serial_sequence('{table.name}', '{column}') IS NOT NULL"
+                ))  # fmt: skip
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, populated: Populated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        found: Backend = SqliteBackend(populated, tmp_path_factory.mktemp("trials"))
+    else:
+        base = postgres_url()
+        if base is None:
+            pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+        found = PostgresBackend(populated, base)
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def trial(backend: Backend, populated: Populated) -> Iterator[Ledger]:
+    """A ledger over a fresh copy of the populated database, on the module's backend."""
+    url = backend.copy()
+    ledger = Ledger.open(populated.settings.with_(database_url=url))
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+        backend.drop(url)
