@@ -9,8 +9,8 @@ production default) and a SQLite database (WAL, full sync) in a temporary var di
    background thread every 0.1 s as ``gridledger worker`` does (default anchor interval,
    1 s). Grant reads are by department officers under the residents' active grants (the
    grant check asks ``ConsentRegistry.isActive`` of the chain once per grant, see
-   ``ledger/grantcheck.py``); duty
-   reads are by committee members and need no chain. Events/s is the growth of the log
+   ``ledger/chainview.py``); duty
+   reads are by committee members (their membership from the same view). Events/s is the growth of the log
    over the window.
 2. **append → anchored**: for every read of the measured windows, the time from
    ``read`` returning to the moment a poller (every 20 ms) first sees a checkpoint with

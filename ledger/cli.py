@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .errors import LedgerError
+from .errors import ConfigurationError, LedgerError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -66,12 +66,30 @@ def main() -> None:
 
 @main.command()
 def init() -> None:
-    """Create var/ and bring the database schema up to date."""
-    from .store import Store
+    """Create var/ and bring the database schema up to date.
 
-    settings = _settings()
+    Upgrading an installation made before seals (migration 0006) seals its existing rows once,
+    as they are at the upgrade, and needs the keystore password for that."""
+    from .seal import SEALS_SINCE, Sealer, adopt_unsealed
+    from .store import Store, current_revision, make_engine
+
+    settings = _settings(ask_password=True)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    before = current_revision(engine)
+    engine.dispose()
+    adopting = before is not None and before < SEALS_SINCE
+    if adopting and settings.key_password is None:
+        raise ConfigurationError(
+            f"this database is at migration {before}; upgrading past {SEALS_SINCE} seals its existing rows and needs "
+            "the keystore password: set GRIDLEDGER_KEY_PASSWORD or GRIDLEDGER_KEY_PASSWORD_FILE"
+        )
     store = Store.open(settings, upgrade=True)
+    if adopting:
+        assert settings.key_password is not None
+        counts = adopt_unsealed(store, Sealer.from_password(settings.key_password))
+        console.print("sealed the rows written before seals existed: "
+                      + ", ".join(f"{n} {table}" for table, n in counts.items()))  # fmt: skip
     store.close()
     console.print(f"database ready: {store.engine.url.render_as_string(hide_password=True)}")
 

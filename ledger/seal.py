@@ -107,3 +107,36 @@ def log_head_sealed(sealer: Sealer, seal: Any, size: int, last_leaf_hash: bytes 
     if not isinstance(seal, (bytes, bytearray, memoryview)):
         return False
     return hmac.compare_digest(bytes(seal), log_head_seal(sealer, size, last_leaf_hash))
+
+
+#: The first migration with seals: rows written before it are sealed once, when the
+#: installation is upgraded across it (``gridledger init``), and never again.
+SEALS_SINCE = "0006"
+
+
+def adopt_unsealed(store: Any, sealer: Sealer) -> dict[str, int]:
+    """Seals the rows an installation wrote before seals existed, as they are at the upgrade
+    (the one moment they are taken on trust; ``docs/reliability.md``). Returns how many
+    rows of each table were sealed."""
+    from sqlalchemy import select, update
+
+    from .store.models import AccessEvent, Account, ApiToken, LogHead, OrgProfile, WebUser
+
+    sealed: dict[str, int] = {}
+    with store.session() as session, session.begin():
+        for table, model in (("accounts", Account), ("org_profiles", OrgProfile), ("web_users", WebUser),
+                             ("api_tokens", ApiToken)):  # fmt: skip
+            rows = list(session.scalars(select(model).where(model.seal.is_(None))))
+            for row in rows:
+                row.seal = row_seal(sealer, table, row)
+            sealed[table] = len(rows)
+        leaves = session.execute(select(AccessEvent.seq, AccessEvent.leaf_hash).where(AccessEvent.seal.is_(None))).all()
+        for seq, digest in leaves:
+            session.execute(update(AccessEvent).where(AccessEvent.seq == seq).values(seal=sealer.leaf(bytes(digest))))
+        sealed["access_log"] = len(leaves)
+        head = session.get(LogHead, 1)
+        if head is not None and head.size > 0 and head.seal is None:
+            last = session.get(AccessEvent, head.size - 1)
+            head.seal = log_head_seal(sealer, head.size, None if last is None else bytes(last.leaf_hash))
+            sealed["log_head"] = 1
+    return sealed
