@@ -30,7 +30,7 @@ from .context import Ledger
 from .errors import InputError, NotFoundError
 from .formats import from_hex, parse_id, to_hex
 from .membership import org_id
-from .store.models import ChainGrant, GrantTerms, Member, OrgProfile
+from .store.models import ChainGrant, GrantTerms, OrgProfile
 
 GAS_ISSUE = 300_000
 GAS_ISSUE_WITH_SIG = 400_000  # measured about 205,000: the 60% margin the tests ask for
@@ -316,10 +316,6 @@ class Consent:
 
     def _chain_time(self) -> int:
         return int(self.ledger.w3.eth.get_block("latest")["timestamp"])
-
-    def resident_of(self, address: str) -> Member | None:
-        with self.ledger.store.session() as session:
-            return session.get(Member, address)
 
 
 def parse_date(text: str) -> int:
