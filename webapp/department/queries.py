@@ -21,9 +21,7 @@ from ledger.categories import Category
 from ledger.history import organisation_leaf
 from ledger.store.models import (
     AccessEvent,
-    ChainRecordVersion,
     EmergencyReview,
-    Organisation,
     OrgProfile,
     Record,
     RecordVersion,
@@ -81,8 +79,7 @@ def _metas(db: Any, ids: list[str]) -> list[RecordMeta]:
     if not ids:
         return []
     records = db.execute(
-        select(Record, Organisation.parent_id, OrgProfile.name)
-        .outerjoin(Organisation, Organisation.org_id == Record.committee_id)
+        select(Record, OrgProfile.name)
         .outerjoin(OrgProfile, OrgProfile.org_id == Record.committee_id)
         .where(Record.record_id.in_(ids))
         .order_by(Record.category, Record.created_at)
@@ -95,28 +92,28 @@ def _metas(db: Any, ids: list[str]) -> list[RecordMeta]:
             .group_by(RecordVersion.record_id)
         )
     }
-    certified = dict(
-        db.execute(
-            select(ChainRecordVersion.record_id, func.max(ChainRecordVersion.version))
-            .where(ChainRecordVersion.record_id.in_(ids), ChainRecordVersion.certified_tx.is_not(None))
-            .group_by(ChainRecordVersion.record_id)
-        ).all()
-    )
+    # What gates a page (whose record, which category, which office, erased or not) is the
+    # chain's: the rows only propose the records; names and times are for display.
+    view = services().ledger.view
     metas = []
-    for record, office_id, committee_name in records:
-        version, at = heads.get(record.record_id, (0, None))
+    for record, committee_name in records:
+        state = view.record(record.record_id)
+        if state is None:
+            continue  # not on chain (yet): nothing to show a department
+        committee = view.organisation(state.committee_id)
+        _version, at = heads.get(record.record_id, (0, None))
         metas.append(
             RecordMeta(
-                record_id=record.record_id,
-                subject=record.subject,
-                category=Category(record.category),
-                committee_id=record.committee_id,
-                committee_name=committee_name or record.committee_id[:10] + "…",
-                office_id=office_id,
-                version=version,
-                certified_version=certified.get(record.record_id),
+                record_id=state.record_id,
+                subject=state.subject,
+                category=Category(state.category),
+                committee_id=state.committee_id,
+                committee_name=committee_name or state.committee_id[:10] + "…",
+                office_id=None if committee is None else committee.parent_id,
+                version=state.version,
+                certified_version=state.certified_version or None,
                 updated_ms=_ms(at),
-                erased=record.erased_at is not None,
+                erased=state.erased,
             )
         )
     return metas

@@ -129,11 +129,18 @@ def _in_my_office(actor: Actor, record_id: str) -> bool:
 
 
 def _has_granted(actor: Actor, resident: str) -> bool:
+    """Whether the resident ever gave my department a grant: candidates from the table, each
+    confirmed by the chain (whose grant it is, to whom)."""
     with services().ledger.store.session() as db:
-        found = db.scalar(
+        candidates = db.scalars(
             select(GrantTerms.grant_id).where(GrantTerms.resident == resident, GrantTerms.department == actor.org_id)
-        )
-    return found is not None
+        ).all()
+    view = services().ledger.view
+    for grant_id in candidates:
+        found = view.grant(grant_id)
+        if found is not None and found.resident == resident and found.department == str(actor.org_id).lower():
+            return True
+    return False
 
 
 # -- pages -----------------------------------------------------------------------------------
