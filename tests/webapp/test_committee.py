@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import text as sql
 from werkzeug.test import TestResponse
 
 from ledger import eip712
 from ledger.access import today
 from ledger.categories import Category
 from ledger.consent import LegalBasis, Purpose
-from ledger.membership import org_id
+from ledger.membership import Role, org_id
 from ledger.store.models import GrantTerms, Organisation
 from tests.conftest import World
 from webapp.services import Services
@@ -683,6 +684,113 @@ def test_relaying_a_withdrawal(client: FlaskClient, auth: Auth, svc: Services) -
     assert "no longer active" in flashes(text(again))[0]
     assert auth.post(f"/committee/residents/{resident}/grants/0x{'ab' * 32}/withdraw", {"withdraw-present": "y"},
                      page=page_url).status_code == 404  # fmt: skip
+
+
+# -- what is the committee's is the chain's to say, not the database's ----------------------------
+
+OTHER_RESIDENT = "cmte-b-resident"
+OURS = "0x" + org_id(World.committee).hex()
+
+
+def edit_db(svc: Services, statement: str, **params: Any) -> None:
+    """An edit made in the database behind the ledger's back (an operator, an intruder)."""
+    with svc.ledger.store.engine.begin() as connection:
+        connection.execute(sql(statement), params)
+
+
+def other_committees_record(svc: Services) -> str:
+    """A record of Committee B (of the other office), about B's own resident."""
+    svc.orgs.add_member(OTHER_RESIDENT, World.other_committee, Role.RESIDENT, actor=World.other_member)
+    rid, _ = svc.records.add(actor=World.other_member, subject=OTHER_RESIDENT, category=Category.HEALTH,
+                             content={**HEALTH, "family_doctor": "B医生"})  # fmt: skip
+    return rid
+
+
+def committee_pages(client: FlaskClient) -> str:
+    return "".join(text(client.get(url)) for url in (
+        "/committee/", "/committee/queue", "/committee/history", "/committee/residents/", "/committee/records/new",
+    ))  # fmt: skip
+
+
+def test_a_record_moved_into_our_committee_in_the_database_stays_another_committees(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    theirs = other_committees_record(svc)
+    edit_db(svc, "UPDATE records SET committee_id = :o WHERE record_id = :r", o=OURS, r=theirs)
+    edit_db(svc, "UPDATE chain_record_versions SET committee_id = :o WHERE record_id = :r", o=OURS, r=theirs)
+    auth.login_as("member1")
+    before = svc.log.size()
+    assert theirs not in committee_pages(client)  # no list shows it
+    for method, url in [
+        ("GET", f"/committee/records/{theirs}"), ("GET", f"/committee/records/{theirs}/edit"),
+        ("GET", f"/committee/records/{theirs}/content"), ("POST", f"/committee/records/{theirs}/content"),
+        ("POST", f"/committee/records/{theirs}/edit"), ("POST", f"/committee/records/{theirs}/sign"),
+    ]:  # fmt: skip
+        data = {"csrf_token": auth.token(), "version": "1", "expected_version": "1", "content-blood_type": "A"}
+        response = client.get(url) if method == "GET" else client.post(url, data=data)
+        assert response.status_code == 404, (method, url)
+    assert svc.log.size() == before  # nothing was read
+    assert svc.records.show(theirs).head.approvals == [] and svc.records.show(theirs).head.version == 1
+
+
+def test_our_records_subject_and_category_are_the_chains_whatever_the_database_says(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    theirs = other_committees_record(svc)
+    stranger = address(svc, OTHER_RESIDENT)
+    edit_db(svc, "UPDATE records SET subject = :s, category = :c WHERE record_id = :r", s=stranger,
+            c=int(Category.PROPERTY), r=rid)  # fmt: skip
+    auth.login_as("member1")
+    page = text(client.get(f"/committee/records/{rid}"))
+    assert "Health record of 张秀英" in page and "Property" not in page and stranger not in page
+    home = text(client.get("/committee/"))
+    assert f'data-record-id="{rid}"' in home and stranger not in home
+    history = text(client.get("/committee/history"))
+    assert f'data-record-id="{rid}"' in history and stranger not in history and theirs not in history
+    # the record does not show among another person's records, whatever the table says
+    edit_db(svc, "UPDATE members SET org_id = :o WHERE address = :a", o=OURS, a=stranger)
+    assert client.get(f"/committee/residents/{stranger}").status_code == 404
+
+
+def test_a_resident_row_edited_into_our_committee_is_not_our_resident(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    theirs = other_committees_record(svc)
+    stranger = address(svc, OTHER_RESIDENT)
+    gid, _ = svc.consent.issue(
+        resident=OTHER_RESIDENT, department=World.department, categories=[Category.HEALTH],
+        purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT, valid_until=int(time.time()) + 86_400 * 30,
+    )  # fmt: skip
+    edit_db(svc, "UPDATE members SET org_id = :o WHERE address = :a", o=OURS, a=stranger)
+    edit_db(svc, "UPDATE records SET committee_id = :o WHERE record_id = :r", o=OURS, r=theirs)
+    nobody = address(svc, World.stranger)  # an account that is no member at all, made a resident in the table
+    edit_db(svc, "INSERT INTO members (address, org_id, role, status, added_block, updated_block) "
+            "VALUES (:a, :o, 'resident', 'active', 1, 1)", a=nobody, o=OURS)  # fmt: skip
+    auth.login_as("grid")
+    pages = committee_pages(client)
+    assert stranger not in pages and nobody not in pages and OTHER_RESIDENT not in pages
+    assert address(svc, World.resident) in pages  # our own resident is still there
+    for who in (stranger, nobody):
+        assert client.get(f"/committee/residents/{who}").status_code == 404
+        assert client.get(f"/committee/residents/{who}/relay-grant").status_code == 404
+        assert client.get(f"/committee/records/new?resident={who}&category=health").status_code == 404
+        assert post_form(auth, f"/committee/residents/{who}/relay-grant", relay_fields()).status_code == 404
+    assert post_form(auth, f"/committee/residents/{stranger}/grants/{gid}/withdraw",
+                     {"withdraw-present": "y"}).status_code == 404  # fmt: skip
+    assert svc.consent.show(gid).status == "active"
+    # a grant of theirs written down as our resident's in the table is still theirs
+    edit_db(svc, "UPDATE grants SET resident = :a WHERE grant_id = :g", a=address(svc, World.resident), g=gid)
+    resident = address(svc, World.resident)
+    assert gid not in text(client.get(f"/committee/residents/{resident}/relay-grant"))
+    withdraw = post_form(auth, f"/committee/residents/{resident}/grants/{gid}/withdraw", {"withdraw-present": "y"})
+    assert withdraw.status_code == 404 and svc.consent.show(gid).status == "active"
+
+
+def test_the_committees_rule_is_the_chains(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    edit_db(svc, "UPDATE organisations SET threshold = 1, active_signers = 9 WHERE org_id = :o", o=OURS)
+    auth.login_as("member1")
+    assert "certified when 2 of the 3 committee members have signed" in text(client.get("/committee/"))
 
 
 # -- what people typed is shown as text, never as markup ------------------------------------------

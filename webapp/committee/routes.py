@@ -2,16 +2,17 @@
 follow the committee's record activity, and relay a resident's permission when the
 resident is present.
 
-Everything here is scoped to the actor's committee (``actor.org_id`` from the membership
-state): a record of another committee, or a resident who is not an active resident of
-this one, is a 404, so ids cannot be probed. Record content is only shown after
-:meth:`ledger.access.Access.read` has logged a duty read (the update form, the "show
-content" button of a record page, and each diff in the signing queue).
+Everything here is scoped to the actor's committee as the chain has it (:mod:`.scope`):
+a record the chain does not have in this committee, or a resident it does not have as an
+active resident of this one, is a 404, so ids cannot be probed, and whatever the tables
+say. Record content is only shown after :meth:`ledger.access.Access.read` has logged a
+duty read (the update form, the "show content" button of a record page, and each diff in
+the signing queue).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -23,16 +24,16 @@ from werkzeug.datastructures import MultiDict
 
 from ledger.access import ANCHORING_STALLED, CHINA, Disclosure, today
 from ledger.categories import Category, validate
+from ledger.chainview import ChainView, MemberState
 from ledger.consent import LegalBasis, Purpose
 from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError, NotFoundError
-from ledger.store.models import Member, Record
 
 from .. import errors as web_errors
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
 from ..names import display_names
 from ..security import Actor, current_actor, require_roles
 from ..services import services
-from . import queries
+from . import queries, scope
 from .forms import ChooseForm, RelayGrantForm, RelayWithdrawForm, ShowContentForm, SignForm, record_form
 from .schemaform import (
     CONTENT,
@@ -53,6 +54,7 @@ bp.before_request(require_roles("committee-member", "grid-worker"))
 
 QUEUE_PAGE = 10  # each diff shown is a logged read: a page shows a few at a time
 HISTORY_PAGE = 50
+RECENT = 8  # the overview's latest records
 MAX_GRANT_YEARS = 5
 
 NAV = [
@@ -80,20 +82,35 @@ def store() -> Any:
     return services().ledger.store.session()
 
 
-def _resident_or_404(actor: Actor, address: str) -> Member:
-    with store() as db:
-        member = queries.resident_member(db, str(actor.org_id), address)
+def chain() -> ChainView:
+    return services().ledger.view
+
+
+def _resident_or_404(actor: Actor, address: str) -> MemberState:
+    member = scope.resident(chain(), str(actor.org_id), address)
     if member is None:
         abort(404)
     return member
 
 
-def _record_or_404(actor: Actor, record_id: str) -> Record:
+def _record_or_404(actor: Actor, record_id: str) -> scope.CommitteeRecord:
     with store() as db:
-        record = queries.record_of(db, str(actor.org_id), record_id)
-    if record is None:
+        row = queries.stored_record(db, record_id)
+    found = scope.record(chain(), str(actor.org_id), record_id, row)
+    if found is None:
         abort(404)
-    return record
+    return found
+
+
+def _summary(db: Any, actor: Actor) -> queries.Summary:
+    """The committee's figures, with its rule (k of n) as the chain has it."""
+    found = queries.summary(db, str(actor.org_id))
+    committee = scope.committee(chain(), str(actor.org_id))
+    return replace(
+        found,
+        threshold=committee.threshold if committee else 0,
+        signers=committee.active_signers if committee else 0,
+    )
 
 
 def _refusal(refused: AccessRefused) -> str:
@@ -124,9 +141,9 @@ def _page() -> int:
 def home() -> Any:
     actor = me()
     with store() as db:
-        summary = queries.summary(db, str(actor.org_id))
+        summary = _summary(db, actor)
         mine = len(queries.queue(db, str(actor.org_id), actor.address)) if actor.role == "committee-member" else None
-        recent = queries.records(db, str(actor.org_id))[:8]
+        recent = scope.records(chain(), str(actor.org_id), queries.records(db, str(actor.org_id)), limit=RECENT)
         shown = display_names({r.subject for r in recent}, db=db)
     return render_template("committee/home.html", summary=summary, mine=mine, recent=recent, names=shown)
 
@@ -139,7 +156,7 @@ def residents() -> Any:
     actor = me()
     query = request.args.get("q", "")[:100]
     with store() as db:
-        rows = queries.residents(db, str(actor.org_id), query)
+        rows = scope.residents(chain(), str(actor.org_id), queries.residents(db, str(actor.org_id), query))
     return render_template("committee/residents.html", rows=rows, q=query)
 
 
@@ -148,9 +165,10 @@ def resident(address: str) -> Any:
     actor = me()
     member = _resident_or_404(actor, address)
     with store() as db:
-        rows = queries.records(db, str(actor.org_id), member.address)
+        candidates = queries.records(db, str(actor.org_id), member.address)
+        rows = scope.records(chain(), str(actor.org_id), candidates, subject=member.address)
         shown = display_names({member.address}, db=db)
-        threshold = queries.summary(db, str(actor.org_id)).threshold
+        threshold = _summary(db, actor).threshold
     label = services().ledger.label_of(member.address)
     return render_template(
         "committee/resident.html",
@@ -173,7 +191,7 @@ def _choose_page(form: ChooseForm, status: int = 200) -> Any:
 def new_record() -> Any:
     actor = me()
     with store() as db:
-        people = queries.residents(db, str(actor.org_id))
+        people = scope.residents(chain(), str(actor.org_id), queries.residents(db, str(actor.org_id)))
     given = {k: v for k, v in request.args.items() if k in ("resident", "category") and v}
     choose = ChooseForm(formdata=MultiDict(given) if given else None)
     choose.resident.choices = [("", _("— choose —"))] + [
@@ -229,10 +247,10 @@ def new_record() -> Any:
 def edit_record(record_id: str) -> Any:
     actor = me()
     record = _record_or_404(actor, record_id)
-    if record.erased_at is not None:
+    if record.erased:
         flash(_("This record was erased; it cannot be changed."), "error")
         return redirect(url_for("committee.record", record_id=record.record_id))
-    category = Category(record.category)
+    category = record.category
     with store() as db:
         name = display_names({record.subject}, db=db)[record.subject]
 
@@ -357,11 +375,11 @@ def _record_form_page(mode: str, form: Any, category: Category, *, status: int =
 # -- a record ------------------------------------------------------------------------------
 
 
-def _record_page(actor: Actor, record: Record, disclosure: Disclosure | None = None) -> Any:
-    category = Category(record.category)
+def _record_page(actor: Actor, record: scope.CommitteeRecord, disclosure: Disclosure | None = None) -> Any:
+    category = record.category
     with store() as db:
         versions = queries.versions(db, record.record_id)
-        summary = queries.summary(db, str(actor.org_id))
+        summary = _summary(db, actor)
         people = {record.subject, record.created_by}
         for v in versions:
             people.update({v.created_by, *v.signers, *v.approvals})
@@ -378,7 +396,7 @@ def _record_page(actor: Actor, record: Record, disclosure: Disclosure | None = N
             changes = diff(category, disclosure.content, view.head.content)[0]
     can_sign = (
         actor.role == "committee-member"
-        and record.erased_at is None
+        and not record.erased
         and head.on_chain
         and not head.certified_tx
         and actor.address not in head.approvals
@@ -421,7 +439,7 @@ def record_content(record_id: str) -> Any:
     """Shows the content after logging the read (a committee review, basis "duty")."""
     actor = me()
     found = _record_or_404(actor, record_id)
-    if found.erased_at is not None:
+    if found.erased:
         flash(_("This record was erased: there is no content to show."), "error")
         return redirect(url_for("committee.record", record_id=found.record_id))
     try:
@@ -452,15 +470,13 @@ def queue() -> Any:
     signer = actor.role == "committee-member"
     with store() as db:
         items = queries.queue(db, str(actor.org_id), actor.address if signer else None)
-        summary = queries.summary(db, str(actor.org_id))
-        shown = display_names({i.subject for i in items} | {i.created_by for i in items}, db=db)
-    page = _page()
-    pages = max(1, -(-len(items) // QUEUE_PAGE))
-    page = min(page, pages)
-    entries = [
-        QueueEntry(item, shown[item.subject], shown[item.created_by])
-        for item in items[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE]
-    ]
+        summary = _summary(db, actor)
+        page = _page()
+        pages = max(1, -(-len(items) // QUEUE_PAGE))
+        page = min(page, pages)
+        listed = scope.records(chain(), str(actor.org_id), items[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE])
+        shown = display_names({i.subject for i in listed} | {i.created_by for i in listed}, db=db)
+    entries = [QueueEntry(item, shown[item.subject], shown[item.created_by]) for item in listed]
     if signer:
         for entry in entries:
             _review(actor, entry)
@@ -494,7 +510,7 @@ def _review(actor: Actor, entry: QueueEntry) -> None:
         entry.refused = _("This version is no longer stored.")
         return
     entry.first = old is None
-    entry.changes, entry.unchanged = diff(view.category, old.content if old else None, new.content)
+    entry.changes, entry.unchanged = diff(entry.item.category, old.content if old else None, new.content)
 
 
 @bp.post("/records/<record_id>/sign")
@@ -519,7 +535,8 @@ def sign(record_id: str) -> Any:
         versions = {v.version: v for v in queries.versions(db, found.record_id)}
         already = queries.has_signed(db, found.record_id, version, actor.address)
     head = max(versions) if versions else 0
-    if found.erased_at is not None:
+    on_chain = scope.head(chain(), found.record_id, at_least=version)
+    if found.erased:
         flash(_("This record was erased: there is nothing to sign."), "error")
         return redirect(back)
     if version != head:
@@ -533,10 +550,10 @@ def sign(record_id: str) -> Any:
             "error",
         )
         return redirect(back)
-    if versions[head].certified_tx:
+    if on_chain is not None and on_chain.certified_version == version:
         flash(_("Version %(version)d is already certified.", version=version), "warning")
         return redirect(back)
-    if not versions[head].on_chain:
+    if on_chain is None or on_chain.version < version:
         flash(_("Version %(version)d is not on chain yet. Sign it in a moment.", version=version), "warning")
         return redirect(back)
     if already:
@@ -579,10 +596,11 @@ def history() -> Any:
     actor = me()
     page = _page()
     with store() as db:
-        events = queries.history(db, str(actor.org_id), HISTORY_PAGE + 1, (page - 1) * HISTORY_PAGE)
+        found = queries.history(db, str(actor.org_id), HISTORY_PAGE + 1, (page - 1) * HISTORY_PAGE)
+        more = len(found) > HISTORY_PAGE
+        events = scope.records(chain(), str(actor.org_id), found[:HISTORY_PAGE])
         shown = display_names({e.subject for e in events} | {e.who for e in events if e.who}, db=db)
-    more = len(events) > HISTORY_PAGE
-    return render_template("committee/history.html", events=events[:HISTORY_PAGE], names=shown, page=page, more=more)
+    return render_template("committee/history.html", events=events, names=shown, page=page, more=more)
 
 
 # -- relaying a resident's permission --------------------------------------------------------
@@ -598,13 +616,15 @@ def _grant_form(actor: Actor, *, fresh: bool = False) -> RelayGrantForm:
 
 def _relay_page(
     actor: Actor,
-    member: Member,
+    member: MemberState,
     form: RelayGrantForm,
     *,
     withdraw_errors: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> Any:
-    grants = services().consent.list(resident=member.address)
+    grants = [
+        g for g in services().consent.list(resident=member.address) if scope.grant_of(chain(), g.grant_id, member.address)
+    ]
     grants.sort(key=lambda g: g.valid_from, reverse=True)
     with store() as db:
         shown = display_names({member.address} | {g.relayer for g in grants if g.relayer}, db=db)
@@ -705,7 +725,7 @@ def relay_withdraw(address: str, grant_id: str) -> Any:
         grant = services().consent.show(grant_id)
     except (NotFoundError, InputError):
         abort(404)
-    if grant.resident != member.address:
+    if not scope.grant_of(chain(), grant.grant_id, member.address):  # the chain's, whatever the table says
         abort(404)
     form = RelayWithdrawForm(prefix="withdraw")
     if not form.validate_on_submit():
