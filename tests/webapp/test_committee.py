@@ -82,6 +82,25 @@ def log_events(svc: Services, since: int) -> list[Any]:
     return [svc.log.event(seq) for seq in range(since, svc.log.size())]
 
 
+_FORM = re.compile(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', re.S)
+_INPUT = re.compile(r'<input(?=[^>]*type="hidden")(?=[^>]*name="([^"]+)")(?=[^>]*value="([^"]*)")[^>]*>')
+
+
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The hidden fields of the page's form that posts to ``action`` (CSRF, opening, version)."""
+    for found, body in _FORM.findall(page):
+        if html.unescape(found) == action:
+            return {name: html.unescape(value) for name, value in _INPUT.findall(body)}
+    raise AssertionError(f"no form posting to {action} on the page")
+
+
+def press(client: FlaskClient, page_url: str, action: str, **kw: Any) -> TestResponse:
+    """Presses the button of the form posting to ``action`` on the page at ``page_url``."""
+    page = client.get(page_url)
+    assert page.status_code == 200, (page_url, page.status_code)
+    return client.post(action, data=form_fields(text(page), action), **kw)
+
+
 def routes(svc: Services, rid: str, gid: str) -> list[tuple[str, str]]:
     resident = address(svc, World.resident)
     return [
@@ -95,8 +114,12 @@ def routes(svc: Services, rid: str, gid: str) -> list[tuple[str, str]]:
         ("POST", f"/committee/records/{rid}/content"),
         ("GET", f"/committee/records/{rid}/edit"),
         ("POST", f"/committee/records/{rid}/edit"),
+        ("POST", f"/committee/records/{rid}/edit/open"),
+        ("GET", f"/committee/records/{rid}/edit/open"),  # leads back to the edit page: no content at a URL
         ("POST", f"/committee/records/{rid}/sign"),
         ("GET", "/committee/queue"),
+        ("POST", f"/committee/records/{rid}/changes"),
+        ("GET", f"/committee/records/{rid}/changes"),  # leads back to the queue
         ("GET", "/committee/history"),
         ("GET", f"/committee/residents/{resident}/relay-grant"),
         ("POST", f"/committee/residents/{resident}/relay-grant"),
@@ -123,11 +146,14 @@ def test_every_page_opens_for_committee_members_and_grid_workers(
     rid = add_record(svc)
     auth.login_as(username)
     for method, url in routes(svc, rid, a_grant(svc)):
-        if method == "GET":
+        if method == "GET" and url.endswith(("/edit/open", "/changes")):
+            assert client.get(url).status_code == 302, url
+        elif method == "GET":
             response = client.get(url)
             assert response.status_code == 200, (username, url)
             assert 'href="/static/committee.css"' in text(response), url
     assert auth.post(f"/committee/records/{rid}/content").status_code == 200
+    assert auth.post(f"/committee/records/{rid}/edit/open").status_code == 200
 
 
 @pytest.mark.parametrize("username", ["resident", "officer", "admin", "suspended", "revoked", "stranger"])
@@ -392,6 +418,22 @@ def test_the_content_is_shown_only_after_a_logged_duty_read(client: FlaskClient,
     assert svc.log.size() == before + 1
 
 
+def test_reloading_shown_content_shows_and_logs_nothing(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    """A browser's reload sends the form of the page again: the same button pressed once."""
+    rid = add_record(svc)
+    auth.login_as("member1")
+    pressed = form_fields(text(client.get(f"/committee/records/{rid}")), f"/committee/records/{rid}/content")
+    assert set(pressed) == {"csrf_token", "opening"}
+    before = svc.log.size()
+    assert "李医生" in text(client.post(f"/committee/records/{rid}/content", data=pressed))
+    reloaded = client.post(f"/committee/records/{rid}/content", data=pressed, follow_redirects=True)
+    assert "李医生" not in text(reloaded) and "show it again (that view is logged too)" in flashes(text(reloaded))[0]
+    assert svc.log.size() == before + 1
+    # the button of a page loaded afresh is another press: shown, and logged again
+    assert "李医生" in text(press(client, f"/committee/records/{rid}", f"/committee/records/{rid}/content"))
+    assert svc.log.size() == before + 2
+
+
 def test_no_content_is_shown_when_the_read_cannot_be_logged_safely(
     client: FlaskClient, auth: Auth, svc: Services
 ) -> None:
@@ -406,10 +448,11 @@ def test_no_content_is_shown_when_the_read_cannot_be_logged_safely(
     )  # fmt: skip
     page = text(refused)
     assert "李医生" not in page and "Record content cannot be shown right now" in page
-    edit = client.get(f"/committee/records/{rid}/edit", follow_redirects=True)
+    edit = press(client, f"/committee/records/{rid}/edit", f"/committee/records/{rid}/edit/open", follow_redirects=True)
     assert "李医生" not in text(edit) and "cannot be shown right now" in text(edit)
-    queue = text(client.get("/committee/queue"))
-    assert 'data-testid="queue-refused"' in queue and "李医生" not in queue
+    changes = text(press(client, "/committee/queue", f"/committee/records/{rid}/changes"))
+    assert 'data-testid="queue-refused"' in changes and "李医生" not in changes
+    assert 'data-testid="sign-submit"' not in changes
 
 
 # -- updates, the queue and its diff ----------------------------------------------------------
@@ -419,14 +462,30 @@ def test_an_update_shows_its_diff_in_the_signing_queue(client: FlaskClient, auth
     rid = add_record(svc, signed_by=2)
     auth.login_as("grid")
     before = svc.log.size()
-    edit = client.get(f"/committee/records/{rid}/edit")
+    start = client.get(f"/committee/records/{rid}/edit")  # what is about to happen, and the button
+    page = text(start)
+    assert start.status_code == 200 and 'id="open-form"' in page and 'id="edit-version" data-version="1"' in page
+    assert "李医生" not in page and 'id="record-form"' not in page
+    assert svc.log.size() == before  # a GET shows no content and logs nothing
+
+    opening = form_fields(text(start), f"/committee/records/{rid}/edit/open")
+    assert set(opening) == {"csrf_token", "opening"}
+    edit = client.post(f"/committee/records/{rid}/edit/open", data=opening)
     page = text(edit)
-    assert edit.status_code == 200 and 'id="edit-logged"' in page
+    assert edit.status_code == 200 and 'id="edit-logged"' in page and edit.headers["Cache-Control"] == "no-store"
     assert 'name="expected_version" type="hidden" value="1"' in page
     assert 'value="李医生"' in page and "高血压 hypertension</textarea>" in page
     assert re.search(r'<option selected value="O">|<option value="O" selected>', page)
     [prefill] = log_events(svc, before)  # prefilling the form showed the content: logged
     assert prefill.basis == "duty" and prefill.accessor == address(svc, World.grid_worker)
+    assert f'id="access-banner" data-seq="{prefill.seq}" data-basis="duty"' in page
+    # the opened form is at no URL, and the same button sent again (a reload) opens nothing
+    again = client.get(f"/committee/records/{rid}/edit/open")
+    assert again.status_code == 302 and again.headers["Location"] == f"/committee/records/{rid}/edit"
+    reloaded = client.post(f"/committee/records/{rid}/edit/open", data=opening)
+    assert reloaded.status_code == 302 and reloaded.headers["Location"] == f"/committee/records/{rid}/edit"
+    assert "open the form again" in flashes(text(client.get(f"/committee/records/{rid}/edit")))[0]
+    assert svc.log.size() == before + 1
 
     unchanged = post_form(
         auth,
@@ -453,8 +512,16 @@ def test_an_update_shows_its_diff_in_the_signing_queue(client: FlaskClient, auth
 
     auth.login_as("member1")
     before = svc.log.size()
-    queue = text(client.get("/committee/queue"))
-    entry = queue[queue.index(f'data-record-id="{rid}" data-version="2"') :]
+    queue = text(client.get("/committee/queue"))  # what waits, without content
+    assert f'data-record-id="{rid}" data-version="2"' in queue and 'data-testid="show-changes"' in queue
+    assert "陈医生" not in queue and '<table class="diff' not in queue and 'data-testid="sign-submit"' not in queue
+    assert svc.log.size() == before
+    shown = form_fields(queue, f"/committee/records/{rid}/changes")
+    assert set(shown) == {"csrf_token", "opening", "version"} and shown["version"] == "2"
+    changes = client.post(f"/committee/records/{rid}/changes", data=shown)
+    assert changes.status_code == 200 and changes.headers["Cache-Control"] == "no-store"
+    entry = text(changes)
+    assert 'id="changes-newer"' not in entry and 'id="sign-submit-' in entry
     assert re.search(r'data-change="changed" data-path="family_doctor">\s*<td>Family doctor</td>', entry)
     assert '<del class="removed">李医生</del>' in entry and '<ins class="added">陈医生</ins>' in entry
     assert re.search(r'data-change="changed" data-path="allergies">', entry)
@@ -462,6 +529,11 @@ def test_an_update_shows_its_diff_in_the_signing_queue(client: FlaskClient, auth
     assert 'data-testid="queue-count">0 of 2 signatures<' in entry
     [review] = log_events(svc, before)
     assert review.basis == "duty" and review.record_id == rid and review.accessor == address(svc, World.members[0])
+    assert f'id="access-banner" data-seq="{review.seq}"' in entry
+    reloaded = client.post(f"/committee/records/{rid}/changes", data=shown)  # a reload: nothing shown or logged
+    assert reloaded.status_code == 302 and reloaded.headers["Location"] == "/committee/queue"
+    assert client.get(f"/committee/records/{rid}/changes").headers["Location"] == "/committee/queue"
+    assert svc.log.size() == before + 1
 
     # the record page shows the certified version and what the pending one changes
     page = text(auth.post(f"/committee/records/{rid}/content", page=f"/committee/records/{rid}"))
@@ -500,7 +572,28 @@ def test_a_grid_worker_sees_the_queue_without_content_or_sign_buttons(
     page = text(client.get("/committee/queue"))
     assert f'data-record-id="{rid}"' in page and "李医生" not in page
     assert 'data-testid="sign-submit"' not in page and '<table class="diff' not in page
+    assert 'data-testid="show-changes"' not in page
+    assert auth.post(f"/committee/records/{rid}/changes", {"version": "1"}).status_code == 403
     assert svc.log.size() == before  # nothing shown, nothing read
+
+
+def test_the_changes_shown_are_the_newest_versions_and_only_while_they_wait_for_me(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    auth.login_as("member1")
+    listed = form_fields(text(client.get("/committee/queue")), f"/committee/records/{rid}/changes")
+    assert listed["version"] == "1"
+    svc.records.update(rid, {**HEALTH, "family_doctor": "周医生"}, actor=World.grid_worker)
+    page = text(client.post(f"/committee/records/{rid}/changes", data=listed))  # the queue showed version 1
+    assert 'id="changes-newer"' in page and 'data-version="2"' in page and '<ins class="added">周医生</ins>' in page
+    assert '<input type="hidden" name="version" value="2">' in page  # the sign button signs what is shown
+    auth.post(f"/committee/records/{rid}/sign", {"version": "2", "back": "queue"}, page="/committee/queue")
+    before = svc.log.size()
+    done = auth.post(f"/committee/records/{rid}/changes", {"version": "2"}, page="/committee/queue",
+                     follow_redirects=True)  # fmt: skip
+    assert "Nothing of this record waits for your signature any more." in flashes(text(done))
+    assert svc.log.size() == before  # nothing to read for: nothing read
 
 
 # -- signing ------------------------------------------------------------------------------------
@@ -723,7 +816,9 @@ def test_a_record_moved_into_our_committee_in_the_database_stays_another_committ
     assert theirs not in committee_pages(client)  # no list shows it
     for method, url in [
         ("GET", f"/committee/records/{theirs}"), ("GET", f"/committee/records/{theirs}/edit"),
-        ("GET", f"/committee/records/{theirs}/content"), ("POST", f"/committee/records/{theirs}/content"),
+        ("GET", f"/committee/records/{theirs}/content"), ("GET", f"/committee/records/{theirs}/changes"),
+        ("GET", f"/committee/records/{theirs}/edit/open"), ("POST", f"/committee/records/{theirs}/content"),
+        ("POST", f"/committee/records/{theirs}/edit/open"), ("POST", f"/committee/records/{theirs}/changes"),
         ("POST", f"/committee/records/{theirs}/edit"), ("POST", f"/committee/records/{theirs}/sign"),
     ]:  # fmt: skip
         data = {"csrf_token": auth.token(), "version": "1", "expected_version": "1", "content-blood_type": "A"}
@@ -808,8 +903,10 @@ def test_typed_markup_is_escaped_everywhere_it_is_shown(client: FlaskClient, aut
     assert (svc.records.show(rid).head.content or {})["family_doctor"] == SCRIPT
     assert SCRIPT not in shown and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in shown
     auth.login_as("member2")
-    queue = text(client.get("/committee/queue"))
-    assert f'data-record-id="{rid}"' in queue and SCRIPT not in queue and "&lt;script&gt;" in queue
+    changes = text(press(client, "/committee/queue", f"/committee/records/{rid}/changes"))
+    assert f'data-record-id="{rid}"' in changes and SCRIPT not in changes and "&lt;script&gt;" in changes
+    edit = text(press(client, f"/committee/records/{rid}/edit", f"/committee/records/{rid}/edit/open"))
+    assert SCRIPT not in edit and 'value="&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"' in edit
 
 
 def test_templates_have_no_inline_scripts_or_styles() -> None:

@@ -6,8 +6,12 @@ Everything here is scoped to the actor's committee as the chain has it (:mod:`.s
 a record the chain does not have in this committee, or a resident it does not have as an
 active resident of this one, is a 404, so ids cannot be probed, and whatever the tables
 say. Record content is only shown after :meth:`ledger.access.Access.read` has logged a
-duty read (the update form, the "show content" button of a record page, and each diff in
-the signing queue).
+duty read, and only as the answer to a POST the member sent by pressing a button (a
+record's "show the content", the update's "open the form", the signing queue's "show the
+changes"): no GET writes, and no URL serves content. Reloading such an answer, or
+switching the language on it, shows nothing and logs nothing (the GET of the same URL
+leads back to the page without content, and a form sent again is recognised by its
+``opening``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -34,7 +38,15 @@ from ..names import display_names
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries, scope
-from .forms import ChooseForm, RelayGrantForm, RelayWithdrawForm, ShowContentForm, SignForm, record_form
+from .forms import (
+    ChooseForm,
+    RelayGrantForm,
+    RelayWithdrawForm,
+    ShowChangesForm,
+    ShowContentForm,
+    SignForm,
+    record_form,
+)
 from .schemaform import (
     CONTENT,
     attach,
@@ -52,10 +64,11 @@ from .schemaform import (
 bp = Blueprint("committee", __name__, template_folder="templates")
 bp.before_request(require_roles("committee-member", "grid-worker"))
 
-QUEUE_PAGE = 10  # each diff shown is a logged read: a page shows a few at a time
+QUEUE_PAGE = 10  # a page a member goes through at one sitting
 HISTORY_PAGE = 50
 RECENT = 8  # the overview's latest records
 MAX_GRANT_YEARS = 5
+OPENINGS_KEPT = 32  # buttons remembered as pressed, per session (a reload re-sends one of the last few)
 
 NAV = [
     ("committee.home", _l("Overview")),
@@ -111,6 +124,19 @@ def _summary(db: Any, actor: Actor) -> queries.Summary:
         threshold=committee.threshold if committee else 0,
         signers=committee.active_signers if committee else 0,
     )
+
+
+def _first_opening(opening: str | None) -> bool:
+    """False when this button of this page was pressed before in this session: the browser
+    sent the same form again (a reload of the page it answered). Nothing is shown then, and
+    nothing logged. (A client that sends no ``opening`` reads each time it asks.)"""
+    if not opening:
+        return True
+    pressed = list(session.get("opened", []))
+    if opening in pressed:
+        return False
+    session["opened"] = [*pressed, opening][-OPENINGS_KEPT:]
+    return True
 
 
 def _refusal(refused: AccessRefused) -> str:
@@ -245,6 +271,8 @@ def new_record() -> Any:
 
 @bp.route("/records/<record_id>/edit", methods=["GET", "POST"])
 def edit_record(record_id: str) -> Any:
+    """GET: what the member is about to do, and the button that opens the form with the
+    current content (a logged read, :func:`edit_open`). POST: saves the filled-in form."""
     actor = me()
     record = _record_or_404(actor, record_id)
     if record.erased:
@@ -253,19 +281,13 @@ def edit_record(record_id: str) -> Any:
     category = record.category
     with store() as db:
         name = display_names({record.subject}, db=db)[record.subject]
+        head = queries.versions(db, record.record_id)[0]
 
     if request.method == "GET":
-        # Prefilling shows the content to the member: a committee review, logged first.
-        try:
-            services().access.read(record.record_id, accessor=actor.address, basis="duty")
-        except AccessRefused as refused:
-            flash(_refusal(refused), "error")
-            return redirect(url_for("committee.record", record_id=record.record_id))
-        head = services().records.show(record.record_id).head
-        formdata, rows = formdata_of(category, head.content or {})
-        formdata["expected_version"] = str(head.version)
-        form = record_form(category, rows, formdata)
-        return _record_form_page("edit", form, category, record=record, name=name, loaded=head.version)
+        return render_template(
+            "committee/edit.html", record=record, category=category, name=name, head=head,
+            open_form=ShowContentForm(formdata=None)
+        )
 
     more = request.form.get("more")
     form = record_form(category, rows_in(request.form, category, more=more))
@@ -279,8 +301,8 @@ def edit_record(record_id: str) -> Any:
     content, groups, problems = _content(category, form)
     if content is None:
         return _record_form_page("edit", form, category, groups=groups, problems=problems, **page)
-    head = services().records.show(record.record_id).head  # compared, not shown
-    if head.version == loaded and head.content == content:
+    stored = services().records.show(record.record_id).head  # compared, not shown
+    if stored.version == loaded and stored.content == content:
         problems = [_("Nothing was changed: there is no new version to save.")]
         return _record_form_page("edit", form, category, problems=problems, status=400, **page)
     try:
@@ -310,6 +332,47 @@ def edit_record(record_id: str) -> Any:
         "success",
     )
     return redirect(url_for("committee.record", record_id=record.record_id))
+
+
+@bp.get("/records/<record_id>/edit/open")
+def edit_open_again(record_id: str) -> Any:
+    """No URL serves content: reloading the opened form by its address, or switching the
+    language on it, comes back to the page that opens it; opening it again is a new read."""
+    actor = me()
+    return redirect(url_for("committee.edit_record", record_id=_record_or_404(actor, record_id).record_id))
+
+
+@bp.post("/records/<record_id>/edit/open")
+def edit_open(record_id: str) -> Any:
+    """The update form, prefilled with the current content once the read is logged (a
+    committee review, basis "duty"): prefilling shows the content to the member."""
+    actor = me()
+    record = _record_or_404(actor, record_id)
+    again = redirect(url_for("committee.edit_record", record_id=record.record_id))
+    if record.erased:
+        flash(_("This record was erased; it cannot be changed."), "error")
+        return redirect(url_for("committee.record", record_id=record.record_id))
+    opened = ShowContentForm()
+    if not opened.validate_on_submit():
+        abort(400)
+    if not _first_opening(opened.opening.data):
+        flash(_("The form is not kept: to change the record, open the form again (that view is logged too)."),
+              "warning")  # fmt: skip
+        return again
+    try:
+        disclosure = services().access.read(record.record_id, accessor=actor.address, basis="duty")
+    except AccessRefused as refused:
+        flash(_refusal(refused), "error")
+        return redirect(url_for("committee.record", record_id=record.record_id))
+    category = record.category
+    with store() as db:
+        name = display_names({record.subject}, db=db)[record.subject]
+    head = services().records.show(record.record_id).head
+    formdata, rows = formdata_of(category, head.content or {})
+    formdata["expected_version"] = str(head.version)
+    form = record_form(category, rows, formdata)
+    return _record_form_page("edit", form, category, record=record, name=name, loaded=head.version,
+                             disclosure=disclosure)  # fmt: skip
 
 
 def _content(category: Category, form: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]], list[str]]:
@@ -361,6 +424,8 @@ def _write_error(category: Category, form: Any, exc: LedgerError) -> tuple[dict[
 def _record_form_page(mode: str, form: Any, category: Category, *, status: int = 200, **context: Any) -> Any:
     groups = context.setdefault("groups", {})
     problems = context.setdefault("problems", [])
+    context.setdefault("disclosure", None)
+    context.setdefault("open_form", ShowContentForm(formdata=None) if mode == "edit" else None)
     error_count = count_errors(form[CONTENT].form) + sum(len(g) for g in groups.values())
     if status == 200 and (problems or error_count or form.errors):
         status = 400
@@ -415,7 +480,7 @@ def _record_page(actor: Actor, record: scope.CommitteeRecord, disclosure: Disclo
         changes=changes,
         pending_head=pending_head,
         can_sign=can_sign,
-        show_form=ShowContentForm(),
+        show_form=ShowContentForm(formdata=None),
         sign_form=SignForm(formdata=None, version=str(head.version), back="record"),
     )
 
@@ -442,6 +507,13 @@ def record_content(record_id: str) -> Any:
     if found.erased:
         flash(_("This record was erased: there is no content to show."), "error")
         return redirect(url_for("committee.record", record_id=found.record_id))
+    pressed = ShowContentForm()
+    if not pressed.validate_on_submit():
+        abort(400)
+    if not _first_opening(pressed.opening.data):
+        flash(_("This page is not kept: to see the content again, show it again (that view is logged too)."),
+              "warning")  # fmt: skip
+        return redirect(url_for("committee.record", record_id=found.record_id))
     try:
         disclosure = services().access.read(found.record_id, accessor=actor.address, basis="duty")
     except AccessRefused as refused:
@@ -466,6 +538,8 @@ class QueueEntry:
 
 @bp.get("/queue")
 def queue() -> Any:
+    """What waits for signatures, without content: a member shows each one's changes (a
+    logged read, :func:`record_changes`) before signing it."""
     actor = me()
     signer = actor.role == "committee-member"
     with store() as db:
@@ -474,12 +548,9 @@ def queue() -> Any:
         page = _page()
         pages = max(1, -(-len(items) // QUEUE_PAGE))
         page = min(page, pages)
-        listed = scope.records(chain(), str(actor.org_id), items[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE])
-        shown = display_names({i.subject for i in listed} | {i.created_by for i in listed}, db=db)
-    entries = [QueueEntry(item, shown[item.subject], shown[item.created_by]) for item in listed]
-    if signer:
-        for entry in entries:
-            _review(actor, entry)
+        shown = scope.records(chain(), str(actor.org_id), items[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE])
+        names = display_names({i.subject for i in shown} | {i.created_by for i in shown}, db=db)
+    entries = [QueueEntry(item, names[item.subject], names[item.created_by]) for item in shown]
     return render_template(
         "committee/queue.html",
         entries=entries,
@@ -488,29 +559,75 @@ def queue() -> Any:
         pages=pages,
         signer=signer,
         threshold=summary.threshold,
-        sign_form=SignForm(formdata=None),
+        forms={e.item.record_id: ShowChangesForm(formdata=None, version=str(e.item.version)) for e in entries},
     )
 
 
-def _review(actor: Actor, entry: QueueEntry) -> None:
+@bp.get("/records/<record_id>/changes")
+def record_changes_again(record_id: str) -> Any:
+    """No URL serves content: the changes shown once lead back to the signing queue."""
+    _record_or_404(me(), record_id)
+    return redirect(url_for("committee.queue"))
+
+
+@bp.post("/records/<record_id>/changes")
+def record_changes(record_id: str) -> Any:
+    """What the newest version of a record in the signing queue changes, once the read is
+    logged (a committee review, basis "duty"), with the button that signs it."""
+    actor = me()
+    if actor.role != "committee-member":
+        abort(403)  # the queue shows changes to those who sign them
+    found = _record_or_404(actor, record_id)
+    pressed = ShowChangesForm()
+    if not pressed.validate_on_submit():
+        abort(400)
+    back = redirect(url_for("committee.queue"))
+    if found.erased:
+        flash(_("This record was erased: there is nothing to sign."), "error")
+        return back
+    if not _first_opening(pressed.opening.data):
+        flash(_("This page is not kept: to see the changes again, show them again (that view is logged too)."),
+              "warning")  # fmt: skip
+        return back
+    with store() as db:
+        waiting = queries.queue(db, str(actor.org_id), actor.address, record_id=found.record_id)
+        summary = _summary(db, actor)
+        names = display_names({found.subject} | {i.created_by for i in waiting}, db=db)
+    if not waiting:  # signed, certified or replaced meanwhile: nothing to read for
+        flash(_("Nothing of this record waits for your signature any more."), "warning")
+        return back
+    item = replace(waiting[0], subject=found.subject, category=found.category)
+    entry = QueueEntry(item, names[found.subject], names[item.created_by])
+    disclosure = _review(actor, entry)
+    return render_template(
+        "committee/changes.html",
+        entry=entry,
+        disclosure=disclosure,
+        newer=str(item.version) != pressed.version.data,
+        threshold=summary.threshold,
+    )
+
+
+def _review(actor: Actor, entry: QueueEntry) -> Disclosure | None:
     """The diff of a queued version against the one before it, after logging the read."""
     try:
-        services().access.read(entry.item.record_id, accessor=actor.address, basis="duty")
+        disclosure = services().access.read(entry.item.record_id, accessor=actor.address, basis="duty")
     except AccessRefused as refused:
         entry.refused = _refusal(refused)
-        return
+        return None
     except NotFoundError:
         entry.refused = _("This record has no content to show.")
-        return
+        return None
     view = services().records.show(entry.item.record_id)
     by_version = {v.version: v for v in view.versions}
     new = by_version.get(entry.item.version)
     old = by_version.get(entry.item.version - 1)
     if new is None:
         entry.refused = _("This version is no longer stored.")
-        return
+        return disclosure
     entry.first = old is None
     entry.changes, entry.unchanged = diff(entry.item.category, old.content if old else None, new.content)
+    return disclosure
 
 
 @bp.post("/records/<record_id>/sign")
