@@ -39,7 +39,7 @@ from .categories import Category, validate
 from .chain import Call, ContractCalls
 from .chainview import RecordState
 from .context import Ledger
-from .errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError
+from .errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError, VerificationError
 from .formats import from_hex, parse_id, to_hex
 from .store.models import Approval, ChainRecordVersion, Member, Record, RecordVersion, utcnow
 
@@ -331,6 +331,40 @@ class Records:
             record.erased_at is not None,
             views,
         )
+
+    def checked_content(self, record_id: str, version: int) -> Any:
+        """The stored content of a version once it matches its commitment on chain, for what
+        the service shows after a logged read that covered another version (a signer's diff
+        of a pending version, a prefilled update form). Raises :class:`VerificationError`
+        when it does not match (the database was altered) and :class:`NotFoundError` when the
+        version is not stored, or not on chain yet."""
+        key = parse_id(record_id, field="record_id", what="record id")
+        with self.ledger.store.session() as session:
+            row = session.scalars(
+                select(RecordVersion).where(RecordVersion.record_id == key, RecordVersion.version == version)
+            ).first()
+        if row is None or row.content is None or row.salt is None:
+            raise NotFoundError(f"version {version} of record {key} is not stored")
+        view = self.ledger.view
+        expected: list[str | None] = [None]
+
+        def committed() -> bool:
+            expected[0] = view.version_hash(key, version)
+            return expected[0] is not None
+
+        if not self._believed(committed) or expected[0] is None:
+            raise NotFoundError(f"version {version} of record {key} is not on chain yet")
+        try:
+            content = json.loads(row.content)
+            found = to_hex(formats.commitment(content, from_hex(row.salt)))
+        except (TypeError, ValueError, LedgerError) as exc:
+            raise VerificationError(f"version {version} of record {key}: its stored content cannot be read") from exc
+        if found != expected[0].lower():
+            raise VerificationError(
+                f"version {version} of record {key}: its stored content does not match its commitment on chain "
+                "(the database was altered; run 'gridledger verify all')"
+            )
+        return content
 
     def of_subject(self, subject: str) -> list[RecordView]:
         address = self.ledger.address_of(subject)

@@ -263,3 +263,17 @@ def test_approvals_edited_in_the_database_are_not_counted(
         records.certify(record_id, actor=world.members[0])
     outcome = records.sign(record_id, signer=world.members[2])
     assert outcome.approvals == 2 and outcome.certify_tx is not None  # members 1 and 3, counted by signature
+
+
+def test_checked_content_is_the_committed_content_or_an_error(
+    records: Records, record_id: str, world, ledger: Ledger
+) -> None:  # type: ignore[no-untyped-def]
+    from ledger.errors import NotFoundError, VerificationError
+
+    assert records.checked_content(record_id, 1) == HEALTH
+    with pytest.raises(NotFoundError):
+        records.checked_content(record_id, 2)
+    _edit(ledger, "UPDATE record_versions SET content = :c WHERE record_id = :r",
+          c=json.dumps({**HEALTH, "blood_type": "AB"}), r=record_id)  # fmt: skip
+    with pytest.raises(VerificationError, match="does not match its commitment on chain"):
+        records.checked_content(record_id, 1)

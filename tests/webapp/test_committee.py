@@ -882,6 +882,22 @@ def test_a_resident_row_edited_into_our_committee_is_not_our_resident(
     assert withdraw.status_code == 404 and svc.consent.show(gid).status == "active"
 
 
+def test_a_pending_version_edited_in_the_database_is_neither_shown_nor_offered_for_signing(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc, signed_by=2)
+    svc.records.update(rid, {**HEALTH, "family_doctor": "周医生"}, actor=World.grid_worker)
+    forged = json.dumps({**HEALTH, "family_doctor": "假医生"}, ensure_ascii=False)
+    edit_db(svc, "UPDATE record_versions SET content = :c WHERE record_id = :r AND version = 2", c=forged, r=rid)
+    auth.login_as("member1")
+    page = text(press(client, "/committee/queue", f"/committee/records/{rid}/changes"))
+    assert "does not match its fingerprint on the chain" in page and "假医生" not in page
+    assert 'data-testid="sign-submit"' not in page
+    opened = press(client, f"/committee/records/{rid}/edit", f"/committee/records/{rid}/edit/open",
+                   follow_redirects=True)  # fmt: skip
+    assert "假医生" not in text(opened) and "does not match its fingerprint on the chain" in flashes(text(opened))[0]
+
+
 def test_the_committees_rule_is_the_chains(client: FlaskClient, auth: Auth, svc: Services) -> None:
     edit_db(svc, "UPDATE organisations SET threshold = 1, active_signers = 9 WHERE org_id = :o", o=OURS)
     auth.login_as("member1")

@@ -30,7 +30,7 @@ from ledger.access import ANCHORING_STALLED, CHINA, Disclosure, today
 from ledger.categories import Category, validate
 from ledger.chainview import ChainView, MemberState
 from ledger.consent import LegalBasis, Purpose
-from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError, NotFoundError
+from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError, NotFoundError, VerificationError
 
 from .. import errors as web_errors
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
@@ -368,7 +368,16 @@ def edit_open(record_id: str) -> Any:
     with store() as db:
         name = display_names({record.subject}, db=db)[record.subject]
     head = services().records.show(record.record_id).head
-    formdata, rows = formdata_of(category, head.content or {})
+    try:  # the read checked the version it covers; the form shows the newest, checked too
+        content = services().records.checked_content(record.record_id, head.version)
+    except VerificationError:
+        flash(_("The stored content does not match its fingerprint on the chain: the database was altered. "
+                "Nothing is shown; tell the office."), "error")  # fmt: skip
+        return redirect(url_for("committee.record", record_id=record.record_id))
+    except NotFoundError:
+        flash(_("The newest version is not on the chain yet. Open the form again in a moment."), "warning")
+        return again
+    formdata, rows = formdata_of(category, content or {})
     formdata["expected_version"] = str(head.version)
     form = record_form(category, rows, formdata)
     return _record_form_page("edit", form, category, record=record, name=name, loaded=head.version,
@@ -618,15 +627,22 @@ def _review(actor: Actor, entry: QueueEntry) -> Disclosure | None:
     except NotFoundError:
         entry.refused = _("This record has no content to show.")
         return None
-    view = services().records.show(entry.item.record_id)
-    by_version = {v.version: v for v in view.versions}
-    new = by_version.get(entry.item.version)
-    old = by_version.get(entry.item.version - 1)
-    if new is None:
+    # The read checked the version it covers; what the sign button certifies is checked too.
+    records, rid, version = services().records, entry.item.record_id, entry.item.version
+    try:
+        new = records.checked_content(rid, version)
+        old = records.checked_content(rid, version - 1) if version > 1 else None
+    except VerificationError:
+        entry.refused = _(
+            "The stored content does not match its fingerprint on the chain: the database was altered. "
+            "Nothing is shown. Do not sign it; tell the office."
+        )
+        return disclosure
+    except NotFoundError:
         entry.refused = _("This version is no longer stored.")
         return disclosure
-    entry.first = old is None
-    entry.changes, entry.unchanged = diff(entry.item.category, old.content if old else None, new.content)
+    entry.first = version == 1
+    entry.changes, entry.unchanged = diff(entry.item.category, old, new)
     return disclosure
 
 
