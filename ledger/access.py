@@ -40,14 +40,14 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
 
-from . import formats
 from .accesslog import AccessLog, Draft
 from .categories import Category
 from .chainview import ChainView, MemberState, OrgState, RecordState
 from .consent import Purpose
 from .context import Ledger
-from .errors import AccessRefused, InputError, LedgerError, NodeError, NotFoundError
+from .errors import AccessRefused, InputError, NodeError, NotFoundError
 from .formats import parse_id
+from .records import content_check
 from .store.models import AccessEvent, ChainGrant, RecordVersion
 
 _VERSIONS = cast(Table, RecordVersion.__table__)
@@ -352,11 +352,10 @@ class Access:
         else:
             try:
                 content = json.loads(row.content)
-                found = formats.to_hex(formats.commitment(content, formats.from_hex(row.salt)))
-            except (TypeError, ValueError, LedgerError) as exc:
+            except (TypeError, ValueError) as exc:
                 problem = f"its stored content cannot be read ({type(exc).__name__})"
             else:
-                if expected is None or found != expected.lower():
+                if content_check(content, row.salt, expected) != "verified":
                     problem = "its stored content does not match its commitment on chain"
         if problem is not None:
             self._refuse(draft, RECORD_ALTERED, f"version {target.version} of record {target.record.record_id}: "

@@ -73,12 +73,16 @@ class MemberState:
 
 @dataclass(frozen=True)
 class OrgState:
-    """An organisation as the chain has it (kind and parent never change)."""
+    """An organisation as the chain has it. Kind and parent never change; a committee's
+    threshold and count of active signers change with ``ThresholdChanged`` and with its
+    members' events, each of which names the organisation (so the answer is forgotten)."""
 
     org_id: str
     kind: str  # office | committee | department
     department_kind: str | None
     parent_id: str | None  # None for an office
+    threshold: int = 0  # committees: signatures needed to certify a record (k)
+    active_signers: int = 0  # committees: active committee members (the n of k-of-n)
 
     @property
     def office(self) -> str:
@@ -282,7 +286,7 @@ class ChainView:
                 return None
             dept = DepartmentKind(found[1])
             parent = None if kind == OrgKind.OFFICE else to_hex(bytes(found[2]))
-            return OrgState(key, name_of(kind), name_of(dept) if dept else None, parent)
+            return OrgState(key, name_of(kind), name_of(dept) if dept else None, parent, int(found[3]), int(found[4]))
 
         return self._answer("org", key, (word(key),), ask)
 

@@ -13,12 +13,19 @@ Erasure deletes the content and salt of every version (SQLite overwrites freed p
 ``secure_delete``) and records the erasure on chain; the commitments stay, unlinkable.
 
 Writes go through the outbox in the same database transaction as the rows they
-belong to; reads of chain state come from the indexed tables.
+belong to. Who may commit, sign and certify is the chain's to say: the library's own
+checks before a write (which give a plain refusal instead of a reverted transaction) ask
+the chain view (:class:`ledger.chainview.ChainView`) for the record's committee, subject,
+category and head, the accounts' membership and the committee's threshold, never the
+``records``, ``members`` or ``organisations`` tables, and they check what the contract
+checks, no more and no less. The view may be a moment behind the chain, so a *no* is asked
+again at a fresh head before it is believed; the contract still decides every write.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,10 +37,11 @@ from sqlalchemy.exc import IntegrityError
 from . import eip712, formats
 from .categories import Category, validate
 from .chain import Call, ContractCalls
+from .chainview import RecordState
 from .context import Ledger
-from .errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError
+from .errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError, VerificationError
 from .formats import from_hex, parse_id, to_hex
-from .store.models import Approval, ChainRecordVersion, Member, Organisation, Record, RecordVersion, utcnow
+from .store.models import Approval, ChainRecordVersion, Member, Record, RecordVersion, utcnow
 
 ZERO32 = b"\x00" * 32
 
@@ -144,16 +152,23 @@ class Records:
         """Adds version head+1. With ``expected_version`` (the version the caller loaded),
         a record changed since then is refused with :class:`ConflictError`."""
         record = self._record(record_id)
-        if record.erased_at is not None:
+        state = self._chain_record(record.record_id)
+        if record.erased_at is not None or state.erased:
             raise LedgerError(f"record {record_id} was erased; it cannot change")
-        category = Category(record.category)
+        category = Category(state.category)
         validate(category, content)
         signer = self.ledger.account(actor)
         self._require_member(
             signer.address,
-            record.committee_id,
+            state.committee_id,
             ("committee-member", "grid-worker"),
             "only an active committee member or grid worker of the record's committee may update it",
+        )
+        self._require_member(  # the contract asks it of every version, not only the first
+            state.subject,
+            state.committee_id,
+            ("resident",),
+            "the record's resident is no longer an active resident of its committee: no new version can be added",
         )
         head = self._head_row(record.record_id)
         if expected_version is not None and expected_version != head.version:
@@ -165,9 +180,7 @@ class Records:
         content_hash = formats.commitment(content, salt)
         version = head.version + 1
         rid = from_hex(record.record_id)
-        call = self.calls.commit(
-            rid, version, content_hash, from_hex(head.content_hash), record.subject, record.category
-        )
+        call = self.calls.commit(rid, version, content_hash, from_hex(head.content_hash), state.subject, state.category)
 
         def rows(session: Any, tx_hash: str) -> None:
             session.add(
@@ -196,19 +209,13 @@ class Records:
         Refused: a version that is not the head or not yet on chain, a signature over other
         data or by someone who is not an active member of the record's committee."""
         record = self._record(record_id)
-        if record.erased_at is not None:
-            raise LedgerError(f"record {record_id} was erased")
         head = self._head_row(record.record_id)
         if version != head.version:
             raise ConflictError(
                 f"record changed since you loaded it: version {version} is not the newest ({head.version})"
             )
-        anchored = self._chain_version(record.record_id, version)
-        if anchored is None or anchored.content_hash != head.content_hash:
-            raise LedgerError(f"version {version} of record {record_id} is not on chain yet; sign it once it is")
-        if anchored.certified_tx:
-            raise LedgerError(f"version {version} of record {record_id} is already certified")
-        data = eip712.record_approval(self.domain, from_hex(record.record_id), version, from_hex(head.content_hash))
+        state = self._chain_head(record.record_id, version, head.content_hash)
+        data = eip712.record_approval(self.domain, from_hex(state.record_id), version, from_hex(state.content_hash))
         try:
             signer = eip712.recover(data, signature)
         except Exception as exc:  # noqa: BLE001 - any malformed signature
@@ -217,7 +224,7 @@ class Records:
             raise InputError("high-s signature: use the low-s form (EIP-2)", field="signature")
         self._require_member(
             signer,
-            record.committee_id,
+            state.committee_id,
             ("committee-member",),
             f"{signer} is not an active member of the record's committee",
         )
@@ -232,29 +239,40 @@ class Records:
                     Approval(
                         record_id=record.record_id,
                         version=version,
-                        content_hash=head.content_hash,
+                        content_hash=state.content_hash,
                         signer=signer,
                         signature=to_hex(signature),
                     )
                 )
-        approvals = self._valid_approvals(record, version, head.content_hash)
-        threshold = self._threshold(record.committee_id)
+        approvals = self._valid_approvals(state)
+        threshold = self._threshold(state.committee_id)
         certify_tx = None
         if len(approvals) >= threshold:
             certify_tx = self.certify(record.record_id, actor=submitter.address if submitter else None)
         return SignOutcome(len(approvals), threshold, certify_tx)
 
     def certify(self, record_id: str, *, actor: str | None = None) -> str:
-        """Sends ``certify`` with the stored valid signatures, sorted by signer address."""
+        """Sends ``certify`` with the stored signatures the chain would count, sorted by
+        signer address, as ``actor`` (else any member of the committee whose key is held)."""
         record = self._record(record_id)
         head = self._head_row(record.record_id)
-        approvals = self._valid_approvals(record, head.version, head.content_hash)
-        threshold = self._threshold(record.committee_id)
+        state = self._chain_head(record.record_id, head.version, head.content_hash)
+        approvals = self._valid_approvals(state)
+        threshold = self._threshold(state.committee_id)
         if len(approvals) < threshold:
             raise LedgerError(f"{len(approvals)} of {threshold} signatures so far; certification needs {threshold}")
         ordered = sorted(approvals, key=lambda a: int(a.signer, 16))
-        signer = self.ledger.account(actor) if actor else self._any_member_key(record.committee_id)
-        call = self.calls.certify(from_hex(record.record_id), head.version, [from_hex(a.signature) for a in ordered])
+        if actor:
+            signer = self.ledger.account(actor)
+            self._require_member(
+                signer.address,
+                state.committee_id,
+                ("committee-member", "grid-worker"),
+                "only an active committee member or grid worker of the record's committee may send its certification",
+            )
+        else:
+            signer = self._any_member_key(state.committee_id)
+        call = self.calls.certify(from_hex(state.record_id), state.version, [from_hex(a.signature) for a in ordered])
         return self._submit(signer, call, None)
 
     def erase(self, record_id: str, reason: str, *, actor: str) -> str:
@@ -317,6 +335,39 @@ class Records:
             views,
         )
 
+    def checked_content(self, record_id: str, version: int) -> Any:
+        """The stored content of a version once it matches its commitment on chain, for what
+        the service shows after a logged read that covered another version (a signer's diff
+        of a pending version, a prefilled update form). Raises :class:`VerificationError`
+        when it does not match (the database was altered) and :class:`NotFoundError` when the
+        version is not stored, or not on chain yet."""
+        key = parse_id(record_id, field="record_id", what="record id")
+        with self.ledger.store.session() as session:
+            row = session.scalars(
+                select(RecordVersion).where(RecordVersion.record_id == key, RecordVersion.version == version)
+            ).first()
+        if row is None or row.content is None or row.salt is None:
+            raise NotFoundError(f"version {version} of record {key} is not stored")
+        view = self.ledger.view
+        expected: list[str | None] = [None]
+
+        def committed() -> bool:
+            expected[0] = view.version_hash(key, version)
+            return expected[0] is not None
+
+        if not self._believed(committed) or expected[0] is None:
+            raise NotFoundError(f"version {version} of record {key} is not on chain yet")
+        try:
+            content = json.loads(row.content)
+        except (TypeError, ValueError) as exc:
+            raise VerificationError(f"version {version} of record {key}: its stored content cannot be read") from exc
+        if content_check(content, row.salt, expected[0]) != "verified":
+            raise VerificationError(
+                f"version {version} of record {key}: its stored content does not match its commitment on chain "
+                "(the database was altered; run 'gridledger verify all')"
+            )
+        return content
+
     def of_subject(self, subject: str) -> list[RecordView]:
         """The subject's own records, as the chain confirms them (what a resident is shown of
         their own data): only records whose subject on chain is ``subject``, whatever the
@@ -344,7 +395,7 @@ class Records:
             versions = []
             for v in found.versions:
                 expected = view.version_hash(record_id, v.version)
-                check = _check(v.content, salts.get(v.version), expected)
+                check = content_check(v.content, salts.get(v.version), expected)
                 versions.append(replace(v, check=check, content=v.content if check == "verified" else None))
             own.append(replace(found, subject=state.subject, erased=state.erased, versions=versions))
         return own
@@ -404,63 +455,136 @@ class Records:
             raise NotFoundError(f"record {record_id} has no versions")
         return row
 
-    def _chain_version(self, record_id: str, version: int) -> ChainRecordVersion | None:
-        self.ledger.indexer().run_once()
-        with self.ledger.store.session() as session:
-            return session.get(ChainRecordVersion, (record_id, version))
+    # -- what the chain says (the checks before a write) --------------------------------
+
+    def _believed(self, check: Callable[[], bool]) -> bool:
+        """``check()`` against the chain view; a *no* is asked again at a fresh head first
+        (the view's head may be a moment old, and what makes it a yes may be newer)."""
+        if check():
+            return True
+        view = self.ledger.view
+        view.head(newer_than=view.head()[0])
+        return check()
+
+    def _chain_record(self, record_id: str, *, at_least: int = 1) -> RecordState:
+        """``RecordLedger.head`` of the record (its committee, subject, category, head),
+        at a head of the chain that has version ``at_least`` when the chain has it."""
+        view = self.ledger.view
+        found: list[RecordState | None] = [None]
+
+        def known() -> bool:
+            found[0] = view.record(record_id)
+            return found[0] is not None and found[0].version >= at_least
+
+        self._believed(known)
+        if found[0] is None:
+            raise NotFoundError(f"record {record_id} is not on chain yet; try again once its first version is")
+        return found[0]
+
+    def _chain_head(self, record_id: str, version: int, content_hash: str) -> RecordState:
+        """The record on chain, refusing what ``certify`` refuses: an erased record, and a
+        ``version`` that is not the chain's head with this commitment, or already certified."""
+        state = self._chain_record(record_id, at_least=version)
+        if state.erased:
+            raise LedgerError(f"record {record_id} was erased")
+        if state.version < version:
+            raise LedgerError(f"version {version} of record {record_id} is not on chain yet; sign it once it is")
+        if state.version > version:
+            raise ConflictError(
+                f"record changed since you loaded it: the chain is at version {state.version}, not {version}"
+            )
+        if state.content_hash != content_hash.lower():
+            raise LedgerError(
+                f"version {version} of record {record_id} has another fingerprint on chain than the one stored here "
+                "(the database was altered; run 'gridledger verify all'): it cannot be signed"
+            )
+        if state.certified_version == version:
+            raise LedgerError(f"version {version} of record {record_id} is already certified")
+        return state
+
+    def _acts_for(self, address: str, committee: str, roles: tuple[str, ...]) -> bool:
+        """``Membership``: ``address`` is active in ``committee`` with one of ``roles``."""
+        view = self.ledger.view
+
+        def fits() -> bool:
+            member = view.member(address)
+            return member is not None and member.org_id == committee.lower() and member.acts_as(*roles)
+
+        return self._believed(fits)
 
     def _committee_of(self, address: str) -> str:
-        with self.ledger.store.session() as session:
-            member = session.get(Member, address)
-        if member is None or member.status != "active" or member.role not in ("committee-member", "grid-worker"):
+        """The committee a new record of ``address`` belongs to (the contract: the committer's)."""
+        view = self.ledger.view
+        found: list[str | None] = [None]
+
+        def collects() -> bool:
+            member = view.member(address)
+            found[0] = member.org_id if member is not None else None
+            return member is not None and member.acts_as("committee-member", "grid-worker")
+
+        if not self._believed(collects) or found[0] is None:
             raise LedgerError(f"{address} is not an active committee member or grid worker: only they collect records")
-        return member.org_id
+        return found[0]
 
     def _require_member(self, address: str, committee: str, roles: tuple[str, ...], message: str) -> None:
-        with self.ledger.store.session() as session:
-            member = session.get(Member, address)
-        if member is None or member.org_id != committee or member.status != "active" or member.role not in roles:
+        if not self._acts_for(address, committee, roles):
             raise LedgerError(message)
 
     def _threshold(self, committee: str) -> int:
-        with self.ledger.store.session() as session:
-            org = session.get(Organisation, committee)
-        if org is None:
+        """The committee's k, as ``certify`` reads it from ``Membership``."""
+        org = self.ledger.view.organisation(committee)
+        if org is None or org.kind != "committee":
             raise NotFoundError(f"no committee {committee} on chain")
         return org.threshold
 
-    def _valid_approvals(self, record: Record, version: int, content_hash: str) -> list[Approval]:
-        """Stored approvals for this version and hash whose signers are active members now."""
+    def _valid_approvals(self, state: RecordState) -> list[Approval]:
+        """The stored approvals of the chain's head version that ``certify`` would count: a
+        well-formed low-s signature over the chain's commitment, by an active committee
+        member of the record's committee, once per signer. (A row edited in the database,
+        its signer or its signature, is not counted: the signature itself is checked.)"""
         with self.ledger.store.session() as session:
             rows = session.scalars(
-                select(Approval).where(
-                    Approval.record_id == record.record_id,
-                    Approval.version == version,
-                    Approval.content_hash == content_hash,
+                select(Approval)
+                .where(
+                    Approval.record_id == state.record_id,
+                    Approval.version == state.version,
+                    Approval.content_hash == state.content_hash,
                 )
+                .order_by(Approval.id)
             ).all()
-            active = set(
-                session.scalars(
-                    select(Member.address).where(
-                        Member.org_id == record.committee_id,
-                        Member.role == "committee-member",
-                        Member.status == "active",
-                    )
-                )
-            )
-        return [a for a in rows if a.signer in active]
+        data = eip712.record_approval(
+            self.domain, from_hex(state.record_id), state.version, from_hex(state.content_hash)
+        )
+        counted: dict[str, Approval] = {}
+        for approval in rows:
+            try:
+                signature = from_hex(approval.signature)
+                signer = eip712.recover(data, signature)
+            except Exception:  # noqa: BLE001 - a malformed stored signature counts for nothing
+                continue
+            if (
+                signer != approval.signer
+                or signer in counted
+                or int.from_bytes(signature[32:64], "big") > _SECP256K1_HALF_N
+                or not self._acts_for(signer, state.committee_id, ("committee-member",))
+            ):
+                continue
+            counted[signer] = approval
+        return list(counted.values())
 
     def _any_member_key(self, committee: str) -> LocalAccount:
+        """A held key of an active committee member or grid worker of ``committee`` (the
+        table names the candidates; the chain confirms the one chosen)."""
         with self.ledger.store.session() as session:
             addresses = session.scalars(
                 select(Member.address).where(
-                    Member.org_id == committee,
-                    Member.status == "active",
-                    Member.role.in_(("committee-member", "grid-worker")),
+                    Member.org_id == committee, Member.role.in_(("committee-member", "grid-worker"))
                 )
             ).all()
         for address in addresses:
-            if self.ledger.keys.has(address):
+            if self.ledger.keys.has(address) and self._acts_for(
+                address, committee, ("committee-member", "grid-worker")
+            ):
                 return self.ledger.keys.account(address)
         raise NotFoundError("no key of an active member of the committee is held here; name one with --as")
 
@@ -469,8 +593,9 @@ class Records:
             return int(session.scalar(select(func.count()).select_from(Record)) or 0)
 
 
-def _check(content: Any, salt: str | None, chain_hash: str | None) -> str:
-    """Whether a version's content and salt give the commitment the chain holds."""
+def content_check(content: Any, salt: str | None, chain_hash: str | None) -> str:
+    """Whether a version's (parsed) content and salt give the commitment the chain holds:
+    verified | mismatch | pending (no commitment on chain) | erased (no content or salt)."""
     if chain_hash is None:
         return "pending"
     if content is None or salt is None:

@@ -181,3 +181,99 @@ def test_erasure_needs_an_office_admin(records: Records, record_id: str, world) 
         records.erase(record_id, "no right to do this", actor=world.members[0])
     assert caught.value.name == "RecordLedgerUnauthorized"
     assert records.show(record_id).head.content == HEALTH
+
+
+# -- who may commit, sign and certify is the chain's to say, not the database's ------------------
+
+
+def _edit(ledger: Ledger, statement: str, **params: object) -> None:
+    """An edit made in the database behind the ledger's back (an operator, an intruder)."""
+    with ledger.store.engine.begin() as connection:
+        connection.execute(text(statement), params)
+
+
+def _org(label: str) -> str:
+    from ledger.membership import org_id
+
+    return "0x" + org_id(label).hex()
+
+
+def test_members_rows_edited_in_the_database_give_no_power_to_sign_or_update(
+    records: Records, record_id: str, world, ledger: Ledger
+) -> None:  # type: ignore[no-untyped-def]
+    committee = _org(world.committee)
+    for who in (world.other_member, world.suspended, world.stranger):
+        address = ledger.address_of(who)
+        _edit(ledger, "DELETE FROM members WHERE address = :a", a=address)
+        _edit(ledger, "INSERT INTO members (address, org_id, role, status, added_block, updated_block) "
+              "VALUES (:a, :o, 'committee-member', 'active', 1, 1)", a=address, o=committee)  # fmt: skip
+    before = (_count(ledger, RecordVersion), _count(ledger, OutboxTx))
+    for who in (world.other_member, world.suspended, world.stranger):
+        with pytest.raises(LedgerError, match="is not an active member of the record's committee"):
+            records.sign(record_id, signer=who)
+        with pytest.raises(LedgerError, match="only an active committee member or grid worker"):
+            records.update(record_id, {**HEALTH, "blood_type": "B"}, actor=who)
+        # (a member of the other committee collects for her own committee: the resident is not of it)
+        with pytest.raises(LedgerError, match="not an active committee member or grid worker|active resident of the"):
+            records.add(actor=who, subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    assert records.show(record_id).head.approvals == []
+    assert (_count(ledger, RecordVersion), _count(ledger, OutboxTx)) == before
+    # a resident row moved into the committee in the database is not the committee's resident
+    _edit(ledger, "UPDATE members SET org_id = :o WHERE address = :a", o=_org(world.other_committee),
+          a=ledger.address_of(world.resident))  # fmt: skip
+    records.update(record_id, {**HEALTH, "blood_type": "A"}, actor=world.grid_worker)  # the chain: still ours
+
+
+def test_a_records_committee_or_subject_edited_in_the_database_changes_nothing_on_chain(
+    records: Records, record_id: str, world, ledger: Ledger
+) -> None:  # type: ignore[no-untyped-def]
+    _edit(ledger, "UPDATE records SET committee_id = :o, subject = :s, category = 1 WHERE record_id = :r",
+          o=_org(world.other_committee), s=ledger.address_of(world.other_member), r=record_id)  # fmt: skip
+    with pytest.raises(LedgerError, match="only an active committee member or grid worker"):
+        records.update(record_id, {**HEALTH, "blood_type": "B"}, actor=world.other_member)
+    with pytest.raises(LedgerError, match="is not an active member of the record's committee"):
+        records.sign(record_id, signer=world.other_member)
+    # the record's own committee goes on, with the chain's subject and category
+    version, _ = records.update(record_id, {**HEALTH, "blood_type": "A"}, actor=world.grid_worker)
+    head = ledger.contract("RecordLedger").functions.head(bytes.fromhex(record_id[2:])).call()
+    assert version == 2 and head[3] == 2 and head[1] == ledger.address_of(world.resident)
+    assert head[2] == int(Category.HEALTH)
+
+
+def test_a_threshold_lowered_in_the_database_does_not_certify_early(
+    records: Records, record_id: str, world, ledger: Ledger
+) -> None:  # type: ignore[no-untyped-def]
+    _edit(ledger, "UPDATE organisations SET threshold = 1 WHERE org_id = :o", o=_org(world.committee))
+    outcome = records.sign(record_id, signer=world.members[0])
+    assert (outcome.approvals, outcome.threshold, outcome.certify_tx) == (1, 2, None)
+    with pytest.raises(LedgerError, match="1 of 2 signatures so far"):
+        records.certify(record_id, actor=world.members[0])
+    assert not records.show(record_id).head.certified
+
+
+def test_approvals_edited_in_the_database_are_not_counted(
+    records: Records, record_id: str, world, ledger: Ledger
+) -> None:  # type: ignore[no-untyped-def]
+    records.sign(record_id, signer=world.members[0])
+    # the stored approval copied under another member's name: its signature is still member 1's
+    _edit(ledger, "INSERT INTO approvals (record_id, version, content_hash, signer, signature, created_at) "
+          "SELECT record_id, version, content_hash, :s, signature, created_at FROM approvals WHERE record_id = :r",
+          s=ledger.address_of(world.members[1]), r=record_id)  # fmt: skip
+    with pytest.raises(LedgerError, match="1 of 2 signatures so far"):
+        records.certify(record_id, actor=world.members[0])
+    outcome = records.sign(record_id, signer=world.members[2])
+    assert outcome.approvals == 2 and outcome.certify_tx is not None  # members 1 and 3, counted by signature
+
+
+def test_checked_content_is_the_committed_content_or_an_error(
+    records: Records, record_id: str, world, ledger: Ledger
+) -> None:  # type: ignore[no-untyped-def]
+    from ledger.errors import NotFoundError, VerificationError
+
+    assert records.checked_content(record_id, 1) == HEALTH
+    with pytest.raises(NotFoundError):
+        records.checked_content(record_id, 2)
+    _edit(ledger, "UPDATE record_versions SET content = :c WHERE record_id = :r",
+          c=json.dumps({**HEALTH, "blood_type": "AB"}), r=record_id)  # fmt: skip
+    with pytest.raises(VerificationError, match="does not match its commitment on chain"):
+        records.checked_content(record_id, 1)

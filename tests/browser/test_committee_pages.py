@@ -1,7 +1,9 @@
 """The committee's pages in a real browser: a member collects a household record through the
-generated form (a field error first), two more members sign it from the signing queue and it
-shows certified; a grid worker updates it (the diff waits in the queue) and relays a
-resident's permission with the resident present. Screenshots in Chinese and in English."""
+generated form (a field error first), two more members sign it from the signing queue (each
+shows the changes first: a logged view) and it shows certified; a grid worker opens the update
+form (a logged view; reloading it shows and logs nothing) and updates it (the diff waits in the
+queue) and relays a resident's permission with the resident present. Screenshots in Chinese
+and in English."""
 
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ def switch_to(page, language: str) -> None:  # type: ignore[no-untyped-def]
 def test_a_record_is_collected_signed_by_two_members_and_certified(live_app, page, shots: Shots) -> None:  # type: ignore[no-untyped-def]
     app, base = live_app
     resident = app.extensions["gridledger"].ledger.address_of(World.resident)
+    log = app.extensions["gridledger"].log
 
     # -- a member collects a household record (zh) -----------------------------------------
     login(page, base, "member1")
@@ -91,11 +94,22 @@ def test_a_record_is_collected_signed_by_two_members_and_certified(live_app, pag
         page.click("nav.sections a[href='/committee/queue']")
         entry = page.locator("[data-testid=queue-entry]")
         assert entry.count() == 1
+        assert "孙子女" not in entry.inner_text() and entry.locator("[data-testid=sign-submit]").count() == 0
+        if username == "member3":  # large text: the queue and the changes still fit the window
+            page.click("#large-text-toggle")
+            assert "large-text" in (page.get_attribute("html", "class") or "")
+        snap(page, shots, f"queue-{username}-zh")
+        before = log.size()
+        page.locator("[data-testid=queue-entry] [data-testid=show-changes]").click()
+        page.wait_for_selector("#access-banner")
+        assert log.size() == before + 1  # showing the changes is a logged view
+        entry = page.locator("[data-testid=queue-entry]")
         assert entry.locator("tr[data-change=added][data-path='members[1].relation']").count() == 1
         assert "孙子女" in entry.inner_text()
-        snap(page, shots, f"queue-{username}-zh")
+        snap(page, shots, f"changes-{username}-zh")
         entry.locator("[data-testid=sign-submit]").click()
         assert expected in page.inner_text(".flash")
+        assert page.url == f"{base}/committee/queue"
         logout(page)
 
     # -- certified ------------------------------------------------------------------------------
@@ -121,7 +135,26 @@ def test_a_record_is_collected_signed_by_two_members_and_certified(live_app, pag
     login(page, base, "grid")
     switch_to(page, "zh_CN")
     assert page.locator("#grid-worker-note").count() == 1
-    page.goto(f"{record_url}/edit")
+    page.goto(record_url)
+    page.click("#edit-record")
+    assert page.get_attribute("#edit-version", "data-version") == "1"
+    assert page.locator("#record-form").count() == 0  # no content before the button
+    snap(page, shots, "record-update-start-zh")
+    before = log.size()
+    page.click("#open-form")
+    page.wait_for_selector("#access-banner")
+    assert page.input_value("#content-members-1-name") == "张小明" and log.size() == before + 1
+    page.reload()  # the browser sends the form again: nothing is shown, nothing logged
+    assert page.url == f"{record_url}/edit" and page.locator("#record-form").count() == 0
+    assert "重新打开表单" in page.inner_text(".flash") and log.size() == before + 1
+    switch_to(page, "en")
+    page.click("#open-form")
+    page.wait_for_selector("#access-banner")
+    switch_to(page, "zh_CN")  # switching the language on the opened form leads back, with nothing shown
+    assert page.url == f"{record_url}/edit" and page.locator("#record-form").count() == 0
+    assert log.size() == before + 2
+    page.click("#open-form")
+    page.wait_for_selector("#access-banner")
     page.click("#content-members-more")  # one more row
     page.fill("#content-members-2-name", "李桂兰")
     page.select_option("#content-members-2-relation", "spouse")
@@ -136,10 +169,16 @@ def test_a_record_is_collected_signed_by_two_members_and_certified(live_app, pag
     login(page, base, "member2")
     switch_to(page, "en")
     page.click("nav.sections a[href='/committee/queue']")
+    page.locator("[data-testid=queue-entry][data-version='2'] [data-testid=show-changes]").click()
+    page.wait_for_selector("#access-banner")
     entry = page.locator("[data-testid=queue-entry][data-version='2']")
     assert entry.locator("tr[data-change=changed][data-path=address] ins").inner_text().endswith("502")
     assert entry.locator("tr[data-change=added][data-path='members[2].name']").count() == 1
     snap(page, shots, "queue-update-diff-en")
+    before = log.size()
+    page.reload()  # the changes are not kept either
+    assert page.url == f"{base}/committee/queue" and page.locator("table.diff").count() == 0
+    assert log.size() == before
     logout(page)
 
 

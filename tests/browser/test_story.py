@@ -1,6 +1,6 @@
 """The whole story in a real browser, in Chinese and in English, each person in their own
-browser: a committee member collects a health record, two more members sign it and it shows
-certified; the resident gives the health department a permission for health records; the
+browser: a committee member collects a health record, two more members look at it and sign it
+and it shows certified; the resident gives the health department a permission for health records; the
 officer opens the record; the resident sees that read marked verified on chain; the resident
 withdraws; the officer, trying again from the page still open, is refused; the office's
 dashboard shows the read and the refusal. Screenshots of every page in test-artifacts/."""
@@ -85,7 +85,10 @@ def test_the_whole_story(live_app: Any, pages: Pages, shots: Shots, language: st
         entry = committee.locator(f"[data-testid=queue-entry][data-record-id='{record_id}']")
         assert entry.count() == 1
         shots.take(committee, f"committee-queue-{username}")
-        entry.locator("[data-testid=sign-submit]").click()
+        entry.locator("[data-testid=show-changes]").click()  # a logged view of what is signed
+        committee.wait_for_selector("#access-banner")
+        shots.take(committee, f"committee-changes-{username}")
+        committee.locator("[data-testid=sign-submit]").click()
         committee.wait_for_selector(".flash")
         logout(committee)
     login(committee, base, "member1", "/committee/")

@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import text as sql
 from werkzeug.test import TestResponse
 
 from ledger import eip712
 from ledger.access import today
 from ledger.categories import Category
 from ledger.consent import LegalBasis, Purpose
-from ledger.membership import org_id
+from ledger.membership import Role, org_id
 from ledger.store.models import GrantTerms, Organisation
 from tests.conftest import World
 from webapp.services import Services
@@ -81,6 +82,25 @@ def log_events(svc: Services, since: int) -> list[Any]:
     return [svc.log.event(seq) for seq in range(since, svc.log.size())]
 
 
+_FORM = re.compile(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', re.S)
+_INPUT = re.compile(r'<input(?=[^>]*type="hidden")(?=[^>]*name="([^"]+)")(?=[^>]*value="([^"]*)")[^>]*>')
+
+
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The hidden fields of the page's form that posts to ``action`` (CSRF, opening, version)."""
+    for found, body in _FORM.findall(page):
+        if html.unescape(found) == action:
+            return {name: html.unescape(value) for name, value in _INPUT.findall(body)}
+    raise AssertionError(f"no form posting to {action} on the page")
+
+
+def press(client: FlaskClient, page_url: str, action: str, **kw: Any) -> TestResponse:
+    """Presses the button of the form posting to ``action`` on the page at ``page_url``."""
+    page = client.get(page_url)
+    assert page.status_code == 200, (page_url, page.status_code)
+    return client.post(action, data=form_fields(text(page), action), **kw)
+
+
 def routes(svc: Services, rid: str, gid: str) -> list[tuple[str, str]]:
     resident = address(svc, World.resident)
     return [
@@ -94,8 +114,12 @@ def routes(svc: Services, rid: str, gid: str) -> list[tuple[str, str]]:
         ("POST", f"/committee/records/{rid}/content"),
         ("GET", f"/committee/records/{rid}/edit"),
         ("POST", f"/committee/records/{rid}/edit"),
+        ("POST", f"/committee/records/{rid}/edit/open"),
+        ("GET", f"/committee/records/{rid}/edit/open"),  # leads back to the edit page: no content at a URL
         ("POST", f"/committee/records/{rid}/sign"),
         ("GET", "/committee/queue"),
+        ("POST", f"/committee/records/{rid}/changes"),
+        ("GET", f"/committee/records/{rid}/changes"),  # leads back to the queue
         ("GET", "/committee/history"),
         ("GET", f"/committee/residents/{resident}/relay-grant"),
         ("POST", f"/committee/residents/{resident}/relay-grant"),
@@ -122,11 +146,14 @@ def test_every_page_opens_for_committee_members_and_grid_workers(
     rid = add_record(svc)
     auth.login_as(username)
     for method, url in routes(svc, rid, a_grant(svc)):
-        if method == "GET":
+        if method == "GET" and url.endswith(("/edit/open", "/changes")):
+            assert client.get(url).status_code == 302, url
+        elif method == "GET":
             response = client.get(url)
             assert response.status_code == 200, (username, url)
             assert 'href="/static/committee.css"' in text(response), url
     assert auth.post(f"/committee/records/{rid}/content").status_code == 200
+    assert auth.post(f"/committee/records/{rid}/edit/open").status_code == 200
 
 
 @pytest.mark.parametrize("username", ["resident", "officer", "admin", "suspended", "revoked", "stranger"])
@@ -391,6 +418,22 @@ def test_the_content_is_shown_only_after_a_logged_duty_read(client: FlaskClient,
     assert svc.log.size() == before + 1
 
 
+def test_reloading_shown_content_shows_and_logs_nothing(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    """A browser's reload sends the form of the page again: the same button pressed once."""
+    rid = add_record(svc)
+    auth.login_as("member1")
+    pressed = form_fields(text(client.get(f"/committee/records/{rid}")), f"/committee/records/{rid}/content")
+    assert set(pressed) == {"csrf_token", "opening"}
+    before = svc.log.size()
+    assert "李医生" in text(client.post(f"/committee/records/{rid}/content", data=pressed))
+    reloaded = client.post(f"/committee/records/{rid}/content", data=pressed, follow_redirects=True)
+    assert "李医生" not in text(reloaded) and "show it again (that view is logged too)" in flashes(text(reloaded))[0]
+    assert svc.log.size() == before + 1
+    # the button of a page loaded afresh is another press: shown, and logged again
+    assert "李医生" in text(press(client, f"/committee/records/{rid}", f"/committee/records/{rid}/content"))
+    assert svc.log.size() == before + 2
+
+
 def test_no_content_is_shown_when_the_read_cannot_be_logged_safely(
     client: FlaskClient, auth: Auth, svc: Services
 ) -> None:
@@ -405,10 +448,11 @@ def test_no_content_is_shown_when_the_read_cannot_be_logged_safely(
     )  # fmt: skip
     page = text(refused)
     assert "李医生" not in page and "Record content cannot be shown right now" in page
-    edit = client.get(f"/committee/records/{rid}/edit", follow_redirects=True)
+    edit = press(client, f"/committee/records/{rid}/edit", f"/committee/records/{rid}/edit/open", follow_redirects=True)
     assert "李医生" not in text(edit) and "cannot be shown right now" in text(edit)
-    queue = text(client.get("/committee/queue"))
-    assert 'data-testid="queue-refused"' in queue and "李医生" not in queue
+    changes = text(press(client, "/committee/queue", f"/committee/records/{rid}/changes"))
+    assert 'data-testid="queue-refused"' in changes and "李医生" not in changes
+    assert 'data-testid="sign-submit"' not in changes
 
 
 # -- updates, the queue and its diff ----------------------------------------------------------
@@ -418,14 +462,30 @@ def test_an_update_shows_its_diff_in_the_signing_queue(client: FlaskClient, auth
     rid = add_record(svc, signed_by=2)
     auth.login_as("grid")
     before = svc.log.size()
-    edit = client.get(f"/committee/records/{rid}/edit")
+    start = client.get(f"/committee/records/{rid}/edit")  # what is about to happen, and the button
+    page = text(start)
+    assert start.status_code == 200 and 'id="open-form"' in page and 'id="edit-version" data-version="1"' in page
+    assert "李医生" not in page and 'id="record-form"' not in page
+    assert svc.log.size() == before  # a GET shows no content and logs nothing
+
+    opening = form_fields(text(start), f"/committee/records/{rid}/edit/open")
+    assert set(opening) == {"csrf_token", "opening"}
+    edit = client.post(f"/committee/records/{rid}/edit/open", data=opening)
     page = text(edit)
-    assert edit.status_code == 200 and 'id="edit-logged"' in page
+    assert edit.status_code == 200 and 'id="edit-logged"' in page and edit.headers["Cache-Control"] == "no-store"
     assert 'name="expected_version" type="hidden" value="1"' in page
     assert 'value="李医生"' in page and "高血压 hypertension</textarea>" in page
     assert re.search(r'<option selected value="O">|<option value="O" selected>', page)
     [prefill] = log_events(svc, before)  # prefilling the form showed the content: logged
     assert prefill.basis == "duty" and prefill.accessor == address(svc, World.grid_worker)
+    assert f'id="access-banner" data-seq="{prefill.seq}" data-basis="duty"' in page
+    # the opened form is at no URL, and the same button sent again (a reload) opens nothing
+    again = client.get(f"/committee/records/{rid}/edit/open")
+    assert again.status_code == 302 and again.headers["Location"] == f"/committee/records/{rid}/edit"
+    reloaded = client.post(f"/committee/records/{rid}/edit/open", data=opening)
+    assert reloaded.status_code == 302 and reloaded.headers["Location"] == f"/committee/records/{rid}/edit"
+    assert "open the form again" in flashes(text(client.get(f"/committee/records/{rid}/edit")))[0]
+    assert svc.log.size() == before + 1
 
     unchanged = post_form(
         auth,
@@ -452,8 +512,16 @@ def test_an_update_shows_its_diff_in_the_signing_queue(client: FlaskClient, auth
 
     auth.login_as("member1")
     before = svc.log.size()
-    queue = text(client.get("/committee/queue"))
-    entry = queue[queue.index(f'data-record-id="{rid}" data-version="2"') :]
+    queue = text(client.get("/committee/queue"))  # what waits, without content
+    assert f'data-record-id="{rid}" data-version="2"' in queue and 'data-testid="show-changes"' in queue
+    assert "陈医生" not in queue and '<table class="diff' not in queue and 'data-testid="sign-submit"' not in queue
+    assert svc.log.size() == before
+    shown = form_fields(queue, f"/committee/records/{rid}/changes")
+    assert set(shown) == {"csrf_token", "opening", "version"} and shown["version"] == "2"
+    changes = client.post(f"/committee/records/{rid}/changes", data=shown)
+    assert changes.status_code == 200 and changes.headers["Cache-Control"] == "no-store"
+    entry = text(changes)
+    assert 'id="changes-newer"' not in entry and 'id="sign-submit-' in entry
     assert re.search(r'data-change="changed" data-path="family_doctor">\s*<td>Family doctor</td>', entry)
     assert '<del class="removed">李医生</del>' in entry and '<ins class="added">陈医生</ins>' in entry
     assert re.search(r'data-change="changed" data-path="allergies">', entry)
@@ -461,6 +529,11 @@ def test_an_update_shows_its_diff_in_the_signing_queue(client: FlaskClient, auth
     assert 'data-testid="queue-count">0 of 2 signatures<' in entry
     [review] = log_events(svc, before)
     assert review.basis == "duty" and review.record_id == rid and review.accessor == address(svc, World.members[0])
+    assert f'id="access-banner" data-seq="{review.seq}"' in entry
+    reloaded = client.post(f"/committee/records/{rid}/changes", data=shown)  # a reload: nothing shown or logged
+    assert reloaded.status_code == 302 and reloaded.headers["Location"] == "/committee/queue"
+    assert client.get(f"/committee/records/{rid}/changes").headers["Location"] == "/committee/queue"
+    assert svc.log.size() == before + 1
 
     # the record page shows the certified version and what the pending one changes
     page = text(auth.post(f"/committee/records/{rid}/content", page=f"/committee/records/{rid}"))
@@ -499,7 +572,28 @@ def test_a_grid_worker_sees_the_queue_without_content_or_sign_buttons(
     page = text(client.get("/committee/queue"))
     assert f'data-record-id="{rid}"' in page and "李医生" not in page
     assert 'data-testid="sign-submit"' not in page and '<table class="diff' not in page
+    assert 'data-testid="show-changes"' not in page
+    assert auth.post(f"/committee/records/{rid}/changes", {"version": "1"}).status_code == 403
     assert svc.log.size() == before  # nothing shown, nothing read
+
+
+def test_the_changes_shown_are_the_newest_versions_and_only_while_they_wait_for_me(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    auth.login_as("member1")
+    listed = form_fields(text(client.get("/committee/queue")), f"/committee/records/{rid}/changes")
+    assert listed["version"] == "1"
+    svc.records.update(rid, {**HEALTH, "family_doctor": "周医生"}, actor=World.grid_worker)
+    page = text(client.post(f"/committee/records/{rid}/changes", data=listed))  # the queue showed version 1
+    assert 'id="changes-newer"' in page and 'data-version="2"' in page and '<ins class="added">周医生</ins>' in page
+    assert '<input type="hidden" name="version" value="2">' in page  # the sign button signs what is shown
+    auth.post(f"/committee/records/{rid}/sign", {"version": "2", "back": "queue"}, page="/committee/queue")
+    before = svc.log.size()
+    done = auth.post(f"/committee/records/{rid}/changes", {"version": "2"}, page="/committee/queue",
+                     follow_redirects=True)  # fmt: skip
+    assert "Nothing of this record waits for your signature any more." in flashes(text(done))
+    assert svc.log.size() == before  # nothing to read for: nothing read
 
 
 # -- signing ------------------------------------------------------------------------------------
@@ -685,6 +779,131 @@ def test_relaying_a_withdrawal(client: FlaskClient, auth: Auth, svc: Services) -
                      page=page_url).status_code == 404  # fmt: skip
 
 
+# -- what is the committee's is the chain's to say, not the database's ----------------------------
+
+OTHER_RESIDENT = "cmte-b-resident"
+OURS = "0x" + org_id(World.committee).hex()
+
+
+def edit_db(svc: Services, statement: str, **params: Any) -> None:
+    """An edit made in the database behind the ledger's back (an operator, an intruder)."""
+    with svc.ledger.store.engine.begin() as connection:
+        connection.execute(sql(statement), params)
+
+
+def other_committees_record(svc: Services) -> str:
+    """A record of Committee B (of the other office), about B's own resident."""
+    svc.orgs.add_member(OTHER_RESIDENT, World.other_committee, Role.RESIDENT, actor=World.other_member)
+    rid, _ = svc.records.add(actor=World.other_member, subject=OTHER_RESIDENT, category=Category.HEALTH,
+                             content={**HEALTH, "family_doctor": "B医生"})  # fmt: skip
+    return rid
+
+
+def committee_pages(client: FlaskClient) -> str:
+    return "".join(text(client.get(url)) for url in (
+        "/committee/", "/committee/queue", "/committee/history", "/committee/residents/", "/committee/records/new",
+    ))  # fmt: skip
+
+
+def test_a_record_moved_into_our_committee_in_the_database_stays_another_committees(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    theirs = other_committees_record(svc)
+    edit_db(svc, "UPDATE records SET committee_id = :o WHERE record_id = :r", o=OURS, r=theirs)
+    edit_db(svc, "UPDATE chain_record_versions SET committee_id = :o WHERE record_id = :r", o=OURS, r=theirs)
+    auth.login_as("member1")
+    before = svc.log.size()
+    assert theirs not in committee_pages(client)  # no list shows it
+    for method, url in [
+        ("GET", f"/committee/records/{theirs}"), ("GET", f"/committee/records/{theirs}/edit"),
+        ("GET", f"/committee/records/{theirs}/content"), ("GET", f"/committee/records/{theirs}/changes"),
+        ("GET", f"/committee/records/{theirs}/edit/open"), ("POST", f"/committee/records/{theirs}/content"),
+        ("POST", f"/committee/records/{theirs}/edit/open"), ("POST", f"/committee/records/{theirs}/changes"),
+        ("POST", f"/committee/records/{theirs}/edit"), ("POST", f"/committee/records/{theirs}/sign"),
+    ]:  # fmt: skip
+        data = {"csrf_token": auth.token(), "version": "1", "expected_version": "1", "content-blood_type": "A"}
+        response = client.get(url) if method == "GET" else client.post(url, data=data)
+        assert response.status_code == 404, (method, url)
+    assert svc.log.size() == before  # nothing was read
+    assert svc.records.show(theirs).head.approvals == [] and svc.records.show(theirs).head.version == 1
+
+
+def test_our_records_subject_and_category_are_the_chains_whatever_the_database_says(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    theirs = other_committees_record(svc)
+    stranger = address(svc, OTHER_RESIDENT)
+    edit_db(svc, "UPDATE records SET subject = :s, category = :c WHERE record_id = :r", s=stranger,
+            c=int(Category.PROPERTY), r=rid)  # fmt: skip
+    auth.login_as("member1")
+    page = text(client.get(f"/committee/records/{rid}"))
+    assert "Health record of 张秀英" in page and "Property" not in page and stranger not in page
+    home = text(client.get("/committee/"))
+    assert f'data-record-id="{rid}"' in home and stranger not in home
+    history = text(client.get("/committee/history"))
+    assert f'data-record-id="{rid}"' in history and stranger not in history and theirs not in history
+    # the record does not show among another person's records, whatever the table says
+    edit_db(svc, "UPDATE members SET org_id = :o WHERE address = :a", o=OURS, a=stranger)
+    assert client.get(f"/committee/residents/{stranger}").status_code == 404
+
+
+def test_a_resident_row_edited_into_our_committee_is_not_our_resident(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    theirs = other_committees_record(svc)
+    stranger = address(svc, OTHER_RESIDENT)
+    gid, _ = svc.consent.issue(
+        resident=OTHER_RESIDENT, department=World.department, categories=[Category.HEALTH],
+        purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT, valid_until=int(time.time()) + 86_400 * 30,
+    )  # fmt: skip
+    edit_db(svc, "UPDATE members SET org_id = :o WHERE address = :a", o=OURS, a=stranger)
+    edit_db(svc, "UPDATE records SET committee_id = :o WHERE record_id = :r", o=OURS, r=theirs)
+    nobody = address(svc, World.stranger)  # an account that is no member at all, made a resident in the table
+    edit_db(svc, "INSERT INTO members (address, org_id, role, status, added_block, updated_block) "
+            "VALUES (:a, :o, 'resident', 'active', 1, 1)", a=nobody, o=OURS)  # fmt: skip
+    auth.login_as("grid")
+    pages = committee_pages(client)
+    assert stranger not in pages and nobody not in pages and OTHER_RESIDENT not in pages
+    assert address(svc, World.resident) in pages  # our own resident is still there
+    for who in (stranger, nobody):
+        assert client.get(f"/committee/residents/{who}").status_code == 404
+        assert client.get(f"/committee/residents/{who}/relay-grant").status_code == 404
+        assert client.get(f"/committee/records/new?resident={who}&category=health").status_code == 404
+        assert post_form(auth, f"/committee/residents/{who}/relay-grant", relay_fields()).status_code == 404
+    assert post_form(auth, f"/committee/residents/{stranger}/grants/{gid}/withdraw",
+                     {"withdraw-present": "y"}).status_code == 404  # fmt: skip
+    assert svc.consent.show(gid).status == "active"
+    # a grant of theirs written down as our resident's in the table is still theirs
+    edit_db(svc, "UPDATE grants SET resident = :a WHERE grant_id = :g", a=address(svc, World.resident), g=gid)
+    resident = address(svc, World.resident)
+    assert gid not in text(client.get(f"/committee/residents/{resident}/relay-grant"))
+    withdraw = post_form(auth, f"/committee/residents/{resident}/grants/{gid}/withdraw", {"withdraw-present": "y"})
+    assert withdraw.status_code == 404 and svc.consent.show(gid).status == "active"
+
+
+def test_a_pending_version_edited_in_the_database_is_neither_shown_nor_offered_for_signing(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc, signed_by=2)
+    svc.records.update(rid, {**HEALTH, "family_doctor": "周医生"}, actor=World.grid_worker)
+    forged = json.dumps({**HEALTH, "family_doctor": "假医生"}, ensure_ascii=False)
+    edit_db(svc, "UPDATE record_versions SET content = :c WHERE record_id = :r AND version = 2", c=forged, r=rid)
+    auth.login_as("member1")
+    page = text(press(client, "/committee/queue", f"/committee/records/{rid}/changes"))
+    assert "does not match its fingerprint on the chain" in page and "假医生" not in page
+    assert 'data-testid="sign-submit"' not in page
+    opened = press(client, f"/committee/records/{rid}/edit", f"/committee/records/{rid}/edit/open",
+                   follow_redirects=True)  # fmt: skip
+    assert "假医生" not in text(opened) and "does not match its fingerprint on the chain" in flashes(text(opened))[0]
+
+
+def test_the_committees_rule_is_the_chains(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    edit_db(svc, "UPDATE organisations SET threshold = 1, active_signers = 9 WHERE org_id = :o", o=OURS)
+    auth.login_as("member1")
+    assert "certified when 2 of the 3 committee members have signed" in text(client.get("/committee/"))
+
+
 # -- what people typed is shown as text, never as markup ------------------------------------------
 
 
@@ -700,8 +919,10 @@ def test_typed_markup_is_escaped_everywhere_it_is_shown(client: FlaskClient, aut
     assert (svc.records.show(rid).head.content or {})["family_doctor"] == SCRIPT
     assert SCRIPT not in shown and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in shown
     auth.login_as("member2")
-    queue = text(client.get("/committee/queue"))
-    assert f'data-record-id="{rid}"' in queue and SCRIPT not in queue and "&lt;script&gt;" in queue
+    changes = text(press(client, "/committee/queue", f"/committee/records/{rid}/changes"))
+    assert f'data-record-id="{rid}"' in changes and SCRIPT not in changes and "&lt;script&gt;" in changes
+    edit = text(press(client, f"/committee/records/{rid}/edit", f"/committee/records/{rid}/edit/open"))
+    assert SCRIPT not in edit and 'value="&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"' in edit
 
 
 def test_templates_have_no_inline_scripts_or_styles() -> None:

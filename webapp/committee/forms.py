@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -58,8 +59,22 @@ class SignForm(FlaskForm):
     back = HiddenField()
 
 
+def new_opening() -> str:
+    return secrets.token_urlsafe(9)
+
+
 class ShowContentForm(FlaskForm):
-    """A button: reading a record's content is logged, so it is asked for, not shown by default."""
+    """A button: reading a record's content is logged, so it is asked for, not shown by default.
+    ``opening`` names this button on this page, so that the same form sent again (the
+    browser's reload of the page it answered) is known, and shows and logs nothing."""
+
+    opening = HiddenField(default=new_opening)
+
+
+class ShowChangesForm(ShowContentForm):
+    """The signing queue's button: show what the version listed changes (a logged read)."""
+
+    version = HiddenField(validators=[DataRequired()])
 
 
 class MultiCheckboxField(SelectMultipleField):

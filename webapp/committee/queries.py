@@ -1,7 +1,9 @@
 """What the committee pages read from the store: metadata only, never record content.
 
 Content leaves the store through :meth:`ledger.access.Access.read` (logged) in the routes.
-Every function takes the actor's committee and only ever returns that committee's rows.
+Every function takes the actor's committee and returns the rows the tables have as that
+committee's: candidates, selected and paged fast in SQL. The tables are a cache an editor
+can change, so the routes show only the ones the chain confirms (:mod:`.scope`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
-from web3 import Web3
 
 from ledger.categories import Category
 from ledger.store.models import (
@@ -38,10 +39,6 @@ def to_ms(moment: datetime | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
-
-
-def checksum(address: str) -> str | None:
-    return Web3.to_checksum_address(address) if Web3.is_address(address) else None
 
 
 # -- the committee -------------------------------------------------------------------------
@@ -159,17 +156,6 @@ def residents(db: Session, org_id: str, query: str = "") -> list[ResidentRow]:
     return rows
 
 
-def resident_member(db: Session, org_id: str, address: str) -> Member | None:
-    """The active resident of this committee at ``address``, else None."""
-    found = checksum(address)
-    if found is None:
-        return None
-    member = db.get(Member, found)
-    if member is None or member.org_id != org_id or member.role != "resident" or member.status != "active":
-        return None
-    return member
-
-
 # -- records -------------------------------------------------------------------------------
 
 
@@ -219,15 +205,13 @@ def records(db: Session, org_id: str, subject: str | None = None) -> list[Record
     return rows
 
 
-def record_of(db: Session, org_id: str, record_id: str) -> Record | None:
-    """The record with this id if it belongs to the committee, else None."""
+def stored_record(db: Session, record_id: str) -> Record | None:
+    """The stored record with this id, whichever committee the table names: whose it is,
+    is the chain's to say (:func:`.scope.record`)."""
     raw = record_id.strip().lower()
     if not raw.startswith("0x") or len(raw) != 66 or any(c not in "0123456789abcdef" for c in raw[2:]):
         return None
-    record = db.get(Record, raw)
-    if record is None or record.committee_id != org_id:
-        return None
-    return record
+    return db.get(Record, raw)
 
 
 @dataclass(frozen=True)
@@ -243,12 +227,15 @@ class QueueItem:
     created_at: int | None
 
 
-def queue(db: Session, org_id: str, signer: str | None) -> list[QueueItem]:
+def queue(db: Session, org_id: str, signer: str | None, *, record_id: str | None = None) -> list[QueueItem]:
     """Head versions on chain and not certified, oldest first; with ``signer``, only those
-    that account has not signed yet."""
-    found = db.execute(
-        _head_state(org_id).where(ChainRecordVersion.record_id.is_not(None), ChainRecordVersion.certified_tx.is_(None))
-    ).all()
+    that account has not signed yet; with ``record_id``, only that record's."""
+    query = _head_state(org_id).where(
+        ChainRecordVersion.record_id.is_not(None), ChainRecordVersion.certified_tx.is_(None)
+    )
+    if record_id is not None:
+        query = query.where(Record.record_id == record_id)
+    found = db.execute(query).all()
     signed: dict[tuple[str, int], set[str]] = {}
     if found:
         ids = [r.record_id for r, _v, _c in found]

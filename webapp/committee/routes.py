@@ -2,20 +2,25 @@
 follow the committee's record activity, and relay a resident's permission when the
 resident is present.
 
-Everything here is scoped to the actor's committee (``actor.org_id`` from the membership
-state): a record of another committee, or a resident who is not an active resident of
-this one, is a 404, so ids cannot be probed. Record content is only shown after
-:meth:`ledger.access.Access.read` has logged a duty read (the update form, the "show
-content" button of a record page, and each diff in the signing queue).
+Everything here is scoped to the actor's committee as the chain has it (:mod:`.scope`):
+a record the chain does not have in this committee, or a resident it does not have as an
+active resident of this one, is a 404, so ids cannot be probed, and whatever the tables
+say. Record content is only shown after :meth:`ledger.access.Access.read` has logged a
+duty read, and only as the answer to a POST the member sent by pressing a button (a
+record's "show the content", the update's "open the form", the signing queue's "show the
+changes"): no GET writes, and no URL serves content. Reloading such an answer, or
+switching the language on it, shows nothing and logs nothing (the GET of the same URL
+leads back to the page without content, and a form sent again is recognised by its
+``opening``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,17 +28,25 @@ from werkzeug.datastructures import MultiDict
 
 from ledger.access import ANCHORING_STALLED, CHINA, Disclosure, today
 from ledger.categories import Category, validate
+from ledger.chainview import ChainView, MemberState
 from ledger.consent import LegalBasis, Purpose
-from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError, NotFoundError
-from ledger.store.models import Member, Record
+from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError, NotFoundError, VerificationError
 
 from .. import errors as web_errors
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
 from ..names import display_names
 from ..security import Actor, current_actor, require_roles
 from ..services import services
-from . import queries
-from .forms import ChooseForm, RelayGrantForm, RelayWithdrawForm, ShowContentForm, SignForm, record_form
+from . import queries, scope
+from .forms import (
+    ChooseForm,
+    RelayGrantForm,
+    RelayWithdrawForm,
+    ShowChangesForm,
+    ShowContentForm,
+    SignForm,
+    record_form,
+)
 from .schemaform import (
     CONTENT,
     attach,
@@ -51,9 +64,11 @@ from .schemaform import (
 bp = Blueprint("committee", __name__, template_folder="templates")
 bp.before_request(require_roles("committee-member", "grid-worker"))
 
-QUEUE_PAGE = 10  # each diff shown is a logged read: a page shows a few at a time
+QUEUE_PAGE = 10  # a page a member goes through at one sitting
 HISTORY_PAGE = 50
+RECENT = 8  # the overview's latest records
 MAX_GRANT_YEARS = 5
+OPENINGS_KEPT = 32  # buttons remembered as pressed, per session (a reload re-sends one of the last few)
 
 NAV = [
     ("committee.home", _l("Overview")),
@@ -80,20 +95,48 @@ def store() -> Any:
     return services().ledger.store.session()
 
 
-def _resident_or_404(actor: Actor, address: str) -> Member:
-    with store() as db:
-        member = queries.resident_member(db, str(actor.org_id), address)
+def chain() -> ChainView:
+    return services().ledger.view
+
+
+def _resident_or_404(actor: Actor, address: str) -> MemberState:
+    member = scope.resident(chain(), str(actor.org_id), address)
     if member is None:
         abort(404)
     return member
 
 
-def _record_or_404(actor: Actor, record_id: str) -> Record:
+def _record_or_404(actor: Actor, record_id: str) -> scope.CommitteeRecord:
     with store() as db:
-        record = queries.record_of(db, str(actor.org_id), record_id)
-    if record is None:
+        row = queries.stored_record(db, record_id)
+    found = scope.record(chain(), str(actor.org_id), record_id, row)
+    if found is None:
         abort(404)
-    return record
+    return found
+
+
+def _summary(db: Any, actor: Actor) -> queries.Summary:
+    """The committee's figures, with its rule (k of n) as the chain has it."""
+    found = queries.summary(db, str(actor.org_id))
+    committee = scope.committee(chain(), str(actor.org_id))
+    return replace(
+        found,
+        threshold=committee.threshold if committee else 0,
+        signers=committee.active_signers if committee else 0,
+    )
+
+
+def _first_opening(opening: str | None) -> bool:
+    """False when this button of this page was pressed before in this session: the browser
+    sent the same form again (a reload of the page it answered). Nothing is shown then, and
+    nothing logged. (A client that sends no ``opening`` reads each time it asks.)"""
+    if not opening:
+        return True
+    pressed = list(session.get("opened", []))
+    if opening in pressed:
+        return False
+    session["opened"] = [*pressed, opening][-OPENINGS_KEPT:]
+    return True
 
 
 def _refusal(refused: AccessRefused) -> str:
@@ -124,9 +167,9 @@ def _page() -> int:
 def home() -> Any:
     actor = me()
     with store() as db:
-        summary = queries.summary(db, str(actor.org_id))
+        summary = _summary(db, actor)
         mine = len(queries.queue(db, str(actor.org_id), actor.address)) if actor.role == "committee-member" else None
-        recent = queries.records(db, str(actor.org_id))[:8]
+        recent = scope.records(chain(), str(actor.org_id), queries.records(db, str(actor.org_id)), limit=RECENT)
         shown = display_names({r.subject for r in recent}, db=db)
     return render_template("committee/home.html", summary=summary, mine=mine, recent=recent, names=shown)
 
@@ -139,7 +182,7 @@ def residents() -> Any:
     actor = me()
     query = request.args.get("q", "")[:100]
     with store() as db:
-        rows = queries.residents(db, str(actor.org_id), query)
+        rows = scope.residents(chain(), str(actor.org_id), queries.residents(db, str(actor.org_id), query))
     return render_template("committee/residents.html", rows=rows, q=query)
 
 
@@ -148,9 +191,10 @@ def resident(address: str) -> Any:
     actor = me()
     member = _resident_or_404(actor, address)
     with store() as db:
-        rows = queries.records(db, str(actor.org_id), member.address)
+        candidates = queries.records(db, str(actor.org_id), member.address)
+        rows = scope.records(chain(), str(actor.org_id), candidates, subject=member.address)
         shown = display_names({member.address}, db=db)
-        threshold = queries.summary(db, str(actor.org_id)).threshold
+        threshold = _summary(db, actor).threshold
     label = services().ledger.label_of(member.address)
     return render_template(
         "committee/resident.html",
@@ -173,7 +217,7 @@ def _choose_page(form: ChooseForm, status: int = 200) -> Any:
 def new_record() -> Any:
     actor = me()
     with store() as db:
-        people = queries.residents(db, str(actor.org_id))
+        people = scope.residents(chain(), str(actor.org_id), queries.residents(db, str(actor.org_id)))
     given = {k: v for k, v in request.args.items() if k in ("resident", "category") and v}
     choose = ChooseForm(formdata=MultiDict(given) if given else None)
     choose.resident.choices = [("", _("— choose —"))] + [
@@ -227,27 +271,23 @@ def new_record() -> Any:
 
 @bp.route("/records/<record_id>/edit", methods=["GET", "POST"])
 def edit_record(record_id: str) -> Any:
+    """GET: what the member is about to do, and the button that opens the form with the
+    current content (a logged read, :func:`edit_open`). POST: saves the filled-in form."""
     actor = me()
     record = _record_or_404(actor, record_id)
-    if record.erased_at is not None:
+    if record.erased:
         flash(_("This record was erased; it cannot be changed."), "error")
         return redirect(url_for("committee.record", record_id=record.record_id))
-    category = Category(record.category)
+    category = record.category
     with store() as db:
         name = display_names({record.subject}, db=db)[record.subject]
+        head = queries.versions(db, record.record_id)[0]
 
     if request.method == "GET":
-        # Prefilling shows the content to the member: a committee review, logged first.
-        try:
-            services().access.read(record.record_id, accessor=actor.address, basis="duty")
-        except AccessRefused as refused:
-            flash(_refusal(refused), "error")
-            return redirect(url_for("committee.record", record_id=record.record_id))
-        head = services().records.show(record.record_id).head
-        formdata, rows = formdata_of(category, head.content or {})
-        formdata["expected_version"] = str(head.version)
-        form = record_form(category, rows, formdata)
-        return _record_form_page("edit", form, category, record=record, name=name, loaded=head.version)
+        return render_template(
+            "committee/edit.html", record=record, category=category, name=name, head=head,
+            open_form=ShowContentForm(formdata=None)
+        )
 
     more = request.form.get("more")
     form = record_form(category, rows_in(request.form, category, more=more))
@@ -261,8 +301,8 @@ def edit_record(record_id: str) -> Any:
     content, groups, problems = _content(category, form)
     if content is None:
         return _record_form_page("edit", form, category, groups=groups, problems=problems, **page)
-    head = services().records.show(record.record_id).head  # compared, not shown
-    if head.version == loaded and head.content == content:
+    stored = services().records.show(record.record_id).head  # compared, not shown
+    if stored.version == loaded and stored.content == content:
         problems = [_("Nothing was changed: there is no new version to save.")]
         return _record_form_page("edit", form, category, problems=problems, status=400, **page)
     try:
@@ -292,6 +332,56 @@ def edit_record(record_id: str) -> Any:
         "success",
     )
     return redirect(url_for("committee.record", record_id=record.record_id))
+
+
+@bp.get("/records/<record_id>/edit/open")
+def edit_open_again(record_id: str) -> Any:
+    """No URL serves content: reloading the opened form by its address, or switching the
+    language on it, comes back to the page that opens it; opening it again is a new read."""
+    actor = me()
+    return redirect(url_for("committee.edit_record", record_id=_record_or_404(actor, record_id).record_id))
+
+
+@bp.post("/records/<record_id>/edit/open")
+def edit_open(record_id: str) -> Any:
+    """The update form, prefilled with the current content once the read is logged (a
+    committee review, basis "duty"): prefilling shows the content to the member."""
+    actor = me()
+    record = _record_or_404(actor, record_id)
+    again = redirect(url_for("committee.edit_record", record_id=record.record_id))
+    if record.erased:
+        flash(_("This record was erased; it cannot be changed."), "error")
+        return redirect(url_for("committee.record", record_id=record.record_id))
+    opened = ShowContentForm()
+    if not opened.validate_on_submit():
+        abort(400)
+    if not _first_opening(opened.opening.data):
+        flash(_("The form is not kept: to change the record, open the form again (that view is logged too)."),
+              "warning")  # fmt: skip
+        return again
+    try:
+        disclosure = services().access.read(record.record_id, accessor=actor.address, basis="duty")
+    except AccessRefused as refused:
+        flash(_refusal(refused), "error")
+        return redirect(url_for("committee.record", record_id=record.record_id))
+    category = record.category
+    with store() as db:
+        name = display_names({record.subject}, db=db)[record.subject]
+    head = services().records.show(record.record_id).head
+    try:  # the read checked the version it covers; the form shows the newest, checked too
+        content = services().records.checked_content(record.record_id, head.version)
+    except VerificationError:
+        flash(_("The stored content does not match its fingerprint on the chain: the database was altered. "
+                "Nothing is shown; tell the office."), "error")  # fmt: skip
+        return redirect(url_for("committee.record", record_id=record.record_id))
+    except NotFoundError:
+        flash(_("The newest version is not on the chain yet. Open the form again in a moment."), "warning")
+        return again
+    formdata, rows = formdata_of(category, content or {})
+    formdata["expected_version"] = str(head.version)
+    form = record_form(category, rows, formdata)
+    return _record_form_page("edit", form, category, record=record, name=name, loaded=head.version,
+                             disclosure=disclosure)  # fmt: skip
 
 
 def _content(category: Category, form: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]], list[str]]:
@@ -343,6 +433,8 @@ def _write_error(category: Category, form: Any, exc: LedgerError) -> tuple[dict[
 def _record_form_page(mode: str, form: Any, category: Category, *, status: int = 200, **context: Any) -> Any:
     groups = context.setdefault("groups", {})
     problems = context.setdefault("problems", [])
+    context.setdefault("disclosure", None)
+    context.setdefault("open_form", ShowContentForm(formdata=None) if mode == "edit" else None)
     error_count = count_errors(form[CONTENT].form) + sum(len(g) for g in groups.values())
     if status == 200 and (problems or error_count or form.errors):
         status = 400
@@ -357,11 +449,11 @@ def _record_form_page(mode: str, form: Any, category: Category, *, status: int =
 # -- a record ------------------------------------------------------------------------------
 
 
-def _record_page(actor: Actor, record: Record, disclosure: Disclosure | None = None) -> Any:
-    category = Category(record.category)
+def _record_page(actor: Actor, record: scope.CommitteeRecord, disclosure: Disclosure | None = None) -> Any:
+    category = record.category
     with store() as db:
         versions = queries.versions(db, record.record_id)
-        summary = queries.summary(db, str(actor.org_id))
+        summary = _summary(db, actor)
         people = {record.subject, record.created_by}
         for v in versions:
             people.update({v.created_by, *v.signers, *v.approvals})
@@ -378,7 +470,7 @@ def _record_page(actor: Actor, record: Record, disclosure: Disclosure | None = N
             changes = diff(category, disclosure.content, view.head.content)[0]
     can_sign = (
         actor.role == "committee-member"
-        and record.erased_at is None
+        and not record.erased
         and head.on_chain
         and not head.certified_tx
         and actor.address not in head.approvals
@@ -397,7 +489,7 @@ def _record_page(actor: Actor, record: Record, disclosure: Disclosure | None = N
         changes=changes,
         pending_head=pending_head,
         can_sign=can_sign,
-        show_form=ShowContentForm(),
+        show_form=ShowContentForm(formdata=None),
         sign_form=SignForm(formdata=None, version=str(head.version), back="record"),
     )
 
@@ -421,8 +513,15 @@ def record_content(record_id: str) -> Any:
     """Shows the content after logging the read (a committee review, basis "duty")."""
     actor = me()
     found = _record_or_404(actor, record_id)
-    if found.erased_at is not None:
+    if found.erased:
         flash(_("This record was erased: there is no content to show."), "error")
+        return redirect(url_for("committee.record", record_id=found.record_id))
+    pressed = ShowContentForm()
+    if not pressed.validate_on_submit():
+        abort(400)
+    if not _first_opening(pressed.opening.data):
+        flash(_("This page is not kept: to see the content again, show it again (that view is logged too)."),
+              "warning")  # fmt: skip
         return redirect(url_for("committee.record", record_id=found.record_id))
     try:
         disclosure = services().access.read(found.record_id, accessor=actor.address, basis="duty")
@@ -448,22 +547,19 @@ class QueueEntry:
 
 @bp.get("/queue")
 def queue() -> Any:
+    """What waits for signatures, without content: a member shows each one's changes (a
+    logged read, :func:`record_changes`) before signing it."""
     actor = me()
     signer = actor.role == "committee-member"
     with store() as db:
         items = queries.queue(db, str(actor.org_id), actor.address if signer else None)
-        summary = queries.summary(db, str(actor.org_id))
-        shown = display_names({i.subject for i in items} | {i.created_by for i in items}, db=db)
-    page = _page()
-    pages = max(1, -(-len(items) // QUEUE_PAGE))
-    page = min(page, pages)
-    entries = [
-        QueueEntry(item, shown[item.subject], shown[item.created_by])
-        for item in items[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE]
-    ]
-    if signer:
-        for entry in entries:
-            _review(actor, entry)
+        summary = _summary(db, actor)
+        page = _page()
+        pages = max(1, -(-len(items) // QUEUE_PAGE))
+        page = min(page, pages)
+        shown = scope.records(chain(), str(actor.org_id), items[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE])
+        names = display_names({i.subject for i in shown} | {i.created_by for i in shown}, db=db)
+    entries = [QueueEntry(item, names[item.subject], names[item.created_by]) for item in shown]
     return render_template(
         "committee/queue.html",
         entries=entries,
@@ -472,29 +568,82 @@ def queue() -> Any:
         pages=pages,
         signer=signer,
         threshold=summary.threshold,
-        sign_form=SignForm(formdata=None),
+        forms={e.item.record_id: ShowChangesForm(formdata=None, version=str(e.item.version)) for e in entries},
     )
 
 
-def _review(actor: Actor, entry: QueueEntry) -> None:
+@bp.get("/records/<record_id>/changes")
+def record_changes_again(record_id: str) -> Any:
+    """No URL serves content: the changes shown once lead back to the signing queue."""
+    _record_or_404(me(), record_id)
+    return redirect(url_for("committee.queue"))
+
+
+@bp.post("/records/<record_id>/changes")
+def record_changes(record_id: str) -> Any:
+    """What the newest version of a record in the signing queue changes, once the read is
+    logged (a committee review, basis "duty"), with the button that signs it."""
+    actor = me()
+    if actor.role != "committee-member":
+        abort(403)  # the queue shows changes to those who sign them
+    found = _record_or_404(actor, record_id)
+    pressed = ShowChangesForm()
+    if not pressed.validate_on_submit():
+        abort(400)
+    back = redirect(url_for("committee.queue"))
+    if found.erased:
+        flash(_("This record was erased: there is nothing to sign."), "error")
+        return back
+    if not _first_opening(pressed.opening.data):
+        flash(_("This page is not kept: to see the changes again, show them again (that view is logged too)."),
+              "warning")  # fmt: skip
+        return back
+    with store() as db:
+        waiting = queries.queue(db, str(actor.org_id), actor.address, record_id=found.record_id)
+        summary = _summary(db, actor)
+        names = display_names({found.subject} | {i.created_by for i in waiting}, db=db)
+    if not waiting:  # signed, certified or replaced meanwhile: nothing to read for
+        flash(_("Nothing of this record waits for your signature any more."), "warning")
+        return back
+    item = replace(waiting[0], subject=found.subject, category=found.category)
+    entry = QueueEntry(item, names[found.subject], names[item.created_by])
+    disclosure = _review(actor, entry)
+    return render_template(
+        "committee/changes.html",
+        entry=entry,
+        disclosure=disclosure,
+        newer=str(item.version) != pressed.version.data,
+        threshold=summary.threshold,
+    )
+
+
+def _review(actor: Actor, entry: QueueEntry) -> Disclosure | None:
     """The diff of a queued version against the one before it, after logging the read."""
     try:
-        services().access.read(entry.item.record_id, accessor=actor.address, basis="duty")
+        disclosure = services().access.read(entry.item.record_id, accessor=actor.address, basis="duty")
     except AccessRefused as refused:
         entry.refused = _refusal(refused)
-        return
+        return None
     except NotFoundError:
         entry.refused = _("This record has no content to show.")
-        return
-    view = services().records.show(entry.item.record_id)
-    by_version = {v.version: v for v in view.versions}
-    new = by_version.get(entry.item.version)
-    old = by_version.get(entry.item.version - 1)
-    if new is None:
+        return None
+    # The read checked the version it covers; what the sign button certifies is checked too.
+    records, rid, version = services().records, entry.item.record_id, entry.item.version
+    try:
+        new = records.checked_content(rid, version)
+        old = records.checked_content(rid, version - 1) if version > 1 else None
+    except VerificationError:
+        entry.refused = _(
+            "The stored content does not match its fingerprint on the chain: the database was altered. "
+            "Nothing is shown. Do not sign it; tell the office."
+        )
+        return disclosure
+    except NotFoundError:
         entry.refused = _("This version is no longer stored.")
-        return
-    entry.first = old is None
-    entry.changes, entry.unchanged = diff(view.category, old.content if old else None, new.content)
+        return disclosure
+    entry.first = version == 1
+    entry.changes, entry.unchanged = diff(entry.item.category, old, new)
+    return disclosure
 
 
 @bp.post("/records/<record_id>/sign")
@@ -519,7 +668,8 @@ def sign(record_id: str) -> Any:
         versions = {v.version: v for v in queries.versions(db, found.record_id)}
         already = queries.has_signed(db, found.record_id, version, actor.address)
     head = max(versions) if versions else 0
-    if found.erased_at is not None:
+    on_chain = scope.head(chain(), found.record_id, at_least=version)
+    if found.erased:
         flash(_("This record was erased: there is nothing to sign."), "error")
         return redirect(back)
     if version != head:
@@ -533,10 +683,10 @@ def sign(record_id: str) -> Any:
             "error",
         )
         return redirect(back)
-    if versions[head].certified_tx:
+    if on_chain is not None and on_chain.certified_version == version:
         flash(_("Version %(version)d is already certified.", version=version), "warning")
         return redirect(back)
-    if not versions[head].on_chain:
+    if on_chain is None or on_chain.version < version:
         flash(_("Version %(version)d is not on chain yet. Sign it in a moment.", version=version), "warning")
         return redirect(back)
     if already:
@@ -579,10 +729,11 @@ def history() -> Any:
     actor = me()
     page = _page()
     with store() as db:
-        events = queries.history(db, str(actor.org_id), HISTORY_PAGE + 1, (page - 1) * HISTORY_PAGE)
+        found = queries.history(db, str(actor.org_id), HISTORY_PAGE + 1, (page - 1) * HISTORY_PAGE)
+        more = len(found) > HISTORY_PAGE
+        events = scope.records(chain(), str(actor.org_id), found[:HISTORY_PAGE])
         shown = display_names({e.subject for e in events} | {e.who for e in events if e.who}, db=db)
-    more = len(events) > HISTORY_PAGE
-    return render_template("committee/history.html", events=events[:HISTORY_PAGE], names=shown, page=page, more=more)
+    return render_template("committee/history.html", events=events, names=shown, page=page, more=more)
 
 
 # -- relaying a resident's permission --------------------------------------------------------
@@ -598,13 +749,15 @@ def _grant_form(actor: Actor, *, fresh: bool = False) -> RelayGrantForm:
 
 def _relay_page(
     actor: Actor,
-    member: Member,
+    member: MemberState,
     form: RelayGrantForm,
     *,
     withdraw_errors: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> Any:
-    grants = services().consent.list(resident=member.address)
+    grants = [
+        g for g in services().consent.list(resident=member.address) if scope.grant_of(chain(), g.grant_id, member.address)
+    ]
     grants.sort(key=lambda g: g.valid_from, reverse=True)
     with store() as db:
         shown = display_names({member.address} | {g.relayer for g in grants if g.relayer}, db=db)
@@ -705,7 +858,7 @@ def relay_withdraw(address: str, grant_id: str) -> Any:
         grant = services().consent.show(grant_id)
     except (NotFoundError, InputError):
         abort(404)
-    if grant.resident != member.address:
+    if not scope.grant_of(chain(), grant.grant_id, member.address):  # the chain's, whatever the table says
         abort(404)
     form = RelayWithdrawForm(prefix="withdraw")
     if not form.validate_on_submit():
