@@ -161,6 +161,35 @@ class Organisations:
             raise NotFoundError(f"{address} is not a member on chain (yet); see 'gridledger member list'")
         return bytes.fromhex(member.org_id[2:])
 
+    # -- what an office governs (the chain's answer) ---------------------------------
+
+    def governed_by(self, office_id: str) -> dict[str, str]:
+        """The office and the organisations under it, id -> kind, as the chain has them: the
+        indexed tables propose the candidates, the chain confirms each one's parent (an
+        organisation moved under this office in the database is not this office's)."""
+        office_id = office_id.lower()
+        with self.ledger.store.session() as session:
+            candidates = set(
+                session.scalars(select(Organisation.org_id).where(Organisation.parent_id == office_id))
+            )
+        view = self.ledger.view
+        found = view.organisation(office_id)
+        governed = {office_id: found.kind} if found is not None and found.kind == "office" else {}
+        for candidate in sorted(candidates):
+            org = view.organisation(candidate)
+            if org is not None and org.parent_id == office_id:
+                governed[org.org_id] = org.kind
+        return governed
+
+    def resident_of_office(self, address: str, office_id: str) -> bool:
+        """Whether ``address`` is a resident of a committee under ``office_id``, on chain."""
+        view = self.ledger.view
+        member = view.member(address)
+        if member is None or member.role != "resident":
+            return False
+        committee = view.organisation(member.org_id)
+        return committee is not None and committee.parent_id == office_id.lower()
+
     # -- reads (indexed tables) ------------------------------------------------------
 
     def organisations(self) -> list[OrgView]:

@@ -11,7 +11,7 @@ residents); others answer 404, so ids cannot be probed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import Any, cast
@@ -29,7 +29,7 @@ from ledger.formats import parse_id, to_hex
 from ledger.history import anchored_checkpoint, organisation_leaf, own_event, proof_document, resident_history
 from ledger.history import bundle as make_bundle
 from ledger.membership import CODE_PATTERN, org_id
-from ledger.store.models import AccessEvent, Member, Organisation, OrgProfile, Record
+from ledger.store.models import AccessEvent, Organisation, OrgProfile, Record
 
 from .. import errors
 from ..services import services
@@ -432,32 +432,21 @@ def resident_access_proof(seq: str) -> Any:
 
 
 def _office_orgs(office: str) -> dict[str, str]:
-    """The office and the organisations under it: id -> kind."""
-    with services().ledger.store.session() as db:
-        rows = db.execute(
-            select(Organisation.org_id, Organisation.kind).where(
-                (Organisation.org_id == office) | (Organisation.parent_id == office)
-            )
-        ).all()
-    return {r.org_id: r.kind for r in rows}
+    """The office and the organisations under it, as the chain has them: id -> kind."""
+    return services().orgs.governed_by(office)
 
 
-def _office_residents(orgs: dict[str, str]) -> set[str]:
-    committees = [o for o, kind in orgs.items() if kind == "committee"]
-    if not committees:
-        return set()
-    with services().ledger.store.session() as db:
-        return set(
-            db.scalars(select(Member.address).where(Member.org_id.in_(committees), Member.role == "resident"))
-        )
+def _office_resident(office: str) -> Callable[[str | None], bool]:
+    """Whether an address is a resident of the office's committees, on chain."""
+    return lambda address: address is not None and services().orgs.resident_of_office(address, office)
 
 
-def _audit_scope(*, one_required: bool = False) -> tuple[Any, dict[str, str], set[str]]:
+def _audit_scope(*, one_required: bool = False) -> tuple[Any, dict[str, str], Callable[[str | None], bool]]:
     """The scope from the query, limited to the caller's office: a department (or other
     organisation) of another office, or a resident of another office, answers 404."""
     office = caller().org_id
     orgs = _office_orgs(office)
-    residents = _office_residents(orgs)
+    residents = _office_resident(office)
     start, end = request.args.get("from") or None, request.args.get("to") or None
     department = request.args.get("department", "").strip() or None
     resident = request.args.get("resident", "").strip() or None
@@ -469,7 +458,7 @@ def _audit_scope(*, one_required: bool = False) -> tuple[Any, dict[str, str], se
         if not Web3.is_address(resident):
             raise InputError(f"a resident is named by their 0x address; got {resident!r}", field="resident")
         resident = Web3.to_checksum_address(resident)
-        if resident not in residents:
+        if not residents(resident):
             raise NotFoundError(f"no resident {resident} in your office's committees")
     if one_required and department is None and resident is None:
         raise InputError("name one of your office's departments (department=CODE) or residents (resident=0x…)",
@@ -486,7 +475,7 @@ def audit_findings() -> Any:
     scope, orgs, residents = _audit_scope()
     ledger = services().ledger
     result = audit_.run(ledger, scope, integrity=False)
-    mine = [f for f in result.findings if (f.organisation in orgs) or (f.resident in residents)]
+    mine = [f for f in result.findings if (f.organisation in orgs) or residents(f.resident)]
     codes = audit_.org_codes(ledger)
     counts: dict[str, int] = {}
     for f in mine:

@@ -42,7 +42,6 @@ from ledger.store.models import (
     EmergencyReview,
     GrantTerms,
     Member,
-    Organisation,
     Record,
     RecordVersion,
 )
@@ -226,9 +225,7 @@ def office() -> Office:
         return g.office  # type: ignore[no-any-return]
     me = actor()
     office_id = str(me.office_id)
-    with services().ledger.store.session() as db:
-        under = set(db.scalars(select(Organisation.org_id).where(Organisation.parent_id == office_id)))
-    under.add(office_id)
+    under = set(services().orgs.governed_by(office_id))  # the chain's answer, not the tables'
     every = services().orgs.organisations()
     views = {v.org_id: v for v in every if v.org_id in under}
     others = {v.org_id: v for v in every if v.org_id not in under}
@@ -248,7 +245,8 @@ def member_or_404(address: str) -> Member:
         abort(404)
     with services().ledger.store.session() as db:
         member = db.get(Member, Web3.to_checksum_address(address))
-    if member is None or member.org_id not in office().orgs:
+    on_chain = services().ledger.view.member(Web3.to_checksum_address(address))
+    if member is None or on_chain is None or on_chain.org_id not in office().orgs:
         abort(404)
     return member
 
@@ -277,10 +275,8 @@ def emergency_or_404(seq: int) -> AccessEvent:
     return event
 
 
-def residents_of_office() -> set[str]:
-    committees = [v.org_id for v in office().committees]
-    with services().ledger.store.session() as db:
-        return set(db.scalars(select(Member.address).where(Member.org_id.in_(committees), Member.role == "resident")))
+def resident_of_office(address: str) -> bool:
+    return services().orgs.resident_of_office(address, office().id)
 
 
 def to_ms(moment: datetime | None) -> int | None:
@@ -958,7 +954,7 @@ def _scope(form: ScopeForm) -> _Scoped | None:
             address = services().ledger.address_of(resident)
         except (LedgerError, ValueError):
             address = None
-        if address is None or address not in residents_of_office():
+        if address is None or not resident_of_office(address):
             form.resident.errors = [_("No resident of this office has this label or address.")]
             return None
     try:
@@ -978,18 +974,7 @@ def _scope(form: ScopeForm) -> _Scoped | None:
 def _mine(findings: list[audit.Finding]) -> list[audit.Finding]:
     """The findings about this office: its organisations' accesses, or its residents'."""
     orgs = office().orgs
-    residents: set[str] | None = None
-    kept = []
-    for f in findings:
-        if f.organisation in orgs:
-            kept.append(f)
-            continue
-        if f.resident:
-            if residents is None:
-                residents = residents_of_office()
-            if f.resident in residents:
-                kept.append(f)
-    return kept
+    return [f for f in findings if f.organisation in orgs or (f.resident and resident_of_office(f.resident))]
 
 
 def _run(scoped: _Scoped, *, integrity: bool) -> audit.Audit:
