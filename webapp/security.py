@@ -1,8 +1,10 @@
 """Who is asking, and what they may do: log-in, sessions, CSRF, headers, rate limits.
 
-What a person may do is decided on every request from the membership state (the
-``members`` table the indexer fills from the chain), never from the URL or the session:
-the session only says which web user logged in.
+What a person may do is decided on every request from the chain (``ledger.view``: the
+account's organisation, role and status, and the organisation's kind, department kind and
+office), never from the URL, the session or a table a database editor could change. The
+session only says which web user logged in; the web user's row must carry its seal
+(:mod:`ledger.seal`), or it is refused like a wrong password.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Table, bindparam, delete, func, select
 
+from ledger.seal import row_sealed
 from ledger.settings import Settings
-from ledger.store.models import LoginFailure, Member, Organisation, OrgProfile, WebUser
+from ledger.store import as_stored
+from ledger.store.models import LoginFailure, OrgProfile, WebUser
 
 from .services import services
 
@@ -96,7 +100,8 @@ def check_password(stored: str, password: str) -> bool:
 
 @dataclass(frozen=True)
 class Actor:
-    """The logged-in person as the membership state has them now."""
+    """The logged-in person as the chain has them now (names from ``org_profiles``, for
+    display only)."""
 
     user_id: int
     username: str
@@ -120,49 +125,62 @@ class Actor:
 
 
 _USERS = cast(Table, WebUser.__table__)
-_MEMBERS = cast(Table, Member.__table__)
-_ORGS = cast(Table, Organisation.__table__)
 _PROFILES = cast(Table, OrgProfile.__table__)
-#: The user with their membership, organisation and its profile, in one query (every page asks).
-_ACTOR = (
-    select(
-        _USERS.c.id, _USERS.c.username, _USERS.c.display_name, _USERS.c.address, _USERS.c.password_hash,
-        _USERS.c.disabled, _MEMBERS.c.org_id, _MEMBERS.c.role, _MEMBERS.c.status, _ORGS.c.kind,
-        _ORGS.c.department_kind, _ORGS.c.parent_id, _PROFILES.c.code, _PROFILES.c.name,
-    )
-    .select_from(
-        _USERS.outerjoin(_MEMBERS, _MEMBERS.c.address == _USERS.c.address)
-        .outerjoin(_ORGS, _ORGS.c.org_id == _MEMBERS.c.org_id)
-        .outerjoin(_PROFILES, _PROFILES.c.org_id == _MEMBERS.c.org_id)
-    )
-    .where(_USERS.c.id == bindparam("uid"))
-)  # fmt: skip
+_u = _USERS.c
+# Built once: building a statement costs more than running it.
+_USER = select(_u.id, _u.username, _u.password_hash, _u.address, _u.display_name, _u.disabled,
+               as_stored(_u.seal)).where(_u.id == bindparam("uid"))  # fmt: skip
+_PROFILE = select(_PROFILES.c.code, _PROFILES.c.name).where(_PROFILES.c.org_id == bindparam("org_id"))
+
+
+def sealed_user(row: Any) -> bool:
+    """Whether a ``web_users`` row carries its valid seal. One that does not was written or
+    changed behind the installation's back: it is logged, and refused like a wrong password."""
+    if row_sealed(services().ledger.sealer, "web_users", row):
+        return True
+    current_app.logger.warning(
+        "web user #%s (%r) carries no valid seal: it was changed in the database behind the installation's "
+        "back; refused. Run 'gridledger verify all'.", row.id, row.username,
+    )  # fmt: skip
+    return False
 
 
 def _actor_of(row: Any) -> Actor:
-    office = None
-    if row.kind is not None:
-        office = row.org_id if row.kind == "office" else row.parent_id
+    """The user's membership and organisation from the chain; the organisation's code and
+    name from its profile (display only)."""
+    view = services().ledger.view
+    member = view.member(row.address)
+    org = None if member is None else view.organisation(member.org_id)
+    profile = None
+    if member is not None:
+        with services().ledger.store.engine.connect() as connection:
+            profile = connection.execute(_PROFILE, {"org_id": member.org_id}).first()
     return Actor(
         user_id=row.id, username=row.username, display_name=row.display_name, address=row.address,
-        org_id=row.org_id, org_code=row.code, org_name=row.name, org_kind=row.kind,
-        department_kind=row.department_kind, office_id=office, role=row.role, status=row.status,
+        org_id=None if member is None else member.org_id,
+        org_code=None if profile is None else profile.code, org_name=None if profile is None else profile.name,
+        org_kind=None if org is None else org.kind, department_kind=None if org is None else org.department_kind,
+        office_id=None if org is None else org.office,
+        role=None if member is None else member.role, status=None if member is None else member.status,
     )  # fmt: skip
 
 
 def current_actor() -> Actor | None:
-    """The logged-in user as the membership state has them now (looked up once per request)."""
+    """The logged-in user as the chain has them now (looked up once per request). Raises
+    :class:`ledger.errors.NodeError` when the chain cannot be asked (the error page then
+    sees nobody logged in)."""
     if "actor" in g:
         return g.actor  # type: ignore[no-any-return]
-    actor = None
+    g.actor = None
     uid = session.get("uid")
-    if isinstance(uid, int):
-        with services().ledger.store.engine.connect() as connection:
-            row = connection.execute(_ACTOR, {"uid": uid}).first()
-        if row is not None and not row.disabled and session.get("pw") == _stamp(row.password_hash):
-            actor = _actor_of(row)
-    g.actor = actor
-    return actor
+    if not isinstance(uid, int):
+        return None
+    with services().ledger.store.engine.connect() as connection:
+        row = connection.execute(_USER, {"uid": uid}).first()
+    if row is None or row.disabled or session.get("pw") != _stamp(row.password_hash) or not sealed_user(row):
+        return None
+    g.actor = _actor_of(row)
+    return g.actor  # type: ignore[no-any-return]
 
 
 def _stamp(password_hash: str) -> str:

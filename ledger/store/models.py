@@ -391,8 +391,9 @@ class EmergencyReview(Base):
 class WebUser(Base):
     """A person who logs in to the web app, acting as one account (whose key is held here).
 
-    What they may do is never stored here: it is read from ``members`` (the membership
-    state on chain) on every request."""
+    What they may do is never stored here: it is asked of the chain (``ledger.view``) on
+    every request. The row is sealed (:data:`ledger.seal.SEALED`); a row without its valid
+    seal is refused like a wrong password."""
 
     __tablename__ = "web_users"
 
@@ -408,7 +409,8 @@ class WebUser(Base):
 
 class ApiToken(Base):
     """A token for another system: only its SHA-256 is kept; scoped to the organisation and
-    role its account had when it was made, and refused once the membership no longer matches."""
+    role its account had on chain when it was made, and refused once the chain's membership
+    no longer matches, or when the row does not carry its valid seal."""
 
     __tablename__ = "api_tokens"
 

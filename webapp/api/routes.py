@@ -197,14 +197,13 @@ def explorer() -> Any:
 def me() -> Any:
     who = caller()
     with services().ledger.store.session() as db:
-        org = db.get(Organisation, who.org_id)
         profile = db.get(OrgProfile, who.org_id)
     return jsonify({
         "address": who.address,
         "role": who.role,
         "organisation": {
             "id": who.org_id, "code": profile.code if profile else None, "name": profile.name if profile else None,
-            "kind": org.kind if org else None,
+            "kind": who.org_kind,
         },
         "token": {"id": who.token_id, "name": who.token_name},
     })  # fmt: skip

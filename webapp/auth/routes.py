@@ -21,6 +21,7 @@ from ..security import (
     login_blocked,
     password_stamp,
     record_login_failure,
+    sealed_user,
 )
 from ..services import services
 from .forms import LoginForm
@@ -65,7 +66,12 @@ def login() -> Any:
             return render_template("auth/login.html", form=form), 429
         with services().ledger.store.session() as db:
             user = db.scalar(select(WebUser).where(WebUser.username == username))
-        if user is None or user.disabled or not check_password(user.password_hash, form.password.data):
+        if (
+            user is None
+            or user.disabled
+            or not sealed_user(user)
+            or not check_password(user.password_hash, form.password.data)
+        ):
             record_login_failure(username)
             form.password.errors.append(_("The user name or the password is wrong."))
         else:
