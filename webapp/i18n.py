@@ -8,9 +8,10 @@ files are compiled from them when missing or older (never committed).
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from flask import Flask, g, has_request_context, request, session
-from flask_babel import Babel, get_locale, get_translations
+from flask_babel import Babel, format_timedelta, get_locale, get_translations
 from flask_babel import gettext as babel_gettext
 from flask_babel.speaklater import LazyString
 
@@ -71,6 +72,13 @@ def format_seconds(seconds: int | None) -> str:
     if seconds is None:
         return ""
     return datetime.fromtimestamp(seconds, UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def format_duration(seconds: float | None) -> str:
+    """A wait in the page's language ("5 seconds", "2 minutes"), rounded up to a second."""
+    if seconds is None:
+        return ""
+    return str(format_timedelta(timedelta(seconds=math.ceil(seconds)), threshold=1.0))
 
 
 def format_last_day(valid_until: int | None) -> str:

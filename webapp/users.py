@@ -4,7 +4,8 @@ the organisation and role it had on chain when the token was made.
 
 Every row written here is sealed (:data:`ledger.seal.SEALED`) in the transaction that writes
 it, and the web app refuses a row whose seal does not hold: a database editor cannot point a
-log-in at another account, set a password, re-enable a user, or revive or widen a token."""
+log-in at another account, set a password, re-enable a user, or revive or widen a token.
+A new password or disabling a user ends all of the user's sessions."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ledger.context import Ledger
 from ledger.errors import InputError, NotFoundError
 from ledger.seal import row_seal, row_sealed
-from ledger.store.models import ApiToken, WebUser
+from ledger.store.models import ApiToken, WebSession, WebUser
 
 from .security import MIN_PASSWORD, hash_password
 
@@ -55,6 +56,8 @@ def add_user(
         if user is None:
             user = WebUser(username=username, address=address)
             db.add(user)
+        else:  # a new password: every session of the old one ends
+            db.execute(delete(WebSession).where(WebSession.user_id == user.id))
         user.address = address
         user.password_hash = hash_password(password, hasher)
         user.display_name = display_name.strip()[:100]
@@ -67,8 +70,8 @@ def add_user(
 
 
 def disable_user(ledger: Ledger, username: str) -> None:
-    """Stops a log-in from working, its open sessions included (``add_user(...,
-    replace=True)`` enables it again with a new password)."""
+    """Stops a log-in from working and ends its sessions (``add_user(..., replace=True)``
+    enables it again with a new password)."""
     sealer = ledger.sealer
     with ledger.store.session() as db, db.begin():
         user = db.scalar(select(WebUser).where(WebUser.username == username.strip().lower()))
@@ -78,6 +81,7 @@ def disable_user(ledger: Ledger, username: str) -> None:
         user.disabled = True
         if intact:  # an altered row stays unsealed: refused anyway, and verify still reports it
             user.seal = row_seal(sealer, "web_users", user)
+        db.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
 
 @dataclass(frozen=True)

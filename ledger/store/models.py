@@ -426,15 +426,32 @@ class ApiToken(Base):
     seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["api_tokens"]
 
 
-class LoginFailure(Base):
-    """A failed log-in, kept for rate limiting (by username and by client address)."""
+class WebSession(Base):
+    """A logged-in browser. The session cookie (signed with the web app's secret key, which
+    is not in the database) carries the user id and a random session id; only the id's
+    SHA-256 is kept here. A request is served only while its row lives: logging out deletes
+    it, a new password or disabling the user deletes all of the user's rows."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "web_sessions"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64), index=True)
-    client: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LoginThrottle(Base):
+    """Failed log-ins counted per client address (``kind`` "client") and per user name
+    (``kind`` "account", known or not), for the growing delays of :mod:`webapp.throttle`.
+    A lane with no failure for a while is forgotten."""
+
+    __tablename__ = "login_throttles"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    first_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class VerifyRun(Base):
