@@ -167,6 +167,11 @@ ORG_KIND_NAMES = {
     "committee": lazy_gettext("Residents' committee"),
     "department": lazy_gettext("Department"),
 }
+#: The lanes of :mod:`webapp.throttle`.
+THROTTLE_LANE_NAMES = {
+    "client": lazy_gettext("Client address"),
+    "account": lazy_gettext("User name"),
+}
 
 
 def name_of(table: dict[Any, Any], key: Any) -> str:
@@ -190,8 +195,11 @@ def init_app(app: Flask) -> None:
         basis_name=lambda basis: name_of(BASIS_NAMES, basis),
         outcome_name=lambda outcome: name_of(OUTCOME_NAMES, outcome),
         org_kind_name=lambda kind: name_of(ORG_KIND_NAMES, kind),
+        throttle_lane_name=lambda lane: name_of(THROTTLE_LANE_NAMES, lane),
     )
-    app.jinja_env.filters.update(ms=format_ms, seconds=format_seconds, last_day=format_last_day)
+    app.jinja_env.filters.update(
+        ms=format_ms, seconds=format_seconds, last_day=format_last_day, duration=format_duration
+    )
     # Templates translate with the request's catalogue (Jinja's "newstyle" gettext: the
     # values put into a message are escaped, the message is not escaped twice).
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]

@@ -1,9 +1,10 @@
 """Log-in throttles: growing delays per client and per user name (on the app's clock, no
-sleeping); the owner's device cookie keeps them out of a delay someone else caused; unknown
-and known user names fail in the same time."""
+sleeping); the owner's device cookie keeps them out of a delay someone else caused; the
+office's page of throttles; unknown and known user names fail in the same time."""
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from flask import Flask
+from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
@@ -174,6 +176,68 @@ def test_a_device_cookie_expires(app: Flask, clock: Clock) -> None:
     clock.advance(11)
     guesses()
     assert owner.login_as("resident").status_code == 429  # half a year on: a stranger again
+
+
+# -- the office's page --------------------------------------------------------------------------
+
+
+def lane_of(page: str, kind: str, key: str) -> dict[str, str] | None:
+    found = re.search(rf'<tr data-testid="throttle-{kind}-{re.escape(key)}" data-failures="(\d+)" data-wait="(\d+)">', page)
+    return None if found is None else {"failures": found.group(1), "wait": found.group(2)}
+
+
+def test_the_office_admin_sees_the_throttles_and_clears_one(
+    app: Flask, client: FlaskClient, auth: Auth, clock: Clock
+) -> None:
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    guesser = browser(app, "203.0.113.7")
+    for i in range(10):
+        guesser.login_as(f"ghost-{i % 2}", "wrong")
+    for i in range(5):
+        browser(app, f"203.0.113.{100 + i}").login_as("resident", "wrong")
+    auth.login_as("admin")
+    home = client.get("/office/").get_data(as_text=True)
+    assert 'href="/office/throttles"' in home
+    page = client.get("/office/throttles").get_data(as_text=True)
+    assert lane_of(page, "client", "203.0.113.7") == {"failures": "10", "wait": "1"}
+    assert lane_of(page, "account", "resident") == {"failures": "5", "wait": "2"}
+    assert lane_of(page, "account", "ghost-0") == {"failures": "5", "wait": "2"}
+    assert page.count("no such user") == 2  # the ghosts; the resident is a real user
+
+    cleared = auth.post("/office/throttles/clear", {"kind": "account", "key": "resident"}, page="/office/throttles")
+    assert cleared.status_code == 302 and cleared.headers["Location"] == "/office/throttles"
+    page = client.get("/office/throttles").get_data(as_text=True)
+    assert "Cleared: resident may try again at once." in page
+    assert lane_of(page, "account", "resident") is None and lane_of(page, "client", "203.0.113.7") is not None
+    assert browser(app, "198.51.100.50").login_as("resident").status_code == 302
+
+    for kind, key in (("account", "resident"), ("device", "x"), ("client", "192.0.2.1")):
+        refused = auth.post("/office/throttles/clear", {"kind": kind, "key": key}, page="/office/throttles")
+        assert refused.status_code == 404, (kind, key)
+
+
+def test_another_offices_admin_sees_only_names_of_their_own_and_of_nobody(
+    app: Flask, client: FlaskClient, auth: Auth, clock: Clock
+) -> None:
+    for name in ("resident", "other-member", "ghost"):
+        for i in range(5):
+            browser(app, f"203.0.113.{i + 1}").login_as(name, "wrong")
+    auth.login_as("other-admin")
+    page = client.get("/office/throttles").get_data(as_text=True)
+    assert lane_of(page, "account", "other-member") is not None and lane_of(page, "account", "ghost") is not None
+    assert lane_of(page, "client", "203.0.113.1") is not None
+    assert lane_of(page, "account", "resident") is None  # office A's resident
+    refused = auth.post("/office/throttles/clear", {"kind": "account", "key": "resident"}, page="/office/throttles")
+    assert refused.status_code == 404
+
+
+@pytest.mark.parametrize("username", ["resident", "member1", "officer", "other-member"])
+def test_the_throttles_page_is_for_office_admins_only(client: FlaskClient, auth: Auth, username: str) -> None:
+    assert client.get("/office/throttles").status_code == 302  # nobody logged in: to the log-in page
+    auth.login_as(username)
+    assert client.get("/office/throttles").status_code == 403
+    cleared = auth.post("/office/throttles/clear", {"kind": "client", "key": "127.0.0.1"})
+    assert cleared.status_code == 403
 
 
 # -- timing -----------------------------------------------------------------------------------
