@@ -1038,6 +1038,19 @@ def user_add(username: str, account: str, display_name: str, password: str, repl
     with _ledger() as ledger:
         made = add_user(ledger, username, password, account=account, display_name=display_name, replace=replace)
     console.print(f"user {made.username} acts as {made.address}")
+    if replace:
+        console.print("every session of the old password has ended")
+
+
+@user.command("disable")
+@click.argument("username")
+def user_disable(username: str) -> None:
+    """Stop USERNAME from logging in and end its sessions ('user add --replace' enables it again)."""
+    from webapp.users import disable_user
+
+    with _ledger() as ledger:
+        disable_user(ledger, username)
+    console.print(f"user {username} is disabled; its sessions have ended")
 
 
 @main.group()

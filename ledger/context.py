@@ -5,6 +5,7 @@ Built once per process (CLI command, worker, web app) and passed to services.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from functools import cached_property
@@ -19,7 +20,7 @@ from web3.contract import Contract
 from . import deployment as deployment_file
 from .chain import CONTRACTS, Call, ErrorDecoder, artifact_hash, connect, contract
 from .deployment import Deployment
-from .errors import ConfigurationError, NotFoundError, StoreError
+from .errors import ConfigurationError, NodeError, NotFoundError, StoreError
 from .keys import KeyStore
 from .membership import MembershipCalls
 from .outbox import Outbox, raise_for_revert
@@ -208,6 +209,12 @@ class Ledger:
         if wait:
             done = self.outbox.wait([queued.tx_hash], timeout=timeout)
             self.indexer().run_once()
+            mined = max((row.block_number or 0 for row in done), default=0)
+            if mined and "view" in self.__dict__:
+                # This process's next decision sees its own write (a suspension, say) at
+                # once, not up to HEAD_MAX_AGE later: the view moves past the block.
+                with contextlib.suppress(NodeError):  # the write is done; the view catches up later
+                    self.view.head(newer_than=mined - 1)
             raise_for_revert(done)
         return queued.tx_hash
 

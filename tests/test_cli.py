@@ -179,6 +179,44 @@ def test_verify_exits_non_zero_on_a_finding(run, ledger, world) -> None:  # type
     assert "content-edited" in result.output and record_id in result.output
 
 
+def test_user_add_replace_and_disable_keep_the_log_in_sealed_and_end_its_sessions(run, ledger, world) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from ledger.seal import row_sealed
+    from ledger.store.models import WebSession, WebUser
+
+    def user() -> WebUser:
+        with ledger.store.session() as session:
+            found = session.scalar(select(WebUser).where(WebUser.username == "cli-user"))
+        assert found is not None and row_sealed(ledger.sealer, "web_users", found)
+        return found
+
+    def sessions() -> int:
+        with ledger.store.session() as session:
+            return len(list(session.scalars(select(WebSession.id_hash))))
+
+    def log_in(user_id: int) -> None:  # as the web app stores a session
+        now = datetime.now(UTC)
+        with ledger.store.session() as session, session.begin():
+            session.add(WebSession(id_hash=f"{user_id:064x}", user_id=user_id, created_at=now,
+                                   expires_at=now + timedelta(hours=8)))  # fmt: skip
+
+    added = run("user", "add", "cli-user", "--account", world.resident, "--name", "张三", "--password", "first password 1")
+    assert added.exit_code == 0, added.output
+    log_in(user().id)
+    disabled = run("user", "disable", "cli-user")
+    assert disabled.exit_code == 0 and "disabled" in disabled.output
+    assert user().disabled and sessions() == 0
+    log_in(user().id)  # (a session left from before, say)
+    again = run("user", "add", "cli-user", "--account", world.resident, "--name", "张三", "--password",
+                "second password 2", "--replace")  # fmt: skip
+    assert again.exit_code == 0 and "every session of the old password has ended" in again.output
+    assert not user().disabled and sessions() == 0
+    assert run("user", "disable", "nobody-here").exit_code == 1
+
+
 def test_the_access_log_story_from_the_command_line(run, ledger, world, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Issue 4's done-when: a department reads under a grant, the resident's history shows
     it with a proof the standalone verifier accepts, a withdrawn grant stops the next

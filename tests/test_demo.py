@@ -33,6 +33,7 @@ from ledger.demo import (
 )
 from ledger.errors import ConfigurationError
 from ledger.membership import org_id
+from ledger.seal import row_sealed
 from ledger.store.models import (
     AccessEvent,
     Approval,
@@ -46,7 +47,6 @@ from ledger.store.models import (
     RecordVersion,
     WebUser,
 )
-from webapp.security import password_stamp
 
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 SMALL = 6
@@ -195,7 +195,8 @@ def test_a_small_demo_tells_the_whole_story_and_a_second_build_creates_nothing(l
     for login in logins:
         assert users[login.username].address == ledger.address_of(login.label)
         assert CHEAP_HASHER.verify(users[login.username].password_hash, DEMO_PASSWORD)
-    assert len({password_stamp(u) for u in users.values()}) == 1  # hashed once for all (see _HashOnce)
+    assert len({u.password_hash for u in users.values()}) == 1  # hashed once for all (see _HashOnce)
+    assert all(row_sealed(ledger.sealer, "web_users", u) for u in users.values())
 
     # No personal data on chain: no name, ID or phone number in any event or calldata.
     with ledger.store.session() as db:

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.settings import Settings
 
-from . import errors, i18n, security
+from . import errors, i18n, security, throttle
 from .services import Services
 
 
@@ -41,15 +41,16 @@ def create_app(settings: Settings | None = None, config: dict[str, Any] | None =
         MAX_CONTENT_LENGTH=1 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=8 * 3600,
         PASSWORD_HASHER=None,  # argon2id with the library's defaults; tests pass a cheaper one
-        LOGIN_LIMIT_PER_USER=5,
-        LOGIN_LIMIT_PER_CLIENT=30,
-        LOGIN_LIMIT_WINDOW=15 * 60,
+        CLOCK=throttle.utcnow,  # sessions and log-in throttles read time here; tests set it
+        LOGIN_CLIENT_RULE=throttle.CLIENT_RULE,
+        LOGIN_ACCOUNT_RULE=throttle.ACCOUNT_RULE,
+        DEVICE_COOKIE_LIFETIME=throttle.DEVICE_LIFETIME,
     )
     if config:
         app.config.update(config)
     proxies = trusted_proxies()
     if proxies:
-        # Behind nginx: the client's address (log-in limits) and scheme (Secure cookies, HSTS)
+        # Behind nginx: the client's address (log-in throttles) and scheme (Secure cookies, HSTS)
         # come from the last ``proxies`` X-Forwarded-For / -Proto entries, which they wrote.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.extensions["gridledger"] = Services(settings)

@@ -8,9 +8,10 @@ files are compiled from them when missing or older (never committed).
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from flask import Flask, g, has_request_context, request, session
-from flask_babel import Babel, get_locale, get_translations
+from flask_babel import Babel, format_timedelta, get_locale, get_translations
 from flask_babel import gettext as babel_gettext
 from flask_babel.speaklater import LazyString
 
@@ -71,6 +72,13 @@ def format_seconds(seconds: int | None) -> str:
     if seconds is None:
         return ""
     return datetime.fromtimestamp(seconds, UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def format_duration(seconds: float | None) -> str:
+    """A wait in the page's language ("5 seconds", "2 minutes"), rounded up to a second."""
+    if seconds is None:
+        return ""
+    return str(format_timedelta(timedelta(seconds=math.ceil(seconds)), threshold=1.0))
 
 
 def format_last_day(valid_until: int | None) -> str:
@@ -159,6 +167,11 @@ ORG_KIND_NAMES = {
     "committee": lazy_gettext("Residents' committee"),
     "department": lazy_gettext("Department"),
 }
+#: The lanes of :mod:`webapp.throttle`.
+THROTTLE_LANE_NAMES = {
+    "client": lazy_gettext("Client address"),
+    "account": lazy_gettext("User name"),
+}
 
 
 def name_of(table: dict[Any, Any], key: Any) -> str:
@@ -182,8 +195,11 @@ def init_app(app: Flask) -> None:
         basis_name=lambda basis: name_of(BASIS_NAMES, basis),
         outcome_name=lambda outcome: name_of(OUTCOME_NAMES, outcome),
         org_kind_name=lambda kind: name_of(ORG_KIND_NAMES, kind),
+        throttle_lane_name=lambda lane: name_of(THROTTLE_LANE_NAMES, lane),
     )
-    app.jinja_env.filters.update(ms=format_ms, seconds=format_seconds, last_day=format_last_day)
+    app.jinja_env.filters.update(
+        ms=format_ms, seconds=format_seconds, last_day=format_last_day, duration=format_duration
+    )
     # Templates translate with the request's catalogue (Jinja's "newstyle" gettext: the
     # values put into a message are escaped, the message is not escaped twice).
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]

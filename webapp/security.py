@@ -1,8 +1,11 @@
-"""Who is asking, and what they may do: log-in, sessions, CSRF, headers, rate limits.
+"""Who is asking, and what they may do: log-in, sessions, CSRF, headers.
 
-What a person may do is decided on every request from the membership state (the
-``members`` table the indexer fills from the chain), never from the URL or the session:
-the session only says which web user logged in.
+What a person may do is decided on every request from the chain (``ledger.view``: the
+account's organisation, role and status, and the organisation's kind, department kind and
+office), never from the URL, the session or a table a database editor could change. The
+session only says which web user logged in, and only while its row in ``web_sessions``
+lives; the web user's row must carry its seal (:mod:`ledger.seal`), or it is refused like a
+wrong password. Failed log-ins are slowed down by :mod:`webapp.throttle`.
 """
 
 from __future__ import annotations
@@ -12,22 +15,26 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import Table, bindparam, delete, func, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 
+from ledger.seal import row_sealed
 from ledger.settings import Settings
-from ledger.store.models import LoginFailure, Member, Organisation, OrgProfile, WebUser
+from ledger.store import as_stored
+from ledger.store.models import OrgProfile, WebSession, WebUser
 
+from . import throttle
 from .services import services
+from .throttle import Lane, now
 
 csrf = CSRFProtect()
 
@@ -91,12 +98,25 @@ def check_password(stored: str, password: str) -> bool:
         return False
 
 
+def _dummy_hash() -> str:
+    """The hash of a random password, made once with the app's hasher: the log-in of an
+    unknown, disabled or unsealed user is checked against it, so that it costs what a real
+    user's does and the answer's time does not tell which names exist."""
+    ph = hasher()
+    made = current_app.extensions.get("gridledger-dummy-hash")
+    if made is None or made[0] is not ph:
+        made = (ph, ph.hash(secrets.token_urlsafe(24)))
+        current_app.extensions["gridledger-dummy-hash"] = made
+    return str(made[1])
+
+
 # -- the person acting -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Actor:
-    """The logged-in person as the membership state has them now."""
+    """The logged-in person as the chain has them now (names from ``org_profiles``, for
+    display only)."""
 
     user_id: int
     username: str
@@ -120,58 +140,78 @@ class Actor:
 
 
 _USERS = cast(Table, WebUser.__table__)
-_MEMBERS = cast(Table, Member.__table__)
-_ORGS = cast(Table, Organisation.__table__)
+_SESSIONS = cast(Table, WebSession.__table__)
 _PROFILES = cast(Table, OrgProfile.__table__)
-#: The user with their membership, organisation and its profile, in one query (every page asks).
-_ACTOR = (
-    select(
-        _USERS.c.id, _USERS.c.username, _USERS.c.display_name, _USERS.c.address, _USERS.c.password_hash,
-        _USERS.c.disabled, _MEMBERS.c.org_id, _MEMBERS.c.role, _MEMBERS.c.status, _ORGS.c.kind,
-        _ORGS.c.department_kind, _ORGS.c.parent_id, _PROFILES.c.code, _PROFILES.c.name,
-    )
-    .select_from(
-        _USERS.outerjoin(_MEMBERS, _MEMBERS.c.address == _USERS.c.address)
-        .outerjoin(_ORGS, _ORGS.c.org_id == _MEMBERS.c.org_id)
-        .outerjoin(_PROFILES, _PROFILES.c.org_id == _MEMBERS.c.org_id)
-    )
-    .where(_USERS.c.id == bindparam("uid"))
-)  # fmt: skip
+_u, _s = _USERS.c, _SESSIONS.c
+# Built once: building a statement costs more than running it.
+_USER = (_u.id, _u.username, _u.password_hash, _u.address, _u.display_name, _u.disabled, as_stored(_u.seal))
+#: The session's user, only while the session's row lives (the one query of a request).
+_SESSION_USER = (
+    select(*_USER)
+    .select_from(_USERS.join(_SESSIONS, _s.user_id == _u.id))
+    .where(_u.id == bindparam("uid"), _s.id_hash == bindparam("sid_hash"), _s.expires_at > bindparam("now"))
+)
+_LOGIN_USER = select(*_USER).where(_u.username == bindparam("username"))
+_PROFILE = select(_PROFILES.c.code, _PROFILES.c.name).where(_PROFILES.c.org_id == bindparam("org_id"))
+_NEW_SESSION = insert(_SESSIONS)
+_END_SESSION = delete(_SESSIONS).where(_s.id_hash == bindparam("sid_hash"))
+_EXPIRED_SESSIONS = delete(_SESSIONS).where(_s.expires_at <= bindparam("now"))
+
+
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def sealed_user(row: Any) -> bool:
+    """Whether a ``web_users`` row carries its valid seal. One that does not was written or
+    changed behind the installation's back: it is logged, and refused like a wrong password."""
+    if row_sealed(services().ledger.sealer, "web_users", row):
+        return True
+    current_app.logger.warning(
+        "web user #%s (%r) carries no valid seal: it was changed in the database behind the installation's "
+        "back; refused. Run 'gridledger verify all'.", row.id, row.username,
+    )  # fmt: skip
+    return False
 
 
 def _actor_of(row: Any) -> Actor:
-    office = None
-    if row.kind is not None:
-        office = row.org_id if row.kind == "office" else row.parent_id
+    """The user's membership and organisation from the chain; the organisation's code and
+    name from its profile (display only)."""
+    view = services().ledger.view
+    member = view.member(row.address)
+    org = None if member is None else view.organisation(member.org_id)
+    profile = None
+    if member is not None:
+        with services().ledger.store.engine.connect() as connection:
+            profile = connection.execute(_PROFILE, {"org_id": member.org_id}).first()
     return Actor(
         user_id=row.id, username=row.username, display_name=row.display_name, address=row.address,
-        org_id=row.org_id, org_code=row.code, org_name=row.name, org_kind=row.kind,
-        department_kind=row.department_kind, office_id=office, role=row.role, status=row.status,
+        org_id=None if member is None else member.org_id,
+        org_code=None if profile is None else profile.code, org_name=None if profile is None else profile.name,
+        org_kind=None if org is None else org.kind, department_kind=None if org is None else org.department_kind,
+        office_id=None if org is None else org.office,
+        role=None if member is None else member.role, status=None if member is None else member.status,
     )  # fmt: skip
 
 
 def current_actor() -> Actor | None:
-    """The logged-in user as the membership state has them now (looked up once per request)."""
+    """The logged-in user as the chain has them now (looked up once per request). Raises
+    :class:`ledger.errors.NodeError` when the chain cannot be asked (the error page then
+    sees nobody logged in)."""
     if "actor" in g:
         return g.actor  # type: ignore[no-any-return]
-    actor = None
-    uid = session.get("uid")
-    if isinstance(uid, int):
-        with services().ledger.store.engine.connect() as connection:
-            row = connection.execute(_ACTOR, {"uid": uid}).first()
-        if row is not None and not row.disabled and session.get("pw") == _stamp(row.password_hash):
-            actor = _actor_of(row)
-    g.actor = actor
-    return actor
-
-
-def _stamp(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
-
-
-def password_stamp(user: WebUser) -> str:
-    """Changes with the password, so changing it ends every other session."""
-    return _stamp(user.password_hash)
+    g.actor = None
+    uid, sid = session.get("uid"), session.get("sid")
+    if not isinstance(uid, int) or not isinstance(sid, str):
+        return None
+    with services().ledger.store.engine.connect() as connection:
+        row = connection.execute(_SESSION_USER, {"uid": uid, "sid_hash": _digest(sid), "now": now()}).first()
+    if row is None or row.disabled or not sealed_user(row):
+        _keep_preferences()  # the session ended: forget it in this browser too
+        g.session_ended = True
+        return None
+    g.actor = _actor_of(row)
+    return g.actor  # type: ignore[no-any-return]
 
 
 def require_roles(*roles: str) -> Callable[[], Any]:
@@ -180,6 +220,8 @@ def require_roles(*roles: str) -> Callable[[], Any]:
     def check() -> Any:
         actor = current_actor()
         if actor is None:
+            if g.get("session_ended"):
+                flash(_("Your session has ended. Log in again."))
             return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
         if not actor.acts_as(*roles):
             abort(403)
@@ -202,42 +244,83 @@ def roles_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
     return decorate
 
 
-# -- log-in rate limiting ------------------------------------------------------------------
+# -- logging in and out ----------------------------------------------------------------------
 
 
-def client_address() -> str:
-    return (request.remote_addr or "unknown")[:64]
+@dataclass(frozen=True)
+class LogIn:
+    """What a log-in attempt came to: a user (``user_id`` and the stamp for the device
+    cookie), a refusal to wait ``wait`` seconds, or neither (wrong name or password)."""
+
+    user_id: int | None = None
+    device_stamp: str | None = None
+    wait: float = 0.0
 
 
-def login_blocked(username: str) -> bool:
-    window = datetime.now(UTC) - timedelta(seconds=current_app.config["LOGIN_LIMIT_WINDOW"])
-    with services().ledger.store.session() as db:
-        by_user = db.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.username == username, LoginFailure.at > window)
-        )
-        by_client = db.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.client == client_address(), LoginFailure.at > window)
-        )
-    return bool(
-        (by_user or 0) >= current_app.config["LOGIN_LIMIT_PER_USER"]
-        or (by_client or 0) >= current_app.config["LOGIN_LIMIT_PER_CLIENT"]
-    )
+def log_in(username: str, password: str) -> LogIn:
+    """Checks a log-in against the throttles and the password.
+
+    An unknown, disabled or unsealed user goes the way of a wrong password, step for step:
+    the same two reads, a password check against a hash of the same cost, the same failure
+    counted in both lanes. Only a user whose row is sealed can be trusted by a device cookie."""
+    clock, rules, client = now(), throttle.rules(), throttle.client_address()
+    store = services().ledger.store
+    with store.engine.connect() as connection:
+        row = connection.execute(_LOGIN_USER, {"username": username}).first()
+        standing = throttle.standings(connection, client, username, rules, clock)
+    user = row if row is not None and not row.disabled and sealed_user(row) else None
+    stamp = None if user is None else throttle.device_stamp(user.password_hash)
+    trusted = stamp is not None and throttle.device_knows(username, stamp)
+    lanes = [Lane.CLIENT] if trusted else [Lane.CLIENT, Lane.ACCOUNT]
+    wait = max((standing[lane].wait(rules[lane], clock) for lane in lanes if lane in standing), default=0.0)
+    if wait > 0:
+        return LogIn(wait=wait)
+    right = check_password(_dummy_hash() if user is None else user.password_hash, password)
+    if user is None or not right:
+        with store.engine.begin() as connection:
+            throttle.record_failure(connection, [(Lane.CLIENT, client), (Lane.ACCOUNT, username)], rules, clock)
+        return LogIn()
+    if not trusted and Lane.ACCOUNT in standing:
+        with store.engine.begin() as connection:
+            throttle.clear(connection, Lane.ACCOUNT, username)
+    return LogIn(user_id=user.id, device_stamp=stamp)
 
 
-def record_login_failure(username: str) -> None:
-    with services().ledger.store.session() as db, db.begin():
-        db.add(LoginFailure(username=username[:64], client=client_address()))
-        # Old failures are of no use: keep the table small.
-        db.execute(delete(LoginFailure).where(LoginFailure.at < datetime.now(UTC) - timedelta(days=1)))
+def _keep_preferences() -> None:
+    """Empties the session but for the language and the text size."""
+    kept = {key: session[key] for key in ("lang", "large") if key in session}
+    session.clear()
+    session.update(kept)
 
 
-def clear_login_failures(username: str) -> None:
-    with services().ledger.store.session() as db, db.begin():
-        db.execute(delete(LoginFailure).where(LoginFailure.username == username))
+def start_session(user_id: int) -> None:
+    """A new session for ``user_id``: a fresh random id (no fixation), its SHA-256 stored
+    with an expiry; the cookie carries the user id and the id."""
+    session_id = secrets.token_urlsafe(32)
+    created = now()
+    expires = created + current_app.permanent_session_lifetime
+    previous = session.get("sid")
+    with services().ledger.store.engine.begin() as connection:
+        connection.execute(_EXPIRED_SESSIONS, {"now": created})
+        if isinstance(previous, str):  # this browser's earlier session, replaced
+            connection.execute(_END_SESSION, {"sid_hash": _digest(previous)})
+        connection.execute(_NEW_SESSION, {"id_hash": _digest(session_id), "user_id": user_id,
+                                          "created_at": created, "expires_at": expires})  # fmt: skip
+    _keep_preferences()
+    session.permanent = True
+    session["uid"] = user_id
+    session["sid"] = session_id
+    g.pop("actor", None)
+
+
+def end_session() -> None:
+    """Logs out: the session's row goes, so every copy of the cookie stops working."""
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        with services().ledger.store.engine.begin() as connection:
+            connection.execute(_END_SESSION, {"sid_hash": _digest(session_id)})
+    _keep_preferences()
+    g.pop("actor", None)
 
 
 # -- cookies and headers -------------------------------------------------------------------

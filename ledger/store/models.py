@@ -391,8 +391,9 @@ class EmergencyReview(Base):
 class WebUser(Base):
     """A person who logs in to the web app, acting as one account (whose key is held here).
 
-    What they may do is never stored here: it is read from ``members`` (the membership
-    state on chain) on every request."""
+    What they may do is never stored here: it is asked of the chain (``ledger.view``) on
+    every request. The row is sealed (:data:`ledger.seal.SEALED`); a row without its valid
+    seal is refused like a wrong password."""
 
     __tablename__ = "web_users"
 
@@ -408,7 +409,8 @@ class WebUser(Base):
 
 class ApiToken(Base):
     """A token for another system: only its SHA-256 is kept; scoped to the organisation and
-    role its account had when it was made, and refused once the membership no longer matches."""
+    role its account had on chain when it was made, and refused once the chain's membership
+    no longer matches, or when the row does not carry its valid seal."""
 
     __tablename__ = "api_tokens"
 
@@ -424,15 +426,32 @@ class ApiToken(Base):
     seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["api_tokens"]
 
 
-class LoginFailure(Base):
-    """A failed log-in, kept for rate limiting (by username and by client address)."""
+class WebSession(Base):
+    """A logged-in browser. The session cookie (signed with the web app's secret key, which
+    is not in the database) carries the user id and a random session id; only the id's
+    SHA-256 is kept here. A request is served only while its row lives: logging out deletes
+    it, a new password or disabling the user deletes all of the user's rows."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "web_sessions"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64), index=True)
-    client: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LoginThrottle(Base):
+    """Failed log-ins counted per client address (``kind`` "client") and per user name
+    (``kind`` "account", known or not), for the growing delays of :mod:`webapp.throttle`.
+    A lane with no failure for a while is forgotten."""
+
+    __tablename__ = "login_throttles"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    first_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class VerifyRun(Base):

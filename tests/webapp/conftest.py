@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -106,4 +107,25 @@ def svc(app: Flask) -> Services:
     reuse it for every request, and flask-wtf's per-context CSRF token would outlive the
     session it belongs to."""
     found: Services = app.extensions["gridledger"]
+    return found
+
+
+class Clock:
+    """The app's clock (``CLOCK``), moved by hand: sessions and log-in throttles read it, so
+    tests wait without sleeping."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(app: Flask) -> Clock:
+    found = Clock(datetime.now(UTC))
+    app.config["CLOCK"] = found
     return found

@@ -12,6 +12,7 @@ from ledger.settings import Settings
 from webapp import create_app
 from webapp.auth.routes import safe_next
 from webapp.i18n import AREAS, untranslated
+from webapp.throttle import Rule
 
 from .conftest import CHEAP_HASHER, PASSWORD, Auth, csrf_token
 
@@ -47,13 +48,14 @@ def test_a_wrong_password_is_refused_with_a_message_beside_the_field(client: Fla
     assert client.get("/").headers["Location"] == "/login"
 
 
-def test_log_in_is_rate_limited_per_user_name(client: FlaskClient, auth: Auth) -> None:
+def test_failed_log_ins_for_a_name_make_the_next_try_wait(client: FlaskClient, auth: Auth) -> None:
+    # the whole rule, with its clock, is in test_login_throttle.py
     for _ in range(5):
         assert auth.login_as("resident", "wrong password").status_code == 200
-    blocked = auth.login_as("resident")  # even the right password, until the window passes
-    assert blocked.status_code == 429
+    blocked = auth.login_as("resident")  # even the right password, until the wait is over
+    assert blocked.status_code == 429 and blocked.headers["Retry-After"] == "2"
     assert client.get("/").headers["Location"] == "/login"
-    assert auth.login_as("member1").status_code == 302  # other users are not locked out
+    assert auth.login_as("member1").status_code == 302  # other users are not held up
 
 
 def test_a_suspended_or_revoked_member_has_no_role(client: FlaskClient, auth: Auth) -> None:
@@ -166,11 +168,12 @@ def test_a_message_has_one_chinese_translation_in_every_catalogue() -> None:
     assert not differing, f"give each message one translation in every catalogue: {differing}"
 
 
-def test_behind_a_trusted_proxy_the_limit_counts_each_client_and_cookies_are_secure(
+def test_behind_a_trusted_proxy_the_throttle_counts_each_client_and_cookies_are_secure(
     ledger: Ledger, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GRIDLEDGER_TRUSTED_PROXIES", "1")
-    proxied = create_app(settings, {"TESTING": True, "PASSWORD_HASHER": CHEAP_HASHER, "LOGIN_LIMIT_PER_CLIENT": 3})
+    three_tries = Rule(free=3, base=60.0, cap=60.0, forget=3600.0)
+    proxied = create_app(settings, {"TESTING": True, "PASSWORD_HASHER": CHEAP_HASHER, "LOGIN_CLIENT_RULE": three_tries})
     try:
         client = proxied.test_client()
 
@@ -182,7 +185,7 @@ def test_behind_a_trusted_proxy_the_limit_counts_each_client_and_cookies_are_sec
                 data={"username": f"nobody-{address}", "password": "wrong", "csrf_token": csrf_token(page.get_data(as_text=True))},
             ).status_code
 
-        assert [attempt("203.0.113.7") for _ in range(4)] == [200, 200, 200, 429]  # that client is blocked
+        assert [attempt("203.0.113.7") for _ in range(4)] == [200, 200, 200, 429]  # that client waits
         assert attempt("198.51.100.9") == 200  # another client behind the same proxy is not
         page = client.get("/login", headers={"X-Forwarded-Proto": "https"})
         assert page.headers["Strict-Transport-Security"]

@@ -1,13 +1,16 @@
 """Token authentication for the JSON API: ``Authorization: Bearer glt_…``.
 
-Only a token's SHA-256 is stored (:func:`webapp.users.token_hash`). A token acts for one
-account in the organisation and role that account had when the token was made; on every
-request the membership state NOW (the ``members`` table the indexer fills from the chain)
-must still match, so a suspended, revoked or moved member's tokens stop working at once.
-The session cookie is never looked at: a browser's log-in does not authenticate the API.
+Only a token's SHA-256 is stored (:func:`webapp.users.token_hash`), in a sealed row
+(:data:`ledger.seal.SEALED`): a row changed in the database (its account, organisation,
+role, or a revocation undone) has no valid seal and is refused like an unknown token. A
+token acts for one account in the organisation and role that account had on chain when the
+token was made; on every request the chain's membership NOW (``ledger.view``, never the
+``members`` table) must still match, so a suspended, revoked or moved member's tokens stop
+working at once. The session cookie is never looked at: a browser's log-in does not
+authenticate the API.
 
-One query per request (the token joined with its account's membership); ``last_used_at``
-is written at most once a minute per token, so reads do not turn into writes.
+One query per request (the token's row; the chain's answers are remembered by the view);
+``last_used_at`` is written at most once a minute per token, so reads do not turn into writes.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from functools import wraps
 from typing import Any, cast
 
 from flask import current_app, g, request
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, bindparam, select, type_coerce, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.store.models import ApiToken, Member
+from ledger.seal import row_sealed
+from ledger.store import as_stored
+from ledger.store.models import ApiToken
 
 from ..errors import api_error
 from ..services import services
@@ -34,24 +39,19 @@ MAX_TOKEN = 200
 REALM = "gridledger"
 
 _TOKENS = cast(Table, ApiToken.__table__)
-_MEMBERS = cast(Table, Member.__table__)
-_t, _m = _TOKENS.c, _MEMBERS.c
-# Built once: building a statement costs more than running it.
-_LOOKUP = (
-    select(
-        _t.id, _t.name, _t.address, _t.org_id, _t.role, _t.revoked_at, _t.last_used_at,
-        _m.org_id.label("member_org"), _m.role.label("member_role"), _m.status.label("member_status"),
-    )
-    .outerjoin(_MEMBERS, _m.address == _t.address)
-    .where(_t.token_hash == bindparam("token_hash"))
-)  # fmt: skip
+_t = _TOKENS.c
+# Built once: building a statement costs more than running it. ``revoked_at`` is read as
+# text: its seal covers only whether it is set, and an edited value must not break the read.
+_LOOKUP = select(
+    _t.id, _t.token_hash, _t.name, _t.address, _t.org_id, _t.role,
+    type_coerce(_t.revoked_at, String()).label("revoked_at"), _t.last_used_at, as_stored(_t.seal),
+).where(_t.token_hash == bindparam("token_hash"))  # fmt: skip
 _TOUCH = (
     update(_TOKENS)
     .where(_t.id == bindparam("token_id"))
     .where((_t.last_used_at.is_(None)) | (_t.last_used_at < bindparam("stale")))
     .values(last_used_at=bindparam("now"))
 )
-
 #: Who each group of endpoints is for, as said in error messages.
 ROLE_PLURALS = {
     "department-officer": "department officers",
@@ -62,13 +62,16 @@ ROLE_PLURALS = {
 
 @dataclass(frozen=True)
 class Caller:
-    """The system calling, as its token and the membership state have it now."""
+    """The system calling, as its token and the chain have it now."""
 
     token_id: int
     token_name: str
     address: str
     org_id: str
     role: str
+    org_kind: str  # office | committee | department
+    department_kind: str | None
+    office_id: str  # the office over the organisation (itself for an office)
 
 
 def caller() -> Caller:
@@ -104,29 +107,37 @@ def authenticate(*roles: str) -> Any:
         return _unauthorised("invalid-token", "the Authorization header must be 'Bearer <token>'")
     if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN:
         return _unauthorised("invalid-token", "this is not a gridledger API token (they start with 'glt_')")
-    store = services().ledger.store
-    with store.engine.connect() as connection:
+    ledger = services().ledger
+    with ledger.store.engine.connect() as connection:
         row = connection.execute(_LOOKUP, {"token_hash": token_hash(token)}).first()
     if row is None:
         return _unauthorised("invalid-token", "unknown API token")
+    if not row_sealed(ledger.sealer, "api_tokens", row):
+        current_app.logger.warning(
+            "API token #%s (%r) carries no valid seal: it was changed in the database behind the installation's "
+            "back; refused. Run 'gridledger verify all'.", row.id, row.name,
+        )  # fmt: skip
+        return _unauthorised("invalid-token", "unknown API token")
     if row.revoked_at is not None:
         return _unauthorised("invalid-token", "this API token was revoked; ask for a new one")
+    member = ledger.view.member(row.address)
     changed = None
-    if row.member_status is None:
+    if member is None:
         changed = "the account is no longer a member of any organisation"
-    elif row.member_status != "active":
-        changed = f"the account is {row.member_status}"
-    elif row.member_org != row.org_id:
+    elif not member.active:
+        changed = f"the account is {member.status}"
+    elif member.org_id != row.org_id:
         changed = "the account moved to another organisation"
-    elif row.member_role != row.role:
+    elif member.role != row.role:
         changed = "the account's role changed"
-    if changed:
+    org = None if changed else ledger.view.organisation(row.org_id)
+    if org is None:  # a member's organisation is always on chain: only a change gets here
         return api_error(403, "membership-changed", f"the token's membership changed: {changed}; "
                          "the token no longer works")  # fmt: skip
     if roles and row.role not in roles:
         wanted = " or ".join(ROLE_PLURALS.get(r, r) for r in roles)
         return api_error(403, "forbidden", f"this endpoint is for {wanted}; this token's role is {row.role}")
-    g.api_caller = Caller(row.id, row.name, row.address, row.org_id, row.role)
+    g.api_caller = Caller(row.id, row.name, row.address, row.org_id, row.role, org.kind, org.department_kind, org.office)
     _touch(row.id, _aware(row.last_used_at))
     return None
 

@@ -29,7 +29,7 @@ from ledger.formats import parse_id, to_hex
 from ledger.history import anchored_checkpoint, organisation_leaf, own_event, proof_document, resident_history
 from ledger.history import bundle as make_bundle
 from ledger.membership import CODE_PATTERN, org_id
-from ledger.store.models import AccessEvent, Organisation, OrgProfile, Record
+from ledger.store.models import AccessEvent, OrgProfile, Record
 
 from .. import errors
 from ..services import services
@@ -196,14 +196,13 @@ def explorer() -> Any:
 def me() -> Any:
     who = caller()
     with services().ledger.store.session() as db:
-        org = db.get(Organisation, who.org_id)
         profile = db.get(OrgProfile, who.org_id)
     return jsonify({
         "address": who.address,
         "role": who.role,
         "organisation": {
             "id": who.org_id, "code": profile.code if profile else None, "name": profile.name if profile else None,
-            "kind": org.kind if org else None,
+            "kind": who.org_kind,
         },
         "token": {"id": who.token_id, "name": who.token_name},
     })  # fmt: skip

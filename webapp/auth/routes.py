@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, session, url_for
-from flask_babel import gettext as _
-from sqlalchemy import select
-
-from ledger.store.models import WebUser
-
-from ..i18n import LANGUAGES
-from ..security import (
-    HOME,
-    check_password,
-    clear_login_failures,
-    current_actor,
-    login_blocked,
-    password_stamp,
-    record_login_failure,
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
 )
+from flask_babel import gettext as _
+
+from ..i18n import LANGUAGES, format_duration
+from ..security import HOME, current_actor, end_session, log_in, start_session
 from ..services import services
+from ..throttle import remember_device
 from .forms import LoginForm
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -59,28 +62,22 @@ def login() -> Any:
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        username = form.username.data.strip()
-        if login_blocked(username):
-            form.username.errors.append(_("Too many failed attempts. Wait 15 minutes and try again."))
-            return render_template("auth/login.html", form=form), 429
-        with services().ledger.store.session() as db:
-            user = db.scalar(select(WebUser).where(WebUser.username == username))
-        if user is None or user.disabled or not check_password(user.password_hash, form.password.data):
-            record_login_failure(username)
+        username = form.username.data.strip().lower()[:64]
+        outcome = log_in(username, form.password.data)
+        if outcome.wait:
+            form.username.errors.append(
+                _("Too many failed attempts. Wait %(wait)s and try again.", wait=format_duration(outcome.wait))
+            )
+            response = make_response(render_template("auth/login.html", form=form), 429)
+            response.headers["Retry-After"] = str(math.ceil(outcome.wait))
+            return response
+        if outcome.user_id is None:
             form.password.errors.append(_("The user name or the password is wrong."))
         else:
-            clear_login_failures(username)
-            lang = session.get("lang")
-            large = session.get("large")
-            session.clear()  # a fresh session: no fixation
-            session.permanent = True
-            session["uid"] = user.id
-            session["pw"] = password_stamp(user)
-            if lang:
-                session["lang"] = lang
-            if large:
-                session["large"] = large
-            return redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
+            start_session(outcome.user_id)
+            landing = redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
+            remember_device(landing, username, str(outcome.device_stamp))
+            return landing
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
@@ -88,10 +85,7 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    end_session()
     flash(_("You have logged out."))
     return redirect(url_for("auth.login"))
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from ledger.categories import from_mask
 from ledger.consent import GrantView
@@ -26,6 +27,7 @@ from ledger.store.models import (
     ChainGrant,
     EmergencyReview,
     GrantTerms,
+    LoginThrottle,
     Member,
     Organisation,
     OrgProfile,
@@ -33,6 +35,8 @@ from ledger.store.models import (
 )
 
 from ..services import services
+from ..throttle import Lane, Rule, Standing, aware
+from ..throttle import clear as clear_lane
 
 #: Accesses shown on the dashboard, newest first.
 RECENT = 20
@@ -244,3 +248,66 @@ def grants(
             )  # fmt: skip
         )
     return Paged(views, total, page, pages, per_page)
+
+
+# -- log-in throttles (webapp.throttle) -------------------------------------------------------
+
+#: Throttles shown at most, newest failure first.
+MAX_THROTTLES = 200
+
+
+@dataclass(frozen=True)
+class ThrottleLane:
+    """A lane of failed log-ins not yet forgotten, as the office page shows it."""
+
+    kind: str  # client | account
+    key: str  # the client's address, or the user name as typed
+    failures: int
+    first_failure_ms: int
+    last_failure_ms: int
+    delay: float  # seconds the last failure imposed
+    wait: float  # seconds still to wait now (0: the next attempt may be made)
+    address: str | None  # for a user name, the account of the web user of that name (None: no such user)
+
+
+def _throttle_query(rules: Mapping[Lane, Rule], now: datetime) -> Any:
+    t = LoginThrottle
+    fresh = or_(*(
+        and_(t.kind == lane.value, t.last_failure_at >= now - timedelta(seconds=rule.forget))
+        for lane, rule in rules.items()
+    ))  # fmt: skip
+    named = and_(t.kind == Lane.ACCOUNT.value, WebUser.username == t.key)
+    return (
+        select(t.kind, t.key, t.failures, t.first_failure_at, t.last_failure_at, WebUser.address)
+        .outerjoin(WebUser, named)
+        .where(fresh)
+    )
+
+
+def _lane(row: Any, rules: Mapping[Lane, Rule], now: datetime) -> ThrottleLane:
+    rule = rules[Lane(row.kind)]
+    standing = Standing(Lane(row.kind), row.key, int(row.failures), aware(row.first_failure_at),
+                        aware(row.last_failure_at))  # fmt: skip
+    return ThrottleLane(
+        row.kind, row.key, standing.failures, int(standing.first_failure.timestamp() * 1000),
+        int(standing.last_failure.timestamp() * 1000), standing.delay(rule), standing.wait(rule, now), row.address,
+    )  # fmt: skip
+
+
+def login_throttles(rules: Mapping[Lane, Rule], now: datetime) -> list[ThrottleLane]:
+    """Every lane not yet forgotten, newest failure first (at most :data:`MAX_THROTTLES`)."""
+    query = _throttle_query(rules, now).order_by(LoginThrottle.last_failure_at.desc()).limit(MAX_THROTTLES)
+    with services().ledger.store.session() as db:
+        return [_lane(row, rules, now) for row in db.execute(query)]
+
+
+def login_throttle(kind: Lane, key: str, rules: Mapping[Lane, Rule], now: datetime) -> ThrottleLane | None:
+    query = _throttle_query(rules, now).where(LoginThrottle.kind == kind.value, LoginThrottle.key == key)
+    with services().ledger.store.session() as db:
+        row = db.execute(query).first()
+    return None if row is None else _lane(row, rules, now)
+
+
+def clear_login_throttle(kind: Lane, key: str) -> None:
+    with services().ledger.store.engine.begin() as connection:
+        clear_lane(connection, kind, key)

@@ -166,6 +166,7 @@ def _navigation() -> dict[str, Any]:
             ("office.audit", _("Audit")),
             ("office.reviews", _("Emergency reviews")),
             ("office.export", _("Exports")),
+            ("office.throttles", _("Log-in throttles")),
         ],
         "finding_name": lambda kind: str(FINDING_NAMES.get(kind, kind)),
         "severity_name": lambda s: str(SEVERITY_NAMES.get(s, s)),
@@ -1181,3 +1182,41 @@ def download(kind: str) -> Any:
         as_attachment=True,
         download_name=_file_stem("audit", scoped) + ".pdf",
     )
+
+
+# -- log-in throttles ------------------------------------------------------------------------
+# (webapp.throttle) Failed log-ins per client address and per user name, with their delays.
+
+
+def _throttle_is_mine(lane: queries.ThrottleLane) -> bool:
+    """A user name of a web user whose account acts for another office (on chain) is that
+    office's to see; client addresses and names of nobody in an office are every office's."""
+    if lane.address is None:
+        return True
+    view = services().ledger.view
+    member = view.member(lane.address)
+    org = None if member is None else view.organisation(member.org_id)
+    return org is None or org.office == actor().office_id
+
+
+@bp.get("/throttles")
+def throttles() -> Any:
+    from ..throttle import now, rules
+
+    lanes = [lane for lane in queries.login_throttles(rules(), now()) if _throttle_is_mine(lane)]
+    return render_template("office/throttles.html", lanes=lanes, rules=rules())
+
+
+@bp.post("/throttles/clear")
+def clear_throttle() -> Any:
+    from ..throttle import Lane, now, rules
+
+    kind, key = request.form.get("kind", ""), request.form.get("key", "")
+    if kind not in {lane.value for lane in Lane}:
+        abort(404)
+    lane = queries.login_throttle(Lane(kind), key, rules(), now())
+    if lane is None or not _throttle_is_mine(lane):
+        abort(404)
+    queries.clear_login_throttle(Lane(kind), key)
+    flash(_("Cleared: %(who)s may try again at once.", who=key))
+    return redirect(url_for("office.throttles"))
