@@ -23,7 +23,7 @@ from ledger import eip712
 from ledger.access import today
 from ledger.categories import Category
 from ledger.consent import LegalBasis, Purpose
-from ledger.membership import Role, org_id
+from ledger.membership import DepartmentKind, Role, org_id
 from ledger.store.models import GrantTerms, Organisation
 from tests.conftest import World
 from webapp.services import Services
@@ -853,8 +853,9 @@ def test_a_resident_row_edited_into_our_committee_is_not_our_resident(
 ) -> None:
     theirs = other_committees_record(svc)
     stranger = address(svc, OTHER_RESIDENT)
-    gid, _ = svc.consent.issue(
-        resident=OTHER_RESIDENT, department=World.department, categories=[Category.HEALTH],
+    svc.orgs.create_department("dept-b-health", "Health B", World.other_office, DepartmentKind.HEALTH)
+    gid, _ = svc.consent.issue(  # a grant within their own office
+        resident=OTHER_RESIDENT, department="dept-b-health", categories=[Category.HEALTH],
         purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT, valid_until=int(time.time()) + 86_400 * 30,
     )  # fmt: skip
     edit_db(svc, "UPDATE members SET org_id = :o WHERE address = :a", o=OURS, a=stranger)
