@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import MetaData, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
@@ -40,6 +41,7 @@ from ledger.records import Records
 from ledger.settings import Settings
 from ledger.store import make_engine, migrate
 from ledger.verify import record_run, verify
+from webapp.users import add_user, create_token, disable_user, revoke_token
 
 from ..conftest import World, postgres_url
 
@@ -131,6 +133,13 @@ def _populate(settings: Settings, world: type[World]) -> Facts:
         anchored = ledger.log.size()
         access.read(record, accessor=world.members[1])  # past the last checkpoint
         access.read(prop, accessor=world.members[1])
+        hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        add_user(ledger, "resident", "correct horse 7", account=world.resident, display_name="张秀英", hasher=hasher)
+        add_user(ledger, "officer", "correct horse 7", account=world.officer, display_name="赵磊", hasher=hasher)
+        add_user(ledger, "gone", "correct horse 7", account=world.members[2], display_name="刘伟", hasher=hasher)
+        disable_user(ledger, "gone")
+        create_token(ledger, world.officer, "health department system")
+        revoke_token(ledger, create_token(ledger, world.officer, "old system").id)
         ledger.indexer().run_once()
         report = verify(ledger, catch_up=False)
         assert report.exit_code == 0, report  # the populated installation is clean

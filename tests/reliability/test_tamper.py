@@ -309,6 +309,25 @@ CASES = [
     case("org_profiles.name", sql("UPDATE org_profiles SET name = '假的 fake' WHERE org_id = :department"), P.ROW_UNSEALED),
     case("org_profiles.code", sql("UPDATE org_profiles SET code = 'dept-x' WHERE org_id = :department"),
          P.ROW_UNSEALED, P.CODE_MISMATCH),
+    case("web_users.address", sql("UPDATE web_users SET address = :officer WHERE username = 'resident'"),
+         P.ROW_UNSEALED),
+    case("web_users.password_hash", sql("UPDATE web_users SET password_hash = (SELECT password_hash FROM web_users "
+         "WHERE username = 'resident') WHERE username = 'officer'"), P.ROW_UNSEALED),
+    case("web_users.disabled", sql("UPDATE web_users SET disabled = :no WHERE username = 'gone'", no=False),
+         P.ROW_UNSEALED),
+    case("web_users.display_name", sql("UPDATE web_users SET display_name = '王某' WHERE username = 'resident'"),
+         P.ROW_UNSEALED),
+    case("web_users insert", sql("INSERT INTO web_users (username, password_hash, address, display_name, created_at, "
+         "disabled) SELECT 'intruder', password_hash, :officer, display_name, created_at, disabled FROM web_users "
+         "WHERE username = 'resident'"), P.ROW_UNSEALED),
+    case("api_tokens.role", sql("UPDATE api_tokens SET role = 'office-admin' WHERE name = 'health department system'"),
+         P.ROW_UNSEALED),
+    case("api_tokens.org_id", sql("UPDATE api_tokens SET org_id = :police_org WHERE name = 'health department system'"),
+         P.ROW_UNSEALED),
+    case("api_tokens.revoked_at cleared", sql("UPDATE api_tokens SET revoked_at = NULL WHERE name = 'old system'"),
+         P.ROW_UNSEALED),
+    case("api_tokens.token_hash", sql("UPDATE api_tokens SET token_hash = :x WHERE name = 'old system'", x="ab" * 32),
+         P.ROW_UNSEALED),
     case("verify_runs a faked clean run", sql("INSERT INTO verify_runs (at, exit_code, by, summary, seal) SELECT at + 1, "
          "0, by, summary, seal FROM verify_runs"), P.ROW_UNSEALED),
     case("verify_runs.exit_code", sql("UPDATE verify_runs SET exit_code = 0, summary = '{}'"), P.ROW_UNSEALED),
