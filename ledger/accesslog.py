@@ -226,7 +226,10 @@ class AccessLog:
 
     def size(self) -> int:
         with self.store.engine.connect() as connection:
-            return int(connection.execute(select(_HEAD.c.size).where(_HEAD.c.id == 1)).scalar_one())
+            found = connection.execute(select(_HEAD.c.size).where(_HEAD.c.id == 1)).scalar_one()
+        if not isinstance(found, int):
+            raise StoreError(f"the access log's recorded size is {found!r}: the database was altered")
+        return found
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         with self.store.engine.connect() as connection:

@@ -134,9 +134,9 @@ def test_a_yes_in_flight_while_the_grant_is_withdrawn_is_not_remembered(
     org = "0x" + org_id(world.department).hex()
     asked = check._call
 
-    def slow_call(function, block):  # type: ignore[no-untyped-def]
-        answer = asked(function, block)
-        if function.fn_name == "isActive":  # the chain says yes at block N ...
+    def slow_call(contract, name, args, block):  # type: ignore[no-untyped-def]
+        answer = asked(contract, name, args, block)
+        if name == "isActive":  # the chain says yes at block N ...
             Consent(ledger).withdraw(grant_id)  # ... the grant is withdrawn in a later block ...
             check.head(newer_than=ledger.w3.eth.block_number - 1)  # ... and another reader moves the head on
         return answer

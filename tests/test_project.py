@@ -205,8 +205,12 @@ def test_the_real_worker_and_web_app_serve_mine_and_stop_cleanly(ledger: Ledger,
         tx = Organisations(ledger, wait=False).add_member("run-check-worker", "cmte-a", Role.GRID_WORKER)
         # Only the worker sends, mines and indexes it: this process does not pump.
         assert _wait_for(lambda: Organisations(ledger).is_member("run-check-worker"), timeout=30), worker.tail()
-        with ledger.store.session() as db:
-            assert db.scalar(select(OutboxTx.status).where(OutboxTx.tx_hash == tx)) == "mined"
+
+        def mined() -> bool:  # the worker indexes and records receipts in threads of their own: either may be first
+            with ledger.store.session() as db:
+                return db.scalar(select(OutboxTx.status).where(OutboxTx.tx_hash == tx)) == "mined"
+
+        assert _wait_for(mined, timeout=30), worker.tail()
     finally:
         codes = supervisor.stop(report=lambda line: None)
     assert codes == {"web app": 0, "worker": 0}, (web.tail(), worker.tail())

@@ -261,7 +261,7 @@ CASES = [
             "record_id, action, outcome, basis, grant_id, disclose_on, justification, seal) SELECT 10, resident, "
             "resident_seq + 1, leaf, leaf_hash, time, accessor, organisation, record_id, action, outcome, basis, "
             "grant_id, disclose_on, justification, seal FROM access_log WHERE seq = 9"),
-        sql("UPDATE log_head SET size = 11")), P.LEAF_MOVED, P.HEAD_UNSEALED),
+        sql("UPDATE log_head SET size = 11")), P.LEAF_MOVED, P.HEAD_UNSEALED, P.NUMBERING),
     case("access_log newest events cut off, log_head lowered", steps(
         sql("DELETE FROM access_log WHERE seq = 9"), sql("UPDATE log_head SET size = 9")), P.HEAD_UNSEALED),
     case("access_log the whole log cut off", steps(
@@ -370,6 +370,19 @@ def test_the_commands_exit_1_on_findings(trial: Ledger, populated: Populated, mo
         assert audited.exit_code == 1, audited.output
     assert _cli(trial, monkeypatch, "verify", "log").exit_code == 1
     assert _cli(trial, monkeypatch, "verify", "grants").exit_code == 0  # an untouched part is clean
+
+
+def test_a_value_of_the_wrong_type_is_a_finding_not_a_crash(trial: Ledger, backend: Backend, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Regression: a leaf stored as text made `gridledger audit` die with a TypeError."""
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL's bytea column refuses text outright")
+    with trial.store.engine.begin() as connection:
+        connection.execute(text("UPDATE access_log SET leaf = CAST(leaf AS TEXT), leaf_hash = 'x' WHERE seq = 2"))
+        connection.execute(text("UPDATE log_head SET size = 'many'"))
+    for command in (("audit",), ("verify", "all"), ("verify", "log")):
+        result = _cli(trial, monkeypatch, *command)
+        assert result.exit_code == 1 and "Traceback" not in result.output, (command, result.output)
+        assert "leaf-unreadable" in result.output, result.output
 
 
 def test_could_not_check_exits_2(trial: Ledger, monkeypatch) -> None:  # type: ignore[no-untyped-def]
