@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from . import eip712, formats
 from .categories import Category, from_mask, mask
-from .chain import Call, ContractCalls
+from .chain import Call, ContractCalls, rpc
 from .context import Ledger
 from .errors import InputError, NotFoundError
 from .formats import from_hex, parse_id, to_hex
@@ -315,7 +315,7 @@ class Consent:
         return profile.name if profile else ""
 
     def _chain_time(self) -> int:
-        return self.ledger.view.head()[1]  # the chain's now, at most 0.1 s old
+        return int(rpc(self.ledger.w3, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
 
 
 def parse_date(text: str) -> int:

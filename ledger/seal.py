@@ -77,7 +77,7 @@ SEALED: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "accounts": lambda r: (r.address, r.label, r.kind),
     "org_profiles": lambda r: (r.org_id, r.code, r.name),
     "web_users": lambda r: (r.id, r.username, r.password_hash, r.address, r.display_name, bool(r.disabled)),
-    "api_tokens": lambda r: (r.id, r.token_hash, r.name, r.address, r.org_id, r.role, r.revoked_at is not None),
+    "api_tokens": lambda r: (r.id, r.token_hash, r.name, r.address, r.org_id, r.role, bool(r.revoked_at)),
     "verify_runs": lambda r: (r.id, r.at, r.exit_code, r.by, r.summary),
 }
 

@@ -44,7 +44,7 @@ from typing import Any, cast
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from sqlalchemy import Connection, DateTime, LargeBinary, String, Table, create_engine, func, select, type_coerce
+from sqlalchemy import Connection, DateTime, LargeBinary, Table, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from . import eip712, formats
@@ -906,7 +906,7 @@ def _check_seals(ctx: _Context) -> None:
     if ctx.sealer is None:
         return  # said once, as a problem, by verify()
     for table, model in _SEALED_MODELS.items():
-        for row in _sealed_rows(ctx.db, model):
+        for row in _rows(ctx.db, model):
             ctx.report.checked["seals"] += 1
             if not row_sealed(ctx.sealer, table, row):
                 key = getattr(row, _SEALED_KEYS[table], "?")
@@ -916,22 +916,6 @@ def _check_seals(ctx: _Context) -> None:
             if table == "org_profiles" and not _code_fits(row):
                 ctx.find("seals", Problem.CODE_MISMATCH, str(row.org_id),
                          f"code {row.code!r} does not give the organisation's on-chain id", table=table, column="code")  # fmt: skip
-
-
-def _sealed_rows(db: Connection, model: Any) -> list[Any]:
-    """Rows with their dates read as they must be sealed (``revoked_at`` only as set or not)."""
-    table = _t(model)
-    columns: list[Any] = []
-    for c in table.c:
-        if isinstance(c.type, LargeBinary):
-            columns.append(as_stored(c))
-        elif c.name == "revoked_at":
-            columns.append(type_coerce(c, String()).label(c.name))
-        elif isinstance(c.type, DateTime):
-            continue
-        else:
-            columns.append(c)
-    return list(db.execute(select(*columns)))
 
 
 def _code_fits(row: Any) -> bool:

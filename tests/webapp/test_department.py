@@ -19,7 +19,7 @@ from ledger.accesslog import Draft
 from ledger.categories import Category
 from ledger.consent import LegalBasis, Purpose
 from ledger.membership import Role, org_id
-from ledger.store.models import AccessEvent
+from ledger.store.models import AccessEvent, RecordVersion
 from tests.conftest import World
 from webapp.department import routes as department_routes
 from webapp.names import mask_name
@@ -240,6 +240,25 @@ def test_after_the_resident_withdraws_the_read_is_refused_403_and_the_refusal_lo
     again = open_record(auth, rid)
     assert again.status_code == 403 and 'data-reason="no-active-grant"' in again.get_data(as_text=True)
     assert 'id="try-emergency"' in again.get_data(as_text=True)
+
+
+def test_a_record_edited_in_the_database_is_refused_in_words_and_the_refusal_logged(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    rid = add_record(svc)
+    gid = grant(svc)
+    with svc.ledger.store.engine.begin() as connection:  # someone edits the record behind the ledger's back
+        connection.execute(
+            RecordVersion.__table__.update().where(RecordVersion.record_id == rid).values(
+                content=json.dumps({**HEALTH, "family_doctor": "假医生"}, ensure_ascii=False)
+            )
+        )  # fmt: skip
+    auth.login_as("officer")
+    response = open_record(auth, rid, grant_id=gid)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403 and "假医生" not in page and "李医生" not in page
+    assert 'data-reason="record-altered"' in page and "someone changed the database" in page
+    assert leaf(svc, seq_of(page, "refusal"))["reason"] == "record-altered"
 
 
 def test_an_emergency_without_a_justification_is_a_field_error_and_nothing_is_logged(

@@ -26,6 +26,7 @@ from .auth import ROLE_PLURALS
 ALL_ROLES = ("office-admin", "committee-member", "grid-worker", "department-officer", "resident")
 REFUSAL_REASONS = (
     "no-active-grant", "grant-not-active", "not-authorised", "no-duty", "anchoring-stalled", "chain-unreachable",
+    "record-altered",
 )  # fmt: skip
 AUDIT_KINDS = (
     "outside-categories", "outside-time", "after-expiry", "after-withdrawal", "after-revocation",

@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from ledger.access import ANCHORING_STALLED, CHINA, Disclosure, today
+from ledger.access import ANCHORING_STALLED, CHINA, RECORD_ALTERED, Disclosure, today
 from ledger.categories import Category, validate
 from ledger.chainview import ChainView, MemberState
 from ledger.consent import LegalBasis, Purpose
@@ -146,6 +146,12 @@ def _refusal(refused: AccessRefused) -> str:
             "Record content cannot be shown right now: the access log has not been anchored on the chain for too "
             "long, and nothing is shown that could not be proved logged. This resumes by itself; try again in a few "
             "minutes, or call the office."
+        )
+    if refused.reason == RECORD_ALTERED:
+        return _(
+            "The content stored here does not match the record's fingerprint on the chain: someone changed the "
+            "database, so nothing is shown. The refusal is logged as access #%(seq)d; tell the subdistrict office.",
+            seq=refused.seq or 0,
         )
     if refused.seq is not None:
         return _("The read was refused and the refusal is logged as access #%(seq)d: %(reason)s", seq=refused.seq,

@@ -65,6 +65,10 @@ REFUSALS = {
     access_rules.CHAIN_UNREACHABLE: _l(
         "The chain cannot be reached to check the grant, so the read was refused. Try again in a minute."
     ),
+    access_rules.RECORD_ALTERED: _l(
+        "The record stored here does not match its fingerprint on the chain: someone changed the database, so "
+        "nothing was shown. The refusal is logged; tell the subdistrict office."
+    ),
 }
 
 

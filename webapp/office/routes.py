@@ -112,6 +112,7 @@ REFUSAL_NAMES = {
     access_rules.NO_DUTY: _l("no duty to read"),
     access_rules.ANCHORING_STALLED: _l("anchoring stalled"),
     access_rules.CHAIN_UNREACHABLE: _l("chain unreachable"),
+    access_rules.RECORD_ALTERED: _l("record altered in the database"),
 }
 
 

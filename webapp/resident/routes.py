@@ -74,6 +74,7 @@ REFUSAL_REASONS = {
     "no-duty": _l("Their work does not include these records."),
     "anchoring-stalled": _l("The system was paused for safety, so nothing was shown."),
     "chain-unreachable": _l("The permission could not be checked, so nothing was shown."),
+    "record-altered": _l("Your record stored here did not match the chain, so nothing was shown. Tell your office."),
 }
 REVIEW_DECISIONS = {"approve": _l("approved"), "flag": _l("flagged for follow-up")}
 _CJK = re.compile(r"[\u3400-\u9fff]")
