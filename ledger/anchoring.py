@@ -107,7 +107,20 @@ class Anchorer:
         return Sent(size, base_size, queued.tx_hash)
 
     def settle(self) -> int:
-        """Marks queued checkpoints anchored or failed from their transactions' outcome."""
+        """Marks queued checkpoints anchored or failed from their transactions' outcome.
+
+        A checkpoint whose block the node lost (its transaction is queued or sent again by
+        the outbox) is queued again too: it is anchored where it lands next, not where it
+        first did."""
+        with self.ledger.store.session() as session, session.begin():
+            session.execute(
+                update(LogCheckpoint)
+                .where(
+                    LogCheckpoint.status == "anchored",
+                    LogCheckpoint.tx_hash.in_(select(OutboxTx.tx_hash).where(OutboxTx.status.in_(("queued", "sent")))),
+                )
+                .values(status="queued", block_number=None, anchored_at=None, chain_index=None)
+            )
         with self.ledger.store.session() as session:
             pending = session.execute(
                 select(
@@ -118,7 +131,7 @@ class Anchorer:
                     OutboxTx.error_name,
                 )
                 .join(OutboxTx, OutboxTx.tx_hash == LogCheckpoint.tx_hash)
-                .where(LogCheckpoint.status == "queued", OutboxTx.status.in_(("mined", "reverted", "dropped")))
+                .where(LogCheckpoint.status == "queued", OutboxTx.status.in_(("mined", "reverted", "conflict")))
                 .order_by(LogCheckpoint.size)
             ).all()
         settled = 0

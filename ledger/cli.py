@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
@@ -927,6 +928,53 @@ def audit_pending() -> None:
 
 # -- background work -----------------------------------------------------------------------
 
+#: Seconds between a waiting worker's tries to reach the node: doubling up to the last.
+NODE_WAIT = (0.25, 5.0)
+
+
+def _open_when_the_node_answers(settings: Settings) -> Ledger:
+    """The ledger, once the node answers: a worker started while the node is down (a
+    restart after a crash of both) waits for it and says so, rather than exiting."""
+    from .context import Ledger
+    from .errors import NodeError
+
+    pause, said = NODE_WAIT[0], ""
+    while True:
+        try:
+            return Ledger.open(settings)
+        except NodeError as exc:
+            if str(exc) != said:
+                console.print(f"waiting for the chain node: {exc}", highlight=False)
+                said = str(exc)
+        time.sleep(pause)
+        pause = min(pause * 2, NODE_WAIT[1])
+
+
+@main.command()
+def outbox() -> None:
+    """Chain writes by status; any in conflict are listed, and the exit code is 1."""
+    from sqlalchemy import select
+
+    from .store.models import OutboxTx
+
+    with _ledger() as ledger:
+        counts = ledger.outbox.counts()
+        table = Table("status", "writes")
+        for status in ("queued", "sent", "mined", "reverted", "conflict", "dropped"):
+            if counts.get(status):
+                table.add_row(status, str(counts[status]))
+        console.print(table)
+        if not counts.get("conflict"):
+            return
+        with ledger.store.session() as session:
+            rows = session.scalars(select(OutboxTx).where(OutboxTx.status == "conflict").order_by(OutboxTx.id))
+            listed = Table("id", "sender", "nonce", "purpose", "transaction", "why")
+            for row in rows:
+                listed.add_row(str(row.id), row.sender, str(row.nonce), row.purpose or "", row.tx_hash,
+                               row.last_error or "")  # fmt: skip
+        err.print(listed)
+        sys.exit(1)
+
 
 @main.command()
 @click.option("--once", is_flag=True, help="One cycle, then exit.")
@@ -935,9 +983,19 @@ def audit_pending() -> None:
 def worker(once: bool, interval: float, no_anchor: bool) -> None:
     """Send the outbox, record receipts, recover lost blocks, index events, and anchor the
     access log (every GRIDLEDGER_ANCHOR_INTERVAL s or GRIDLEDGER_ANCHOR_EVERY events)."""
+    from .context import Ledger
     from .worker import Worker
 
-    with _ledger() as ledger:
+    settings = _settings(ask_password=True)
+    # SIGTERM (a supervisor, systemd, 'project.py run' stopping) ends it like Ctrl-C:
+    # the current cycles finish, nothing is cut off half-way.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        ledger = Ledger.open(settings) if once else _open_when_the_node_answers(settings)
+    except KeyboardInterrupt:
+        console.print("worker stopped before the node answered")
+        return
+    try:
         runner = Worker(
             ledger, interval=interval, anchor=not no_anchor, report=lambda line: console.print(line, highlight=False)
         )
@@ -945,11 +1003,10 @@ def worker(once: bool, interval: float, no_anchor: bool) -> None:
             runner.once()
             return
         console.print(f"worker running against {ledger.settings.rpc_url}; Ctrl-C to stop")
-        # SIGTERM (a supervisor, systemd, 'project.py run' stopping) ends it like Ctrl-C:
-        # the current cycles finish, nothing is cut off half-way.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
         runner.run()
         console.print("worker stopped")
+    finally:
+        ledger.close()
 
 
 @main.command()

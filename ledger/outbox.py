@@ -14,6 +14,13 @@ transaction commits; from then on it survives a crash of the app or of the node:
   (a restart from an older state dump) and queues exactly those again. The stored
   bytes are re-sent, so they land with the same hashes.
 
+An acknowledged write is never given up. When the node says its nonce is used ("nonce
+too low") and has no receipt for our hash, the nonce went to a transaction gridledger did
+not send from this outbox: a fault (a key used elsewhere, a node that lost blocks but kept
+their effects), not an outcome. The row becomes ``conflict``, is said on the worker's
+output and in ``gridledger status``, and is asked for its receipt again every cycle, so a
+node that catches up settles it; nothing marks it done without the chain's receipt.
+
 Block hashes chain, so checking the newest block we recorded is enough to know that
 nothing older changed: the check costs one request per cycle.
 """
@@ -30,7 +37,7 @@ from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
@@ -58,7 +65,8 @@ _TXS = cast(Table, OutboxTx.__table__)
 _INSERT_TX = insert(_TXS)
 _RECORD_RECEIPT = (
     update(_TXS)
-    .where(_TXS.c.id == bindparam("row_id"), _TXS.c.status == "sent")
+    # Not IN (…): an expanding IN cannot be executed for many rows at once.
+    .where(_TXS.c.id == bindparam("row_id"), or_(_TXS.c.status == "sent", _TXS.c.status == "conflict"))
     .values(
         status=bindparam("new_status"),
         block_number=bindparam("block_number"),
@@ -92,6 +100,7 @@ class Outbox:
         self._polled_head = -1
         self._polled_at = 0.0
         self._pumping = threading.Lock()  # the worker's sender and anchoring threads both pump
+        self._conflicts = 0  # found by the last send
 
     # -- writing -----------------------------------------------------------------
 
@@ -166,7 +175,7 @@ class Outbox:
             requeued = self.recover()
             sent = self.send()
             settled = self.poll()
-        return {"requeued": requeued, "sent": sent, "settled": settled}
+        return {"requeued": requeued, "sent": sent, "settled": settled, "conflicts": self._conflicts}
 
     def send(self, limit: int = 10_000) -> int:
         """Broadcasts queued transactions, each sender's in nonce order. Returns how many."""
@@ -177,6 +186,7 @@ class Outbox:
                 .order_by(OutboxTx.sender, OutboxTx.nonce)
                 .limit(limit)
             ).all()
+        self._conflicts = 0
         if not rows:
             return 0
         accepted: list[int] = []
@@ -192,23 +202,28 @@ class Outbox:
                     too_low.append(row)
                 else:
                     errors[row.id] = str(error.get("message", error))
-        dropped: list[Any] = []
+        conflicts: list[Any] = []
         if too_low:  # ours, mined before (a receipt exists), or the nonce went to another transaction
             receipts = self._batch([("eth_getTransactionReceipt", [r.tx_hash]) for r in too_low])
             for row, reply in zip(too_low, receipts, strict=False):
                 if reply.get("result"):
                     accepted.append(row.id)
                 else:
-                    dropped.append(row)
+                    conflicts.append(row)
+        self._conflicts = len(conflicts)
         now = utcnow()
         with self.store.session() as session, session.begin():
-            for row in dropped:
+            for row in conflicts:
                 session.execute(
                     update(OutboxTx)
                     .where(OutboxTx.id == row.id)
                     .values(
-                        status="dropped",
-                        last_error=f"nonce {row.nonce} of {row.sender} was used by another transaction",
+                        status="conflict",
+                        sent_at=now,
+                        last_error=(
+                            f"nonce {row.nonce} of {row.sender} was used by a transaction this outbox did not send; "
+                            "the write is not on chain (see 'Outbox conflicts' in docs/operations.md)"
+                        ),
                     )
                 )
             for chunk in _chunks(accepted, BATCH):
@@ -232,8 +247,8 @@ class Outbox:
             return 0
         with self.store.session() as session:
             rows = session.execute(
-                select(OutboxTx.id, OutboxTx.tx_hash, OutboxTx.sent_at)
-                .where(OutboxTx.status == "sent")
+                select(OutboxTx.id, OutboxTx.tx_hash, OutboxTx.sent_at, OutboxTx.status)
+                .where(OutboxTx.status.in_(("sent", "conflict")))
                 .order_by(OutboxTx.id)
             ).all()
         self._polled_head, self._polled_at = head, now
@@ -249,7 +264,7 @@ class Outbox:
                 receipt = reply.get("result")
                 if receipt:
                     outcomes.append((row.id, receipt))
-                elif row.sent_at is None or _aware(row.sent_at) < stale_before:
+                elif row.status == "sent" and (row.sent_at is None or _aware(row.sent_at) < stale_before):
                     forgotten.append(row.id)
             settled += self._record(outcomes)
         if forgotten:

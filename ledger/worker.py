@@ -101,6 +101,9 @@ class Worker:
         done = self.ledger.outbox.pump()
         if any(done.values()):
             self.report(f"outbox: {done['requeued']} requeued, {done['sent']} sent, {done['settled']} settled")
+        if done["conflicts"]:
+            self.report(f"outbox: {done['conflicts']} write(s) in conflict: their nonce was used by another "
+                        "transaction; see 'gridledger outbox'")  # fmt: skip
 
     def _index_cycle(self, indexer: Indexer) -> None:
         events = indexer.run_once()

@@ -1,8 +1,10 @@
 """The managed local chain: Anvil from the pinned npm package.
 
 Bound to 127.0.0.1, a fixed chain id, zero gas price, interval mining, a block gas
-limit far above what the writers can fill, and state persisted under ``var/chain/``
-(loaded at start, dumped every few seconds and on stop).
+limit far above what the writers can fill, and its chain persisted under ``var/chain/``:
+loaded at start, and snapshotted every few seconds and on stop by the node's keeper
+(:mod:`node.keeper`), which writes a snapshot only when it is consistent. Anvil's own
+periodic dump is not used: it can hold a block's effects without the block.
 
 :func:`build_command` is pure: it returns the argument list and starts nothing.
 """
@@ -17,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -71,9 +74,12 @@ def state_file(settings: Settings) -> Path:
     return settings.chain_dir / "state.json"
 
 
-def build_command(settings: Settings, binary: Path | str) -> list[str]:
-    """The Anvil command line for ``settings``. Pure: starts nothing, touches no file."""
+def build_command(settings: Settings, binary: Path | str, *, load: bool = False) -> list[str]:
+    """The Anvil command line for ``settings`` (``load``: from the state file). Pure:
+    starts nothing, touches no file. Anvil neither dumps nor loads on its own otherwise:
+    the keeper does."""
     block_time = settings.block_time
+    loading = ["--load-state", str(state_file(settings))] if load else []
     return [
         str(binary),
         "--host", settings.node_host,
@@ -84,38 +90,40 @@ def build_command(settings: Settings, binary: Path | str) -> list[str]:
         "--gas-price", "0",
         "--block-base-fee-per-gas", "0",
         "--disable-min-priority-fee",
-        "--state", str(state_file(settings)),
-        "--state-interval", str(settings.state_interval),
+        *loading,
         "--no-request-size-limit",
         "--quiet",
     ]  # fmt: skip
 
 
+def keeper_command(settings: Settings, binary: Path | str, *, load: bool) -> list[str]:
+    """The keeper's command line: it runs :func:`build_command`'s Anvil. Pure."""
+    return [
+        sys.executable, "-m", "node.keeper",
+        str(state_file(settings)), settings.rpc_url, str(settings.state_interval), "--",
+        *build_command(settings, binary, load=load),
+    ]  # fmt: skip
+
+
 class LocalNode:
-    """Starts, stops and reports on the managed Anvil."""
+    """Starts, stops and reports on the managed Anvil (its keeper and Anvil: one process
+    group, the keeper's; :attr:`pid` is the keeper's)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pid_file = settings.chain_dir / "anvil.pid"
+        self.pid_file = settings.chain_dir / "node.pid"
+        self.anvil_pid_file = settings.chain_dir / "anvil.pid"
         self.log_file = settings.chain_dir / "anvil.log"
 
     # -- queries -------------------------------------------------------------------
 
     def pid(self) -> int | None:
-        """The pid of our Anvil, if the pid file names a live process."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        if _is_zombie(pid):
-            return None
-        return pid
+        """The pid of our node (its keeper), if the pid file names a live process."""
+        return _live_pid(self.pid_file)
+
+    def anvil_pid(self) -> int | None:
+        """The pid of Anvil itself, the keeper's child (to crash it alone in tests)."""
+        return _live_pid(self.anvil_pid_file) if self.pid() is not None else None
 
     def status(self) -> NodeStatus:
         pid = self.pid()
@@ -151,8 +159,9 @@ class LocalNode:
         binary = find_anvil(self.settings)
         self._refuse_if_port_taken()
         self.settings.chain_dir.mkdir(parents=True, exist_ok=True)
-        repair_genesis(state_file(self.settings))
-        command = build_command(self.settings, binary)
+        path = state_file(self.settings)
+        repair_genesis(path)
+        command = keeper_command(self.settings, binary, load=path.exists())
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
                 command,
@@ -160,7 +169,7 @@ class LocalNode:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                cwd=self.settings.chain_dir,
+                cwd=self.settings.root,
             )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + START_TIMEOUT
@@ -184,7 +193,8 @@ class LocalNode:
         )
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Stops Anvil gracefully, so it dumps its state. False when it was not running."""
+        """Stops the node gracefully: the keeper takes a last snapshot and stops Anvil.
+        False when it was not running."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
@@ -193,9 +203,12 @@ class LocalNode:
         return True
 
     def kill(self) -> None:
-        """Kills Anvil without letting it dump state (``kill -9``), as a crash would."""
+        """Kills the node, keeper and Anvil, without a last snapshot (``kill -9`` of
+        the group), as a crash of its machine would."""
         pid = self.pid()
         if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
             self._terminate(pid, signal.SIGKILL)
 
     def _terminate(self, pid: int, sig: signal.Signals, timeout: float = 10.0) -> None:
@@ -291,6 +304,22 @@ def repair_genesis(path: Path) -> bool:
     draft.write_text(json.dumps(state), encoding="utf-8")
     os.replace(draft, path)
     return True
+
+
+def _live_pid(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    if _is_zombie(pid):
+        return None
+    return pid
 
 
 def _is_zombie(pid: int) -> bool:

@@ -80,8 +80,9 @@ class NonceCursor(Base):
 class OutboxTx(Base):
     """A signed raw transaction, stored with the domain change that caused it.
 
-    status: queued (stored, not yet sent) -> sent -> mined | reverted; dropped when
-    the account's nonce was used by a transaction gridledger did not sign.
+    status: queued (stored, not yet sent) -> sent -> mined | reverted; conflict when
+    the account's nonce was used by a transaction this outbox did not send (a fault,
+    reported; its receipt is still asked for, so it settles if the write is on chain).
     A sent or mined transaction whose block the node lost goes back to sent and is
     broadcast again with the same bytes, so it lands with the same hash.
     """

@@ -30,8 +30,11 @@ def test_build_command_is_pure_and_complete(tmp_path: Path) -> None:
     assert flags["--block-time"] == "1"  # interval mining, not automine
     assert flags["--gas-price"] == "0" and flags["--block-base-fee-per-gas"] == "0"
     assert int(flags["--gas-limit"]) >= 1_000_000_000
-    assert flags["--state"] == str(tmp_path / "var" / "chain" / "state.json")
-    assert flags["--state-interval"] == "1"
+    # Anvil neither dumps nor loads by itself: its keeper snapshots (see node/keeper.py).
+    assert "--state" not in flags and "--state-interval" not in flags and "--dump-state" not in flags
+    assert "--load-state" not in flags
+    loading = build_command(settings, "/opt/anvil", load=True)
+    assert loading[loading.index("--load-state") + 1] == str(tmp_path / "var" / "chain" / "state.json")
     assert build_command(settings, "/opt/anvil") == command
 
 
@@ -43,7 +46,7 @@ def test_missing_binary_says_how_to_install(tmp_path: Path, monkeypatch: pytest.
         find_anvil(settings)
     with pytest.raises(NodeError, match="npm ci"):
         LocalNode(settings).start()
-    assert not (tmp_path / "var" / "chain" / "anvil.pid").exists()
+    assert not (tmp_path / "var" / "chain" / "node.pid").exists()
 
 
 def test_port_taken_by_another_program_starts_nothing(tmp_path: Path) -> None:
