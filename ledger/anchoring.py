@@ -7,6 +7,11 @@ one mined, since one sender's transactions land in nonce order. If one is refuse
 ones sent after it fail too; once they have all settled, anchoring starts again from the
 last checkpoint the chain accepted. How long the oldest unanchored event has waited is
 the log's health (see :func:`ledger.access.health`): past the limit, reads fail closed.
+
+With a :class:`~ledger.lease.Lease` (the worker's), a cycle does nothing unless the lease is
+held, and a checkpoint is stored only in a transaction fenced by it: of several workers, one
+anchors, and one that took over starts from what the database and the chain hold (the queued
+checkpoints, then the last anchored one, then the chain's latest), never from memory.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from sqlalchemy import delete, select, update
 from .accesslog import AccessLog
 from .anchor import AnchorCalls
 from .context import Ledger
+from .errors import LeaseLost, NodeError
 from .formats import from_hex, to_hex
+from .lease import RENEW_EVERY, Lease
 from .store.models import LogCheckpoint, OutboxTx, utcnow
 
 MAX_IN_FLIGHT = 4
@@ -44,8 +51,10 @@ class Anchorer:
         interval: float | None = None,
         every: int | None = None,
         report: Callable[[str], None] = print,
+        lease: Lease | None = None,
     ) -> None:
         self.ledger = ledger
+        self.lease = lease  # None: the caller vouches that nothing else anchors (tests, benchmarks)
         self.account = account
         self.log = log or ledger.log
         self.interval = ledger.settings.anchor_interval if interval is None else interval
@@ -57,6 +66,8 @@ class Anchorer:
 
     def cycle(self) -> Sent | None:
         """Settles sent checkpoints, then sends the next one when it is due."""
+        if self.lease is not None and not self.lease.held():
+            return None
         self.ledger.outbox.pump()
         self.settle()
         with self.ledger.store.session() as session:
@@ -97,6 +108,8 @@ class Anchorer:
         call = self.calls.append(size, root, proof)
         self.ledger.outbox.prepare(self.account)
         with self.ledger.store.session() as session, session.begin():
+            if self.lease is not None:
+                self.lease.fence(session)  # raises LeaseLost if another worker took over meanwhile
             queued = self.ledger.outbox.enqueue(session, self.account, call)
             session.add(LogCheckpoint(size=size, root=to_hex(root), prev_size=base_size, tx_hash=queued.tx_hash))
         # Keep a fixed rate: the next checkpoint is due one interval after this one was due,
@@ -161,12 +174,15 @@ class Anchorer:
     def run_until_anchored(self, timeout: float = 60.0) -> None:
         """Anchors everything appended so far and waits until the chain has it (for the
         CLI and tests; the worker runs :meth:`cycle` forever)."""
-        from .errors import NodeError
-
         target = self.log.size()
         deadline = time.monotonic() + timeout
         self._last_sent = 0.0
+        renewed = time.monotonic()
         while True:
+            if self.lease is not None and time.monotonic() - renewed >= RENEW_EVERY:
+                renewed = time.monotonic()
+                if not self.lease.renew():
+                    raise LeaseLost("another worker took the anchoring lease: it anchors the rest")
             self.cycle()
             anchored = self.log.anchored()
             if target == 0 or (anchored is not None and anchored.size >= target):
@@ -174,6 +190,33 @@ class Anchorer:
             if time.monotonic() > deadline:
                 raise NodeError(f"the access log was not anchored to size {target} within {timeout:.0f} s")
             time.sleep(0.1)
+
+
+def anchor_now(ledger: Ledger, *, timeout: float = 60.0, report: Callable[[str], None] = print) -> None:
+    """Anchors everything logged so far and waits until the chain has it: here, under the
+    anchoring lease, or by the worker that holds the lease (taking over if it goes away)."""
+    lease = Lease(ledger.store)
+    target = ledger.log.size()
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        if lease.acquire():
+            try:
+                anchorer = Anchorer(ledger, ledger.account(ledger.settings.anchorer), report=report, lease=lease)
+                anchorer.run_until_anchored(max(deadline - time.monotonic(), 1.0))
+            finally:
+                lease.release()
+            return
+        anchored = ledger.log.anchored()
+        if target == 0 or (anchored is not None and anchored.size >= target):
+            return
+        if not said:
+            found = lease.state()
+            report(f"{found.holder if found else 'another worker'} holds the anchoring lease: waiting for it to anchor")
+            said = True
+        if time.monotonic() > deadline:
+            raise NodeError(f"the access log was not anchored to size {target} within {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def designate_anchorer(ledger: Ledger, office_code: str, actor: str) -> tuple[LocalAccount, str | None]:

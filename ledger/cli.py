@@ -20,6 +20,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .context import Ledger
+    from .lease import LeaseState
 
 # Piped output (CI logs, files) gets room for the tables instead of Rich's 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -731,12 +732,11 @@ def log_anchorer(office: str, actor: str) -> None:
 @click.option("--timeout", type=float, default=60.0, show_default=True)
 def log_anchor(timeout: float) -> None:
     """Anchor everything logged so far now, and wait for the chain to accept it."""
-    from .anchoring import Anchorer
+    from .anchoring import anchor_now
 
     with _ledger() as ledger:
-        anchorer = Anchorer(ledger, ledger.account(ledger.settings.anchorer), report=lambda line: err.print(line))
-        anchorer.run_until_anchored(timeout)
-        anchored = anchorer.log.anchored()
+        anchor_now(ledger, timeout=timeout, report=lambda line: err.print(line, highlight=False))
+        anchored = ledger.log.anchored()
         if anchored is None:
             console.print("the log is empty: nothing to anchor")
         else:
@@ -748,6 +748,7 @@ def log_status() -> None:
     """How much of the log is anchored, and whether reads are open or failed closed."""
     from .access import health
     from .history import anchored_checkpoint
+    from .lease import read_lease
 
     with _ledger() as ledger:
         state = health(ledger.log, ledger.view, ledger.settings.anchor_fail_after)
@@ -769,8 +770,24 @@ def log_status() -> None:
                 f"oldest unanchored event waited {state.lag_seconds:.1f} s (reads close after "
                 f"{state.limit_seconds:.0f} s)", highlight=False,
             )  # fmt: skip
+        console.print(f"anchoring lease: {_lease_words(read_lease(ledger.store))}", highlight=False)
         if state.closed:
             sys.exit(1)
+
+
+def _lease_words(lease: LeaseState | None) -> str:
+    """The anchoring lease in words: who anchors, and for how long without a renewal."""
+    import time
+
+    if lease is None:
+        return "never taken (no worker has run against this database)"
+    if lease.released:
+        return f"free (released by {lease.holder})"
+    left = lease.expires_at / 1000 - time.time()
+    if left <= 0:
+        return f"expired {-left:.1f} s ago (last held by {lease.holder}): no worker is anchoring"
+    renewed = time.time() - lease.renewed_at / 1000
+    return f"held by {lease.holder}, renewed {renewed:.1f} s ago, expires in {left:.1f} s"
 
 
 @log.command("history")
@@ -1002,7 +1019,8 @@ def worker(once: bool, interval: float, no_anchor: bool) -> None:
         if once:
             runner.once()
             return
-        console.print(f"worker running against {ledger.settings.rpc_url}; Ctrl-C to stop")
+        holder = f" as {runner.lease.holder}" if runner.lease is not None else " (not anchoring: --no-anchor)"
+        console.print(f"worker running against {ledger.settings.rpc_url}{holder}; Ctrl-C to stop", highlight=False)
         runner.run()
         console.print("worker stopped")
     finally:

@@ -49,6 +49,10 @@ class ConflictError(LedgerError):
     """The thing changed since it was read (a concurrent update)."""
 
 
+class LeaseLost(ConflictError):
+    """Another worker took over a job this one held a lease for (:mod:`ledger.lease`)."""
+
+
 class ContractRevert(LedgerError):
     """A contract call reverted; carries the decoded Solidity error name and arguments."""
 

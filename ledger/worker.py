@@ -4,6 +4,13 @@ Each runs in its own thread, so sending never waits behind indexing a busy block
 and a checkpoint never waits behind either. Errors are reported and retried on the
 next cycle; the node or the database being away for a while is normal operation, not
 a crash (though reads fail closed if anchoring stays down past its limit).
+
+Several workers may run side by side. One of them, the holder of the anchoring lease
+(:mod:`ledger.lease`, kept by a thread of its own), anchors and indexes; the others stand by
+and take over within about ten seconds of its death. Every worker sends: re-sending the same
+signed bytes is harmless, so no write waits for a takeover. The indexer would be safe
+anywhere too (a window of events commits at most once), but a standby running it would
+only repeat the holder's reads and have its transactions rolled back.
 """
 
 from __future__ import annotations
@@ -16,22 +23,36 @@ from .anchoring import Anchorer
 from .context import Ledger
 from .errors import LedgerError, NotFoundError
 from .indexer import Indexer
+from .lease import RENEW_EVERY, TRY_EVERY, TTL, Lease, LeaseState
 
 Report = Callable[[str], None]
 ANCHOR_TICK = 0.1  # seconds between the anchorer's looks at the log (checkpoints are paced by settings)
 ANCHORER_RECHECK = 5.0  # seconds between looks for a designated anchorer while there is none
+LEASE_TICK = 0.25  # seconds between the lease keeper's looks at its clock
 
 
 class Worker:
-    def __init__(self, ledger: Ledger, *, interval: float = 0.5, anchor: bool = True, report: Report = print) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        interval: float = 0.5,
+        anchor: bool = True,
+        report: Report = print,
+        lease: Lease | None = None,
+    ) -> None:
         self.ledger = ledger
         self.interval = interval
         self.report = report
         self.stop = threading.Event()
         self.anchor = anchor
+        #: The anchoring lease; None with ``anchor=False`` (such a worker sends and indexes, as before).
+        self.lease = (lease or Lease(ledger.store)) if anchor else None
         self.anchorer: Anchorer | None = None
         self._anchorer_checked = 0.0
         self._anchorer_problem = ""
+        self._lease_looked = -1e9
+        self._standby_for = ""
 
     def _find_anchorer(self) -> Anchorer | None:
         """The anchorer, once its account exists and is designated; asked again every
@@ -47,7 +68,7 @@ class Worker:
             problem = f"no anchorer account {label!r}: the access log is not anchored (see 'gridledger log anchorer')"
         else:
             if bytes(office) != bytes(32):
-                self.anchorer = Anchorer(self.ledger, account, report=self.report)
+                self.anchorer = Anchorer(self.ledger, account, report=self.report, lease=self.lease)
                 return self.anchorer
             problem = f"{label} is not a designated anchorer: the access log is not anchored"
         if problem != self._anchorer_problem:  # say it once, not every few seconds
@@ -56,11 +77,20 @@ class Worker:
         return None
 
     def once(self) -> None:
-        """One cycle of each, in order: send and record, index, anchor."""
+        """One cycle of each, in order: send and record, index, anchor (if no other worker
+        holds the anchoring lease; taken for the cycle and given back)."""
         self._send_cycle()
-        self._index_cycle(self.ledger.indexer())
-        if self.anchor:
+        self._index_cycle(self.ledger.indexer(), gated=False)  # one explicit pass: safe beside a running worker
+        if self.lease is None:
+            return
+        if not self.lease.acquire():
+            found = self.lease.state()
+            self.report(f"not anchoring: {found.holder if found else 'another worker'} holds the anchoring lease")
+            return
+        try:
             self._anchor_cycle()
+        finally:
+            self.lease.release()
 
     def run(self) -> None:
         """Runs the loops until :attr:`stop` is set (or Ctrl-C)."""
@@ -71,12 +101,13 @@ class Worker:
                 target=self._loop, args=(lambda: self._index_cycle(indexer),), name="gridledger-indexer", daemon=True
             ),
         ]
-        if self.anchor:
-            threads.append(
-                threading.Thread(
-                    target=self._loop, args=(self._anchor_cycle, ANCHOR_TICK), name="gridledger-anchorer", daemon=True
-                )
-            )
+        if self.lease is not None:
+            threads += [
+                threading.Thread(target=self._loop, args=(self._lease_cycle, LEASE_TICK), name="gridledger-lease",
+                                 daemon=True),
+                threading.Thread(target=self._loop, args=(self._anchor_cycle, ANCHOR_TICK), name="gridledger-anchorer",
+                                 daemon=True),
+            ]  # fmt: skip
         for thread in threads:
             thread.start()
         try:
@@ -86,6 +117,14 @@ class Worker:
             self.stop.set()
         for thread in threads:
             thread.join(timeout=30)
+        if self.lease is not None and self.lease.holding:
+            try:
+                self.lease.release()
+            except Exception as exc:  # noqa: BLE001 - stopping anyway: the lease expires by itself
+                self.report(f"could not give the anchoring lease back ({type(exc).__name__}: {exc}); "
+                            f"another worker takes it when it expires, within {TTL:.0f} s")  # fmt: skip
+            else:
+                self.report("released the anchoring lease")
 
     def _loop(self, cycle: Callable[[], None], interval: float | None = None) -> None:
         while not self.stop.is_set():
@@ -105,15 +144,60 @@ class Worker:
             self.report(f"outbox: {done['conflicts']} write(s) in conflict: their nonce was used by another "
                         "transaction; see 'gridledger outbox'")  # fmt: skip
 
-    def _index_cycle(self, indexer: Indexer) -> None:
+    def _lease_cycle(self) -> None:
+        """Renews the lease every RENEW_EVERY s while holding it; otherwise looks every
+        TRY_EVERY s whether it is free. Says so when it takes, loses or waits for it."""
+        lease = self.lease
+        assert lease is not None
+        now = time.monotonic()
+        if now - self._lease_looked < (RENEW_EVERY if lease.holding else TRY_EVERY):
+            return
+        self._lease_looked = now
+        if lease.holding:
+            try:
+                kept = lease.renew()
+            except Exception as exc:  # noqa: BLE001 - the database away: stop anchoring now, try again later
+                self.report(f"lost the anchoring lease: it could not be renewed ({type(exc).__name__}: {exc}); "
+                            "not anchoring or indexing until it is taken again")  # fmt: skip
+                return
+            if not kept:
+                found = lease.state()
+                self.report(f"lost the anchoring lease to {found.holder if found else 'nobody'}: "
+                            "not anchoring or indexing")  # fmt: skip
+            return
+        before = lease.state()
+        if lease.acquire():
+            self._standby_for = ""
+            whose = _taken_from(before, lease.holder, lease.now_ms())
+            self.report(f"took the anchoring lease as {lease.holder} ({whose}): anchoring and indexing")
+        elif before is not None and before.holder != self._standby_for:
+            self._standby_for = before.holder
+            self.report(f"standing by: {before.holder} holds the anchoring lease")
+
+    def _index_cycle(self, indexer: Indexer, *, gated: bool = True) -> None:
+        if gated and self.lease is not None and not self.lease.held():
+            return  # the lease holder indexes
         events = indexer.run_once()
         if events:
             self.report(f"indexed {events} events")
 
     def _anchor_cycle(self) -> None:
+        if self.lease is not None and not self.lease.held():
+            return  # standing by
         anchorer = self._find_anchorer()
         if anchorer is None:
             return
         sent = anchorer.cycle()
         if sent is not None:
             self.report(f"checkpoint: {sent.size} events (from {sent.prev_size}) sent as {sent.tx_hash}")
+
+
+def _taken_from(before: LeaseState | None, holder: str, now_ms: int) -> str:
+    """Whose the lease was, for the worker's line on taking it."""
+    if before is None:
+        return "nobody had held it"
+    if before.holder == holder:
+        return "it was still ours"
+    if before.released:
+        return f"released by {before.holder}"
+    return f"{before.holder}'s expired {(now_ms - before.expires_at) / 1000:.1f} s ago"

@@ -371,6 +371,21 @@ class LogCheckpoint(Base):
     chain_index: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class WorkerLease(Base):
+    """Which worker does a job only one may do at a time (``anchoring``), until when.
+
+    Times are milliseconds since the epoch (UTC) by the holder's clock; ``expires_at`` 0 means
+    released. Taken and renewed only by conditional updates (:mod:`ledger.lease`)."""
+
+    __tablename__ = "worker_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))  # host:pid:random
+    acquired_at: Mapped[int] = mapped_column(BigInteger)
+    renewed_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class EmergencyReview(Base):
     """An office admin's signed decision on an emergency access (also a leaf of the log)."""
 
