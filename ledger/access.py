@@ -369,9 +369,11 @@ class Access:
 
     # -- anchoring health (fail closed) ---------------------------------------------
 
-    def health(self) -> Health:
+    def health(self, *, fresh: bool = False) -> Health:
+        """The log's anchoring health, reused for HEALTH_MAX_AGE unless ``fresh`` (after a
+        checkpoint this process waited for: the reads that follow see it at once)."""
         with self._lock:
-            if self._health is not None and time.monotonic() - self._health[0] < HEALTH_MAX_AGE:
+            if not fresh and self._health is not None and time.monotonic() - self._health[0] < HEALTH_MAX_AGE:
                 return self._health[1]
         computed = health(self.log, self.view, self.limit)
         with self._lock:
