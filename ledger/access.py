@@ -36,6 +36,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
@@ -110,6 +111,14 @@ class Disclosure:
     grant_id: str | None
 
 
+class Closed(StrEnum):
+    """Why reads are closed (fail closed). Never respell: monitoring alerts name them."""
+
+    ANCHORING_STALLED = ANCHORING_STALLED  # the oldest unanchored event waited past the limit
+    LOG_BEHIND_CHAIN = "log-behind-chain"  # the database holds fewer events than the chain anchored
+    CHAIN_UNREACHABLE = CHAIN_UNREACHABLE  # the chain cannot be asked (no Health then: NodeError)
+
+
 @dataclass(frozen=True)
 class Health:
     size: int  # events the database holds
@@ -125,13 +134,25 @@ class Health:
 
     @property
     def lag_seconds(self) -> float:
+        return self.lag_at(now_ms())
+
+    def lag_at(self, at_ms: int) -> float:
+        """Seconds the oldest unanchored event has waited at ``at_ms`` (0 when none waits)."""
         if self.oldest_unanchored_ms is None:
             return 0.0
-        return max(0.0, now_ms() / 1000 - self.oldest_unanchored_ms / 1000)
+        return max(0.0, at_ms / 1000 - self.oldest_unanchored_ms / 1000)
+
+    def closed_reason(self, at_ms: int | None = None) -> Closed | None:
+        """Why reads are closed at ``at_ms`` (default: now), or None while they are open."""
+        if self.behind:
+            return Closed.LOG_BEHIND_CHAIN
+        if self.lag_at(now_ms() if at_ms is None else at_ms) > self.limit_seconds:
+            return Closed.ANCHORING_STALLED
+        return None
 
     @property
     def closed(self) -> bool:
-        return self.behind or self.lag_seconds > self.limit_seconds
+        return self.closed_reason() is not None
 
     @property
     def state(self) -> str:
@@ -144,7 +165,12 @@ def health(log: AccessLog, view: ChainView, limit_seconds: float) -> Health:
     """How far the log is anchored, the anchored size asked of the chain. Raises
     :class:`NodeError` when the chain cannot be asked."""
     checkpoint = view.checkpoint()
-    anchored_size = checkpoint.size if checkpoint else 0
+    return health_against(log, checkpoint.size if checkpoint else 0, limit_seconds)
+
+
+def health_against(log: AccessLog, anchored_size: int, limit_seconds: float) -> Health:
+    """How far the log is anchored against ``anchored_size`` as given (reads pass the
+    chain's; monitoring passes the database's record while the chain cannot be asked)."""
     size = log.size()
     oldest = None
     if size > anchored_size:
@@ -369,9 +395,11 @@ class Access:
 
     # -- anchoring health (fail closed) ---------------------------------------------
 
-    def health(self) -> Health:
+    def health(self, *, fresh: bool = False) -> Health:
+        """The log's anchoring health, reused for HEALTH_MAX_AGE unless ``fresh`` (after a
+        checkpoint this process waited for: the reads that follow see it at once)."""
         with self._lock:
-            if self._health is not None and time.monotonic() - self._health[0] < HEALTH_MAX_AGE:
+            if not fresh and self._health is not None and time.monotonic() - self._health[0] < HEALTH_MAX_AGE:
                 return self._health[1]
         computed = health(self.log, self.view, self.limit)
         with self._lock:

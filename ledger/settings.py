@@ -39,6 +39,8 @@ class Settings:
     anchor_interval: float = 1.0
     anchor_every: int = 5_000
     anchor_fail_after: float = 30.0
+    metrics_token: str | None = field(default=None, repr=False)  # bearer token for /metrics
+    metrics_loopback: bool = True  # /metrics answers loopback clients without the token
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +74,8 @@ class Settings:
             anchor_interval=_float(env, "GRIDLEDGER_ANCHOR_INTERVAL", 1.0),
             anchor_every=_int(env, "GRIDLEDGER_ANCHOR_EVERY", 5_000),
             anchor_fail_after=_float(env, "GRIDLEDGER_ANCHOR_FAIL_AFTER", 30.0),
+            metrics_token=env.get("GRIDLEDGER_METRICS_TOKEN") or None,
+            metrics_loopback=_flag(env, "GRIDLEDGER_METRICS_LOOPBACK", True),
         )
         if not 1 <= settings.log_window <= 2_000:
             raise ConfigurationError(
@@ -82,6 +86,8 @@ class Settings:
                 "GRIDLEDGER_ANCHOR_INTERVAL and GRIDLEDGER_ANCHOR_FAIL_AFTER must be positive seconds and "
                 "GRIDLEDGER_ANCHOR_EVERY a positive number of events"
             )
+        if settings.metrics_token is not None and len(settings.metrics_token) < 16:
+            raise ConfigurationError("GRIDLEDGER_METRICS_TOKEN must be at least 16 characters (a random secret)")
         if settings.block_time <= 0:
             raise ConfigurationError(f"GRIDLEDGER_BLOCK_TIME must be positive seconds; got {settings.block_time}")
         return settings
@@ -136,3 +142,14 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number; got {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0; got {raw!r}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from argon2 import PasswordHasher
 from rich.console import Console
 from sqlalchemy import func, select
 
+import ledger.access
 from ledger import audit
 from ledger.access import today
 from ledger.categories import Category, validate
@@ -34,6 +36,7 @@ from ledger.demo import (
 from ledger.errors import ConfigurationError
 from ledger.membership import org_id
 from ledger.seal import row_sealed
+from ledger.settings import Settings
 from ledger.store.models import (
     AccessEvent,
     Approval,
@@ -47,6 +50,7 @@ from ledger.store.models import (
     RecordVersion,
     WebUser,
 )
+from tests.conftest import World
 
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 SMALL = 6
@@ -213,6 +217,43 @@ def test_a_small_demo_tells_the_whole_story_and_a_second_build_creates_nothing(l
     assert second.created == [], second.created
     assert any("web log-ins" in line for line in second.reused) and any("grants" in line for line in second.reused)
     assert _counts(ledger) == before
+
+
+class SlowMachine:
+    """The access module's clock (``ledger.access.now_ms``) on a slow machine: every look at
+    it finds ``step`` seconds gone, so the demo's reads take longer than the fail-closed
+    limit whatever the machine running the test."""
+
+    def __init__(self, step: float) -> None:
+        self.now = ledger.access.now_ms()
+        self.step = int(step * 1000)
+
+    def __call__(self) -> int:
+        self.now += self.step
+        return self.now
+
+
+def test_no_demo_read_is_refused_for_lack_of_anchoring_on_a_slow_machine(
+    settings: Settings, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, finding 4: on a slow machine 3 of the demo's 165 reads met the fail-closed
+    limit, because nothing anchored while the demo read. It anchors as it goes now: with a
+    limit of 2 s and half a second gone at every look at the clock, only the read the story
+    means to refuse (after the withdrawal) is refused."""
+    monkeypatch.setattr(ledger.access, "now_ms", SlowMachine(0.5))
+    tight = Ledger.open(settings.with_(anchor_fail_after=2.0))
+    console = Console(record=True, width=200)
+    try:
+        build_demo(tight, console, residents=SMALL, hasher=CHEAP_HASHER)
+        with tight.store.session() as db:
+            leaves = [json.loads(bytes(leaf)) for leaf in db.scalars(select(AccessEvent.leaf))]
+    finally:
+        tight.close()
+        world.revert()
+    refused = [leaf["reason"] for leaf in leaves if leaf["outcome"] == "refused"]
+    assert refused == ["grant-not-active"], refused
+    said = console.export_text()
+    assert len(leaves) > 5 and "was refused" not in said and "refused for another reason" not in said, said
 
 
 def test_the_demo_command_prints_the_logins_without_a_database(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

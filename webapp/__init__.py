@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, config: dict[str, Any] | None =
     from .auth.routes import bp as auth_bp
     from .committee.routes import bp as committee_bp
     from .department.routes import bp as department_bp
+    from .metrics.routes import bp as metrics_bp
     from .office.routes import bp as office_bp
     from .resident.routes import bp as resident_bp
 
@@ -71,5 +72,6 @@ def create_app(settings: Settings | None = None, config: dict[str, Any] | None =
     app.register_blueprint(department_bp, url_prefix="/department")
     app.register_blueprint(office_bp, url_prefix="/office")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(metrics_bp)  # /metrics, for Prometheus: loopback or a bearer token
     security.csrf.exempt(api_bp)  # token-authenticated: no cookies, so no cross-site forgery
     return app
