@@ -46,11 +46,12 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from .access import GRANT_NOT_ACTIVE, Access, today
-from .anchoring import Anchorer, designate_anchorer
+from .anchoring import Anchorer, anchor_now, designate_anchorer
 from .categories import Category, validate
 from .consent import Consent, LegalBasis, Purpose
 from .context import Ledger
 from .errors import AccessRefused, ConfigurationError
+from .lease import Lease
 from .membership import DepartmentKind, Role, org_id
 from .organisations import Organisations
 from .outbox import PENDING, raise_for_revert
@@ -889,8 +890,12 @@ class _AnchoredReads:
 
     def __init__(self, ledger: Ledger, say: Callable[[str], None]) -> None:
         self.ledger = ledger
+        self.say = say
         self.access = Access(ledger)
-        self.anchorer = Anchorer(ledger, ledger.account(ledger.settings.anchorer), report=say)
+        # Under the anchoring lease, like any worker: a worker already running anchors
+        # instead (the demo then only waits for it), and two never anchor at once.
+        self.lease = Lease(ledger.store)
+        self.anchorer = Anchorer(ledger, ledger.account(ledger.settings.anchorer), report=say, lease=self.lease)
 
     def read(self, record_id: str, accessor: str, **kw: Any) -> Any:
         self.keep_up()
@@ -900,12 +905,15 @@ class _AnchoredReads:
         waited = self.access.health().lag_seconds
         if waited >= self.access.limit * ANCHOR_AT:
             self.anchor()
-        elif waited >= self.anchorer.interval:
-            self.anchorer.cycle()
+        elif waited >= self.anchorer.interval and self.lease.acquire():
+            try:
+                self.anchorer.cycle()
+            finally:
+                self.lease.release()
 
     def anchor(self) -> None:
         """Anchors every event so far and waits until the reads see it."""
-        self.anchorer.run_until_anchored(timeout=WAIT)
+        anchor_now(self.ledger, timeout=WAIT, report=self.say)
         anchored = self.anchorer.log.anchored()
         if anchored is not None and anchored.block_number:
             self.ledger.view.head(newer_than=anchored.block_number - 1)  # the checkpoint, not the head before it
