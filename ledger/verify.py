@@ -58,12 +58,10 @@ from sqlalchemy.orm import Session
 
 from . import eip712, formats
 from .accesslog import FORMAT as LEAF_FORMAT
-from .accesslog import canonical_leaf, justification_hash
+from .accesslog import canonical_leaf, expected_numbers, justification_hash
 from .chain import rpc
 from .context import Ledger
-from .errors import LedgerError
-from .accesslog import expected_numbers
-from .errors import StoreError, VerificationError
+from .errors import LedgerError, StoreError, VerificationError
 from .history import leaf_bytes
 from .indexer import CURSOR
 from .loggap import ChainCheckpoint, append_inputs, bridge, chain_checkpoints
