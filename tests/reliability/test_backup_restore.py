@@ -200,6 +200,14 @@ def test_restore_names_exactly_what_the_chain_proves_lost(live: Installation, wo
             assert verify_proof(proof_document(restored, seq), restored.settings.rpc_url).ok
 
         assert _found(verify(restored)) == _found(report)  # the next checkpoint is consistent; nothing new is wrong
+
+        # A restore written into the database cannot pass a deletion off as a loss: without its seal
+        # the losses are named as what they would otherwise be.
+        with restored.store.engine.begin() as c:
+            c.execute(text("UPDATE restores SET backup_block = backup_block - 1"))
+        codes = {str(f.code) for f in verify(restored).findings}
+        assert {str(Problem.ROW_UNSEALED), str(Problem.VERSION_MISSING), str(Problem.LEAF_MISSING)} <= codes
+        assert not codes & {str(Problem.CONTENT_LOST), str(Problem.TERMS_LOST), str(Problem.ENTRIES_LOST)}
     finally:
         restored.close()
 
@@ -341,3 +349,30 @@ def test_a_backup_taken_while_writes_go_on_restores_to_a_consistent_state(
         assert {str(f.code) for f in verify(restored).findings} <= lost_kinds
     finally:
         restored.close()
+
+
+def test_the_commands_back_up_restore_and_refuse_to_overwrite(
+    world: World, session_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from ledger.cli import main
+
+    settings = _sqlite(world, session_settings, tmp_path, "live")
+    for name, value in {"GRIDLEDGER_VAR": str(settings.var_dir), "DATABASE_URL": settings.db_url,
+                        "GRIDLEDGER_NODE_PORT": str(settings.node_port), "GRIDLEDGER_KEY_PASSWORD": "test-password",
+                        "GRIDLEDGER_BLOCK_TIME": "0.2"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    made = runner.invoke(main, ["backup", str(tmp_path / "b")], catch_exceptions=False)
+    assert made.exit_code == 0, made.output
+    assert "backed up sqlite" in made.output and (tmp_path / "b" / MANIFEST).is_file()
+    refused = runner.invoke(main, ["restore", str(tmp_path / "b")], catch_exceptions=False)
+    assert refused.exit_code == 1 and "holds data" in refused.output
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    assert runner.invoke(main, ["init"], catch_exceptions=False).exit_code == 0  # an empty schema is no data
+    done = runner.invoke(main, ["restore", str(tmp_path / "b")], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert "nothing anchored was lost" in done.output and "gridledger verify all" in done.output
+    checked = runner.invoke(main, ["verify", "all"], catch_exceptions=False)
+    assert checked.exit_code == 0, checked.output  # nothing happened after the backup: nothing is lost
