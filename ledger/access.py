@@ -49,7 +49,7 @@ from .context import Ledger
 from .errors import AccessRefused, InputError, NodeError, NotFoundError
 from .formats import parse_id
 from .records import content_check
-from .store.models import AccessEvent, ChainGrant, RecordVersion
+from .store.models import AccessEvent, ChainGrant, ChainRecordVersion, RecordVersion, Restore
 
 _VERSIONS = cast(Table, RecordVersion.__table__)
 _GRANTS = cast(Table, ChainGrant.__table__)
@@ -86,6 +86,7 @@ NO_DUTY = "no-duty"
 ANCHORING_STALLED = "anchoring-stalled"
 CHAIN_UNREACHABLE = "chain-unreachable"
 RECORD_ALTERED = "record-altered"  # the stored content does not match its commitment on chain
+CONTENT_LOST = "content-lost"  # the version was committed after the backup the database was restored from
 
 
 def now_ms() -> int:
@@ -383,10 +384,29 @@ class Access:
             else:
                 if content_check(content, row.salt, expected) != "verified":
                     problem = "its stored content does not match its commitment on chain"
+        if row is None and self._lost_with_restore(target.record.record_id, target.version):
+            self._refuse(draft, CONTENT_LOST, f"version {target.version} of record {target.record.record_id} was "
+                         "committed after the backup the database was restored from: its content is lost (enter it "
+                         "again as a new version)")  # fmt: skip
         if problem is not None:
             self._refuse(draft, RECORD_ALTERED, f"version {target.version} of record {target.record.record_id}: "
                          f"{problem}; the database was altered and nothing was shown (run 'gridledger verify all')")  # fmt: skip
         return content
+
+    def _lost_with_restore(self, record_id: str, version: int) -> bool:
+        """Whether the chain committed the version in blocks a restore could not bring back
+        (only the refusal's reason depends on it: the read is refused either way)."""
+        with self.ledger.store.engine.connect() as connection:
+            block = connection.execute(
+                select(ChainRecordVersion.block_number).where(
+                    ChainRecordVersion.record_id == record_id, ChainRecordVersion.version == version
+                )
+            ).scalar()
+            if block is None:
+                return False
+            return connection.execute(
+                select(Restore.id).where(Restore.backup_block < block, Restore.restored_block >= block).limit(1)
+            ).first() is not None
 
     def _refuse(self, draft: Draft, reason: str, message: str) -> Any:
         draft.outcome, draft.reason = "refused", reason

@@ -10,6 +10,12 @@ Every leaf is sealed (:mod:`ledger.seal`) as it is stored, and so is the log's r
 size with its last leaf: a leaf forged, edited or cut off in the database before any
 checkpoint covers it is found by ``gridledger verify all`` all the same.
 
+After a restore from a backup older than the chain's last checkpoint, the events between
+the backup and that checkpoint are lost (``log_gaps``): numbering goes on after them, never
+reusing a number the chain anchored, and each resident's own numbers skip as many as the
+gap held (some of them may have been the resident's). The subtree hashes beside the gap
+come from the chain (:mod:`ledger.loggap`).
+
 Appending is durable before it returns: :meth:`AccessLog.append` commits one database
 transaction. :meth:`AccessLog.record` is the same for one event, with group commit:
 concurrent callers' events share one transaction, and each caller returns only once the
@@ -29,11 +35,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from . import formats
-from .errors import ConfigurationError, NotFoundError, StoreError
+from .errors import ConfigurationError, EntriesLost, NotFoundError, StoreError
 from .merkle import MerkleTree, leaf_hash, node_hash, proof_subtrees
 from .seal import Sealer, log_head_seal
 from .store import Store
-from .store.models import AccessEvent, LogCheckpoint, LogHead, LogNode, Record
+from .store.models import AccessEvent, LogCheckpoint, LogGap, LogHead, LogNode, Record
 
 FORMAT = "gridledger-access/1"
 LEAF_FIELDS = (
@@ -62,6 +68,22 @@ _NUMBERING = select(
 #: Subtree hashes asked for in one statement (two parameters each; within every driver's limit).
 _MAX_PAIRS = 400
 _LEAVES_AT = select(_EVENTS.c.seq, _EVENTS.c.leaf_hash).where(_EVENTS.c.seq.in_(bindparam("seqs", expanding=True)))
+_RESIDENT_COUNTS = (
+    select(_EVENTS.c.resident, func.count())
+    .where(_EVENTS.c.resident.in_(bindparam("residents", expanding=True)))
+    .group_by(_EVENTS.c.resident)
+)
+_GAPS = cast(Table, LogGap.__table__)
+
+
+def expected_numbers(seqs: Sequence[int], gaps: Sequence[tuple[int, int]]) -> list[int]:
+    """The resident's own numbers that leaves at ``seqs`` (one resident's, ascending) must
+    carry: the k-th carries k plus the length of every gap before it (the numbers a gap may
+    have used are never given again)."""
+    numbers: list[int] = []
+    for k, seq in enumerate(seqs):
+        numbers.append(k + sum(end - start for start, end in gaps if end <= seq))
+    return numbers
 
 
 def canonical_leaf(leaf: dict[str, Any]) -> bytes:
@@ -143,6 +165,7 @@ class AccessLog:
         self._cond = threading.Condition()
         self._queue: list[_Waiting] = []
         self._leading = False
+        self._gaps: list[tuple[int, int]] | None = None
 
     # -- appending -------------------------------------------------------------------
 
@@ -163,9 +186,16 @@ class AccessLog:
             start = end - len(drafts)
             residents = sorted({d.resident for d in drafts})
             next_seq: dict[str, int] = {}
-            for chunk in _chunks(residents, 500):
-                for resident, last in connection.execute(_LAST_RESIDENT_SEQ, {"residents": list(chunk)}):
-                    next_seq[resident] = last + 1
+            lost = sum(b - a for a, b in self.gaps())
+            if lost:  # after a restore: each resident's count, plus every number a gap may have used
+                next_seq = dict.fromkeys(residents, lost)
+                for chunk in _chunks(residents, 500):
+                    for resident, count in connection.execute(_RESIDENT_COUNTS, {"residents": list(chunk)}):
+                        next_seq[resident] = count + lost
+            else:
+                for chunk in _chunks(residents, 500):
+                    for resident, last in connection.execute(_LAST_RESIDENT_SEQ, {"residents": list(chunk)}):
+                        next_seq[resident] = last + 1
             rows: list[dict[str, Any]] = []
             appended: list[Appended] = []
             for offset, draft in enumerate(drafts):
@@ -239,8 +269,40 @@ class AccessLog:
                 .order_by(_EVENTS.c.seq)
             ).all()
         if len(rows) != end - start or (rows and (rows[0][0] != start or rows[-1][0] != end - 1)):
-            raise StoreError(f"the access log is missing leaves in [{start}, {end}): the database was altered")
+            return self._with_gaps(start, end, {int(r[0]): bytes(r[1]) for r in rows})
         return [bytes(r[1]) for r in rows]
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """The ranges ``[start, end)`` of events lost with a restore (read once: only a
+        restore, with the services stopped, adds one)."""
+        if self._gaps is None:
+            with self.store.engine.connect() as connection:
+                rows = connection.execute(select(_GAPS.c.start_seq, _GAPS.c.end_seq).order_by(_GAPS.c.start_seq))
+                self._gaps = [(int(a), int(b)) for a, b in rows]
+        return self._gaps
+
+    def _with_gaps(self, start: int, end: int, found: dict[int, bytes]) -> list[bytes]:
+        """Leaves ``[start, end)`` when some rows are missing: those in a gap are lost (their
+        hash is known only where the chain gave it, stored as a level-0 subtree); any other
+        missing row means the database was altered."""
+        missing = [seq for seq in range(start, end) if seq not in found]
+        gaps = self.gaps()
+        outside = [seq for seq in missing if not any(a <= seq < b for a, b in gaps)]
+        if outside:
+            raise StoreError(f"the access log is missing leaves in [{start}, {end}): the database was altered")
+        with self.store.engine.connect() as connection:
+            for chunk in _chunks(missing, _MAX_PAIRS * 2):
+                for idx, digest in connection.execute(
+                    select(_NODES.c.idx, _NODES.c.hash).where(_NODES.c.level == 0, _NODES.c.idx.in_(list(chunk)))
+                ):
+                    found[int(idx)] = bytes(digest)
+        lost = [seq for seq in missing if seq not in found]
+        if lost:
+            raise EntriesLost(
+                f"access events #{lost[0]}..#{lost[-1]} were lost with a restore from a backup; "
+                "what needs them cannot be proven"
+            )
+        return [found[seq] for seq in range(start, end)]
 
     def event(self, seq: int) -> AccessEvent:
         with self.store.session() as session:
@@ -280,10 +342,24 @@ class AccessLog:
 
     def numbering_intact(self, resident: str) -> bool:
         """Whether the resident's numbers are exactly 0..n-1, each once: one aggregate over
-        the (resident, resident_seq) index, so a page of history need not read them all."""
+        the (resident, resident_seq) index, so a page of history need not read them all.
+        After a restore the numbers skip the gaps: then False, and the caller checks them
+        all (:meth:`resident_numbering`)."""
+        if self.gaps():
+            return False
         with self.store.engine.connect() as connection:
             count, distinct, highest = connection.execute(_NUMBERING, {"resident": resident}).one()
         return bool(count == distinct and (highest is None or highest == count - 1))
+
+    def resident_numbering(self, resident: str) -> list[tuple[int, int]]:
+        """Every ``(seq, resident_seq)`` of the resident's rows, by ``seq``."""
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                select(AccessEvent.seq, AccessEvent.resident_seq)
+                .where(AccessEvent.resident == resident)
+                .order_by(AccessEvent.seq)
+            )
+            return [(int(a), int(b)) for a, b in rows]
 
     def resident_numbers(self, resident: str) -> list[int]:
         """Every per-resident sequence number the resident's rows carry (for gap checks)."""

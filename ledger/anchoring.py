@@ -105,7 +105,8 @@ class Anchorer:
             )
             return None
         proof = tree.consistency_proof(base_size, size) if base_size else []
-        call = self.calls.append(size, root, proof)
+        # The frontier rides along after the arguments: what a restore needs to resume the log here.
+        call = self.calls.append(size, root, proof, tree.frontier(size))
         self.ledger.outbox.prepare(self.account)
         with self.ledger.store.session() as session, session.begin():
             if self.lease is not None:

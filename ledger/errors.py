@@ -33,6 +33,11 @@ class StoreError(LedgerError):
     """The off-chain database refused or lost something."""
 
 
+class EntriesLost(StoreError):
+    """Access-log entries a restore from a backup lost (``log_gaps``): anchored on chain,
+    their leaves gone. Not an alteration: the chain proves they existed."""
+
+
 class NotFoundError(LedgerError):
     """A thing that was asked for does not exist."""
 

@@ -3,7 +3,9 @@
 * :func:`resident_history`: a resident's accesses newest first, each with its inclusion
   proof to the newest checkpoint on chain and that checkpoint's transaction; entries
   under legal hold as placeholders until their disclosure date; gaps in the resident's
-  own sequence numbers as findings.
+  own sequence numbers as findings. After a restore from a backup, the events the chain
+  anchored but the restore lost are said plainly (``entries-lost``, with the resident's own
+  numbers that fall in the gap), and an entry whose proof needs them is marked (``proof-lost``).
 
 What a resident is shown is decided by the leaves (the truth the proofs are about), never
 by the columns beside them: the disclosure date is the leaf's, a review of a read under
@@ -29,14 +31,24 @@ from . import formats
 from .access import CHINA, today
 from .accesslog import AccessLog, justification_hash
 from .context import Ledger
-from .errors import InputError, NotFoundError, StoreError
+from .errors import EntriesLost, InputError, NotFoundError, StoreError
 from .merkle import MerkleTree, leaf_hash
-from .store.models import AccessEvent, LogCheckpoint
+from .store.models import AccessEvent, LogCheckpoint, LogGap, Restore
 
 PROOF_FORMAT = "gridledger-proof/1"
 BUNDLE_FORMAT = "gridledger-bundle/1"
 #: Entries of a bundle whose proofs are fetched together.
 BUNDLE_FETCH = 500
+#: What a history finding says (:attr:`Finding.kind`); the web app words each one.
+RESIDENT_SEQ_GAP = "resident-seq-gap"  # one of the resident's own numbers is missing
+RESIDENT_SEQ_REPEAT = "resident-seq-repeat"
+LEAF_MISMATCH = "leaf-mismatch"  # a row whose leaf is not the resident's, or unreadable
+PROOF_UNAVAILABLE = "proof-unavailable"  # an anchored entry whose proof cannot be built: the log was altered
+ENTRIES_LOST = "entries-lost"  # events lost with a restore (params: first, last, restoredAt, yourFirst, yourLast)
+PROOF_LOST = "proof-lost"  # an entry whose proof needs events lost with a restore
+JUSTIFICATION_ALTERED = "justification-altered"  # the written reason stored is not the one logged
+FINDING_KINDS = (RESIDENT_SEQ_GAP, RESIDENT_SEQ_REPEAT, LEAF_MISMATCH, PROOF_UNAVAILABLE, ENTRIES_LOST, PROOF_LOST,
+                 JUSTIFICATION_ALTERED)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class Entry:
     #: The reason written for it (an emergency read, a review's note): off the leaf, which
     #: holds its hash; None while withheld.
     justification: str | None = None
+    proof_lost: bool = False  # anchored, but its proof needs events lost with a restore
 
     @property
     def withheld(self) -> bool:
@@ -58,9 +71,10 @@ class Entry:
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str
+    kind: str  # one of FINDING_KINDS
     seq: int | None
-    detail: str
+    detail: str  # in English, for the command line; pages word the kind and params
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,16 +176,22 @@ def resident_history(
         history.entries.append(entry)
         if problem is not None:
             history.findings.append(problem)
+    gaps = log.gaps()
     if paged:
-        numbers = [] if log.numbering_intact(address) else log.resident_numbers(address)
+        numbering = [] if log.numbering_intact(address) else log.resident_numbering(address)
     else:
-        numbers = [int(leaves[e.seq]["residentSeq"]) for e in mine]  # type: ignore[index]
-    history.findings += _numbering_findings(numbers)
+        numbering = [(e.seq, int(leaves[e.seq]["residentSeq"])) for e in mine]  # type: ignore[index]
+    history.findings += _numbering_findings(numbering, gaps)
+    if gaps:
+        history.findings += _lost_findings(log, numbering)
     for entry in history.entries:
         if entry.seq < size and entry.proof is None:
-            history.findings.append(Finding(
-                "proof-unavailable", entry.seq, "the log no longer holds what this entry's proof needs: it was altered"
-            ))  # fmt: skip
+            history.findings.append(
+                Finding(PROOF_LOST, entry.seq, "this entry's proof needs log entries lost with a restore from a backup")
+                if entry.proof_lost
+                else Finding(PROOF_UNAVAILABLE, entry.seq,
+                             "the log no longer holds what this entry's proof needs: it was altered")
+            )  # fmt: skip
     return history
 
 
@@ -185,11 +205,11 @@ def _own_entries(
     for event in events:
         leaf = leaves[event.seq]
         if leaf is None:
-            findings.append(Finding("leaf-mismatch", event.seq, "the stored leaf cannot be read"))
+            findings.append(Finding(LEAF_MISMATCH, event.seq, "the stored leaf cannot be read"))
         elif leaf.get("resident") != resident or leaf.get("seq") != event.seq:
-            findings.append(Finding("leaf-mismatch", event.seq, "the stored leaf belongs elsewhere in the log"))
+            findings.append(Finding(LEAF_MISMATCH, event.seq, "the stored leaf belongs elsewhere in the log"))
         elif leaf.get("residentSeq") != event.resident_seq or not isinstance(leaf.get("residentSeq"), int):
-            findings.append(Finding("leaf-mismatch", event.seq, "the stored leaf carries another access number"))
+            findings.append(Finding(LEAF_MISMATCH, event.seq, "the stored leaf carries another access number"))
         else:
             mine.append(event)
     return mine, findings
@@ -224,9 +244,12 @@ def _entry(
     raw = leaf_bytes(event.leaf)
     leaf = leaf if leaf is not None else parse_leaf(raw) or {}
     proof = None
+    lost = False
     if tree is not None and event.seq < size:
         try:
             proof = [formats.to_hex(h) for h in tree.inclusion_proof(event.seq, size)]
+        except EntriesLost:
+            lost = True  # it needs leaves a restore lost: reported as such by resident_history
         except StoreError:
             proof = None  # leaves it needs are gone: reported as a finding by resident_history
     review_of = leaf.get("reviewOf")
@@ -236,23 +259,61 @@ def _entry(
     problem = None
     if justification is not None and justification_hash(justification) != leaf.get("justificationHash"):
         justification = None  # what is stored is not what was logged: never shown
-        problem = Finding("justification-altered", event.seq, "the written reason stored is not the one logged")
+        problem = Finding(JUSTIFICATION_ALTERED, event.seq, "the written reason stored is not the one logged")
     resident_seq = leaf.get("residentSeq")
     entry = Entry(
         seq=event.seq, resident_seq=resident_seq if isinstance(resident_seq, int) else event.resident_seq,
         leaf=None if hidden else leaf, leaf_hash=formats.to_hex(leaf_hash(raw)), disclose_on=disclose_on,
-        proof=proof, justification=None if hidden else justification,
+        proof=proof, justification=None if hidden else justification, proof_lost=lost,
     )  # fmt: skip
     return entry, None if hidden else problem
 
 
-def _numbering_findings(numbers: list[int]) -> list[Finding]:
+def _numbering_findings(numbering: list[tuple[int, int]], gaps: list[tuple[int, int]]) -> list[Finding]:
+    """Gaps and repeats in the resident's own numbers (``(seq, number)`` pairs), counting the
+    numbers a gap of the log may have used as accounted for (:func:`_lost_findings` says them)."""
     findings: list[Finding] = []
+    numbers = [n for _seq, n in numbering]
     seen = set(numbers)
-    for missing in sorted(set(range(max(numbers, default=-1) + 1)) - seen):
-        findings.append(Finding("resident-seq-gap", None, f"your access number {missing} is missing from the log"))
+    skipped = {n for first, last in _skipped(numbering, gaps) for n in range(first, last + 1)}
+    for missing in sorted(set(range(max(numbers, default=-1) + 1)) - seen - skipped):
+        findings.append(Finding(RESIDENT_SEQ_GAP, None, f"your access number {missing} is missing from the log",
+                                {"number": missing}))  # fmt: skip
     if len(seen) != len(numbers):
-        findings.append(Finding("resident-seq-repeat", None, "an access number of yours appears twice"))
+        findings.append(Finding(RESIDENT_SEQ_REPEAT, None, "an access number of yours appears twice"))
+    return findings
+
+
+def _skipped(numbering: list[tuple[int, int]], gaps: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Per gap, the resident's own numbers (first, last) left for the events it lost: the log
+    skips as many as the gap held, since any of them may have been the resident's."""
+    ranges = []
+    for start, end in gaps:
+        before = sum(1 for seq, _n in numbering if seq < start)
+        lost_before = sum(b - a for a, b in gaps if b <= start)
+        first = before + lost_before
+        ranges.append((first, first + end - start - 1))
+    return ranges
+
+
+def _lost_findings(log: AccessLog, numbering: list[tuple[int, int]]) -> list[Finding]:
+    """One finding per gap of the log: which events were lost with which restore, and which
+    of the resident's own numbers fall in it."""
+    with log.store.session() as session:
+        rows = session.execute(
+            select(LogGap.start_seq, LogGap.end_seq, Restore.at)
+            .join(Restore, Restore.id == LogGap.restore_id)
+            .order_by(LogGap.start_seq)
+        ).all()
+    gaps = [(int(a), int(b)) for a, b, _at in rows]
+    findings = []
+    for (start, end, at), (first, last) in zip(rows, _skipped(numbering, gaps), strict=True):
+        findings.append(Finding(
+            ENTRIES_LOST, int(start),
+            f"log entries #{start}..#{end - 1} were lost when the office restored its database from a backup; the "
+            f"chain proves they existed, not whose they were: your access numbers {first}..{last} fall in that gap",
+            {"first": int(start), "last": int(end) - 1, "restoredAt": int(at), "yourFirst": first, "yourLast": last},
+        ))  # fmt: skip
     return findings
 
 

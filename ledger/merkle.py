@@ -93,6 +93,20 @@ class MerkleTree:
             self._complete[(start, n)] = value
         return value
 
+    def range_hash(self, start: int, end: int) -> bytes:
+        """MTH(D[start:end]) for a range the tree's own splits produce (a complete, aligned
+        subtree, or the right edge ``[start, size)`` of a tree whose ``start`` is one)."""
+        if not 0 <= start < end <= self.size:
+            raise VerificationError(f"range [{start}, {end}) is outside the log's 0..{self.size}")
+        return self._hash(start, end)
+
+    def frontier(self, size: int | None = None) -> list[bytes]:
+        """The hashes of the complete subtrees of a tree of ``size``, largest (leftmost)
+        first (:func:`frontier_parts`): all it takes to extend that tree."""
+        size = self.size if size is None else size
+        self._check_size(size)
+        return [self._hash(start, start + n) for start, n in frontier_parts(size)]
+
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1."""
         size = self.size if size is None else size
@@ -157,6 +171,51 @@ def proof_subtrees(index: int, size: int) -> list[tuple[int, int]]:
             parts.append((start, k))
             start, m = start + k, m - k
     return parts
+
+
+def frontier_parts(size: int) -> list[tuple[int, int]]:
+    """The complete subtrees ``(start, n)`` a tree of ``size`` decomposes into, left to right:
+    one per set bit of ``size``, largest first. Their hashes are the tree's frontier: they fold
+    (:func:`fold_frontier`) to its root, and every inclusion proof of a leaf at or after
+    ``size`` and every consistency proof from a size at or after it needs, of the leaves
+    before ``size``, nothing else."""
+    return _complete_parts(0, size)
+
+
+def fold_frontier(hashes: Sequence[bytes]) -> bytes:
+    """The root of a tree from its frontier (largest subtree first): ``node(F1, node(F2, …))``."""
+    if not hashes:
+        return EMPTY_ROOT
+    value = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        value = node_hash(h, value)
+    return value
+
+
+def consistency_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
+    """The leaf ranges ``[start, end)`` whose hashes make up PROOF(size1, D[0:size2]), in the
+    proof's order (the generation in :meth:`MerkleTree.consistency_proof`, ranges instead of
+    hashes). A verified proof thus tells the hash of each range: how a restore learns the
+    subtrees beside leaves it lost (``docs/decisions.md``)."""
+    if not 0 < size1 < size2:
+        return []
+    ranges: list[tuple[int, int]] = []
+    start, end, m, complete = 0, size2, size1, True
+    while True:
+        n = end - start
+        if m == n:
+            if not complete:
+                ranges.append((start, end))
+            break
+        k = _largest_power_of_two_below(n)
+        if m <= k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start, m, complete = start + k, m - k, False
+    ranges.reverse()
+    return ranges
 
 
 def _complete_parts(start: int, end: int) -> list[tuple[int, int]]:
@@ -274,6 +333,27 @@ class Frontier:
         self._levels[level] = value
         self.size += 1
         return closed
+
+    @classmethod
+    def resume(cls, size: int, hashes: Sequence[bytes]) -> Frontier:
+        """The right edge of a tree of ``size`` from its frontier (:func:`frontier_parts`,
+        largest first), without its leaves: appending goes on from there."""
+        parts = frontier_parts(size)
+        if len(hashes) != len(parts):
+            raise VerificationError(f"a tree of size {size} has {len(parts)} frontier hashes; {len(hashes)} given")
+        frontier = cls()
+        frontier.size = size
+        for (_start, n), value in zip(parts, hashes, strict=True):
+            frontier._levels[n.bit_length() - 1] = bytes(value)
+        return frontier
+
+    def hashes(self) -> list[bytes]:
+        """The frontier's hashes, largest subtree first (as :func:`frontier_parts` orders them)."""
+        return [self._levels[level] for level in sorted(self._levels, reverse=True)]
+
+    def last(self) -> bytes | None:
+        """The smallest complete subtree (the newest leaf's, when the size is odd)."""
+        return self._levels[min(self._levels)] if self._levels else None
 
     def root(self) -> bytes:
         if self.size == 0:

@@ -171,21 +171,24 @@ class Records:
             "the record's resident is no longer an active resident of its committee: no new version can be added",
         )
         head = self._head_row(record.record_id)
-        if expected_version is not None and expected_version != head.version:
+        head_version, head_hash = head.version, head.content_hash
+        if state.version > head_version:  # newer versions whose content a restore lost: build on the chain's
+            head_version, head_hash = state.version, state.content_hash
+        if expected_version is not None and expected_version != head_version:
             raise ConflictError(
                 f"record changed since you loaded it: you loaded version {expected_version}, "
-                f"it is now at version {head.version}"
+                f"it is now at version {head_version}"
             )
         salt = formats.new_salt()
         content_hash = formats.commitment(content, salt)
-        version = head.version + 1
+        version = head_version + 1
         rid = from_hex(record.record_id)
-        call = self.calls.commit(rid, version, content_hash, from_hex(head.content_hash), state.subject, state.category)
+        call = self.calls.commit(rid, version, content_hash, from_hex(head_hash), state.subject, state.category)
 
         def rows(session: Any, tx_hash: str) -> None:
             session.add(
                 self._version_row(
-                    rid, version, content, salt, content_hash, from_hex(head.content_hash), signer.address, tx_hash
+                    rid, version, content, salt, content_hash, from_hex(head_hash), signer.address, tx_hash
                 )
             )
 

@@ -79,6 +79,10 @@ SEALED: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "web_users": lambda r: (r.id, r.username, r.password_hash, r.address, r.display_name, bool(r.disabled)),
     "api_tokens": lambda r: (r.id, r.token_hash, r.name, r.address, r.org_id, r.role, bool(r.revoked_at)),
     "verify_runs": lambda r: (r.id, r.at, r.exit_code, r.by, r.summary),
+    "restores": lambda r: (
+        r.id, r.at, r.backup_at, r.backup_block, r.restored_block, r.log_size, r.resumed_at, r.manifest_sha256,
+    ),  # fmt: skip
+    "log_gaps": lambda r: (r.start_seq, r.end_seq, r.restore_id, r.checkpoint_index, r.checkpoint_tx),
 }
 
 

@@ -18,7 +18,16 @@ finding with a code of its own (:class:`Problem`):
   row and every anchored root against the chain, every emergency review against its
   leaf and signature;
 * ``seals``: the rows only this installation can vouch for (account labels,
-  organisation names and codes, web log-ins, API tokens, integrity runs).
+  organisation names and codes, web log-ins, API tokens, integrity runs, restores and the
+  log's gaps).
+
+After a restore from a backup (``gridledger restore``, the sealed ``restores`` rows), what
+the chain proves existed but the database no longer holds is named as lost, each with a code
+of its own, never as an alteration: a version's content (``content-lost``), a grant's terms
+(``terms-lost``), a written reason (``reason-lost``), the events of a gap in the log
+(``entries-lost``) and the restored events whose proofs run through it (``proofs-lost``). Only
+what the chain recorded between the backup and the restore counts as lost; the same hole
+anywhere else is the finding it always was.
 
 The chain is read afresh (events in bounded windows), never taken from the tables a
 tamperer could edit. The database is read in one snapshot, so a worker writing meanwhile
@@ -49,14 +58,15 @@ from sqlalchemy.orm import Session
 
 from . import eip712, formats
 from .accesslog import FORMAT as LEAF_FORMAT
-from .accesslog import canonical_leaf, justification_hash
+from .accesslog import canonical_leaf, expected_numbers, justification_hash
 from .chain import rpc
 from .context import Ledger
-from .errors import LedgerError
+from .errors import LedgerError, StoreError, VerificationError
 from .history import leaf_bytes
 from .indexer import CURSOR
+from .loggap import ChainCheckpoint, append_inputs, bridge, chain_checkpoints
 from .membership import org_id
-from .merkle import Frontier, leaf_hash
+from .merkle import Frontier, frontier_parts, leaf_hash
 from .outbox import PENDING
 from .projections import PROJECTORS, REBUILT_TABLES, Event
 from .seal import SEALED, Sealer, log_head_sealed, row_sealed
@@ -71,12 +81,14 @@ from .store.models import (
     GrantTerms,
     IndexCursor,
     LogCheckpoint,
+    LogGap,
     LogHead,
     LogNode,
     OrgProfile,
     OutboxTx,
     Record,
     RecordVersion,
+    Restore,
     VerifyRun,
     WebUser,
 )
@@ -109,11 +121,14 @@ class Problem(StrEnum):
     ERASURE_NOT_ANCHORED = "erasure-not-anchored"  # erased in the database, not on chain
     CONTENT_AFTER_ERASURE = "content-after-erasure"  # erased on chain, content still stored
     APPROVAL_INVALID = "approval-invalid"  # a stored signature is not the signer's over that version
+    CONTENT_LOST = "content-lost"  # committed on chain after the backup a restore came from: content lost
+    REASON_LOST = "reason-lost"  # erased or revoked on chain after that backup: the written reason lost
     # grants
     TERMS_EDITED = "terms-edited"
     FIELDS_DIFFER = "fields-differ"
     STATUS_DIFFERS = "status-differs"
     UNKNOWN_GRANT = "unknown-grant"
+    TERMS_LOST = "terms-lost"  # issued on chain after the backup a restore came from: its terms lost
     # the access log
     LEAF_MISSING = "leaf-missing"
     LEAF_MOVED = "leaf-moved"  # the leaf carries another sequence number than its row
@@ -134,6 +149,9 @@ class Problem(StrEnum):
     CHECKPOINT_ROW_MISSING = "checkpoint-row-missing"  # the chain has a checkpoint no row records
     REVIEW_DIFFERS = "review-differs"  # an emergency review row disagrees with its leaf or signature
     REVIEW_MISSING = "review-missing"  # a review leaf with no review row
+    ENTRIES_LOST = "entries-lost"  # events anchored on chain but lost with a restore (a gap in the log)
+    PROOFS_LOST = "proofs-lost"  # restored events whose inclusion proofs need leaves lost in the gap
+    GAP_DIFFERS = "gap-differs"  # a recorded gap does not fit the chain's checkpoints
     # seals
     ROW_UNSEALED = "row-unsealed"  # a row only this installation vouches for has no valid seal
     CODE_MISMATCH = "code-mismatch"  # an organisation's code does not give its on-chain id
@@ -224,6 +242,16 @@ class _Context:
     pending: set[str]
     pending_raw: list[bytes]  # the signed transactions still in the outbox
     sealer: Sealer | None
+    #: Blocks whose off-chain rows a restore could not bring back: (after, upto] per restore,
+    #: from the restores rows that carry their seal (an unsealed one is a seals finding).
+    lost_blocks: list[tuple[int, int]] = field(default_factory=list)
+    #: The log's gaps whose rows carry their seal, and when their restore was.
+    gaps: list[Any] = field(default_factory=list)
+    restored_at: dict[int, int] = field(default_factory=dict)
+
+    def lost(self, block: int) -> bool:
+        """Whether a chain event in ``block`` came after a backup that was then restored."""
+        return any(after < block <= upto for after, upto in self.lost_blocks)
 
     def find(self, part: str, code: Problem, subject: str, detail: str, **where: Any) -> None:
         self.report.findings.append(Finding(part, code, subject, detail, **where))
@@ -306,6 +334,7 @@ def verify(
             pending = {str(tx) for tx, _raw in queued}
             raws = [bytes(raw) for _tx, raw in queued if isinstance(raw, (bytes, memoryview))]
             ctx = _Context(ledger, db, report, events, upto, pending, raws, sealer)
+            _load_restores(ctx)
             for part in parts:
                 if on_part is not None:
                     on_part(part)
@@ -435,6 +464,7 @@ def _check_records(ctx: _Context) -> None:
     firsts: dict[str, Event] = {}  # record id -> its RecordCommitted version 1
     chain: dict[tuple[str, int], Event] = {}
     erased_on_chain: set[str] = set()
+    erased_in: dict[str, Event] = {}
     for e in ctx.of("RecordLedger"):
         if e.name == "RecordCommitted":
             record_id = str(e.args["recordId"]).lower()
@@ -443,6 +473,7 @@ def _check_records(ctx: _Context) -> None:
                 firsts[record_id] = e
         elif e.name == "RecordErased":
             erased_on_chain.add(str(e.args["recordId"]).lower())
+            erased_in[str(e.args["recordId"]).lower()] = e
     records = {str(r.record_id).lower(): r for r in _rows(ctx.db, Record)}
     for record_id, row in records.items():
         first = firsts.get(record_id)
@@ -463,6 +494,11 @@ def _check_records(ctx: _Context) -> None:
         if record_id in erased_on_chain and not row.erased_at:
             ctx.find("records", Problem.RECORD_DIFFERS, record_id, "erased on chain, not here", table="records",
                      column="erased_at")  # fmt: skip
+        elif record_id in erased_on_chain and row.erase_reason is None and ctx.lost(erased_in[record_id].block_number):
+            ctx.find("records", Problem.REASON_LOST, record_id,
+                     f"erased on chain in block {erased_in[record_id].block_number}, after the backup the database was "
+                     "restored from: the erasure is re-applied, its written reason is lost", table="records",
+                     column="erase_reason")  # fmt: skip
     stored: set[tuple[str, int]] = set()
     for row in _rows(ctx.db, RecordVersion, "record_id", "version"):
         record_id = str(row.record_id).lower()
@@ -509,7 +545,12 @@ def _check_records(ctx: _Context) -> None:
                      f"content and salt give {recomputed[:18]}…, the chain has {event.args['contentHash'][:18]}…",
                      table="record_versions", version=row.version)  # fmt: skip
     for record_id, version in sorted(set(chain) - stored):
-        if record_id in records:
+        if ctx.lost(chain[(record_id, version)].block_number):
+            ctx.find("records", Problem.CONTENT_LOST, record_id,
+                     f"committed on chain in block {chain[(record_id, version)].block_number}, after the backup the "
+                     "database was restored from: the commitment is on chain, the content is lost",
+                     table="record_versions", version=version)  # fmt: skip
+        elif record_id in records:
             ctx.find("records", Problem.VERSION_MISSING, record_id, "on chain, but no row in the database",
                      table="record_versions", version=version)  # fmt: skip
         else:
@@ -558,10 +599,12 @@ def _check_grants(ctx: _Context) -> None:
     for e in ctx.of("ConsentRegistry"):
         grant_id = str(e.args.get("grantId", "")).lower()
         if e.name == "GrantIssued":
-            chain[grant_id] = {**e.args, "status": "active", "issuedTx": e.tx_hash, "statusTx": None}
+            chain[grant_id] = {**e.args, "status": "active", "issuedTx": e.tx_hash, "statusTx": None,
+                               "issuedBlock": e.block_number, "statusBlock": None}  # fmt: skip
         elif e.name in ("GrantWithdrawn", "GrantRevoked") and grant_id in chain:
             chain[grant_id]["status"] = "withdrawn" if e.name == "GrantWithdrawn" else "revoked"
             chain[grant_id]["statusTx"] = e.tx_hash
+            chain[grant_id]["statusBlock"] = e.block_number
     known: set[str] = set()
     for grant in _rows(ctx.db, GrantTerms, "grant_id"):
         grant_id = str(grant.grant_id).lower()
@@ -601,8 +644,19 @@ def _check_grants(ctx: _Context) -> None:
             ctx.find("grants", Problem.STATUS_DIFFERS, grant_id,
                      f"stored as {grant.status}, the chain has {on_chain['status']}", table="grants",
                      column="status")  # fmt: skip
+        elif (on_chain["status"] == "revoked" and grant.status_reason is None
+              and ctx.lost(int(on_chain["statusBlock"]))):  # fmt: skip
+            ctx.find("grants", Problem.REASON_LOST, grant_id,
+                     f"revoked on chain in block {on_chain['statusBlock']}, after the backup the database was restored "
+                     "from: the revocation's written reason is lost", table="grants", column="status_reason")  # fmt: skip
     for grant_id in sorted(set(chain) - known):
-        ctx.find("grants", Problem.UNKNOWN_GRANT, grant_id, "issued on chain, unknown to the database", table="grants")
+        if ctx.lost(int(chain[grant_id]["issuedBlock"])):
+            ctx.find("grants", Problem.TERMS_LOST, grant_id,
+                     f"issued on chain in block {chain[grant_id]['issuedBlock']}, after the backup the database was "
+                     "restored from: the grant is on chain, its full terms are lost", table="grants")  # fmt: skip
+        else:
+            ctx.find("grants", Problem.UNKNOWN_GRANT, grant_id, "issued on chain, unknown to the database",
+                     table="grants")
 
 
 # -- the access log ------------------------------------------------------------------------------
@@ -642,7 +696,8 @@ def _check_log(ctx: _Context) -> None:
     by_size = {size_: (index, root) for index, size_, root, _e in checkpoints}
     frontier = Frontier()
     nodes = _StoredNodes(ctx.db)
-    numbers: dict[str, list[int]] = defaultdict(list)
+    crossing = _Crossing(ctx, chain_checkpoints(list(ctx.of("AccessLogAnchor", "CheckpointAppended"))))
+    numbers: dict[str, list[tuple[int, int]]] = defaultdict(list)
     review_leaves: dict[int, dict[str, Any]] = {}
     leaves_by_seq: dict[int, bytes] = {}  # only the reviewed emergency reads' leaves are kept
     reviewed_seqs = set(ctx.db.execute(select(_t(EmergencyReview).c.access_seq)).scalars())
@@ -651,6 +706,11 @@ def _check_log(ctx: _Context) -> None:
     for row in _leaf_rows(ctx.db):
         seq = row.seq
         where = f"#{seq}"
+        if seq != expected and isinstance(seq, int) and seq > expected:
+            resumed = crossing.cross(expected, frontier, nodes)
+            if resumed is not None:
+                frontier, expected = resumed, resumed.size
+                last_hash = frontier.last()
         if seq != expected:
             ctx.find("log", Problem.LEAF_MISSING, where, f"leaves {expected}..{seq - 1} are missing", table="access_log",
                      seq=expected)  # fmt: skip
@@ -666,6 +726,7 @@ def _check_log(ctx: _Context) -> None:
             raw = leaf_bytes(row.leaf) if isinstance(row.leaf, str) else b""
         digest = leaf_hash(raw)
         last_hash = digest
+        crossing.keep(seq, digest)
         frontier_nodes = frontier.append(digest)
         nodes.check(ctx, frontier_nodes)
         if frontier.size in by_size:
@@ -710,18 +771,24 @@ def _check_log(ctx: _Context) -> None:
                      "the written reason stored does not hash to the leaf's justificationHash", table="access_log",
                      column="justification", seq=seq)  # fmt: skip
         if isinstance(leaf.get("resident"), str) and isinstance(leaf.get("residentSeq"), int):
-            numbers[leaf["resident"]].append(leaf["residentSeq"])
+            numbers[leaf["resident"]].append((seq, leaf["residentSeq"]))
         if leaf.get("action") == "review" and leaf.get("reviewOf") is not None:
             review_leaves[seq] = leaf
         if seq in reviewed_seqs:
             leaves_by_seq[seq] = raw
+    resumed = crossing.cross(expected, frontier, nodes)  # a gap at the end of the log
+    if resumed is not None:
+        frontier, expected = resumed, resumed.size
+        last_hash = frontier.last()
     leaves = frontier.size
     nodes.finish(ctx, leaves)
     _check_head(ctx, head, raw_head, size, leaves, last_hash)
     for resident, seen in numbers.items():
-        if sorted(seen) != list(range(len(seen))):
+        expected_numbers_ = expected_numbers([q for q, _n in seen], crossing.crossed)
+        if sorted(n for _q, n in seen) != sorted(expected_numbers_):
+            skipped = " (skipping the numbers a gap may have used)" if crossing.crossed else ""
             ctx.find("log", Problem.NUMBERING, resident,
-                     f"the resident's own numbers are not 0..{len(seen) - 1} each once (a gap or a repeat)",
+                     f"the resident's own numbers are not 0..{len(seen) - 1}{skipped} each once (a gap or a repeat)",
                      table="access_log", column="resident_seq")  # fmt: skip
     _check_checkpoints(ctx, checkpoints, leaves)
     _check_reviews(ctx, review_leaves, leaves_by_seq)
@@ -785,6 +852,22 @@ class _StoredNodes:
                 ctx.find("log", Problem.NODE_DIFFERS, where,
                          "the stored subtree hash is not the hash of its leaves: proofs built from it fail",
                          table="log_nodes", column="hash")  # fmt: skip
+
+    def gap_nodes(self, after: int, upto: int) -> dict[tuple[int, int], Any]:
+        """The stored subtrees that end in ``(after, upto]`` and lie within ``[0, upto)``:
+        those a restore took from the chain for a gap ``[after, upto)``."""
+        found: dict[tuple[int, int], Any] = {}
+        for level in range(0, 64):
+            if (1 << level) > upto:
+                break
+            low, high = after // (1 << level), upto // (1 << level) - 1  # idx with (idx+1)·2^level in (after, upto]
+            query = select(self.table.c.level, self.table.c.idx, as_stored(self.table.c.hash)).where(
+                self.table.c.level == level, self.table.c.idx >= low, self.table.c.idx <= high
+            )
+            for lvl, idx, digest in self.db.execute(query):
+                if (idx + 1) << lvl > after:
+                    found[(lvl, idx)] = digest
+        return found
 
     def finish(self, ctx: _Context, leaves: int) -> None:
         if not isinstance(self.hashed, int) or self.hashed > leaves:
@@ -892,14 +975,124 @@ def _check_reviews(ctx: _Context, review_leaves: dict[int, dict[str, Any]], read
                  table="emergency_reviews", seq=seq if isinstance(seq, int) else None)  # fmt: skip
 
 
+class _Crossing:
+    """The log's gaps (events lost with a restore), crossed as the leaves are read: each is
+    checked against the chain's checkpoints (:func:`ledger.loggap.bridge`, computed afresh),
+    its stored subtree hashes against what the chain gives, and the tree goes on from the
+    frontier the chain holds."""
+
+    def __init__(self, ctx: _Context, checkpoints: list[ChainCheckpoint]) -> None:
+        self.ctx = ctx
+        self.checkpoints = checkpoints
+        self.gaps = {int(g.start_seq): g for g in ctx.gaps}
+        sizes = [c.size for c in checkpoints]
+        # restored leaves from the last checkpoint before each gap on: what the bridge reads
+        self.keep_from = {start: max([x for x in sizes if x <= start], default=0) for start in self.gaps}
+        self.recent: dict[int, bytes] = {}
+        self.crossed: list[tuple[int, int]] = []
+
+    def keep(self, seq: int, digest: bytes) -> None:
+        if any(self.keep_from[start] <= seq < start for start in self.gaps):
+            self.recent[seq] = digest
+
+    def cross(self, start: int, frontier: Frontier, nodes: _StoredNodes) -> Frontier | None:
+        """The frontier after the gap that begins at ``start`` (None when there is none, or
+        it does not check out: then its events are missing like any others)."""
+        gap = self.gaps.pop(start, None)
+        if gap is None or frontier.size != start:
+            return None
+        ctx, end, where = self.ctx, int(gap.end_seq), f"#{start}..#{int(gap.end_seq) - 1}"
+        upto = [c for c in self.checkpoints if c.size <= end]
+        try:
+            anchor = ctx.ledger.deployment.address("AccessLogAnchor")
+            inputs = append_inputs(ctx.ledger.w3, [c.tx_hash for c in upto if c.size > start], anchor)
+            found = bridge(start, lambda a, b: [self.recent[i] for i in range(a, b)], upto, inputs)
+            if found is None or found.end != end or found.checkpoint.index != gap.checkpoint_index or (
+                found.checkpoint.tx_hash != str(gap.checkpoint_tx).lower()
+            ):
+                raise VerificationError(f"the chain has no checkpoint of size {end} in {gap.checkpoint_tx}")
+            own = Frontier.resume(end, found.frontier)
+            for (part_start, n), value in zip(frontier_parts(end), found.frontier, strict=True):
+                if part_start + n <= start and value != _frontier_part(frontier, part_start, n):
+                    raise VerificationError(f"the restored events [{part_start}, {part_start + n}) do not give the "
+                                            "chain's subtree hash")  # fmt: skip
+        except (VerificationError, StoreError, KeyError) as exc:
+            ctx.find("log", Problem.GAP_DIFFERS, where, f"the recorded gap does not fit the chain: {exc}",
+                     table="log_gaps", seq=start)  # fmt: skip
+            return None
+        stored = nodes.gap_nodes(start, end)
+        for key, value in found.nodes.items():
+            have = stored.get(key)
+            subject = f"subtree ({key[0]}, {key[1]})"
+            if have is None:
+                ctx.find("log", Problem.NODE_MISSING, subject, "a subtree hash beside the gap, from the chain, is gone",
+                         table="log_nodes")  # fmt: skip
+            elif _bytes(have) != value:
+                ctx.find("log", Problem.NODE_DIFFERS, subject, "a subtree hash beside the gap is not the chain's",
+                         table="log_nodes", column="hash")  # fmt: skip
+        for key in sorted(set(stored) - set(found.nodes)):
+            ctx.find("log", Problem.NODE_EXTRA, f"subtree ({key[0]}, {key[1]})",
+                     "a subtree hash inside the gap that the chain does not give", table="log_nodes")  # fmt: skip
+        nodes.seen += len(stored)
+        when = ctx.restored_at.get(int(gap.restore_id))
+        ctx.find("log", Problem.ENTRIES_LOST, where,
+                 f"{found.lost} events anchored on chain (checkpoint #{found.checkpoint.index}, {end} events) were lost "
+                 f"with the restore #{gap.restore_id}{_when(when)}: the chain proves they existed, their contents "
+                 "are gone; the log goes on from " + f"#{end}", table="access_log", seq=start)  # fmt: skip
+        if found.unprovable:
+            first, last = found.unprovable[0], found.unprovable[-1]
+            ctx.find("log", Problem.PROOFS_LOST, f"#{first}..#{last}",
+                     f"{len(found.unprovable)} restored events, written after checkpoint {found.previous} and anchored "
+                     "after the backup, can no longer be proven included: their proofs need leaves lost in the gap "
+                     "(they are checked by their seals)", table="access_log", seq=first)  # fmt: skip
+        self.crossed.append((start, end))
+        ctx.report.checked["log"] += 1
+        return own
+
+
+def _frontier_part(frontier: Frontier, start: int, n: int) -> bytes | None:
+    """The hash of part ``[start, start + n)`` of ``frontier``, when it is one of its parts."""
+    return dict(zip(frontier_parts(frontier.size), frontier.hashes(), strict=True)).get((start, n))
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    from datetime import UTC, datetime
+
+    return " of " + datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _load_restores(ctx: _Context) -> None:
+    """The restores and gaps the losses are named from: only rows that carry their seal."""
+    sealer = ctx.sealer
+    restores = _rows(ctx.db, Restore, "id")
+    if restores and sealer is None:
+        ctx.report.problems.append(
+            "the restores' seals were not checked (set GRIDLEDGER_KEY_PASSWORD or GRIDLEDGER_KEY_PASSWORD_FILE): "
+            "nothing is named as lost with a restore"
+        )
+        return
+    assert sealer is not None or not restores
+    trusted: set[int] = set()
+    for row in restores:
+        if sealer is not None and row_sealed(sealer, "restores", row):
+            trusted.add(int(row.id))
+            ctx.lost_blocks.append((int(row.backup_block), int(row.restored_block)))
+            ctx.restored_at[int(row.id)] = int(row.at)
+    for gap in _rows(ctx.db, LogGap, "start_seq"):
+        if sealer is not None and row_sealed(sealer, "log_gaps", gap) and gap.restore_id in trusted:
+            ctx.gaps.append(gap)
+
+
 # -- seals ---------------------------------------------------------------------------------------
 
 _SEALED_MODELS: dict[str, Any] = {
     "accounts": AccountRow, "org_profiles": OrgProfile, "web_users": WebUser, "api_tokens": ApiToken,
-    "verify_runs": VerifyRun,
+    "verify_runs": VerifyRun, "restores": Restore, "log_gaps": LogGap,
 }  # fmt: skip
 _SEALED_KEYS = {"accounts": "address", "org_profiles": "org_id", "web_users": "username", "api_tokens": "id",
-                "verify_runs": "id"}  # fmt: skip
+                "verify_runs": "id", "restores": "id", "log_gaps": "start_seq"}  # fmt: skip
 
 
 def _check_seals(ctx: _Context) -> None:

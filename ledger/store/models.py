@@ -484,3 +484,39 @@ class VerifyRun(Base):
     by: Mapped[str] = mapped_column(String(66))  # "cli", "schedule", or the admin's address
     summary: Mapped[str] = mapped_column(Text)  # canonical JSON
     seal: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+# -- backup and restore (issue: nothing acknowledged is lost) --------------------------------
+
+
+class Restore(Base):
+    """A ``gridledger restore``: which backup, and the chain's blocks whose off-chain rows it
+    could not bring back (``backup_block`` < block <= ``restored_block``). Sealed: a restore
+    written into the database cannot pass off a deletion as a loss."""
+
+    __tablename__ = "restores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger)  # milliseconds since the epoch, UTC
+    backup_at: Mapped[int] = mapped_column(BigInteger)  # when the backup was taken
+    backup_block: Mapped[int] = mapped_column(BigInteger)  # the chain's head when it was taken
+    restored_block: Mapped[int] = mapped_column(BigInteger)  # the chain's head at the restore
+    log_size: Mapped[int] = mapped_column(BigInteger)  # events the backup held
+    resumed_at: Mapped[int] = mapped_column(BigInteger)  # the sequence number the log went on from
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["restores"]
+
+
+class LogGap(Base):
+    """Events ``start_seq``..``end_seq - 1`` of the access log, anchored on chain (checkpoint
+    ``checkpoint_index`` of size ``end_seq``) but lost with a restore; the log's subtree
+    hashes beside them come from the chain (:mod:`ledger.loggap`). Sealed."""
+
+    __tablename__ = "log_gaps"
+
+    start_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    end_seq: Mapped[int] = mapped_column(BigInteger)
+    restore_id: Mapped[int] = mapped_column(ForeignKey("restores.id"), index=True)
+    checkpoint_index: Mapped[int] = mapped_column(BigInteger)
+    checkpoint_tx: Mapped[str] = mapped_column(String(66))
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["log_gaps"]

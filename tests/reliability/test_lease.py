@@ -213,7 +213,7 @@ def test_migration_0008_upgrades_a_0007_database_keeping_its_rows(db_url: str) -
         with engine.begin() as connection:
             connection.execute(insert(Meta), [{"key": "deployment", "value": "{}"}])
             connection.execute(insert(NonceCursor), [{"sender": "0x" + "11" * 20, "next_nonce": 7}])
-        migrate(engine)
+        migrate(engine, "0008")
         assert current_revision(engine) == "0008"
         with engine.connect() as connection:
             assert connection.execute(select(Meta.value).where(Meta.key == "deployment")).scalar_one() == "{}"

@@ -19,6 +19,7 @@ from typing import Any
 from ledger.access import BASES, MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION
 from ledger.categories import Category
 from ledger.consent import Purpose
+from ledger.history import FINDING_KINDS
 
 from .auth import ROLE_PLURALS
 
@@ -26,7 +27,7 @@ from .auth import ROLE_PLURALS
 ALL_ROLES = ("office-admin", "committee-member", "grid-worker", "department-officer", "resident")
 REFUSAL_REASONS = (
     "no-active-grant", "grant-not-active", "not-authorised", "no-duty", "anchoring-stalled", "chain-unreachable",
-    "record-altered",
+    "record-altered", "content-lost",
 )  # fmt: skip
 AUDIT_KINDS = (
     "outside-categories", "outside-time", "after-expiry", "after-withdrawal", "after-revocation",
@@ -34,7 +35,7 @@ AUDIT_KINDS = (
     "refused-attempt", "volume-anomaly", "leaf-missing", "leaf-moved", "leaf-hash-mismatch", "index-mismatch",
     "checkpoint-mismatch", "checkpoint-not-on-chain", "leaf-beyond-head",
 )  # fmt: skip
-HISTORY_KINDS = ("resident-seq-gap", "resident-seq-repeat", "leaf-mismatch", "proof-unavailable")
+HISTORY_KINDS = FINDING_KINDS  # ledger.history's, one vocabulary
 GRANT_STATES = ("active", "withdrawn", "revoked", "expired", "pending")
 
 

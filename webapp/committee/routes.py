@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from ledger.access import ANCHORING_STALLED, CHINA, RECORD_ALTERED, Disclosure, today
+from ledger.access import ANCHORING_STALLED, CHINA, CONTENT_LOST, RECORD_ALTERED, Disclosure, today
 from ledger.categories import Category, validate
 from ledger.chainview import ChainView, MemberState
 from ledger.consent import LegalBasis, Purpose
@@ -151,6 +151,12 @@ def _refusal(refused: AccessRefused) -> str:
         return _(
             "The content stored here does not match the record's fingerprint on the chain: someone changed the "
             "database, so nothing is shown. The refusal is logged as access #%(seq)d; tell the subdistrict office.",
+            seq=refused.seq or 0,
+        )
+    if refused.reason == CONTENT_LOST:
+        return _(
+            "The content of this version was lost when the office restored its database from a backup: enter it "
+            "again as a new version. The refusal is logged as access #%(seq)d.",
             seq=refused.seq or 0,
         )
     if refused.seq is not None:

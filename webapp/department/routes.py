@@ -69,6 +69,10 @@ REFUSALS = {
         "The record stored here does not match its fingerprint on the chain: someone changed the database, so "
         "nothing was shown. The refusal is logged; tell the subdistrict office."
     ),
+    access_rules.CONTENT_LOST: _l(
+        "The newest version of this record was lost when the office restored its database from a backup, so "
+        "nothing was shown. The committee has to enter it again; the refusal is logged."
+    ),
 }
 
 

@@ -113,6 +113,7 @@ REFUSAL_NAMES = {
     access_rules.ANCHORING_STALLED: _l("anchoring stalled"),
     access_rules.CHAIN_UNREACHABLE: _l("chain unreachable"),
     access_rules.RECORD_ALTERED: _l("record altered in the database"),
+    access_rules.CONTENT_LOST: _l("content lost with a restore"),
 }
 
 

@@ -31,7 +31,17 @@ from ledger.accesslog import canonical_leaf
 from ledger.categories import Category, schema
 from ledger.consent import GrantView, LegalBasis, parse_date
 from ledger.errors import InputError, LedgerError, NotFoundError, VerificationError
-from ledger.history import Entry, History, own_event, proof_document, resident_history
+from ledger.history import (
+    ENTRIES_LOST,
+    PROOF_LOST,
+    RESIDENT_SEQ_GAP,
+    RESIDENT_SEQ_REPEAT,
+    Entry,
+    History,
+    own_event,
+    proof_document,
+    resident_history,
+)
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.store.models import (
     AccessEvent,
@@ -43,7 +53,7 @@ from ledger.store.models import (
 )
 
 from ..committee.schemaform import enum_label
-from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
+from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, format_ms, name_of
 from ..names import display_names, short_address
 from ..security import Actor, current_actor, require_roles
 from ..services import services
@@ -75,10 +85,11 @@ REFUSAL_REASONS = {
     "anchoring-stalled": _l("The system was paused for safety, so nothing was shown."),
     "chain-unreachable": _l("The permission could not be checked, so nothing was shown."),
     "record-altered": _l("Your record stored here did not match the chain, so nothing was shown. Tell your office."),
+    "content-lost": _l("The newest version of your record was lost when your office restored its records from a "
+                       "backup, so nothing was shown."),
 }
 REVIEW_DECISIONS = {"approve": _l("approved"), "flag": _l("flagged for follow-up")}
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_MISSING_NUMBER = re.compile(r"number (\d+)")
 
 
 @bp.context_processor
@@ -539,18 +550,33 @@ def _findings(history: History) -> list[str]:
     """The history's findings as warnings a resident can act on."""
     messages = []
     for finding in history.findings:
-        if finding.kind == "resident-seq-gap":
-            number = _MISSING_NUMBER.search(finding.detail)
+        params = finding.params
+        if finding.kind == RESIDENT_SEQ_GAP:
+            number = params.get("number")
             messages.append(
                 _(
                     "Entry No. %(number)s is missing from your history — tell your subdistrict office.",
-                    number=int(number.group(1)) + 1,  # the pages count from 1, the log from 0
+                    number=int(number) + 1,  # the pages count from 1, the log from 0
                 )
-                if number
+                if number is not None
                 else _("An entry is missing from your history — tell your subdistrict office.")
             )
-        elif finding.kind == "resident-seq-repeat":
+        elif finding.kind == RESIDENT_SEQ_REPEAT:
             messages.append(_("An entry number appears twice in your history — tell your subdistrict office."))
+        elif finding.kind == ENTRIES_LOST:
+            messages.append(_(
+                "On %(when)s your subdistrict office restored its records from a backup, and entries %(first)s to "
+                "%(last)s of the access log were lost. The chain proves these accesses happened, but not whose data "
+                "they touched: any of your entries No. %(your_first)s to %(your_last)s may have been among them. "
+                "Ask your office what was recorded then.",
+                when=format_ms(params.get("restoredAt")), first=int(params["first"]) + 1, last=int(params["last"]) + 1,
+                your_first=int(params["yourFirst"]) + 1, your_last=int(params["yourLast"]) + 1,
+            ))  # fmt: skip
+        elif finding.kind == PROOF_LOST:
+            messages.append(_(
+                "Log entry %(seq)s is kept, but the proof that it was anchored on the chain was lost when your office "
+                "restored its records from a backup.", seq=finding.seq,
+            ))  # fmt: skip
         else:
             messages.append(_("Log entry %(seq)s does not check out — tell your subdistrict office.", seq=finding.seq))
     return messages
