@@ -193,7 +193,7 @@ def node_start() -> None:
 
 @node.command("stop")
 def node_stop() -> None:
-    """Stop Anvil; it dumps its state to var/chain/ first."""
+    """Stop the node: its keeper writes a last snapshot to var/chain/ first."""
     from node.local import LocalNode
 
     stopped = LocalNode(_settings()).stop()
