@@ -4,7 +4,9 @@
     python3 scripts/project.py run [--port N] [--host H]
         set up, start the node, deploy, build the demo subdistrict, then run the worker
         and the web app (gunicorn) in the foreground and print the URL and the demo
-        log-ins; Ctrl-C stops the web app, the worker and the node (state stays in var/)
+        log-ins; a worker, web app or node that dies is started again (after 1 s, doubling
+        to 30 s while it keeps dying); Ctrl-C stops the web app, the worker and the node
+        (state stays in var/)
     python3 scripts/project.py test [PYTEST ARGS]
         set up, run the test suite (extra arguments go to pytest)
 
