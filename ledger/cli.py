@@ -1117,6 +1117,7 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
         sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
         "--threads", str(threads), "--worker-class", "gthread", "--timeout", "60",
         "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+        "--config", "python:webapp.gunicorn_conf",  # the workers fork with the app's modules loaded
     ]  # fmt: skip
     if _gunicorn_has("control_socket_disable"):
         # gunicorn 25+ opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for every

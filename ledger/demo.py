@@ -36,7 +36,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -221,9 +221,17 @@ def short(code: str) -> str:
 
 
 def _faker(key: str | int) -> Faker:
-    fake = Faker("zh_CN")
+    """One zh_CN Faker, seeded afresh for ``key``: the same draws as a new instance seeded
+    so (its only state is its random generator), without building one per resident (most
+    of a populated demo's check that everything is there)."""
+    fake = _zh_cn()
     fake.seed_instance(SEED + (key if isinstance(key, int) else zlib.crc32(key.encode())))
     return fake
+
+
+@cache
+def _zh_cn() -> Faker:
+    return Faker("zh_CN")
 
 
 def person_name(fake: Faker, gender: str, surname: str | None = None) -> str:

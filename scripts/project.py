@@ -4,7 +4,9 @@
     python3 scripts/project.py run [--port N] [--host H]
         set up, start the node, deploy, build the demo subdistrict, then run the worker
         and the web app (gunicorn) in the foreground and print the URL and the demo
-        log-ins; Ctrl-C stops the web app, the worker and the node (state stays in var/)
+        log-ins; a worker, web app or node that dies is started again (after 1 s, doubling
+        to 30 s while it keeps dying); Ctrl-C stops the web app, the worker and the node
+        (state stays in var/)
     python3 scripts/project.py test [PYTEST ARGS]
         set up, run the test suite (extra arguments go to pytest)
 
@@ -45,6 +47,10 @@ DEFAULT_WEB_PORT = 8000
 WEB_READY_TIMEOUT = 60.0  # seconds for gunicorn to answer its first request
 STOP_TIMEOUT = 45.0  # seconds a service may take to stop (gunicorn lets requests finish: 30 s)
 LOG_KEEP_BYTES = 10 * 1024 * 1024  # a log larger than this at start is moved to *.log.1
+RESTART_FIRST = 1.0  # s before a service that died is started again …
+RESTART_LIMIT = 30.0  # … doubling while it keeps dying, up to this …
+RESTART_HEALTHY = 60.0  # … and back to the first once it has stayed up this long
+NODE_ASK_EVERY = 5.0  # s between 'gridledger node status' questions when the pid file does not answer
 
 
 def say(message: str) -> None:
@@ -131,7 +137,7 @@ def demo_env() -> dict[str, str]:
     return env
 
 
-# -- the services: worker and web app, supervised in the foreground ------------------------
+# -- the services: node, worker and web app, supervised in the foreground -----------------
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -178,17 +184,58 @@ def command_line(pid: int) -> str:
     return found.stdout.strip()
 
 
+class Backoff:
+    """When to start again a service that died: ``first`` s after a crash, doubling with each
+    crash that follows within ``healthy`` s of the last start, at most ``limit`` s; back to
+    ``first`` once the service has stayed up ``healthy`` s. Pure: it reads the clock it is
+    given and starts or sleeps nothing."""
+
+    def __init__(
+        self, first: float = RESTART_FIRST, limit: float = RESTART_LIMIT, healthy: float = RESTART_HEALTHY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self.first, self.limit, self.healthy, self.clock = first, limit, healthy, clock
+        self.crashes = 0  # in a row: without a healthy spell between them
+        self.up_since: float | None = None
+
+    def started(self) -> None:
+        self.up_since = self.clock()
+
+    def died(self) -> float:
+        """Counts a crash (or a start that failed); the seconds to wait before the next start."""
+        if self.up_since is not None and self.clock() - self.up_since >= self.healthy:
+            self.crashes = 0
+        self.up_since = None
+        delay = min(self.limit, self.first * 2 ** min(self.crashes, 32))
+        self.crashes += 1
+        return delay
+
+
+def how_it_ended(code: int | None) -> str:
+    """``exited with code 3``, ``was killed by SIGKILL`` (a Popen return code, negative for a signal)."""
+    if code is None:
+        return "is gone"
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
 class Service:
     """A long-running child in its own session (so Ctrl-C reaches only the supervisor,
     which stops the children in order), its output appended to a log file."""
 
-    def __init__(self, name: str, command: list[str], log: Path, env: dict[str, str]) -> None:
+    def __init__(self, name: str, command: list[str], log: Path, env: dict[str, str], group: bool = True) -> None:
         self.name = name
         self.command = command
         self.log = log
         self.env = env
+        self.group = group  # its process group dies with it (False: it starts daemons there)
         self.process: subprocess.Popen[bytes] | None = None
         self._reaped = False
+        self._children: set[int] = set()
 
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -201,6 +248,8 @@ class Service:
                 self.command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+        self._reaped = False
+        self._children = set()
 
     @property
     def pid(self) -> int | None:
@@ -209,9 +258,26 @@ class Service:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def ended(self) -> str:
+        return how_it_ended(self.process.returncode if self.process else None)
+
+    def departed_children(self) -> set[int]:
+        """The pids of its own children (gunicorn's workers) gone since the last look
+        (Linux: /proc; elsewhere none are seen)."""
+        if not self.alive() or self.pid is None:
+            return set()
+        try:
+            now = {int(p) for p in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()}
+        except (OSError, ValueError):
+            return set()
+        gone = self._children - now
+        self._children = now
+        return gone
+
     def stop(self, timeout: float = STOP_TIMEOUT, hurry: Callable[[], bool] = lambda: False) -> int | None:
         """SIGTERM, then SIGKILL to its whole process group after ``timeout`` s (or at once
-        when ``hurry()`` turns true: a second Ctrl-C). Returns the exit code."""
+        when ``hurry()`` turns true: a second Ctrl-C). Returns the exit code. Also reaps one
+        that died: what it left in its group is killed."""
         if self.process is None:
             return None
         if self._reaped:
@@ -227,8 +293,9 @@ class Service:
                 self.process.wait()
         # gunicorn's workers share its process group: none may outlive it (once, right
         # after it exited: later the id could name someone else's group).
-        with _suppress_gone():
-            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.group:
+            with _suppress_gone():
+                os.killpg(self.process.pid, signal.SIGKILL)
         self._reaped = True
         return self.process.returncode
 
@@ -247,12 +314,102 @@ class _suppress_gone:
         return isinstance(value, ProcessLookupError | PermissionError)
 
 
-class Supervisor:
-    """Runs the services until SIGINT/SIGTERM or until one of them exits, then stops them
-    in the reverse order of starting (the web app first, so its writes still get mined)."""
+class Node:
+    """The local chain node, supervised like the services although it is not our child:
+    ``gridledger node start`` starts it in the background (it reuses a running one) and
+    returns. It is up while its pid file names a live process (the test of
+    ``LocalNode.pid()``, which ``gridledger node status`` answers with), else while ``node
+    status`` exits 0 (asked at most every ``NODE_ASK_EVERY`` s: each asking starts Python)."""
 
-    def __init__(self, services: list[Service]) -> None:
+    name = "node"
+
+    def __init__(self, env: dict[str, str], var: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self.env = env
+        self.clock = clock
+        self.pid_file = var / "chain" / "node.pid"  # the keeper's: it and Anvil live and die together
+        self.anvil_log = var / "chain" / "anvil.log"
+        # 'node start' leaves the node running when it exits: its group is not ours to kill.
+        self.starter = Service("node", [str(GRIDLEDGER), "node", "start"], var / "log" / "node.log", env, group=False)
+        self._asked_at: float | None = None
+        self._said_up = False
+        self._last_pid: int | None = None
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def start(self) -> None:
+        self._asked_at = None
+        self.starter.start()
+
+    def starting(self) -> bool:
+        return self.starter.alive()
+
+    def alive(self) -> bool:
+        if self.starting():
+            return True
+        if self._start_failed():
+            return False
+        pid = self.pid()
+        if pid is not None:
+            self._last_pid = pid
+            return True
+        now = self.clock()
+        if self._asked_at is None or now - self._asked_at >= NODE_ASK_EVERY:
+            self._asked_at = now
+            self._said_up = node_running(self.env)
+        return self._said_up
+
+    @property
+    def log(self) -> Path:
+        return self.starter.log if self._start_failed() else self.anvil_log
+
+    def _start_failed(self) -> bool:
+        return self.starter.process is not None and self.starter.process.returncode not in (None, 0)
+
+    def ended(self) -> str:
+        if self._start_failed():
+            return f"did not start ('gridledger node start' {self.starter.ended()})"
+        return "is gone" + (f" (pid {self._last_pid})" if self._last_pid else "")
+
+    def stop(self, timeout: float = STOP_TIMEOUT, hurry: Callable[[], bool] = lambda: False) -> int | None:
+        """Ends a 'node start' under way (the node itself is stopped by ``gridledger node stop``)."""
+        return self.starter.stop(timeout, hurry)
+
+
+def gunicorn_said(log: Path, pid: int) -> str | None:
+    """gunicorn's own line about its worker ``pid`` (how it ended), from the end of its log."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(max(0, log.stat().st_size - 65536))
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    said = [line for line in lines if f"(pid:{pid})" in line]
+    return said[-1].rsplit("] ", 1)[-1].strip() if said else None
+
+
+class Supervisor:
+    """Runs the services (and watches the node) until SIGINT/SIGTERM: one that dies is said
+    in one line and started again after a :class:`Backoff` delay. Stopping stops them in the
+    reverse order of starting (the web app first, so its writes still get mined; the node,
+    when this run started it, is stopped by the caller after them)."""
+
+    def __init__(
+        self, services: list[Service], node: Node | None = None, report: Callable[[str], None] = print,
+        clock: Callable[[], float] = time.monotonic, on_start: Callable[[], None] = lambda: None,
+    ) -> None:  # fmt: skip
         self.services = services
+        self.node = node
+        self.report = report
+        self.clock = clock
+        self.on_start = on_start
+        self.watched: list[Service | Node] = [*([node] if node else []), *services]
+        self.backoff = {thing.name: Backoff(clock=clock) for thing in self.watched}
+        self.due: dict[str, float] = {}  # name -> when it is started again
         self.signals: list[int] = []
 
     def _on_signal(self, signum: int, _frame: object) -> None:
@@ -267,29 +424,66 @@ class Supervisor:
         return bool(self.signals)
 
     def start(self) -> None:
-        for service in self.services:
-            service.start()
+        """Starts the services (the node is up already: deploying needed it)."""
+        for thing in self.watched:
+            if isinstance(thing, Service):
+                thing.start()
+            self.backoff[thing.name].started()
+        self.on_start()
 
     def failed(self) -> Service | None:
+        """A service that has exited (while starting up, that ends the run)."""
         return next((s for s in self.services if not s.alive()), None)
 
-    def watch(self, poll: float = 0.5) -> Service | None:
-        """Waits for a signal (returns None) or a service exiting (returns it)."""
+    def tend(self) -> None:
+        """One look at everything: says and schedules what died, starts again what is due."""
+        now = self.clock()
+        for thing in self.watched:
+            if self.stopping:
+                return
+            due = self.due.get(thing.name)
+            if due is not None:
+                if now >= due:
+                    del self.due[thing.name]
+                    thing.start()
+                    self.backoff[thing.name].started()
+                    self.on_start()
+                continue
+            if thing.alive():
+                if isinstance(thing, Service):
+                    self._tell_departed_children(thing)
+                continue
+            thing.stop()  # reaps it, and kills what it left in its process group
+            delay = self.backoff[thing.name].died()
+            self.due[thing.name] = now + delay
+            at = datetime.fromtimestamp(time.time() + delay).strftime("%H:%M:%S")
+            pid = f" (pid {thing.pid})" if isinstance(thing, Service) and thing.pid else ""
+            self.report(f"the {thing.name}{pid} {thing.ended()}; starting it again in {delay:g} s, at {at} "
+                        f"(log: {shown(thing.log)})")  # fmt: skip
+
+    def _tell_departed_children(self, service: Service) -> None:
+        for pid in sorted(service.departed_children()):
+            said = gunicorn_said(service.log, pid)
+            self.report(f"a {service.name} worker process (pid {pid}) ended" + (f" ({said})" if said else "")
+                        + f"; gunicorn starts another (log: {shown(service.log)})")  # fmt: skip
+
+    def watch(self, poll: float = 0.5) -> None:
+        """Tends the services until a signal asks to stop."""
         while not self.stopping:
-            died = self.failed()
-            if died is not None:
-                return died
+            self.tend()
             time.sleep(poll)
-        return None
 
     def stop(self, report: Callable[[str], None] = print) -> dict[str, int | None]:
         asked = len(self.signals)
+        self.due.clear()
         codes: dict[str, int | None] = {}
         for service in reversed(self.services):
             was_running = service.alive()
             codes[service.name] = service.stop(hurry=lambda: len(self.signals) > asked)
             if was_running:
                 report(f"stopped the {service.name} (exit code {codes[service.name]})")
+        if self.node is not None:
+            self.node.stop(hurry=lambda: len(self.signals) > asked)
         return codes
 
 
@@ -337,8 +531,45 @@ def previous_run(var: Path) -> bool:
     return bool(state.get("node_started"))
 
 
+def prepare_steps(url: str) -> list[tuple[str, list[str]]]:
+    """What ``run`` does once the node is up, each step skipped or reused when done: ``gridledger
+    init``, ``deploy``, ``demo``, then the demo log-ins for ``url`` (said while the services start)."""
+    return [
+        ("preparing the database (var/gridledger.db unless DATABASE_URL is set)", ["init"]),
+        ("deploying the contracts (or reusing the deployment on this chain)", ["deploy"]),
+        ("building the demo subdistrict (or reusing it)", ["demo"]),
+        ("", ["demo", "--logins", "--url", url]),
+    ]
+
+
+#: Runs the steps (JSON in argv[1]) in one Python, printing what the commands print one by
+#: one: alone, each spent most of its time importing the same modules (seconds each).
+PREPARE = """
+import json, os, sys
+from ledger.cli import main
+for heading, args in json.loads(sys.argv[1]):
+    print("==> " + heading if heading else "", flush=True)
+    try:
+        main(args, prog_name="gridledger", standalone_mode=False)
+    except SystemExit as exc:  # a LedgerError, said in one line by the CLI
+        if exc.code:
+            sys.exit(f"error: 'gridledger {' '.join(args)}' exited with {exc.code}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)  # every step has closed what it opened: skip tearing a thousand modules down (most of a second)
+"""
+
+
+def node_status(env: dict[str, str]) -> str | None:
+    """What ``gridledger node status`` says of a running node; None when it is not running."""
+    asked = subprocess.run([str(GRIDLEDGER), "node", "status"], cwd=ROOT, env=env, capture_output=True, text=True)
+    return asked.stdout.strip() if asked.returncode == 0 else None
+
+
 def node_running(env: dict[str, str]) -> bool:
-    return subprocess.run([str(GRIDLEDGER), "node", "status"], cwd=ROOT, env=env, capture_output=True).returncode == 0
+    return node_status(env) is not None
 
 
 def parse_run(argv: list[str]) -> argparse.Namespace:
@@ -374,21 +605,19 @@ def main_run(argv: list[str]) -> None:
     node_was_running: bool | None = None  # not asked yet
     code = 0
     try:
-        say("preparing the database (var/gridledger.db unless DATABASE_URL is set)")
-        run(GRIDLEDGER, "init", env=env)
-        node_was_running = node_running(env)
+        status = node_status(env)
+        node_was_running = status is not None
         if not node_was_running:
             say("starting the local chain node (Anvil, interval mining, state in var/chain/)")
             started_node = True
             run(GRIDLEDGER, "node", "start", env=env)
         else:
             say("the local chain node is running: reusing it")
-            run(GRIDLEDGER, "node", "status", env=env)
-        say("deploying the contracts (or reusing the deployment on this chain)")
-        run(GRIDLEDGER, "deploy", env=env)
-        say("building the demo subdistrict (or reusing it)")
-        run(GRIDLEDGER, "demo", env=env)
-        code = serve(args.host, args.port, env, var, started_node)
+            print(status, flush=True)
+        steps = json.dumps(prepare_steps(web_url(args.host, args.port)))
+        prepared = subprocess.run([str(PYTHON), "-c", PREPARE, steps], cwd=ROOT, env=env)
+        # A step that failed has said why.
+        code = prepared.returncode or serve(args.host, args.port, env, var, started_node)
     except KeyboardInterrupt:
         print()
         say("interrupted: what is done is kept in var/; run again to carry on")
@@ -396,48 +625,56 @@ def main_run(argv: list[str]) -> None:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the node stop in peace
         if started_node and node_running(env):
-            say("stopping the local chain node (its state is dumped to var/chain/state.json)")
+            say("stopping the local chain node (its keeper writes a last snapshot to var/chain/state.json)")
             subprocess.run([str(GRIDLEDGER), "node", "stop"], cwd=ROOT, env=env)
         elif node_was_running and not started_node:
             say("the node was running before this run, so it is left running ('.venv/bin/gridledger node stop')")
     sys.exit(code)
 
 
+def web_url(host: str, port: int) -> str:
+    """The web app's address to open: 127.0.0.1 when it listens on every address."""
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}/"
+
+
 def serve(host: str, port: int, env: dict[str, str], var: Path, started_node: bool) -> int:
-    """Runs the worker and the web app until Ctrl-C or SIGTERM; 0 when stopped that way."""
+    """Runs the worker and the web app, and watches the node, until Ctrl-C or SIGTERM: 0
+    when stopped that way, 1 when a service died before the web app first answered."""
     logs = var / "log"
     worker = Service("worker", [str(GRIDLEDGER), "worker"], logs / "worker.log", env)
     web = Service("web app", [str(GRIDLEDGER), "serve", "--host", host, "--port", str(port)], logs / "web.log", env)
-    supervisor = Supervisor([worker, web])
-    supervisor.install()
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    url = f"http://{shown_host}:{port}/"
+    url = web_url(host, port)
     state_file = var / "run.json"
-    say(f"starting the worker and the web app (logs in {shown(logs)}/)")
-    try:
-        supervisor.start()
+
+    def record() -> None:  # what a later run must stop if this one is killed outright
         state_file.write_text(json.dumps({
             "pid": os.getpid(), "url": url, "worker": worker.pid, "web app": web.pid, "node_started": started_node,
         }))  # fmt: skip
+
+    supervisor = Supervisor([worker, web], node=Node(env, var), report=say, on_start=record)
+    supervisor.install()
+    say(f"starting the worker and the web app (logs in {shown(logs)}/)")
+    try:
+        supervisor.start()
         status = wait_until_serving(url, web, supervisor)
         died = supervisor.failed()
         if died is None and not supervisor.stopping:
             if status != 200:
                 say(f"the web app answered the log-in page with HTTP {status or 'nothing'}; see {shown(web.log)}")
             print()
-            subprocess.run([str(PYTHON), "-m", "ledger.demo", "logins", "--url", url], cwd=ROOT, env=env)
-            print()
-            print(f"gridledger is running at {url}" + (f" (listening on {host})" if shown_host != host else ""))
+            listening = "" if f"//{host}:" in url else f" (listening on {host})"
+            print(f"gridledger is running at {url}{listening}")
             print(f"  web app (gunicorn): {shown(web.log)}    worker (sends, indexes, anchors): {shown(worker.log)}")
             print("  the CLI, in another terminal: export GRIDLEDGER_KEY_PASSWORD_FILE="
                   f"{shown(Path(env.get('GRIDLEDGER_KEY_PASSWORD_FILE', var / 'demo-key-password')))}; "
                   ".venv/bin/gridledger --help")  # fmt: skip
             print("Press Ctrl-C to stop the web app, the worker" + (" and the node" if started_node else "")
-                  + "; everything is kept in var/ and the next run carries on from there.", flush=True)  # fmt: skip
-            died = supervisor.watch()
-        if died is not None:
-            print(f"error: the {died.name} exited with code {died.process.returncode if died.process else '?'}; "
-                  f"the end of {shown(died.log)}:", file=sys.stderr)  # fmt: skip
+                  + "; everything is kept in var/ and the next run carries on from there. "
+                  "A service or node that dies meanwhile is started again.", flush=True)  # fmt: skip
+            supervisor.watch()
+        elif died is not None:
+            print(f"error: the {died.name} {died.ended()} while starting; the end of {shown(died.log)}:",
+                  file=sys.stderr)  # fmt: skip
             print(died.tail(), file=sys.stderr)
         print()
         say("stopping (Ctrl-C again to hurry)")

@@ -1,6 +1,6 @@
-"""``scripts/project.py run``'s supervision: the worker and the web app started beside
-each other, stopped in order on Ctrl-C or SIGTERM, nothing left running; a port taken
-or an earlier run still up said plainly."""
+"""``scripts/project.py run``'s services: the worker and the web app started beside each
+other, stopped in order on Ctrl-C or SIGTERM, nothing left running; a port taken or an
+earlier run still up said plainly. Restarts after a crash: tests/reliability/test_supervision.py."""
 
 from __future__ import annotations
 
@@ -113,7 +113,10 @@ def test_ctrl_c_stops_the_web_app_then_the_worker_and_leaves_nothing(tmp_path: P
     assert web_stopped < worker_stopped  # the web app's writes still find the worker running
 
 
-def test_a_service_that_exits_is_noticed_and_the_other_is_stopped(tmp_path: Path) -> None:
+def test_a_service_that_exits_while_starting_is_noticed_and_the_other_is_stopped(tmp_path: Path) -> None:
+    """Before the web app first answers, a death ends the run with the end of its log (a port
+    taken, a wrong password: starting it again would not help); afterwards it is started
+    again (tests/reliability/test_supervision.py)."""
     (tmp_path / "svc.py").write_text(POLITE)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     worker = project.Service("worker", [sys.executable, str(tmp_path / "svc.py"), "worker"], tmp_path / "w.log", env)
@@ -121,8 +124,9 @@ def test_a_service_that_exits_is_noticed_and_the_other_is_stopped(tmp_path: Path
                           tmp_path / "web.log", env)  # fmt: skip
     supervisor = project.Supervisor([worker, web])
     supervisor.start()
-    died = supervisor.watch(poll=0.05)
-    assert died is web and "no port" in web.tail()
+    assert project.wait_until_serving(f"http://127.0.0.1:{free_port()}/", web, supervisor) == 0
+    died = supervisor.failed()
+    assert died is web and "no port" in web.tail() and died.ended() == "exited with code 3"
     codes = supervisor.stop(report=lambda line: None)
     assert codes == {"web app": 3, "worker": 0}
     assert worker.pid is not None and _gone(worker.pid)
