@@ -782,11 +782,19 @@ READ_ONLY = r"^/(me|status|department/(grants|accesses)|resident/(records|grants
 def _fuzz(operation: Any, token: str) -> None:
     from hypothesis import HealthCheck, given
     from hypothesis import settings as hypothesis_settings
+    from schemathesis.checks import positive_data_acceptance
 
     @given(case=operation.as_strategy())
     @hypothesis_settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def run(case: Any) -> None:
-        case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+        # A period that ends before it starts is schema-valid (OpenAPI cannot relate two
+        # parameters) and refused, as documented: 400 naming `to`, not a rejection of valid data.
+        query = case.query or {}
+        inverted = all(isinstance(query.get(k), str) for k in ("from", "to")) and query["to"] < query["from"]
+        response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"},
+                                          excluded_checks=[positive_data_acceptance] if inverted else [])  # fmt: skip
+        if inverted and response.status_code == 400:  # (an unknown department is named first: 404)
+            assert response.json()["field"] == "to", response.text
 
     run()
 
