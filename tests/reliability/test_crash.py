@@ -58,7 +58,8 @@ from node.keeper import inconsistencies
 from node.local import LocalNode, state_file
 from webapp.users import create_token
 
-from ..conftest import free_port, make_settings, postgres_url
+from ..conftest import free_port, make_settings
+from .databases import BACKENDS, empty_database
 
 pytestmark = pytest.mark.slow
 
@@ -100,32 +101,8 @@ class Tally:
         self.last_ack = time.monotonic()
 
 
-def _backend_url(tmp_path: Path, backend: str) -> tuple[str, Callable[[], None]]:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'crash.db'}", lambda: None
-    base = postgres_url()
-    if base is None:
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    name = f"gl_crash_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.rsplit("/", 1)[0] + f"/{name}", drop
-
-
 @contextlib.contextmanager
-def _install(tmp_path: Path, backend: str) -> Iterator[Installation]:
-    url, drop = _backend_url(tmp_path, backend)
+def _install(tmp_path: Path, url: str) -> Iterator[Installation]:
     settings = make_settings(tmp_path / "var", free_port(), DATABASE_URL=url)
     env = dict(
         os.environ, PYTHONUNBUFFERED="1", GRIDLEDGER_VAR=str(settings.var_dir), DATABASE_URL=url,
@@ -168,7 +145,6 @@ def _install(tmp_path: Path, backend: str) -> Iterator[Installation]:
         yield Installation(settings, env, node, record_ids, grant_ids, officer, resident_tokens, residents)
     finally:
         node.stop()
-        drop()
 
 
 class Services:
@@ -334,12 +310,12 @@ def _reanchor_time(inst: Installation, since: float, deadline: float) -> float |
         ledger.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_nothing_acknowledged_is_lost_across_kill_9(tmp_path: Path, backend: str, record_property: Any) -> None:
     seed = int(os.environ.get("GRIDLEDGER_CRASH_SEED") or random.randrange(2**32))
     record_property("seed", seed)
     try:
-        with _install(tmp_path, backend) as inst:
+        with empty_database(backend, tmp_path) as url, _install(tmp_path, url) as inst:
             _campaign(inst, tmp_path, random.Random(seed), record_property)
     except BaseException as exc:
         raise AssertionError(f"crash campaign failed with seed {seed} (replay: GRIDLEDGER_CRASH_SEED={seed}): "
