@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from typing import Any
 import pytest
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
-from sqlalchemy import MetaData, create_engine, select, text
+from sqlalchemy import MetaData, create_engine, select
 
 from ledger.access import Access
 from ledger.anchoring import Anchorer
@@ -49,7 +48,8 @@ from ledger.settings import Settings
 from ledger.store import alembic_config, current_revision
 from ledger.verify import verify
 
-from ..conftest import World, postgres_url
+from ..conftest import World
+from .databases import empty_database
 
 pytestmark = pytest.mark.chain
 
@@ -165,22 +165,8 @@ def _older_tree(commit: str, into: Path) -> Path:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of the test's own: a SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'upgrade.db'}"
-        return
-    base = postgres_url()
-    if base is None:
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
-    schema = f"up_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with empty_database(request.param, tmp_path) as url:
+        yield url
 
 
 def _environment(var: Path, database: str, port: int) -> dict[str, str]:
