@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from .accesslog import AccessLog
 from .anchor import AnchorCalls
@@ -32,6 +32,9 @@ from .lease import RENEW_EVERY, Lease
 from .store.models import LogCheckpoint, OutboxTx, utcnow
 
 MAX_IN_FLIGHT = 4
+# How many of the newest checkpoints settle() compares with their transactions' blocks: more
+# than a node can lose between two of its snapshots.
+RECHECKED = 1000
 
 
 @dataclass(frozen=True)
@@ -123,16 +126,26 @@ class Anchorer:
     def settle(self) -> int:
         """Marks queued checkpoints anchored or failed from their transactions' outcome.
 
-        A checkpoint whose block the node lost (its transaction is queued or sent again by
-        the outbox) is queued again too: it is anchored where it lands next, not where it
-        first did."""
+        A checkpoint whose block the node lost is queued again too, whether its transaction
+        is still waiting to be sent again or has already landed elsewhere (the outbox's
+        sender may record the new receipt before this looks): it is anchored where it
+        landed last, not where it first did. Blocks are lost only from the chain's tip, so
+        only the newest checkpoints are compared."""
         with self.ledger.store.session() as session, session.begin():
+            floor = session.scalar(
+                select(LogCheckpoint.size).order_by(LogCheckpoint.size.desc()).offset(RECHECKED - 1).limit(1)
+            )
+            moved = (
+                select(OutboxTx.tx_hash)
+                .where(
+                    OutboxTx.tx_hash == LogCheckpoint.tx_hash,
+                    or_(OutboxTx.status != "mined", OutboxTx.block_number != LogCheckpoint.block_number),
+                )
+                .exists()
+            )
             session.execute(
                 update(LogCheckpoint)
-                .where(
-                    LogCheckpoint.status == "anchored",
-                    LogCheckpoint.tx_hash.in_(select(OutboxTx.tx_hash).where(OutboxTx.status.in_(("queued", "sent")))),
-                )
+                .where(LogCheckpoint.status == "anchored", LogCheckpoint.size >= (floor or 0), moved)
                 .values(status="queued", block_number=None, anchored_at=None, chain_index=None)
             )
         with self.ledger.store.session() as session:
