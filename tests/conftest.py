@@ -32,6 +32,15 @@ class ForbiddenRpc(AssertionError):
     pass
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the session's node is marked ``chain`` whatever its module says, so
+    ``-m "not chain"`` runs without a node. Tests that start nodes of their own say so
+    with the mark themselves."""
+    for item in items:
+        if {"anvil", "world"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.chain)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_node_accounts() -> Iterator[None]:
     """Fails any test whose code asks the node to sign: every write must be signed locally."""

@@ -41,6 +41,7 @@ def _wait_for_dump(path: Path, at_least: int, timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.chain
 @pytest.mark.slow
 def test_acknowledged_writes_survive_kill_and_restart_from_older_dump(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", free_port())
@@ -172,6 +173,7 @@ def test_the_guard_rejects_node_side_signing(ledger: Ledger) -> None:
         ledger.w3.eth.accounts  # noqa: B018
 
 
+@pytest.mark.chain
 @pytest.mark.slow
 def test_revert_that_depends_on_an_earlier_transaction_in_its_block_is_decoded_at_its_position(tmp_path: Path) -> None:
     """Regression: replaying at the block's end state reported status 3 (revoked) for

@@ -90,6 +90,7 @@ class _Senders:
             time.sleep(0.002)
 
 
+@pytest.mark.chain
 @pytest.mark.slow
 def test_snapshots_of_a_mining_anvil_are_consistent(tmp_path: Path, record_property: Any) -> None:
     """Anvil's own dump, taken while it mines, often holds a block's effects without the
@@ -126,6 +127,7 @@ def test_snapshots_of_a_mining_anvil_are_consistent(tmp_path: Path, record_prope
         anvil.wait()
 
 
+@pytest.mark.chain
 @pytest.mark.slow
 def test_a_killed_node_restarts_from_a_consistent_snapshot_with_its_blocks(tmp_path: Path) -> None:
     node = LocalNode(make_settings(tmp_path / "var", free_port()))
@@ -151,6 +153,7 @@ def test_a_killed_node_restarts_from_a_consistent_snapshot_with_its_blocks(tmp_p
         node.stop()
 
 
+@pytest.mark.chain
 def test_anvil_alone_killed_takes_its_keeper_down_so_a_supervisor_sees_it(tmp_path: Path) -> None:
     import os
     import signal

@@ -49,6 +49,7 @@ def test_missing_binary_says_how_to_install(tmp_path: Path, monkeypatch: pytest.
     assert not (tmp_path / "var" / "chain" / "node.pid").exists()
 
 
+@pytest.mark.chain
 def test_port_taken_by_another_program_starts_nothing(tmp_path: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -69,6 +70,7 @@ def test_foreign_node_on_the_port_is_refused(tmp_path: Path, anvil: LocalNode) -
     assert anvil.status().running  # the session's node is untouched
 
 
+@pytest.mark.chain
 @pytest.mark.slow
 def test_start_status_stop_and_state_survives(tmp_path: Path) -> None:
     node = LocalNode(make_settings(tmp_path / "var", free_port()))
@@ -95,6 +97,7 @@ def test_start_status_stop_and_state_survives(tmp_path: Path) -> None:
         node.stop()
 
 
+@pytest.mark.chain
 def test_the_genesis_block_survives_every_restart(tmp_path: Path) -> None:
     """Anvil dumps the fresh genesis block of each start beside the loaded one and, on the
     next load, takes whichever comes last: the start leaves only the chain's own."""

@@ -61,7 +61,7 @@ from webapp.users import create_token
 from ..conftest import free_port, make_settings
 from .databases import BACKENDS, empty_database
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
 HEALTH = {"blood_type": "A", "chronic_conditions": [], "allergies": [], "family_doctor": "王医生"}
 RESIDENTS = 4

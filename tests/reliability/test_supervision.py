@@ -274,6 +274,7 @@ def _web_workers(master: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
 
 
+@pytest.mark.chain
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads gunicorn's workers from /proc")
 def test_run_starts_again_what_is_killed_and_ctrl_c_stops_everything_in_order(tmp_path: Path) -> None:
