@@ -37,9 +37,10 @@ from ledger.store.models import ApiToken, OutboxTx
 from ledger.verifier import verify_bundle, verify_proof
 from tests.conftest import World, free_port, make_settings
 from webapp import create_app
-from webapp.api import routes
+from webapp.api import models
 from webapp.api.auth import ROLE_PLURALS
-from webapp.api.openapi import ALL_ROLES, document
+from webapp.api.models import ROLES as ALL_ROLES
+from webapp.api.spec import document
 from webapp.services import Services
 from webapp.users import create_token, revoke_token
 
@@ -259,7 +260,7 @@ def test_every_api_rule_is_in_the_document_with_its_roles_and_nothing_else(bare_
         view = bare_app.view_functions[endpoint]
         roles = getattr(view, "api_roles", None)
         names = set(re.findall(r"\{(\w+)\}", path))
-        params = [DOC["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]] for p in op.get("parameters", [])]
+        params = op.get("parameters", [])
         assert {p["name"] for p in params if p["in"] == "path"} == names, path
         assert all(p["required"] for p in params if p["in"] == "path")
         if roles is None:
@@ -276,22 +277,26 @@ def test_every_api_rule_is_in_the_document_with_its_roles_and_nothing_else(bare_
     assert DOC["security"] == [{"bearerAuth": []}]
 
 
-def test_the_documented_limits_are_the_routes_limits() -> None:
-    params = DOC["components"]["parameters"]
-    assert params["limit"]["schema"]["maximum"] == routes.MAX_LIMIT
-    assert params["limit"]["schema"]["default"] == routes.DEFAULT_LIMIT
-    assert params["before"]["schema"]["maximum"] == routes.MAX_SEQ
-    assert params["grantStatus"]["schema"]["enum"] == list(routes.GRANT_STATUSES)
-    assert params["outcome"]["schema"]["enum"] == list(routes.OUTCOMES)
-    assert params["category"]["schema"] == {"$ref": "#/components/schemas/Category"}
-    assert DOC["components"]["schemas"]["Category"]["enum"] == [c.slug for c in Category]
+def parameter(path: str, method: str, name: str) -> dict[str, Any]:
+    (found,) = [p for p in DOC["paths"][path][method].get("parameters", []) if p["name"] == name]
+    return dict(found["schema"])
+
+
+def test_the_documented_limits_are_the_models_limits() -> None:
+    for path in ("/department/accesses", "/resident/accesses"):
+        assert parameter(path, "get", "limit")["maximum"] == models.MAX_LIMIT
+        assert parameter(path, "get", "limit")["default"] == models.DEFAULT_LIMIT
+        assert parameter(path, "get", "before")["maximum"] == models.MAX_SEQ == 2**53 - 1
+        assert parameter(path, "get", "category")["enum"] == [c.slug for c in Category]
+    assert parameter("/department/grants", "get", "status")["enum"] == list(models.GRANT_LISTINGS)
+    assert parameter("/department/accesses", "get", "outcome")["enum"] == list(models.OUTCOMES)
     body = DOC["components"]["schemas"]["GrantRequest"]["properties"]
     assert (
-        body["purposeText"]["maxLength"] == routes.MAX_PURPOSE_TEXT and body["notice"]["maxLength"] == routes.MAX_NOTICE
+        body["purposeText"]["maxLength"] == models.MAX_PURPOSE_TEXT and body["notice"]["maxLength"] == models.MAX_NOTICE
     )
-    assert body["purpose"]["oneOf"][0]["enum"] == [int(p) for p in routes.GRANT_PURPOSES]
+    assert body["purpose"]["oneOf"][0]["enum"] == [int(p) for p in models.GRANT_PURPOSES]
     assert 7 not in body["purpose"]["oneOf"][0]["enum"]  # an emergency is not consented to
-    assert DOC["components"]["schemas"]["ReadRequest"]["properties"]["basis"]["enum"] == list(routes.READ_BASES)
+    assert DOC["components"]["schemas"]["ReadRequest"]["properties"]["basis"]["enum"] == list(models.READ_BASES)
 
 
 def test_the_explorer_page_is_served_without_inline_scripts_or_styles(bare_app: Flask) -> None:
