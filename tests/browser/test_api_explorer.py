@@ -10,7 +10,7 @@ import pytest
 
 from ledger.context import Ledger
 from tests.conftest import World
-from webapp.api.openapi import document
+from webapp.api.spec import document
 from webapp.users import create_token
 
 from .conftest import Shots

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,25 +23,29 @@ from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
+from pydantic import ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import func, select
 
+from ledger import access, audit, history
 from ledger.anchoring import Anchorer
 from ledger.categories import Category
+from ledger.chainview import GRANT_STATUSES
 from ledger.consent import LegalBasis, Purpose
 from ledger.context import Ledger
-from ledger.errors import StoreError
+from ledger.errors import InputError, StoreError
 from ledger.membership import DepartmentKind, Role, org_id
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.settings import Settings
 from ledger.store.models import ApiToken, OutboxTx
 from ledger.verifier import verify_bundle, verify_proof
 from tests.conftest import World, free_port, make_settings
-from webapp import create_app
-from webapp.api import routes
+from webapp import create_app, errors
+from webapp.api import models, routes
 from webapp.api.auth import ROLE_PLURALS
-from webapp.api.openapi import ALL_ROLES, document
+from webapp.api.models import ROLES as ALL_ROLES
+from webapp.api.spec import document
 from webapp.services import Services
 from webapp.users import create_token, revoke_token
 
@@ -259,7 +265,7 @@ def test_every_api_rule_is_in_the_document_with_its_roles_and_nothing_else(bare_
         view = bare_app.view_functions[endpoint]
         roles = getattr(view, "api_roles", None)
         names = set(re.findall(r"\{(\w+)\}", path))
-        params = [DOC["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]] for p in op.get("parameters", [])]
+        params = op.get("parameters", [])
         assert {p["name"] for p in params if p["in"] == "path"} == names, path
         assert all(p["required"] for p in params if p["in"] == "path")
         if roles is None:
@@ -276,22 +282,96 @@ def test_every_api_rule_is_in_the_document_with_its_roles_and_nothing_else(bare_
     assert DOC["security"] == [{"bearerAuth": []}]
 
 
-def test_the_documented_limits_are_the_routes_limits() -> None:
-    params = DOC["components"]["parameters"]
-    assert params["limit"]["schema"]["maximum"] == routes.MAX_LIMIT
-    assert params["limit"]["schema"]["default"] == routes.DEFAULT_LIMIT
-    assert params["before"]["schema"]["maximum"] == routes.MAX_SEQ
-    assert params["grantStatus"]["schema"]["enum"] == list(routes.GRANT_STATUSES)
-    assert params["outcome"]["schema"]["enum"] == list(routes.OUTCOMES)
-    assert params["category"]["schema"] == {"$ref": "#/components/schemas/Category"}
-    assert DOC["components"]["schemas"]["Category"]["enum"] == [c.slug for c in Category]
+def parameter(path: str, method: str, name: str) -> dict[str, Any]:
+    (found,) = [p for p in DOC["paths"][path][method].get("parameters", []) if p["name"] == name]
+    return dict(found["schema"])
+
+
+def test_the_documented_limits_are_the_models_limits() -> None:
+    for path in ("/department/accesses", "/resident/accesses"):
+        assert parameter(path, "get", "limit")["maximum"] == models.MAX_LIMIT
+        assert parameter(path, "get", "limit")["default"] == models.DEFAULT_LIMIT
+        assert parameter(path, "get", "before")["maximum"] == models.MAX_SEQ == 2**53 - 1
+        assert parameter(path, "get", "category")["enum"] == [c.slug for c in Category]
+    assert parameter("/department/grants", "get", "status")["enum"] == list(models.GRANT_LISTINGS)
+    assert parameter("/department/accesses", "get", "outcome")["enum"] == list(models.OUTCOMES)
     body = DOC["components"]["schemas"]["GrantRequest"]["properties"]
     assert (
-        body["purposeText"]["maxLength"] == routes.MAX_PURPOSE_TEXT and body["notice"]["maxLength"] == routes.MAX_NOTICE
+        body["purposeText"]["maxLength"] == models.MAX_PURPOSE_TEXT and body["notice"]["maxLength"] == models.MAX_NOTICE
     )
-    assert body["purpose"]["oneOf"][0]["enum"] == [int(p) for p in routes.GRANT_PURPOSES]
+    assert body["purpose"]["oneOf"][0]["enum"] == [int(p) for p in models.GRANT_PURPOSES]
     assert 7 not in body["purpose"]["oneOf"][0]["enum"]  # an emergency is not consented to
-    assert DOC["components"]["schemas"]["ReadRequest"]["properties"]["basis"]["enum"] == list(routes.READ_BASES)
+    assert DOC["components"]["schemas"]["ReadRequest"]["properties"]["basis"]["enum"] == list(models.READ_BASES)
+
+
+def test_the_documents_vocabularies_are_the_librarys() -> None:
+    schemas = DOC["components"]["schemas"]
+
+    def enum(schema: dict[str, Any]) -> list[Any]:
+        for part in schema.get("anyOf", [schema]):
+            if "enum" in part:
+                return list(part["enum"])
+        raise AssertionError(schema)
+
+    leaf = schemas["AccessLeaf"]["properties"]
+    assert enum(schemas["Error"]["properties"]["reason"]) == enum(leaf["reason"]) == list(models.REFUSAL_REASONS)
+    assert access.ANCHORING_STALLED in models.REFUSAL_REASONS and access.RECORD_ALTERED in models.REFUSAL_REASONS
+    assert enum(leaf["basis"]) == list(access.BASES)
+    assert enum(leaf["decision"]) == list(audit.DECISIONS)
+    assert enum(leaf["category"]) == [c.slug for c in Category]
+    assert schemas["Purpose"]["enum"] == [int(p) for p in Purpose]
+    assert enum(schemas["HistoryFinding"]["properties"]["kind"]) == list(history.FINDING_KINDS)
+    assert set(audit.SEVERITY) <= set(enum(schemas["Finding"]["properties"]["kind"]))
+    assert set(enum(schemas["Finding"]["properties"]["severity"])) == set(audit.SEVERITY.values())
+    grant_states = set(enum(schemas["Grant"]["properties"]["status"]))
+    assert grant_states == set(GRANT_STATUSES) - {"none"} | {"expired", "pending"}
+    # Every code the app's error handlers send is one the document lists.
+    codes = set(enum(schemas["Error"]["properties"]["error"]))
+    assert {code for _kind, _status, code in errors.STATUS} <= codes and set(models.ErrorCode) <= codes
+    assert {"not-found", "method-not-allowed", "request-entity-too-large"} <= codes
+
+
+def test_bad_input_is_refused_by_the_models_naming_the_wire_field() -> None:
+    def refused(model: Any, values: dict[str, Any], *, strings: bool = False) -> InputError:
+        with pytest.raises(InputError) as caught:
+            routes._read(model, values, strings=strings)
+        return caught.value
+
+    too_many = refused(models.DepartmentAccessesQuery, {"limit": "201"}, strings=True)
+    assert too_many.field == "limit" and "less than or equal to 200" in str(too_many) and "'201'" in str(too_many)
+    assert refused(models.DepartmentAccessesQuery, {"before": str(2**53)}, strings=True).field == "before"
+    assert refused(models.AuditQuery, {"from": "2026-02-30"}, strings=True).field == "from"
+    assert refused(models.ResidentAccessesQuery, {"department": "0x12"}, strings=True).field == "department"
+    missing = refused(models.GrantRequest, {"categories": ["health"], "purpose": 2, "validUntil": "2099-12-31"})
+    assert missing.field == "department" and str(missing) == "department: required"
+    assert refused(models.ReadRequest, {"grantId": "0x12"}).field == "grantId"
+    assert "a grant id is 0x followed by 64 hex digits" in str(refused(models.GrantPath, {"grantId": "x"}, strings=True))
+    # What the library accepts is accepted as before, and unknown keys are ignored.
+    read = routes._read(models.DepartmentAccessesQuery, {"category": "HEALTH", "unknown": "x"}, strings=True)
+    assert read.category == "health" and read.limit == models.DEFAULT_LIMIT
+    grant = routes._read(models.GrantRequest, {"department": "dept-health", "categories": ["social-security"],
+                                                "purpose": "health-management", "validUntil": "2099-12-31"})  # fmt: skip
+    assert grant.categories == ["social_security"] and grant.purpose == Purpose.HEALTH_MANAGEMENT
+    resident = routes._read(models.AuditQuery, {"resident": "0x" + "ab" * 20}, strings=True).resident
+    assert resident is not None and resident != "0x" + "ab" * 20 and resident.lower() == "0x" + "ab" * 20
+
+
+def test_an_answer_that_does_not_fit_its_model_is_not_sent() -> None:
+    leaf = {"seq": 1, "time": 1, "resident": "0x" + "ab" * 20, "accessor": "0x" + "cd" * 20, "action": "read",
+            "outcome": "refused", "reason": access.NO_ACTIVE_GRANT, "basis": "grant"}  # fmt: skip
+    assert models.AccessEvent.of(leaf, None).model_dump(mode="json")["reason"] == "no-active-grant"
+    with pytest.raises(ValidationError):
+        models.AccessEvent.of({**leaf, "reason": "made-up"}, None)
+    with pytest.raises(ValidationError):
+        models.AccessEvent.of({**leaf, "resident": "someone"}, None)
+
+
+def test_the_document_is_built_without_the_routes() -> None:
+    """Regression: the document imported the routes for their limits while the routes imported
+    the document; the route table and the models now stand on their own."""
+    script = "import sys, webapp.api.spec as s; s.document(); print('webapp.api.routes' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "False"
 
 
 def test_the_explorer_page_is_served_without_inline_scripts_or_styles(bare_app: Flask) -> None:

@@ -29,9 +29,9 @@ from ledger.seal import row_sealed
 from ledger.store import as_stored
 from ledger.store.models import ApiToken
 
-from ..errors import api_error
 from ..services import services
 from ..users import TOKEN_PREFIX, token_hash
+from .models import ErrorCode, error_answer
 
 #: Seconds between two writes of a token's ``last_used_at``.
 TOUCH_EVERY = 60
@@ -79,10 +79,10 @@ def caller() -> Caller:
     return found
 
 
-def _unauthorised(code: str, message: str) -> Any:
-    body, status = api_error(401, code, message)
+def _unauthorised(code: ErrorCode, message: str) -> Any:
+    body, status = error_answer(401, code, message)
     challenge = f'Bearer realm="{REALM}"'
-    if code != "unauthorized":
+    if code != ErrorCode.UNAUTHORIZED:
         challenge += ', error="invalid_token"'
     body.headers["WWW-Authenticate"] = challenge
     return body, status
@@ -101,25 +101,25 @@ def authenticate(*roles: str) -> Any:
     scheme, _sep, token = header.partition(" ")
     token = token.strip()
     if not header:
-        return _unauthorised("unauthorized", "send an API token: 'Authorization: Bearer glt_…' "
+        return _unauthorised(ErrorCode.UNAUTHORIZED, "send an API token: 'Authorization: Bearer glt_…' "
                              "(make one with 'gridledger token create')")  # fmt: skip
     if scheme.lower() != "bearer" or not token:
-        return _unauthorised("invalid-token", "the Authorization header must be 'Bearer <token>'")
+        return _unauthorised(ErrorCode.INVALID_TOKEN, "the Authorization header must be 'Bearer <token>'")
     if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN:
-        return _unauthorised("invalid-token", "this is not a gridledger API token (they start with 'glt_')")
+        return _unauthorised(ErrorCode.INVALID_TOKEN, "this is not a gridledger API token (they start with 'glt_')")
     ledger = services().ledger
     with ledger.store.engine.connect() as connection:
         row = connection.execute(_LOOKUP, {"token_hash": token_hash(token)}).first()
     if row is None:
-        return _unauthorised("invalid-token", "unknown API token")
+        return _unauthorised(ErrorCode.INVALID_TOKEN, "unknown API token")
     if not row_sealed(ledger.sealer, "api_tokens", row):
         current_app.logger.warning(
             "API token #%s (%r) carries no valid seal: it was changed in the database behind the installation's "
             "back; refused. Run 'gridledger verify all'.", row.id, row.name,
         )  # fmt: skip
-        return _unauthorised("invalid-token", "unknown API token")
+        return _unauthorised(ErrorCode.INVALID_TOKEN, "unknown API token")
     if row.revoked_at is not None:
-        return _unauthorised("invalid-token", "this API token was revoked; ask for a new one")
+        return _unauthorised(ErrorCode.INVALID_TOKEN, "this API token was revoked; ask for a new one")
     member = ledger.view.member(row.address)
     changed = None
     if member is None:
@@ -132,11 +132,11 @@ def authenticate(*roles: str) -> Any:
         changed = "the account's role changed"
     org = None if changed else ledger.view.organisation(row.org_id)
     if org is None:  # a member's organisation is always on chain: only a change gets here
-        return api_error(403, "membership-changed", f"the token's membership changed: {changed}; "
+        return error_answer(403, ErrorCode.MEMBERSHIP_CHANGED, f"the token's membership changed: {changed}; "
                          "the token no longer works")  # fmt: skip
     if roles and row.role not in roles:
         wanted = " or ".join(ROLE_PLURALS.get(r, r) for r in roles)
-        return api_error(403, "forbidden", f"this endpoint is for {wanted}; this token's role is {row.role}")
+        return error_answer(403, ErrorCode.FORBIDDEN, f"this endpoint is for {wanted}; this token's role is {row.role}")
     g.api_caller = Caller(row.id, row.name, row.address, row.org_id, row.role, org.kind, org.department_kind, org.office)
     _touch(row.id, _aware(row.last_used_at))
     return None
