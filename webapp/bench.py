@@ -375,7 +375,7 @@ def _expect(stream: IO[str], word: str) -> None:
 @contextmanager
 def gunicorn(ledger: Ledger, port: int, workers: int, threads: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The app under gunicorn as ``gridledger serve`` runs it; waits until it answers."""
-    from ledger.cli import gunicorn_command
+    from ledger.cli.serve import gunicorn_command
 
     command = gunicorn_command("127.0.0.1", port, workers, threads)
     with log.open("ab") as errors:
