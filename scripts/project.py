@@ -50,6 +50,8 @@ LOG_KEEP_BYTES = 10 * 1024 * 1024  # a log larger than this at start is moved to
 RESTART_FIRST = 1.0  # s before a service that died is started again …
 RESTART_LIMIT = 30.0  # … doubling while it keeps dying, up to this …
 RESTART_HEALTHY = 60.0  # … and back to the first once it has stayed up this long
+#: The optional dependencies installed with the package: both run and test build the demo.
+EXTRAS = ("demo", "test")
 NODE_ASK_EVERY = 5.0  # s between 'gridledger node status' questions when the pid file does not answer
 
 
@@ -103,14 +105,14 @@ def check_tools() -> None:
 def setup() -> None:
     check_tools()
     stamp = VENV / ".gridledger-installed"
-    wanted = digest(ROOT / "pyproject.toml")
+    wanted = f"{digest(ROOT / 'pyproject.toml')} [{','.join(EXTRAS)}]"
     if not PYTHON.exists():
         say("creating the virtual environment in .venv/")
         run(sys.executable, "-m", "venv", VENV)
     if not stamp.exists() or stamp.read_text() != wanted:
         say("installing Python packages into .venv/")
         run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[test]")
+        run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{','.join(EXTRAS)}]")
         stamp.write_text(wanted)
     npm_stamp = ROOT / "node_modules" / ".gridledger-installed"
     npm_wanted = digest(ROOT / "package.json", ROOT / "package-lock.json")

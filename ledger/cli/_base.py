@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import LedgerError
 from ..settings import Settings
@@ -48,7 +49,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except LedgerError as exc:
-            err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+            # The message is text, not markup: "pip install 'gridledger[demo]'" keeps its brackets.
+            err.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False)
             sys.exit(1)
 
 

@@ -14,8 +14,9 @@ def demo(logins: bool, url: str | None) -> None:
     """Create (or reuse) the demo subdistrict: one office, three committees of five, four
     departments, about 300 residents (GRIDLEDGER_DEMO_RESIDENTS) with their records, grants,
     accesses and web log-ins."""
-    from ..demo import build_demo, print_logins
+    from ..demo import build_demo, print_logins, require_faker
 
+    require_faker()  # before anything is opened: without the demo extra, say what to install
     if logins:
         print_logins(url, console)
         return
