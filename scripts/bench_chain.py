@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench_chain.py [-n 5000] [--kinds membership,records,grants] [--rounds 5]
         [--no-write-docs]
 
-Results go to docs/benchmarks.md (section "Chain writes"); see ledger/bench.py.
+Results go to docs/benchmarks.md (section "Chain writes"); the benchmark is scripts/bench/chain.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.console import Console
 @click.option("--write-docs/--no-write-docs", default=True, show_default=True)
 def main(count: int, kinds: str, rounds: int, write_docs: bool) -> None:
     """Outbox writes against the node's raw ceiling, in the same run."""
-    from ledger.bench import run
+    from bench.chain import run  # scripts/bench/: this file's folder is on the path
 
     run(
         count,
