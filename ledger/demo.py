@@ -24,6 +24,10 @@ the web users) and adds only what is missing, so nothing is duplicated. Chain wr
 batched per stage (sent together, then mined and indexed together).
 
 ``python -m ledger.demo logins [--url URL]`` prints the demo log-ins (no database needed).
+
+Faker comes with the ``demo`` extra (``pip install 'gridledger[demo]'``), not with the
+library: without it this module still imports, and building the demo or printing its
+log-ins raises a :class:`~ledger.errors.ConfigurationError` that says what to install.
 """
 
 from __future__ import annotations
@@ -37,10 +41,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
-from faker import Faker
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
@@ -69,6 +72,10 @@ from .store.models import (
     RecordVersion,
     WebUser,
 )
+from .webusers import add_user
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 OFFICE = ("office-jinqiao", "金桥街道办事处 Jinqiao Subdistrict Office")
 OFFICE_ADMIN = "jinqiao-admin-1"
@@ -229,9 +236,26 @@ def _faker(key: str | int) -> Faker:
     return fake
 
 
+#: What to do when Faker is missing: it is the demo's alone, outside the core dependencies.
+INSTALL_DEMO = (
+    "the demo needs Faker, which the core package does not install; install the demo extra: "
+    "pip install 'gridledger[demo]' (in a checkout, python3 scripts/project.py run installs it)"
+)
+
+
 @cache
 def _zh_cn() -> Faker:
+    try:
+        from faker import Faker
+    except ImportError:
+        raise ConfigurationError(INSTALL_DEMO) from None
     return Faker("zh_CN")
+
+
+def require_faker() -> None:
+    """Raises :class:`ConfigurationError` saying what to install when Faker is missing
+    (before anything is opened or written)."""
+    _zh_cn()
 
 
 def person_name(fake: Faker, gender: str, surname: str | None = None) -> str:
@@ -1012,8 +1036,6 @@ def _accesses(b: _Builder, people: list[Resident]) -> None:
 
 
 def _logins(b: _Builder, people: list[Resident], hasher: PasswordHasher | None) -> None:
-    from webapp.users import add_user  # the web app's users; imported late: the ledger does not need Flask
-
     state = _State.load(b.ledger)
     logins = staff_logins() + resident_logins(people)
     once = _HashOnce(hasher or PasswordHasher())
@@ -1100,7 +1122,11 @@ def _main(argv: list[str]) -> int:
         print("usage: python -m ledger.demo logins [--url URL]", file=sys.stderr)
         return 2
     url = argv[argv.index("--url") + 1] if "--url" in argv[:-1] else None
-    print_logins(url)
+    try:
+        print_logins(url)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,10 +7,10 @@ the API access history, the logged record read and a trivial endpoint, under gun
         [--concurrency 4,16] [--workers 2] [--threads 8] [--write-docs]
 
 With --write-docs the results go to docs/benchmarks.md (section "Web app and JSON API");
-see webapp/bench.py.
+the benchmark is scripts/bench/web.py.
 """
 
-from webapp.bench import main
+from bench.web import main  # scripts/bench/: this file's folder is on the path
 
 if __name__ == "__main__":
     main()

@@ -9,11 +9,15 @@
         (state stays in var/)
     python3 scripts/project.py test [PYTEST ARGS]
         set up, run the test suite (extra arguments go to pytest)
+    python3 scripts/project.py setup
+        set up only: after changing pyproject.toml, package.json or a messages.po
 
 Needs only Python 3.11+ and Node.js 20+ (with npm). Everything is installed into the
-project folder: a virtual environment in .venv/, npm packages in node_modules/, and
-machine state (chain, database, keys, logs) in var/. Each step is skipped when already
-done, so running again is quick and creates nothing twice.
+project folder: a virtual environment in .venv/ (the package with its demo and test
+extras), npm packages in node_modules/, the web app's Chinese catalogues compiled
+(messages.po -> messages.mo, with pybabel), and machine state (chain, database, keys,
+logs) in var/. Each step is skipped when already done, so running again is quick and
+creates nothing twice.
 
 Uses only the standard library: it runs before the virtual environment exists.
 """
@@ -50,6 +54,8 @@ LOG_KEEP_BYTES = 10 * 1024 * 1024  # a log larger than this at start is moved to
 RESTART_FIRST = 1.0  # s before a service that died is started again …
 RESTART_LIMIT = 30.0  # … doubling while it keeps dying, up to this …
 RESTART_HEALTHY = 60.0  # … and back to the first once it has stayed up this long
+#: The optional dependencies installed with the package: both run and test build the demo.
+EXTRAS = ("demo", "test")
 NODE_ASK_EVERY = 5.0  # s between 'gridledger node status' questions when the pid file does not answer
 
 
@@ -103,14 +109,14 @@ def check_tools() -> None:
 def setup() -> None:
     check_tools()
     stamp = VENV / ".gridledger-installed"
-    wanted = digest(ROOT / "pyproject.toml")
+    wanted = f"{digest(ROOT / 'pyproject.toml')} [{','.join(EXTRAS)}]"
     if not PYTHON.exists():
         say("creating the virtual environment in .venv/")
         run(sys.executable, "-m", "venv", VENV)
     if not stamp.exists() or stamp.read_text() != wanted:
         say("installing Python packages into .venv/")
         run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[test]")
+        run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{','.join(EXTRAS)}]")
         stamp.write_text(wanted)
     npm_stamp = ROOT / "node_modules" / ".gridledger-installed"
     npm_wanted = digest(ROOT / "package.json", ROOT / "package-lock.json")
@@ -118,6 +124,38 @@ def setup() -> None:
         say("installing pinned npm packages into node_modules/ (npm ci)")
         run(shutil.which("npm") or "npm", "ci", "--no-audit", "--no-fund")
         npm_stamp.write_text(npm_wanted)
+    compiled = compile_catalogues()
+    if compiled:
+        say(f"compiled {len(compiled)} Chinese catalogue(s) of the web app (pybabel compile)")
+
+
+#: The web app's catalogues: one beside the app's shared files, one beside each blueprint.
+CATALOGUES = "webapp/**/translations/zh_Hans_CN/LC_MESSAGES/messages.po"
+
+
+def compile_catalogues(root: Path = ROOT, pybabel: Path = BIN / "pybabel") -> list[Path]:
+    """Compiles each catalogue whose ``messages.mo`` is missing or older than its
+    ``messages.po`` with babel's ``pybabel compile``; returns the ``.mo`` files written.
+    Each is written beside the other under a temporary name first and then renamed, so an
+    interrupted set-up leaves no half-written catalogue that looks fresh. The web app only
+    reads them (and names this step when one is missing)."""
+    written: list[Path] = []
+    for po in sorted(root.glob(CATALOGUES)):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        draft = mo.with_name(f".messages-{os.getpid()}.mo")
+        try:
+            result = subprocess.run([str(pybabel), "compile", "-i", str(po), "-o", str(draft)],
+                                    cwd=root, capture_output=True, text=True)  # fmt: skip
+            if result.returncode != 0 or not draft.exists():
+                fail(f"pybabel could not compile {shown(po)} (exit {result.returncode}): "
+                     f"{(result.stderr or result.stdout).strip()}")  # fmt: skip
+            os.replace(draft, mo)
+        finally:
+            draft.unlink(missing_ok=True)
+        written.append(mo)
+    return written
 
 
 def demo_env() -> dict[str, str]:
@@ -693,12 +731,15 @@ def main_test(pytest_args: list[str]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test", "setup"):
         print(__doc__)
         sys.exit(2)
     try:
         if sys.argv[1] == "run":
             main_run(sys.argv[2:])
+        elif sys.argv[1] == "setup":
+            setup()
+            say("set up: .venv/, node_modules/ and the catalogues are ready")
         else:
             main_test(sys.argv[2:])
     except KeyboardInterrupt:

@@ -294,3 +294,39 @@ def test_serve_refuses_a_taken_port_and_says_how_to_choose_another(run, monkeypa
         assert result.exit_code == 2, result.output
         assert f"port {port} on 127.0.0.1 is taken" in result.output
         assert "--port or GRIDLEDGER_WEB_PORT" in result.output
+
+
+#: Runs the commands given as JSON in argv[1], one after the other, then says which of the
+#: web app's frameworks were imported.
+IN_A_FRESH_PYTHON = """
+import json, sys
+import ledger.cli.users, ledger.cli.tokens
+from click.testing import CliRunner
+from ledger.cli import main
+for args in json.loads(sys.argv[1]):
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    print(result.output)
+    if result.exit_code:
+        sys.exit(result.exit_code)
+print("imported:", sorted(m for m in ("flask", "flask_babel", "flask_wtf", "webapp") if m in sys.modules))
+"""
+
+
+def test_the_user_and_token_commands_do_not_import_flask(settings: Settings, ledger, world) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GRIDLEDGER_VAR": str(settings.var_dir), "DATABASE_URL": settings.db_url,
+           "GRIDLEDGER_NODE_PORT": str(settings.node_port), "GRIDLEDGER_KEY_PASSWORD": "test-password"}  # fmt: skip
+    commands = [
+        ["user", "add", "flaskless", "--account", world.resident, "--name", "李四", "--password", "a password 12"],
+        ["user", "disable", "flaskless"],
+        ["token", "create", "--as", world.officer, "--name", "flaskless system"],
+    ]
+    ran = subprocess.run([sys.executable, "-c", IN_A_FRESH_PYTHON, json.dumps(commands)], capture_output=True,
+                         text=True, env=env, timeout=120)  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "user flaskless acts as" in ran.stdout and "keep it secret" in ran.stdout
+    assert "imported: []" in ran.stdout, ran.stdout

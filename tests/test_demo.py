@@ -267,3 +267,50 @@ def test_the_demo_command_prints_the_logins_without_a_database(tmp_path, monkeyp
     assert result.exit_code == 0, result.output
     assert "http://demo.example/" in result.output and "resident-007 … -012" in result.output
     assert "jinqiao-admin" in result.output and not (tmp_path / "nothing-here").exists()
+
+
+# -- the demo extra ----------------------------------------------------------------------------
+
+#: Runs in a Python where ``import faker`` fails, as in an installation without the demo extra.
+WITHOUT_FAKER = """
+import sys
+sys.modules["faker"] = None  # what an installation without the demo extra has: no Faker
+import ledger.demo  # importable all the same
+from click.testing import CliRunner
+from ledger.cli import main
+result = CliRunner().invoke(main, sys.argv[1:])
+print(result.output)
+sys.exit(result.exit_code)
+"""
+
+
+@pytest.mark.parametrize("args", [["demo", "--logins"], ["demo"]])
+def test_without_faker_the_demo_says_to_install_the_demo_extra(args: list[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GRIDLEDGER_VAR": str(tmp_path / "nothing-here"), "GRIDLEDGER_KEY_PASSWORD": "x"}
+    ran = subprocess.run([sys.executable, "-c", WITHOUT_FAKER, *args], capture_output=True, text=True, env=env,
+                         timeout=120)  # fmt: skip
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    said = " ".join(ran.stdout.split())
+    assert "ConfigurationError" in said and "install the demo extra: pip install 'gridledger[demo]'" in said, said
+    assert "Traceback" not in ran.stdout + ran.stderr
+    assert not (tmp_path / "nothing-here").exists()  # refused before anything was opened
+
+
+def test_faker_is_only_in_the_demo_extra_and_set_up_installs_it() -> None:
+    import importlib.util
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not [d for d in project["dependencies"] if d.lower().startswith("faker")]
+    assert [d for d in project["optional-dependencies"]["demo"] if d.lower().startswith("faker")]
+    spec = importlib.util.spec_from_file_location("gridledger_project_script", root / "scripts" / "project.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert "demo" in script.EXTRAS and "test" in script.EXTRAS  # run and test both build the demo

@@ -223,3 +223,38 @@ def test_the_real_worker_and_web_app_serve_mine_and_stop_cleanly(ledger: Ledger,
     log = web.log.read_text()
     assert "Control socket listening" not in log  # none in ~/.gunicorn, shared by every gunicorn
     assert '"GET /login HTTP/1.1" 200' in log and "zhang-xiuying" not in log  # no query strings logged
+
+
+def test_set_up_compiles_each_catalogue_that_is_missing_or_older_with_pybabel(tmp_path: Path) -> None:
+    from babel.support import Translations
+
+    sources = sorted(ROOT.glob(project.CATALOGUES))
+    assert len(sources) >= 7  # the app's and every blueprint's
+    for po in sources:
+        copy = tmp_path / po.relative_to(ROOT)
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(po.read_bytes())
+    pybabel = ROOT / ".venv" / "bin" / "pybabel"
+    compiled = project.compile_catalogues(tmp_path, pybabel)
+    assert sorted(compiled) == sorted(tmp_path / po.relative_to(ROOT).with_suffix(".mo") for po in sources)
+    auth = tmp_path / "webapp" / "auth" / "translations" / "zh_Hans_CN" / "LC_MESSAGES"
+    with (auth / "messages.mo").open("rb") as mo:
+        assert Translations(mo).ugettext("Log in") == "登录"
+    assert sorted(p.name for p in auth.iterdir()) == ["messages.mo", "messages.po"]  # no draft left
+    assert project.compile_catalogues(tmp_path, pybabel) == []  # fresh: nothing to do
+    os.utime(auth / "messages.mo", (1_000_000, 1_000_000))  # older than its .po, without waiting
+    assert project.compile_catalogues(tmp_path, pybabel) == [auth / "messages.mo"]
+
+
+def test_a_catalogue_pybabel_will_not_compile_stops_the_set_up_with_its_words(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # pybabel skips a catalogue marked fuzzy and exits 0 all the same: set-up must not go on
+    # as if it had been compiled (the app would refuse to start, or show old words).
+    po = tmp_path / "webapp" / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
+    po.parent.mkdir(parents=True)
+    po.write_text('#, fuzzy\nmsgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\nmsgid "a"\nmsgstr "b"\n',
+                  encoding="utf-8")  # fmt: skip
+    with pytest.raises(SystemExit):
+        project.compile_catalogues(tmp_path, ROOT / ".venv" / "bin" / "pybabel")
+    said = capsys.readouterr().err
+    assert f"pybabel could not compile {po}" in said and "fuzzy" in said, said
+    assert sorted(p.name for p in po.parent.iterdir()) == ["messages.po"]

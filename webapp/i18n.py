@@ -3,19 +3,18 @@
 Messages are written in English in the code and templates; each blueprint keeps its
 Chinese catalogue beside it (``<blueprint>/translations/zh_Hans_CN/LC_MESSAGES/messages.po``),
 so the catalogues are merged at start-up. The ``.po`` files are the source; the ``.mo``
-files are compiled from them when missing or older (never committed).
+files are compiled from them at set-up (``scripts/project.py`` runs ``pybabel compile``),
+never committed and never written by the app: it refuses to start without them, saying what
+to run, and warns when one is older than its ``.po``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from flask import Flask, g, has_request_context, request, session
@@ -24,6 +23,7 @@ from flask_babel import gettext as babel_gettext
 from flask_babel.speaklater import LazyString
 
 from ledger.access import CHINA
+from ledger.errors import ConfigurationError
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
@@ -36,20 +36,37 @@ def translation_dirs() -> list[Path]:
     return [HERE / "translations", *sorted(HERE.glob("*/translations"))]
 
 
-def compile_catalogues() -> None:
-    """Compiles each ``messages.po`` into ``messages.mo`` when the ``.mo`` is missing or
-    older; written to a temporary file first, so workers starting together never read a
-    half-written catalogue."""
-    for po in HERE.glob("**/translations/*/LC_MESSAGES/messages.po"):
+#: How to compile the catalogues (said when one is missing or stale).
+COMPILE_HINT = (
+    "compile the catalogues: python3 scripts/project.py setup (it runs pybabel compile), "
+    "or .venv/bin/pybabel compile -i PO -o MO for each"
+)
+
+
+def uncompiled(base: Path = HERE) -> tuple[list[Path], list[Path]]:
+    """The catalogues under ``base`` whose ``messages.mo`` is missing, and those whose
+    ``messages.mo`` is older than its ``messages.po``."""
+    missing: list[Path] = []
+    stale: list[Path] = []
+    for po in sorted(base.glob("**/translations/*/LC_MESSAGES/messages.po")):
         mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        with po.open("rb") as source:
-            catalog = read_po(source)
-        draft = mo.with_name(f".messages-{os.getpid()}-{secrets.token_hex(4)}.mo")
-        with draft.open("wb") as out:
-            write_mo(out, catalog)
-        os.replace(draft, mo)
+        if not mo.exists():
+            missing.append(mo)
+        elif mo.stat().st_mtime < po.stat().st_mtime:
+            stale.append(mo)
+    return missing, stale
+
+
+def check_catalogues(app: Flask, base: Path = HERE) -> None:
+    """Refuses to start without a compiled catalogue (the pages would be in English, silently);
+    warns about one older than its source (its newest messages would be in English)."""
+    missing, stale = uncompiled(base)
+    if missing:
+        names = ", ".join(str(mo.relative_to(base.parent)) for mo in missing)
+        raise ConfigurationError(f"the web app's compiled Chinese catalogues are missing ({names}); {COMPILE_HINT}")
+    if stale:
+        names = ", ".join(str(mo.relative_to(base.parent)) for mo in stale)
+        app.logger.warning("compiled catalogues older than their messages.po: %s; %s", names, COMPILE_HINT)
 
 
 def select_locale() -> str:
@@ -180,7 +197,7 @@ def name_of(table: dict[Any, Any], key: Any) -> str:
 
 
 def init_app(app: Flask) -> None:
-    compile_catalogues()
+    check_catalogues(app)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(p) for p in translation_dirs())
     app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT_LANGUAGE
     app.config["BABEL_DEFAULT_TIMEZONE"] = "Asia/Shanghai"

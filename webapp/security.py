@@ -31,6 +31,7 @@ from ledger.seal import row_sealed
 from ledger.settings import Settings
 from ledger.store import as_stored
 from ledger.store.models import OrgProfile, WebSession, WebUser
+from ledger.webusers import DEFAULT_HASHER
 
 from . import throttle
 from .services import services
@@ -79,16 +80,10 @@ def secret_key(settings: Settings) -> str:
 
 
 def hasher() -> PasswordHasher:
+    """The app's PASSWORD_HASHER (tests make it cheap), else the library's default
+    (:mod:`ledger.webusers` hashes the passwords it stores with it)."""
     configured = current_app.config.get("PASSWORD_HASHER")
-    return configured if isinstance(configured, PasswordHasher) else _DEFAULT_HASHER
-
-
-_DEFAULT_HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
-MIN_PASSWORD = 8
-
-
-def hash_password(password: str, ph: PasswordHasher | None = None) -> str:
-    return (ph or _DEFAULT_HASHER).hash(password)
+    return configured if isinstance(configured, PasswordHasher) else DEFAULT_HASHER
 
 
 def check_password(stored: str, password: str) -> bool:

@@ -50,21 +50,22 @@ from typing import Any, Protocol
 from rich.console import Console
 from sqlalchemy import func, select
 
-from . import formats
-from .access import NO_DUTY, NOT_AUTHORISED, Access, now_ms
-from .accesslog import MAX_BATCH, AccessLog, Appended, Draft
-from .anchoring import Anchorer, designate_anchorer
-from .bench import _env, private_chain
-from .categories import Category, mask
-from .consent import TERMS_FORMAT, Consent, LegalBasis, Purpose
-from .context import Ledger
-from .errors import AccessRefused
-from .membership import DepartmentKind, Role, org_id
-from .merkle import verify_inclusion
-from .organisations import Organisations
-from .records import Records
-from .settings import PROJECT_ROOT
-from .store.models import ChainGrant, ChainRecordVersion, GrantTerms, LogCheckpoint, Member, OutboxTx
+from ledger import formats
+from ledger.access import NO_DUTY, NOT_AUTHORISED, Access, now_ms
+from ledger.accesslog import MAX_BATCH, AccessLog, Appended, Draft
+from ledger.anchoring import Anchorer, designate_anchorer
+from ledger.categories import Category, mask
+from ledger.consent import TERMS_FORMAT, Consent, LegalBasis, Purpose
+from ledger.context import Ledger
+from ledger.errors import AccessRefused
+from ledger.membership import DepartmentKind, Role, org_id
+from ledger.merkle import verify_inclusion
+from ledger.organisations import Organisations
+from ledger.records import Records
+from ledger.settings import PROJECT_ROOT
+from ledger.store.models import ChainGrant, ChainRecordVersion, GrantTerms, LogCheckpoint, Member, OutboxTx
+
+from .chain import _env, private_chain
 
 DOC = PROJECT_ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:log:begin -->", "<!-- bench:log:end -->"
@@ -216,7 +217,7 @@ def _pump(ledger: Ledger) -> Callable[[], None]:
 
 
 def enqueue_grants(ledger: Ledger, residents: Sequence[str], count: int, say: Report, per_tx: int = 500) -> int:
-    """The direct path, as ledger/bench.py's grants leg: the same ``ConsentRegistry.issue``
+    """The direct path, as scripts/bench/chain.py's grants leg: the same ``ConsentRegistry.issue``
     calls and ``grant_terms`` rows as ``Consent.issue`` makes (terms, hash, resident as
     sender), signed and stored ``per_tx`` to a database transaction, without its
     per-grant chain-time request and preflight simulation; a background thread sends
@@ -624,7 +625,7 @@ def top_up_events(ledger: Ledger, world: World, total: int, say: Report) -> tupl
     """Appends realistic events until the log holds ``total``: officers' reads under the
     residents' real grants (85 %), committee reviews (8 %), emergencies (2 %), refusals
     (5 %). Returns (events appended, seconds)."""
-    log = AccessLog(ledger.store)
+    log = ledger.log  # appending seals every leaf: the ledger's log has the sealer
     missing = total - log.size()
     if missing <= 0:
         return 0, 0.0
@@ -687,8 +688,8 @@ class AuditTimes:
 
 
 def audit_times(ledger: Ledger, rounds: int, say: Report) -> AuditTimes:
-    from . import audit
-    from .verify import PARTS, verify
+    from ledger import audit
+    from ledger.verify import PARTS, verify
 
     full: list[float] = []
     plain: list[float] = []
@@ -775,7 +776,7 @@ def _run(ledger: Ledger, options: Options, results: Results, say: Report) -> Non
     results.setup["world"] = time.perf_counter() - step
 
     # 1, 2 and 5: reads with the anchorer running.
-    access = Access(ledger, CountingLog(ledger.store))
+    access = Access(ledger, CountingLog(ledger.store, ledger.sealer))
     watch = AnchorWatch(ledger)
     first_size = access.log.size()
     with anchoring(ledger, world, watch, options.anchorer, options.anchor_interval):
@@ -837,7 +838,7 @@ def _percentiles(values: Sequence[float], points: Sequence[int] = (50, 95)) -> t
     return tuple(statistics.median(values) if p == 50 else cuts[p - 1] for p in points)
 
 
-def _commit(paths: Sequence[str] = ("ledger", "node"), own: str = "bench_log.py") -> str:
+def _commit(paths: Sequence[str] = ("ledger", "node", "scripts/bench"), own: str = "scripts/bench/log.py") -> str:
     """The commit measured, and whether the code under ``paths`` (but the benchmark ``own``) differed from it."""
     try:
         head = subprocess.run(
@@ -1046,7 +1047,3 @@ def main(argv: Sequence[str] | None = None) -> Results:
         write_docs=args.write_docs,
     )
     return run(options)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,19 +1,19 @@
 """``scripts/bench_web.py``: the web app and the JSON API under gunicorn, with a big access log.
 
 One private Anvil (1 s interval mining) and a SQLite database (WAL, full sync) in a
-temporary var dir, as ``ledger/bench_log.py`` builds them:
+temporary var dir, as ``scripts/bench/log.py`` builds them:
 
 1. **the world**: an office, a committee, a health department with officers, residents
    each with a certified health record and an active grant to the department
-   (:func:`ledger.bench_log.build_world`); the log topped up with realistic events to
-   ``--events`` (:func:`ledger.bench_log.top_up_events`: every resident gets a share, so
+   (:func:`bench.log.build_world`); the log topped up with realistic events to
+   ``--events`` (:func:`bench.log.top_up_events`: every resident gets a share, so
    each has hundreds to thousands of entries) and anchored; web users (resident log-ins)
-   and API tokens (residents and officers) made with :mod:`webapp.users`.
+   and API tokens (residents and officers) made with :mod:`ledger.webusers`.
 2. **the servers, as in production**: ``gridledger worker`` in its own process (sender,
    indexer, anchorer: reads fail closed when the log is not anchored), and the app under
    ``python -m gunicorn --workers 2 --threads N --worker-class gthread webapp.wsgi:app``
    with the same flags as ``gridledger serve`` (access log on stdout, here /dev/null).
-3. **the load**: a separate Python process (``python -m webapp.bench client``) holding a
+3. **the load**: a separate Python process (``scripts/bench_web.py client``) holding a
    fixed number of keep-alive HTTP/1.1 connections, one thread each, closed loop (each
    connection sends its next request when the last answer has arrived), so the load is
    bounded and latency is that of a server with that many clients in flight. Latency is
@@ -60,8 +60,12 @@ from argon2 import PasswordHasher
 from rich.console import Console
 
 from ledger.anchoring import Anchorer
-from ledger.bench import _env, _free_port, private_chain
-from ledger.bench_log import (
+from ledger.context import Ledger
+from ledger.settings import PROJECT_ROOT
+from ledger.webusers import add_user, create_token
+
+from .chain import _env, _free_port, private_chain
+from .log import (
     OFFICERS,
     World,
     _commit,
@@ -72,10 +76,6 @@ from ledger.bench_log import (
     worker_process,
     write_docs,
 )
-from ledger.context import Ledger
-from ledger.settings import PROJECT_ROOT
-
-from .users import add_user, create_token
 
 BEGIN, END = "<!-- bench:web:begin -->", "<!-- bench:web:end -->"
 SECTION = "## Web app and JSON API"
@@ -199,7 +199,7 @@ def _requests(spec: dict[str, Any]) -> tuple[list[bytes], list[bytes], bytes]:
 
 
 def client_main() -> None:
-    """``python -m webapp.bench client``: reads a load spec (JSON) on stdin, prints
+    """``scripts/bench_web.py client``: reads a load spec (JSON) on stdin, prints
     ``start`` and ``end`` around the measured window, then the results as JSON."""
     spec = json.loads(sys.stdin.read())
     lines, heads, body = _requests(spec)
@@ -337,7 +337,7 @@ class Window:
 def measure(spec: dict[str, Any], scenario: str, round_no: int, processes: Processes, env: dict[str, str]) -> Window:
     """Runs the load generator for one window and reads the CPU the parts used in it."""
     client = subprocess.Popen(
-        [sys.executable, "-m", "webapp.bench", "client"],
+        [sys.executable, str(PROJECT_ROOT / "scripts" / "bench_web.py"), "client"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=PROJECT_ROOT,
     )  # fmt: skip
     assert client.stdin is not None and client.stdout is not None
@@ -375,7 +375,7 @@ def _expect(stream: IO[str], word: str) -> None:
 @contextmanager
 def gunicorn(ledger: Ledger, port: int, workers: int, threads: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The app under gunicorn as ``gridledger serve`` runs it; waits until it answers."""
-    from ledger.cli import gunicorn_command
+    from ledger.cli.serve import gunicorn_command
 
     command = gunicorn_command("127.0.0.1", port, workers, threads)
     with log.open("ab") as errors:
@@ -594,7 +594,7 @@ def run(options: Options, console: Console | None = None) -> Results:
     def say(message: str) -> None:
         console.print(f"{datetime.now():%H:%M:%S} {message}", markup=False, highlight=False, soft_wrap=True)
 
-    results = Results(options, commit=_commit(("ledger", "node", "webapp"), "webapp/bench.py"))
+    results = Results(options, commit=_commit(("ledger", "node", "webapp", "scripts/bench"), "scripts/bench/web.py"))
     began = time.perf_counter()
     with private_chain("gridledger-bench-web-", deployed=False) as ledger:
         _run(ledger, options, results, say)
@@ -808,7 +808,3 @@ def main(argv: Sequence[str] | None = None) -> Results | None:
         anchor_interval=args.anchor_interval, write_docs=args.write_docs,
     )  # fmt: skip
     return run(options)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""``python -m ledger.bench_anchor``: the gas of ``AccessLogAnchor.append`` on large logs.
+"""``scripts/bench_anchor.py``: the gas of ``AccessLogAnchor.append`` on large logs.
 
 For each k in 10, 16 and 20 the log is anchored at 2^k - 1000 events, then grows by
 three checkpoints, each proven consistent with the one before and measured:
@@ -24,10 +24,10 @@ from collections.abc import Sequence
 
 from eth_account.signers.local import LocalAccount
 
-from .anchor import AnchorCalls
-from .context import Ledger
-from .merkle import MerkleTree
-from .organisations import Organisations
+from ledger.anchor import AnchorCalls
+from ledger.context import Ledger
+from ledger.merkle import MerkleTree
+from ledger.organisations import Organisations
 
 EXPONENTS = (10, 16, 20)
 
@@ -80,18 +80,30 @@ def table(rows: list[dict[str, int | str]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    from .anchoring import designate_anchorer
-    from .bench import private_chain
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
 
-    leaves = [hashlib.sha256(os.urandom(32)).digest() for _ in range((1 << max(EXPONENTS)) + 1024)]
+    from ledger.anchoring import designate_anchorer
+
+    from .chain import private_chain
+
+    parser = argparse.ArgumentParser(prog="scripts/bench_anchor.py", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--exponents", default=",".join(map(str, EXPONENTS)),
+                        help="the k of the tree sizes 2^k, increasing, each at least 10 (default %(default)s)")  # fmt: skip
+    exponents = [int(k) for k in parser.parse_args(argv).exponents.split(",") if k.strip()]
+    # Sizes only grow: each k starts at 2^k - 1000, past the last checkpoint of the k before.
+    if (
+        not exponents
+        or exponents[0] < 10
+        or any((1 << k) - 1000 <= (1 << j) + 1024 for j, k in zip(exponents, exponents[1:]))
+    ):
+        parser.error(
+            "--exponents: increasing k from 10 up, each 2^k - 1000 past the 2^k + 1024 before it (10,12 is the smallest pair)"
+        )
+    leaves = [hashlib.sha256(os.urandom(32)).digest() for _ in range((1 << max(exponents)) + 1024)]
     tree = MerkleTree.of(leaves)
     with private_chain("gridledger-bench-anchor-", block_time=0.2) as ledger:
         Organisations(ledger).create_office("bench-office", "Bench office", "bench-admin")
         anchorer, _tx = designate_anchorer(ledger, "bench-office", "bench-admin")
-        rows = anchor_gas(ledger, anchorer, tree)
+        rows = anchor_gas(ledger, anchorer, tree, exponents)
     print(table(rows))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""``gridledger bench chain``: outbox writes against the node's raw ceiling.
+"""``scripts/bench_chain.py``: outbox writes against the node's raw ceiling.
 
 Both legs run in one process against one dedicated Anvil (1 s interval mining, the
 production default), one after the other, so they share the machine's conditions:
@@ -34,13 +34,13 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import func, select
 
-from .chain import Call
-from .context import Ledger
-from .membership import Role, org_id
-from .organisations import Organisations
-from .outbox import BATCH
-from .settings import PROJECT_ROOT, Settings
-from .store.models import OutboxTx
+from ledger.chain import Call
+from ledger.context import Ledger
+from ledger.membership import Role, org_id
+from ledger.organisations import Organisations
+from ledger.outbox import BATCH
+from ledger.settings import PROJECT_ROOT, Settings
+from ledger.store.models import OutboxTx
 
 DOC = PROJECT_ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:chain:begin -->", "<!-- bench:chain:end -->"
@@ -193,9 +193,9 @@ def _env(settings: Settings) -> dict[str, str]:
 
 def workloads(ledger: Ledger) -> dict[str, Workload]:
     """The writes the ledger makes most: membership changes, record commits, grants."""
-    from .categories import Category
-    from .consent import ConsentCalls, LegalBasis, Purpose
-    from .records import RecordCalls
+    from ledger.categories import Category
+    from ledger.consent import ConsentCalls, LegalBasis, Purpose
+    from ledger.records import RecordCalls
 
     committee, department = org_id("bench-cmte"), org_id("bench-dept")
     subject = ledger.address_of("bench-resident-0")
@@ -233,7 +233,7 @@ def run(
     console: Console | None = None,
 ) -> dict[str, list[Leg]]:
     console = console or Console()
-    from .membership import DepartmentKind
+    from ledger.membership import DepartmentKind
 
     results: dict[str, list[Leg]] = {}
     with private_chain("gridledger-bench-") as ledger:

@@ -1,0 +1,5 @@
+"""``python -m ledger.cli``: the same as ``gridledger``."""
+
+from . import main
+
+main()
