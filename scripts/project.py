@@ -8,7 +8,8 @@
         to 30 s while it keeps dying); Ctrl-C stops the web app, the worker and the node
         (state stays in var/)
     python3 scripts/project.py test [PYTEST ARGS]
-        set up, run the test suite (extra arguments go to pytest)
+        set up, run the test suite in two processes (GRIDLEDGER_TEST_WORKERS to change
+        that); with arguments, pytest runs just those, in one process
     python3 scripts/project.py setup
         set up only: after changing pyproject.toml, package.json or a messages.po
 
@@ -723,10 +724,24 @@ def serve(host: str, port: int, env: dict[str, str], var: Path, started_node: bo
         state_file.unlink(missing_ok=True)
 
 
+def test_workers() -> int:
+    """How many processes run the whole suite: two by default (its tests mostly wait on the
+    chain's blocks and on real services, so two keep two cores busy), or
+    ``GRIDLEDGER_TEST_WORKERS`` (1: one process, no xdist)."""
+    value = os.environ.get("GRIDLEDGER_TEST_WORKERS", "2")
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"GRIDLEDGER_TEST_WORKERS={value!r}: expected a whole number of processes, 1 or more")
+    return int(value)
+
+
 def main_test(pytest_args: list[str]) -> None:
     setup()
-    say("running the tests")
-    result = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT)
+    workers = test_workers()
+    # The whole suite runs in parallel (each process with its own node and world); tests
+    # that are named run in this one process, as pytest alone would.
+    parallel = ["-n", str(workers)] if not pytest_args and workers > 1 else []
+    say(f"running the tests{f' in {workers} processes' if parallel else ''}")
+    result = subprocess.run([str(PYTHON), "-m", "pytest", *parallel, *pytest_args], cwd=ROOT)
     sys.exit(result.returncode)
 
 

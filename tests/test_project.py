@@ -258,3 +258,14 @@ def test_a_catalogue_pybabel_will_not_compile_stops_the_set_up_with_its_words(tm
     said = capsys.readouterr().err
     assert f"pybabel could not compile {po}" in said and "fuzzy" in said, said
     assert sorted(p.name for p in po.parent.iterdir()) == ["messages.po"]
+
+
+def test_the_whole_suite_runs_in_two_processes_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRIDLEDGER_TEST_WORKERS", raising=False)
+    assert project.test_workers() == 2
+    monkeypatch.setenv("GRIDLEDGER_TEST_WORKERS", "1")
+    assert project.test_workers() == 1
+    for wrong in ("0", "two", "-1"):
+        monkeypatch.setenv("GRIDLEDGER_TEST_WORKERS", wrong)
+        with pytest.raises(SystemExit, match="GRIDLEDGER_TEST_WORKERS"):
+            project.test_workers()
