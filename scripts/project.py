@@ -82,9 +82,17 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
-    result = subprocess.run([str(c) for c in command], cwd=ROOT, env=env)
+def run(*command: str | Path, env: dict[str, str] | None = None, quiet: bool = False) -> None:
+    """Runs ``command`` in the project folder; fails when it does. ``quiet``: its output is
+    shown only if it fails (pip's build backend prints notices about editable installs that
+    are no concern of someone setting up)."""
+    result = subprocess.run(
+        [str(c) for c in command], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
+    )  # fmt: skip
     if result.returncode != 0:
+        if quiet:
+            print(result.stdout, file=sys.stderr)
         fail(f"'{' '.join(str(c) for c in command)}' exited with {result.returncode}")
 
 
@@ -116,8 +124,8 @@ def setup() -> None:
         run(sys.executable, "-m", "venv", VENV)
     if not stamp.exists() or stamp.read_text() != wanted:
         say("installing Python packages into .venv/")
-        run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{','.join(EXTRAS)}]")
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip", quiet=True)
+        run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{','.join(EXTRAS)}]", quiet=True)
         stamp.write_text(wanted)
     npm_stamp = ROOT / "node_modules" / ".gridledger-installed"
     npm_wanted = digest(ROOT / "package.json", ROOT / "package-lock.json")
