@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -223,8 +224,20 @@ class _Reader:
 class Access:
     """Logged reads for one installation (thread-safe; share one per process)."""
 
-    def __init__(self, ledger: Ledger, log: AccessLog | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        log: AccessLog | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], int] = now_ms,
+    ) -> None:
+        """``clock`` (seconds, monotonic) ages the cached health; ``now`` (milliseconds since
+        the epoch) stamps events and measures how long anchoring has waited. Tests pass their
+        own to control time."""
         self.ledger = ledger
+        self.clock = clock
+        self.now = now
         self.log = log or ledger.log
         self.view = ledger.view
         self.limit = ledger.settings.anchor_fail_after
@@ -263,7 +276,7 @@ class Access:
         deferred = self._check_disclosure(disclose_on, reader, justification)
 
         draft = Draft(
-            action="read", outcome="allowed", resident=target.record.subject, accessor=who, time=now_ms(),
+            action="read", outcome="allowed", resident=target.record.subject, accessor=who, time=self.now(),
             record_id=target.record.record_id, category=target.category.slug, organisation=reader.org_id,
             justification=justification or None, disclose_on=deferred,
         )  # fmt: skip
@@ -275,8 +288,8 @@ class Access:
             self._refuse(draft, ANCHORING_STALLED, f"the database holds {state.size} access events but the chain has "
                          f"anchored {state.anchored_size}: it was cut back or restored from an old backup; reads "
                          "resume once the office has put it right (run 'gridledger verify all')")  # fmt: skip
-        if state.closed:
-            self._refuse(draft, ANCHORING_STALLED, f"the access log has not been anchored for {state.lag_seconds:.0f} s "
+        if state.closed_reason(self.now()) is not None:
+            self._refuse(draft, ANCHORING_STALLED, f"the access log has not been anchored for {state.lag_at(self.now()):.0f} s "
                          f"(limit {self.limit:.0f} s); reads resume once 'gridledger worker' anchors it")  # fmt: skip
 
         if basis is None:
@@ -404,9 +417,12 @@ class Access:
             ).scalar()
             if block is None:
                 return False
-            return connection.execute(
-                select(Restore.id).where(Restore.backup_block < block, Restore.restored_block >= block).limit(1)
-            ).first() is not None
+            return (
+                connection.execute(
+                    select(Restore.id).where(Restore.backup_block < block, Restore.restored_block >= block).limit(1)
+                ).first()
+                is not None
+            )
 
     def _refuse(self, draft: Draft, reason: str, message: str) -> Any:
         draft.outcome, draft.reason = "refused", reason
@@ -419,11 +435,11 @@ class Access:
         """The log's anchoring health, reused for HEALTH_MAX_AGE unless ``fresh`` (after a
         checkpoint this process waited for: the reads that follow see it at once)."""
         with self._lock:
-            if not fresh and self._health is not None and time.monotonic() - self._health[0] < HEALTH_MAX_AGE:
+            if not fresh and self._health is not None and self.clock() - self._health[0] < HEALTH_MAX_AGE:
                 return self._health[1]
         computed = health(self.log, self.view, self.limit)
         with self._lock:
-            self._health = (time.monotonic(), computed)
+            self._health = (self.clock(), computed)
         return computed
 
     # -- the chain -------------------------------------------------------------------
@@ -438,7 +454,9 @@ class Access:
         committee = self.view.organisation(record.committee_id)
         # The newest certified version; the newest of all when none is certified yet.
         version = record.certified_version or record.version
-        return _Target(record, None if committee is None else committee.parent_id, version, record.certified_version > 0)
+        return _Target(
+            record, None if committee is None else committee.parent_id, version, record.certified_version > 0
+        )
 
     def _reader(self, address: str) -> _Reader:
         member = self.view.member(address)

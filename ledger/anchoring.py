@@ -161,7 +161,7 @@ class Anchorer:
                 .where(LogCheckpoint.status == "queued", OutboxTx.status.in_(("mined", "reverted", "conflict")))
                 .order_by(LogCheckpoint.size)
             ).all()
-        settled = 0
+        settled = newest = 0
         for size, tx_hash, status, block, error in pending:
             values: dict[str, object]
             if status == "mined":
@@ -179,6 +179,8 @@ class Anchorer:
             with self.ledger.store.session() as session, session.begin():
                 session.execute(update(LogCheckpoint).where(LogCheckpoint.size == size).values(**values))
             settled += 1
+            newest = max(newest, block or 0)
+        self.ledger.saw_block(newest)
         return settled
 
     def _chain_latest(self) -> tuple[int, bytes]:

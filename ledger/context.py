@@ -209,14 +209,17 @@ class Ledger:
         if wait:
             done = self.outbox.wait([queued.tx_hash], timeout=timeout)
             self.indexer().run_once()
-            mined = max((row.block_number or 0 for row in done), default=0)
-            if mined and "view" in self.__dict__:
-                # This process's next decision sees its own write (a suspension, say) at
-                # once, not up to HEAD_MAX_AGE later: the view moves past the block.
-                with contextlib.suppress(NodeError):  # the write is done; the view catches up later
-                    self.view.head(newer_than=mined - 1)
+            self.saw_block(max((row.block_number or 0 for row in done), default=0))
             raise_for_revert(done)
         return queued.tx_hash
+
+    def saw_block(self, number: int) -> None:
+        """This process wrote something that was mined in block ``number``: its next decision
+        sees it (a suspension, a checkpoint) at once, not up to HEAD_MAX_AGE later, as the
+        view moves past the block."""
+        if number and "view" in self.__dict__:
+            with contextlib.suppress(NodeError):  # the write is done; the view catches up later
+                self.view.head(newer_than=number - 1)
 
     # -- indexer ---------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from ledger.membership import org_id
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.records import Records
 from ledger.store.models import AccessEvent
+from tests.clock import ManualClock
 
 HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
 YEAR = 365 * 86_400
@@ -36,8 +37,16 @@ def record_id(ledger: Ledger, world) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def access(ledger: Ledger) -> Access:
-    return Access(ledger)
+def clock(ledger: Ledger) -> ManualClock:
+    """Time for the caches of this test's reads: the test moves it, nothing sleeps."""
+    clock = ManualClock()
+    ledger.view.clock = clock.monotonic
+    return clock
+
+
+@pytest.fixture
+def access(ledger: Ledger, clock: ManualClock) -> Access:
+    return Access(ledger, clock=clock.monotonic, now=clock.now_ms)
 
 
 def _grant(ledger: Ledger, world, **extra) -> str:  # type: ignore[no-untyped-def]
@@ -72,7 +81,7 @@ def test_officer_reads_under_a_grant_and_the_access_is_logged_first(
 
 
 def test_withdrawal_revocation_and_expiry_stop_the_next_read_and_the_refusal_is_logged(
-    ledger: Ledger, world, access: Access, record_id: str
+    ledger: Ledger, world, access: Access, record_id: str, clock: ManualClock
 ) -> None:  # type: ignore[no-untyped-def]
     consent = Consent(ledger)
     for end in ("withdraw", "revoke"):
@@ -97,14 +106,14 @@ def test_withdrawal_revocation_and_expiry_stop_the_next_read_and_the_refusal_is_
     deadline = time.monotonic() + 30
     while int(ledger.w3.eth.get_block("latest")["timestamp"]) < chain_now + 4 and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(0.2)  # past the cached head
+    clock.advance(1)  # past the remembered head
     with pytest.raises(AccessRefused) as caught:
         access.read(record_id, accessor=world.officer, grant_id=grant_id)
     assert caught.value.reason == "grant-not-active"
 
 
 def test_the_chain_is_asked_once_per_grant_until_its_status_changes(
-    ledger: Ledger, world, access: Access, record_id: str
+    ledger: Ledger, world, access: Access, record_id: str, clock: ManualClock
 ) -> None:  # type: ignore[no-untyped-def]
     grant_id = _grant(ledger, world)
     first = access.read(record_id, accessor=world.officer).seq
@@ -112,20 +121,21 @@ def test_the_chain_is_asked_once_per_grant_until_its_status_changes(
     while ledger.w3.eth.block_number < start + 3:  # reads across several blocks
         access.read(record_id, accessor=world.officer)
         reads += 1
-        time.sleep(0.05)
+        time.sleep(0.05)  # the node mines on its own clock
+        clock.advance(0.05)
     # Once, unless the head moved on while it was being asked (then the yes is not kept).
     asked = access.view.asked["isActive"]
     assert reads >= 4 and 1 <= asked <= 3 and asked < reads, (reads, asked)
     assert _leaf(ledger, first)["block"] < _leaf(ledger, ledger.log.size() - 1)["block"]
     Consent(ledger).withdraw(grant_id)  # its event makes the remembered yes forgotten
-    time.sleep(0.15)
+    clock.advance(1)
     with pytest.raises(AccessRefused):
         access.read(record_id, accessor=world.officer, grant_id=grant_id)
     assert access.view.asked["isActive"] > asked
 
 
 def test_a_yes_in_flight_while_the_grant_is_withdrawn_is_not_remembered(
-    ledger: Ledger, world, access: Access, record_id: str
+    ledger: Ledger, world, access: Access, record_id: str, clock: ManualClock
 ) -> None:  # type: ignore[no-untyped-def]
     """Regression: a yes asked at block N, saved after another reader had already moved
     the head past the withdrawal's block, outlived the withdrawal."""
@@ -144,7 +154,7 @@ def test_a_yes_in_flight_while_the_grant_is_withdrawn_is_not_remembered(
     check._call = slow_call  # type: ignore[method-assign]
     assert check.is_active(grant_id, org, int(Category.HEALTH))[0]  # true at the block it was asked at
     check._call = asked  # type: ignore[method-assign]
-    time.sleep(0.15)
+    clock.advance(1)
     assert not check.is_active(grant_id, org, int(Category.HEALTH))[0]
     with pytest.raises(AccessRefused):
         access.read(record_id, accessor=world.officer, grant_id=grant_id)
@@ -292,17 +302,19 @@ def test_history_pages_and_filters_cover_every_entry_once_and_still_see_a_gap(
     assert "resident-seq-gap" in kinds
 
 
-def test_reads_fail_closed_when_anchoring_stalls_and_reopen_after(ledger: Ledger, world, record_id: str) -> None:  # type: ignore[no-untyped-def]
+def test_reads_fail_closed_when_anchoring_stalls_and_reopen_after(
+    ledger: Ledger, world, record_id: str, clock: ManualClock
+) -> None:  # type: ignore[no-untyped-def]
     ledger.settings = ledger.settings.with_(anchor_fail_after=1.0)
-    access = Access(ledger)
+    access = Access(ledger, clock=clock.monotonic, now=clock.now_ms)
     access.read(record_id, accessor=world.members[0])  # logged, not anchored: nobody runs the worker
-    time.sleep(1.3)
+    clock.advance(1.3)
     with pytest.raises(AccessRefused) as caught:
         access.read(record_id, accessor=world.members[0])
     assert caught.value.reason == "anchoring-stalled"
-    assert access.health().closed
+    assert access.health().closed_reason(clock.now_ms()) is not None
     Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
-    time.sleep(0.3)  # past the cached health
+    clock.advance(0.3)  # past the cached health
     assert access.read(record_id, accessor=world.members[0]).basis == "duty"
 
 
@@ -329,7 +341,7 @@ def test_no_read_while_the_node_is_down_and_recovery_after(settings, world, reco
 
         proxy.cut()
         size = ledger.log.size()
-        time.sleep(0.15)  # past the remembered head: every answer needs the chain now
+        ledger.view.forget()  # every answer needs the chain now
         with pytest.raises(NodeError):
             access.read(record_id, accessor=world.members[0])
         assert ledger.log.size() == size  # nothing was logged: nothing was read
