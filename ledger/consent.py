@@ -312,7 +312,7 @@ class Consent:
                     field="department",
                 )
             profile = session.get(OrgProfile, to_hex(dept_id))
-        return profile.name if profile else ""
+        return profile.name_zh if profile else ""  # the name in the terms' jurisdiction (CN)
 
     def _chain_time(self) -> int:
         return int(rpc(self.ledger.w3, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)

@@ -56,7 +56,7 @@ from .context import Ledger
 from .errors import AccessRefused, ConfigurationError
 from .lease import Lease
 from .membership import DepartmentKind, Role, org_id
-from .organisations import Organisations
+from .organisations import Organisations, OrgNames
 from .outbox import PENDING, raise_for_revert
 from .records import Records
 from .seal import row_sealed
@@ -77,18 +77,18 @@ from .webusers import add_user
 if TYPE_CHECKING:
     from faker import Faker
 
-OFFICE = ("office-jinqiao", "金桥街道办事处 Jinqiao Subdistrict Office")
+OFFICE = ("office-jinqiao", OrgNames("金桥街道办事处", "Jinqiao Subdistrict Office"))
 OFFICE_ADMIN = "jinqiao-admin-1"
 COMMITTEES = [
-    ("committee-bihu", "碧湖社区居委会 Bihu Residents' Committee"),
-    ("committee-yuqiao", "玉桥社区居委会 Yuqiao Residents' Committee"),
-    ("committee-donglin", "东林社区居委会 Donglin Residents' Committee"),
+    ("committee-bihu", OrgNames("碧湖社区居委会", "Bihu Residents' Committee")),
+    ("committee-yuqiao", OrgNames("玉桥社区居委会", "Yuqiao Residents' Committee")),
+    ("committee-donglin", OrgNames("东林社区居委会", "Donglin Residents' Committee")),
 ]
 DEPARTMENTS = [
-    ("dept-civil-affairs", "民政科 Civil Affairs", DepartmentKind.CIVIL_AFFAIRS),
-    ("dept-health", "卫生健康办 Health", DepartmentKind.HEALTH),
-    ("dept-public-security", "派出所 Public Security", DepartmentKind.PUBLIC_SECURITY),
-    ("dept-social-security", "社保所 Social Security", DepartmentKind.SOCIAL_SECURITY),
+    ("dept-civil-affairs", OrgNames("民政科", "Civil Affairs"), DepartmentKind.CIVIL_AFFAIRS),
+    ("dept-health", OrgNames("卫生健康办", "Health"), DepartmentKind.HEALTH),
+    ("dept-public-security", OrgNames("派出所", "Public Security"), DepartmentKind.PUBLIC_SECURITY),
+    ("dept-social-security", OrgNames("社保所", "Social Security"), DepartmentKind.SOCIAL_SECURITY),
 ]
 MEMBERS_PER_COMMITTEE = 5
 THRESHOLD = 3
@@ -563,13 +563,13 @@ class Login:
     label: str  # the account it acts as
     name: str
     role: str
-    organisation: str
+    organisation: str  # its Chinese name
     try_first: str
 
 
 def staff_logins() -> list[Login]:
     """Every staff log-in, with what to look at first (the story of the first residents)."""
-    logins = [Login("jinqiao-admin", OFFICE_ADMIN, staff_name(OFFICE_ADMIN), "office admin", OFFICE[1],
+    logins = [Login("jinqiao-admin", OFFICE_ADMIN, staff_name(OFFICE_ADMIN), "office admin", OFFICE[1].zh,
                     "Reviews: resident-003's emergency read awaits your decision; Audit: the read refused after "
                     "resident-002 withdrew; Grants: resident-004's grant, revoked")]  # fmt: skip
     for code, name in COMMITTEES:
@@ -581,9 +581,9 @@ def staff_logins() -> list[Login]:
                 if i == 1
                 else "Signing queue (the same committee, another signer)"
             )
-            logins.append(Login(f"{short(code)}-member-{i}", label, staff_name(label), "committee member", name, hint))
+            logins.append(Login(f"{short(code)}-member-{i}", label, staff_name(label), "committee member", name.zh, hint))
         label = grid_worker_label(code)
-        logins.append(Login(f"{short(code)}-grid", label, staff_name(label), "grid worker", name,
+        logins.append(Login(f"{short(code)}-grid", label, staff_name(label), "grid worker", name.zh,
                             "Residents: collect or update a resident's record; relay a grant an elderly "
                             "resident signs"))  # fmt: skip
     hints = {
@@ -596,7 +596,7 @@ def staff_logins() -> list[Login]:
     }
     for code, name, _kind in DEPARTMENTS:
         label = officer_label(code)
-        logins.append(Login(f"{short(code)}-officer", label, staff_name(label), "department officer", name,
+        logins.append(Login(f"{short(code)}-officer", label, staff_name(label), "department officer", name.zh,
                             hints[code]))  # fmt: skip
     return logins
 
@@ -604,7 +604,7 @@ def staff_logins() -> list[Login]:
 def resident_logins(people: Iterable[Resident]) -> list[Login]:
     names = dict(COMMITTEES)
     return [
-        Login(p.username, p.label, p.name, "resident", names[p.committee], STORY.get(p.number, "my records and grants"))
+        Login(p.username, p.label, p.name, "resident", names[p.committee].zh, STORY.get(p.number, "my records and grants"))
         for p in people
     ]
 
@@ -1108,7 +1108,7 @@ def login_table(residents: int | None = None, url: str | None = None) -> Table:
 
 def _who(login: Login) -> str:
     """The person and their organisation's Chinese name: 周磊 · 金桥街道办事处."""
-    return f"{login.name} · {login.organisation.split(' ', 1)[0]}"
+    return f"{login.name} · {login.organisation}"
 
 
 def print_logins(url: str | None = None, console: Console | None = None) -> None:

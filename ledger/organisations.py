@@ -20,15 +20,55 @@ from .context import Ledger
 from .errors import LedgerError, NotFoundError
 from .membership import DepartmentKind, Role, org_id
 from .outbox import Call
-from .seal import row_seal
+from .seal import row_seal, split_legacy_name
 from .store.models import Account, Member, Organisation, OrgProfile
+
+
+@dataclass(frozen=True)
+class OrgNames:
+    """An organisation's name in each language the pages speak (kept off chain, sealed).
+
+    Both are required: a page in Chinese shows ``zh``, one in English ``en``, never both glued
+    together."""
+
+    zh: str
+    en: str
+
+    def __post_init__(self) -> None:
+        zh, en = (self.zh or "").strip(), (self.en or "").strip()
+        if not zh or not en:
+            raise LedgerError(
+                f"an organisation needs a Chinese and an English name; got zh={self.zh!r}, en={self.en!r}"
+            )
+        object.__setattr__(self, "zh", zh)
+        object.__setattr__(self, "en", en)
+
+    def for_locale(self, locale: object) -> str:
+        """The name for ``locale`` ("zh-CN", "zh_Hans_CN", a babel Locale, "en"): Chinese for
+        any Chinese locale, else English."""
+        return self.zh if str(locale or "").lower().startswith("zh") else self.en
+
+    @classmethod
+    def split(cls, name: str, code: str = "?") -> OrgNames:
+        """The two names in a single mixed one ("民政科 Civil Affairs"), as migration 0010 split
+        the stored names; a name that does not split is both."""
+        return cls(*split_legacy_name(name, code))
+
+    @classmethod
+    def of(cls, value: OrgNames | str, code: str = "?") -> OrgNames:
+        return value if isinstance(value, OrgNames) else cls.split(value, code)
+
+    @classmethod
+    def of_profile(cls, profile: object) -> OrgNames:
+        """The names of an ``org_profiles`` row (or anything with ``name_zh`` and ``name_en``)."""
+        return cls(getattr(profile, "name_zh"), getattr(profile, "name_en"))  # noqa: B009
 
 
 @dataclass(frozen=True)
 class OrgView:
     org_id: str
     code: str | None
-    name: str | None
+    names: OrgNames | None
     kind: str
     department_kind: str | None
     parent_code: str | None
@@ -56,7 +96,8 @@ class Organisations:
 
     # -- writes --------------------------------------------------------------------
 
-    def create_office(self, code: str, name: str, admin_label: str, *, registrar: str = "governance") -> str:
+    def create_office(self, code: str, name: OrgNames | str, admin_label: str, *, registrar: str = "governance") -> str:
+        """``name``: both names, or a single mixed one split as :meth:`OrgNames.split` does."""
         oid = org_id(code)
         signer = self.ledger.account(registrar)
         admin = self.ledger.new_account(admin_label, "member")
@@ -65,7 +106,7 @@ class Organisations:
     def create_committee(
         self,
         code: str,
-        name: str,
+        name: OrgNames | str,
         office_code: str,
         member_labels: Sequence[str],
         threshold: int,
@@ -86,7 +127,7 @@ class Organisations:
         )
 
     def create_department(
-        self, code: str, name: str, office_code: str, kind: DepartmentKind, *, actor: str | None = None
+        self, code: str, name: OrgNames | str, office_code: str, kind: DepartmentKind, *, actor: str | None = None
     ) -> str:
         oid, office = org_id(code), org_id(office_code)
         signer = self._actor(actor, office)
@@ -117,13 +158,25 @@ class Organisations:
         oid = org_id(committee_code)
         return self._submit(self._actor(actor, oid), self.ledger.membership.set_threshold(oid, threshold))
 
-    def _submit(self, signer: LocalAccount, call: Call, *, profile: tuple[bytes, str, str] | None = None) -> str:
+    def rename(self, code: str, names: OrgNames) -> None:
+        """Gives organisation ``code`` new names (off chain: no transaction), sealed anew."""
+        with self.ledger.store.session() as session, session.begin():
+            row = session.scalar(select(OrgProfile).where(OrgProfile.code == code))
+            if row is None:
+                raise NotFoundError(f"no organisation with code {code!r} here; see 'gridledger org list'")
+            row.name_zh, row.name_en, row.legacy_name = names.zh, names.en, None
+            row.seal = row_seal(self.ledger.sealer, "org_profiles", row)
+
+    def _submit(
+        self, signer: LocalAccount, call: Call, *, profile: tuple[bytes, str, OrgNames | str] | None = None
+    ) -> str:
         """Stores ``call`` with the organisation's profile, if any (see :meth:`Ledger.submit`)."""
+        names = None if profile is None else OrgNames.of(profile[2], profile[1])
 
         def rows(session: Session, _tx_hash: str) -> None:
-            if profile is not None:
-                oid, code, name = profile
-                row = OrgProfile(org_id="0x" + oid.hex(), code=code, name=name)
+            if profile is not None and names is not None:
+                oid, code, _name = profile
+                row = OrgProfile(org_id="0x" + oid.hex(), code=code, name_zh=names.zh, name_en=names.en)
                 row.seal = row_seal(self.ledger.sealer, "org_profiles", row)
                 session.merge(row)
 
@@ -207,7 +260,7 @@ class Organisations:
                 OrgView(
                     org.org_id,
                     profile.code if profile else None,
-                    profile.name if profile else None,
+                    OrgNames.of_profile(profile) if profile else None,
                     org.kind,
                     org.department_kind,
                     parent.code if parent else None,

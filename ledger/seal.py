@@ -75,7 +75,7 @@ class Sealer:
 
 SEALED: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "accounts": lambda r: (r.address, r.label, r.kind),
-    "org_profiles": lambda r: (r.org_id, r.code, r.name),
+    "org_profiles": lambda r: (r.org_id, r.code, r.name_zh, r.name_en),
     "web_users": lambda r: (r.id, r.username, r.password_hash, r.address, r.display_name, bool(r.disabled)),
     "api_tokens": lambda r: (r.id, r.token_hash, r.name, r.address, r.org_id, r.role, bool(r.revoked_at)),
     "verify_runs": lambda r: (r.id, r.at, r.exit_code, r.by, r.summary),
@@ -92,12 +92,42 @@ def row_seal(sealer: Sealer, table: str, row: Any) -> bytes:
 
 
 def row_sealed(sealer: Sealer, table: str, row: Any) -> bool:
-    """Whether ``row`` carries its valid seal (never raises)."""
+    """Whether ``row`` carries its valid seal (never raises).
+
+    An organisation's profile sealed before migration 0010 carries the seal of its single
+    name (``legacy_name``): it is valid when that seal is, and its two names are exactly
+    what :func:`split_legacy_name` makes of it (so neither can be edited on its own)."""
     try:
         values = SEALED[table](row)
+        legacy = getattr(row, "legacy_name", None) if table == "org_profiles" else None
+        if legacy is not None:
+            if split_legacy_name(legacy, row.code) != (row.name_zh, row.name_en):
+                return False
+            values = (row.org_id, row.code, legacy)
     except (AttributeError, TypeError, ValueError):
         return False
     return sealer.check(getattr(row, "seal", None), table, *values)
+
+
+def _cjk(text: str) -> bool:
+    return any("\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" for ch in text)
+
+
+def split_legacy_name(name: str, code: str) -> tuple[str, str]:
+    """The Chinese and the English name in an organisation's single name of before 0010:
+    "民政科 Civil Affairs" -> ("民政科", "Civil Affairs"), split at the first space after
+    which there is no Chinese and before which there is; a name that does not split is
+    both (an empty one: the code). Consensus-adjacent: migration 0010 split the stored
+    names with this rule (its own copy) and old seals are checked with it; never change it."""
+    text = name.strip()
+    if not text:
+        return code, code
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            head, tail = text[:i].strip(), text[i:].strip()
+            if head and tail and _cjk(head) and not _cjk(tail) and any(c.isascii() and c.isalpha() for c in tail):
+                return head, tail
+    return text, text
 
 
 def log_head_seal(sealer: Sealer, size: int, last_leaf_hash: bytes | None) -> bytes:

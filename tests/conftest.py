@@ -20,7 +20,7 @@ from web3.providers.rpc import HTTPProvider
 from ledger.anchoring import designate_anchorer
 from ledger.context import Ledger
 from ledger.membership import DepartmentKind, Role
-from ledger.organisations import Organisations
+from ledger.organisations import Organisations, OrgNames
 from ledger.settings import Settings
 from node.deploy import deploy
 from node.local import LocalNode
@@ -143,19 +143,19 @@ def world(anvil: LocalNode, session_settings: Settings) -> World:
         deploy(ledger)
         orgs = Organisations(ledger)
         w = World
-        orgs.create_office(w.office, "Office A", w.admin)
-        orgs.create_office(w.other_office, "Office B", w.other_admin)
+        orgs.create_office(w.office, OrgNames("甲街道办事处", "Office A"), w.admin)
+        orgs.create_office(w.other_office, OrgNames("乙街道办事处", "Office B"), w.other_admin)
         orgs.add_member(w.second_admin, w.office, Role.OFFICE_ADMIN)
-        orgs.create_committee(w.committee, "Committee A", w.office, [*w.members, w.suspended, w.revoked], 2)
-        orgs.create_committee(w.other_committee, "Committee B", w.other_office, [w.other_member], 1)
-        orgs.create_department(w.department, "Health A", w.office, DepartmentKind.HEALTH)
+        orgs.create_committee(w.committee, OrgNames("甲居委会", "Committee A"), w.office, [*w.members, w.suspended, w.revoked], 2)
+        orgs.create_committee(w.other_committee, OrgNames("乙居委会", "Committee B"), w.other_office, [w.other_member], 1)
+        orgs.create_department(w.department, OrgNames("甲卫生健康办", "Health A"), w.office, DepartmentKind.HEALTH)
         orgs.add_member(w.grid_worker, w.committee, Role.GRID_WORKER)
         orgs.add_member(w.officer, w.department, Role.DEPARTMENT_OFFICER)
         orgs.add_member(w.resident, w.committee, Role.RESIDENT, actor=w.grid_worker)
         orgs.suspend(w.suspended)
         orgs.suspend(w.revoked)
         orgs.revoke(w.revoked)
-        orgs.create_department(w.police, "Police A", w.office, DepartmentKind.PUBLIC_SECURITY)
+        orgs.create_department(w.police, OrgNames("甲派出所", "Police A"), w.office, DepartmentKind.PUBLIC_SECURITY)
         orgs.add_member(w.police_officer, w.police, Role.DEPARTMENT_OFFICER)
         designate_anchorer(ledger, w.office, w.admin)
         ledger.new_account(w.stranger, "member")

@@ -46,7 +46,8 @@ def test_threshold_above_n_is_refused(run, world) -> None:  # type: ignore[no-un
 
 
 def test_incomplete_org_create_says_what_is_missing(run, world) -> None:  # type: ignore[no-untyped-def]
-    result = run("org", "create", "cmte-new", "--name", "New", "--kind", "committee", "--parent", world.office)
+    result = run("org", "create", "cmte-new", "--name-zh", "新居委会", "--name-en", "New", "--kind", "committee",
+                 "--parent", world.office)  # fmt: skip
     assert result.exit_code == 1
     assert "--member LABEL" in result.output and "--threshold K" in result.output
 
@@ -55,6 +56,27 @@ def test_org_list_shows_k_of_n(run, world) -> None:  # type: ignore[no-untyped-d
     result = run("org", "list")
     assert result.exit_code == 0
     assert world.committee in result.output and "2 of 3" in result.output
+
+
+def test_org_create_needs_both_names(run, world) -> None:  # type: ignore[no-untyped-def]
+    missing = run("org", "create", "dept-x", "--name-zh", "某科", "--kind", "department", "--parent", world.office,
+                  "--department-kind", "other")  # fmt: skip
+    assert missing.exit_code == 2 and "--name-en" in missing.output
+    blank = run("org", "create", "dept-x", "--name-zh", "某科", "--name-en", " ", "--kind", "department",
+                "--parent", world.office, "--department-kind", "other")  # fmt: skip
+    assert blank.exit_code == 1 and "a Chinese and an English name" in blank.output
+
+
+def test_org_rename_gives_both_names_and_list_shows_them(run, ledger, world) -> None:  # type: ignore[no-untyped-def]
+    from ledger.verify import verify
+
+    renamed = run("org", "rename", world.department, "--name-zh", "甲卫生健康委", "--name-en", "Health Commission A")
+    assert renamed.exit_code == 0, renamed.output
+    listed = run("org", "list").output
+    assert "甲卫生健康委" in listed and "Health Commission A" in listed
+    assert verify(ledger, ("seals",)).exit_code == 0  # sealed anew
+    unknown = run("org", "rename", "no-such-org", "--name-zh", "无", "--name-en", "None")
+    assert unknown.exit_code == 1 and "no organisation with code 'no-such-org'" in unknown.output
 
 
 def test_worker_once_sends_queued_writes_and_indexes_them(run, ledger, world) -> None:  # type: ignore[no-untyped-def]
@@ -147,7 +169,7 @@ def test_the_records_and_consent_story_from_the_command_line(run, world, tmp_pat
 
 def test_grant_issue_to_another_offices_department_prints_why(run, world) -> None:  # type: ignore[no-untyped-def]
     """Regression: the one-office rule holds on the command line too, directly and relayed."""
-    created = run("org", "create", "dept-b-health", "--name", "Health B", "--kind", "department",
+    created = run("org", "create", "dept-b-health", "--name-zh", "乙卫生健康办", "--name-en", "Health B", "--kind", "department",
                   "--parent", world.other_office, "--department-kind", "health")  # fmt: skip
     assert created.exit_code == 0, created.output
     for relayer in ((), ("--relayer", world.grid_worker)):
@@ -203,7 +225,9 @@ def test_user_add_replace_and_disable_keep_the_log_in_sealed_and_end_its_session
             session.add(WebSession(id_hash=f"{user_id:064x}", user_id=user_id, created_at=now,
                                    expires_at=now + timedelta(hours=8)))  # fmt: skip
 
-    added = run("user", "add", "cli-user", "--account", world.resident, "--name", "张三", "--password", "first password 1")
+    added = run(
+        "user", "add", "cli-user", "--account", world.resident, "--name", "张三", "--password", "first password 1"
+    )
     assert added.exit_code == 0, added.output
     log_in(user().id)
     disabled = run("user", "disable", "cli-user")

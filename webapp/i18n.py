@@ -197,6 +197,8 @@ def name_of(table: dict[Any, Any], key: Any) -> str:
 
 
 def init_app(app: Flask) -> None:
+    from .names import org_name
+
     check_catalogues(app)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(p) for p in translation_dirs())
     app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT_LANGUAGE
@@ -213,6 +215,7 @@ def init_app(app: Flask) -> None:
         outcome_name=lambda outcome: name_of(OUTCOME_NAMES, outcome),
         org_kind_name=lambda kind: name_of(ORG_KIND_NAMES, kind),
         throttle_lane_name=lambda lane: name_of(THROTTLE_LANE_NAMES, lane),
+        org_name=org_name,
     )
     app.jinja_env.filters.update(
         ms=format_ms, seconds=format_seconds, last_day=format_last_day, duration=format_duration

@@ -2,16 +2,23 @@
 
 A person is shown by the name of their web log-in (the first one made for the account),
 else by the account's label (a pseudonymous code such as ``cmte-a-resident-12``), else by a
-shortened address. A department sees residents' names masked (:func:`mask_name`)."""
+shortened address. A department sees residents' names masked (:func:`mask_name`).
+
+An organisation is shown by its name in the page's language (:func:`org_name`): a page in
+Chinese says "民政科", one in English "Civil Affairs", never both glued into a sentence."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+from flask import g, has_request_context
+from flask_babel import get_locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.store.models import Account, WebUser
+from ledger.organisations import OrgNames
+from ledger.store.models import Account, OrgProfile, WebUser
 
 from .services import services
 
@@ -31,7 +38,9 @@ def short_address(address: str) -> str:
     return address[:10] + "…"
 
 
-def display_names(addresses: Iterable[str | None], *, masked: bool = False, db: Session | None = None) -> dict[str, str]:
+def display_names(
+    addresses: Iterable[str | None], *, masked: bool = False, db: Session | None = None
+) -> dict[str, str]:
     """address -> how to show it, for every given address (``masked``: web names masked)."""
     wanted = sorted({a for a in addresses if a})
     if not wanted:
@@ -49,3 +58,40 @@ def display_names(addresses: Iterable[str | None], *, masked: bool = False, db: 
     for address in wanted:
         found.setdefault(address, short_address(address))
     return found
+
+
+def org_names_by_id(db: Session | None = None) -> dict[str, OrgNames]:
+    """org id -> its names, for every organisation with a profile (once per request)."""
+    if has_request_context() and "org_names" in g:
+        return g.org_names  # type: ignore[no-any-return]
+    if db is None:
+        with services().ledger.store.session() as session:
+            return org_names_by_id(session)
+    found = {p.org_id: OrgNames.of_profile(p) for p in db.scalars(select(OrgProfile))}
+    if has_request_context():
+        g.org_names = found
+    return found
+
+
+def org_name(org: Any, locale: Any = None) -> str:
+    """An organisation's name in ``locale`` (default: the page's). ``org``: its id ("0x…"),
+    its :class:`~ledger.organisations.OrgNames`, an ``org_profiles`` row, or a view that has
+    ``names`` (an ``OrgView``) or ``org_names`` and ``org_id`` (the logged-in ``Actor``).
+    An organisation without a profile is shown by its code, else its id."""
+    if org is None:
+        return ""
+    if locale is None:
+        locale = get_locale() if has_request_context() else "zh"
+    names: OrgNames | None
+    fallback = ""
+    if isinstance(org, OrgNames):
+        names = org
+    elif isinstance(org, str):
+        names, fallback = org_names_by_id().get(org.lower()), org
+    elif hasattr(org, "name_zh"):
+        names, fallback = OrgNames.of_profile(org), str(getattr(org, "code", "") or "")
+    elif hasattr(org, "org_names"):  # the logged-in Actor
+        names, fallback = org.org_names, str(org.org_code or org.org_id or "")
+    else:
+        names, fallback = getattr(org, "names", None), str(getattr(org, "code", None) or getattr(org, "org_id", ""))
+    return names.for_locale(locale) if names is not None else fallback

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Table, bindparam, delete, insert, select
 
+from ledger.organisations import OrgNames
 from ledger.seal import row_sealed
 from ledger.settings import Settings
 from ledger.store import as_stored
@@ -119,7 +120,7 @@ class Actor:
     address: str
     org_id: str | None
     org_code: str | None
-    org_name: str | None
+    org_names: OrgNames | None  # shown with webapp.names.org_name
     org_kind: str | None
     department_kind: str | None
     office_id: str | None  # the office over the organisation (the organisation itself for an office)
@@ -147,7 +148,9 @@ _SESSION_USER = (
     .where(_u.id == bindparam("uid"), _s.id_hash == bindparam("sid_hash"), _s.expires_at > bindparam("now"))
 )
 _LOGIN_USER = select(*_USER).where(_u.username == bindparam("username"))
-_PROFILE = select(_PROFILES.c.code, _PROFILES.c.name).where(_PROFILES.c.org_id == bindparam("org_id"))
+_PROFILE = select(_PROFILES.c.code, _PROFILES.c.name_zh, _PROFILES.c.name_en).where(
+    _PROFILES.c.org_id == bindparam("org_id")
+)
 _NEW_SESSION = insert(_SESSIONS)
 _END_SESSION = delete(_SESSIONS).where(_s.id_hash == bindparam("sid_hash"))
 _EXPIRED_SESSIONS = delete(_SESSIONS).where(_s.expires_at <= bindparam("now"))
@@ -182,7 +185,7 @@ def _actor_of(row: Any) -> Actor:
     return Actor(
         user_id=row.id, username=row.username, display_name=row.display_name, address=row.address,
         org_id=None if member is None else member.org_id,
-        org_code=None if profile is None else profile.code, org_name=None if profile is None else profile.name,
+        org_code=None if profile is None else profile.code, org_names=None if profile is None else OrgNames.of_profile(profile),
         org_kind=None if org is None else org.kind, department_kind=None if org is None else org.department_kind,
         office_id=None if org is None else org.office,
         role=None if member is None else member.role, status=None if member is None else member.status,

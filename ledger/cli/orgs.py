@@ -16,7 +16,8 @@ def org() -> None:
 
 @org.command("create")
 @click.argument("code")
-@click.option("--name", required=True, help="Human name (kept off chain).")
+@click.option("--name-zh", required=True, help="Chinese name, as pages in Chinese show it (kept off chain).")
+@click.option("--name-en", required=True, help="English name, as pages in English show it (kept off chain).")
 @click.option("--kind", type=click.Choice(["office", "committee", "department"]), required=True)
 @click.option("--parent", help="Code of the office a committee or department belongs to.")
 @click.option(
@@ -28,7 +29,8 @@ def org() -> None:
 @click.option("--as", "actor", help="Sign as this account (label or address).")
 def org_create(
     code: str,
-    name: str,
+    name_zh: str,
+    name_en: str,
     kind: str,
     parent: str | None,
     department_kind: str | None,
@@ -39,8 +41,9 @@ def org_create(
 ) -> None:
     """Create an organisation with public code CODE."""
     from ..membership import DepartmentKind, parse
-    from ..organisations import Organisations
+    from ..organisations import Organisations, OrgNames
 
+    name = OrgNames(name_zh, name_en)
     with open_ledger() as ledger:
         orgs = Organisations(ledger)
         if kind == "office":
@@ -67,14 +70,35 @@ def org_list() -> None:
 
     with open_ledger() as ledger:
         ledger.indexer().run_once()  # read only: index up to the head, send nothing
-        table = Table("code", "name", "kind", "parent", "k of n", "accounts", "id")
+        table = Table("code", "name (zh)", "name (en)", "kind", "parent", "k of n", "accounts", "id")
         for o in Organisations(ledger).organisations():
             kind = o.kind + (f" ({o.department_kind})" if o.department_kind else "")
             kn = f"{o.threshold} of {o.active_signers}" if o.kind == "committee" else ""
             table.add_row(
-                o.code or "?", o.name or "?", kind, o.parent_code or "", kn, str(o.members), o.org_id[:18] + "…"
+                o.code or "?",
+                o.names.zh if o.names else "?",
+                o.names.en if o.names else "?",
+                kind,
+                o.parent_code or "",
+                kn,
+                str(o.members),
+                o.org_id[:18] + "…",
             )
         console.print(table)
+
+
+@org.command("rename")
+@click.argument("code")
+@click.option("--name-zh", required=True, help="The new Chinese name.")
+@click.option("--name-en", required=True, help="The new English name.")
+def org_rename(code: str, name_zh: str, name_en: str) -> None:
+    """Give organisation CODE new names (off chain: no transaction)."""
+    from ..organisations import Organisations, OrgNames
+
+    names = OrgNames(name_zh, name_en)
+    with open_ledger() as ledger:
+        Organisations(ledger).rename(code, names)
+        console.print(f"renamed {code}: {names.zh} / {names.en}")
 
 
 @org.command("threshold")

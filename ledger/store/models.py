@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -57,15 +58,23 @@ class Account(Base):
 
 
 class OrgProfile(Base):
-    """The off-chain side of an organisation: its code and human name."""
+    """The off-chain side of an organisation: its code and its name in each language.
+
+    ``legacy_name`` is the single mixed name ("民政科 Civil Affairs") a row made before
+    migration 0010 was sealed with; the migration split it into ``name_zh`` and ``name_en``
+    and kept it so the old seal can still be checked (:func:`ledger.seal.row_sealed`). It is
+    None for every row sealed with both names (made or renamed since)."""
 
     __tablename__ = "org_profiles"
+    __table_args__ = (CheckConstraint("length(name_zh) > 0 AND length(name_en) > 0", name="ck_org_profiles_names"),)
 
     org_id: Mapped[str] = mapped_column(String(66), primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    legacy_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal: org_id, code, name
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal: org_id, code, name_zh, name_en
 
 
 class NonceCursor(Base):

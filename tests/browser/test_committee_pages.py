@@ -58,7 +58,7 @@ def test_a_record_is_collected_signed_by_two_members_and_certified(live_app, pag
 
     # -- a member collects a household record (zh) -----------------------------------------
     login(page, base, "member1")
-    assert page.inner_text("#committee-name") == "Committee A"
+    assert page.inner_text("#committee-name") == "甲居委会"
     assert "2 名签名后即获认证" in page.inner_text("#committee-rule")
     snap(page, shots, "home-zh")
     page.click("#home-new-record")

@@ -143,7 +143,7 @@ def test_resident_pages_in_chinese_and_english(live_app, page, shots: Shots) -> 
     page.click("#grant-next")
     assert page.locator(".field-error").count() == 4
     shots.take(page, "new-grant-errors-zh")
-    page.select_option("#department", label="Health A")
+    page.select_option("#department", World.department)
     page.check("input[name=categories][value=elderly_care]")
     page.select_option("#purpose", str(int(Purpose.ELDERLY_CARE)))
     page.fill("#until", (today() + timedelta(days=200)).isoformat())

@@ -106,7 +106,7 @@ def test_the_whole_story(live_app: Any, pages: Pages, shots: Shots, language: st
     shots.take(resident, "resident-records")
     resident.click("nav.sections a[href='/resident/grants']")
     resident.click("#new-grant-link")
-    resident.select_option("#department", label="Health A")
+    resident.select_option("#department", World.department)
     resident.check("input[name=categories][value=health]")
     resident.select_option("#purpose", "2")  # health management
     resident.fill("#until", (today() + timedelta(days=365)).isoformat())

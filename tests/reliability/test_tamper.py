@@ -306,7 +306,14 @@ CASES = [
     case("accounts.address", sql("UPDATE accounts SET address = :x WHERE address = :resident2", x=FAKE20), P.ROW_UNSEALED),
     case("accounts insert", sql("INSERT INTO accounts (address, label, kind, created_at) SELECT :x, 'intruder', kind, "
          "created_at FROM accounts WHERE address = :resident", x=FAKE20), P.ROW_UNSEALED),
-    case("org_profiles.name", sql("UPDATE org_profiles SET name = '假的 fake' WHERE org_id = :department"), P.ROW_UNSEALED),
+    case("org_profiles.name_zh", sql("UPDATE org_profiles SET name_zh = '假的' WHERE org_id = :department"),
+         P.ROW_UNSEALED),
+    case("org_profiles.name_en", sql("UPDATE org_profiles SET name_en = 'fake' WHERE org_id = :department"),
+         P.ROW_UNSEALED),
+    case("org_profiles names swapped", sql("UPDATE org_profiles SET name_zh = name_en, name_en = name_zh "
+         "WHERE org_id = :department"), P.ROW_UNSEALED),
+    case("org_profiles.legacy_name set", sql("UPDATE org_profiles SET legacy_name = name_zh || ' ' || name_en "
+         "WHERE org_id = :department"), P.ROW_UNSEALED),
     case("org_profiles.code", sql("UPDATE org_profiles SET code = 'dept-x' WHERE org_id = :department"),
          P.ROW_UNSEALED, P.CODE_MISMATCH),
     case("web_users.address", sql("UPDATE web_users SET address = :officer WHERE username = 'resident'"),

@@ -57,7 +57,11 @@ ROOT = Path(__file__).resolve().parents[2]
 #: (commit, the migration its code leaves a database at): installations to upgrade from.
 BASELINES = [
     pytest.param("3c48ac2", "0007", id="3c48ac2-before-issue-11"),
+    pytest.param("07b12d3", "0009", id="07b12d3-before-org-names"),
 ]
+#: Columns a later migration replaced, and how the upgraded row must carry them: an
+#: organisation's single name became its two names (0010), kept for its seal.
+REPLACED = {("org_profiles", "name"): "legacy_name"}
 #: What the older code needs of its tree (the contracts' compiled artifacts are committed).
 TREE = ("ledger", "node", "webapp", "contracts/build")
 #: Tables whose rows must come through an upgrade unchanged, in every column they had.
@@ -213,6 +217,37 @@ def _rows(url: str) -> dict[str, dict[str, list[tuple[Any, ...]]]]:
         engine.dispose()
 
 
+def _names_split(ledger: Ledger, names: list[str], after: dict[str, list[Any]]) -> None:
+    """Migration 0010: each name split into its Chinese and English parts, the old seal still
+    valid, an edit of either part (or the old name) found, a rename sealed anew."""
+    from sqlalchemy import update
+
+    from ledger.organisations import Organisations, OrgNames
+    from ledger.store.models import OrgProfile
+    from ledger.verify import Problem
+
+    assert "升级街道 Upgrade Office" in names
+    split = dict(zip(names, zip(after["name_zh"], after["name_en"], strict=True), strict=True))
+    assert split["升级街道 Upgrade Office"] == ("升级街道", "Upgrade Office")
+    assert split["卫生 Health U"] == ("卫生", "Health U")
+    office = after["org_id"][after["legacy_name"].index("升级街道 Upgrade Office")]
+    for column, value in (("name_en", "Upgrade"), ("name_zh", "升级街道 Upgrade"), ("legacy_name", "升级 Office")):
+        with ledger.store.session() as db, db.begin():
+            old = db.get(OrgProfile, office)
+            assert old is not None
+            kept = getattr(old, column)
+            db.execute(update(OrgProfile).where(OrgProfile.org_id == office).values({column: value}))
+        found = verify(ledger, ("seals",))
+        assert Problem.ROW_UNSEALED in {f.code for f in found.findings}, column
+        with ledger.store.session() as db, db.begin():
+            db.execute(update(OrgProfile).where(OrgProfile.org_id == office).values({column: kept}))
+    Organisations(ledger).rename("office-u", OrgNames("升级街道办事处", "Upgrade Subdistrict Office"))
+    with ledger.store.session() as db:
+        renamed = db.get(OrgProfile, office)
+        assert renamed is not None and renamed.legacy_name is None and renamed.name_zh == "升级街道办事处"
+    assert verify(ledger, ("seals",)).exit_code == 0
+
+
 def _plain(value: Any) -> Any:
     return bytes(value) if isinstance(value, memoryview) else value
 
@@ -244,7 +279,9 @@ def test_an_installation_made_by_older_code_upgrades_with_nothing_lost(
             after = _rows(database)
             for table, columns in before.items():
                 for column, values in columns.items():
-                    assert after[table].get(column) == values, f"{table}.{column} changed in the upgrade"
+                    now = after[table].get(REPLACED.get((table, column), column))
+                    assert now == values, f"{table}.{column} changed in the upgrade"
+            _names_split(ledger, before["org_profiles"]["name"], after["org_profiles"])
 
             # The log goes on where the older code left it, and the chain accepts its next checkpoint.
             read = Access(ledger).read(facts["record"], accessor="dept-u-officer", grant_id=facts["grant"])
@@ -257,3 +294,30 @@ def test_an_installation_made_by_older_code_upgrades_with_nothing_lost(
             ledger.close()
     finally:
         world.revert()
+
+
+@pytest.mark.parametrize(
+    ("name", "split"),
+    [
+        ("民政科 Civil Affairs", ("民政科", "Civil Affairs")),
+        ("碧湖社区居委会 Bihu Residents' Committee", ("碧湖社区居委会", "Bihu Residents' Committee")),
+        ("甲 乙科 Health B", ("甲 乙科", "Health B")),
+        ("Office A", ("Office A", "Office A")),
+        ("民政科", ("民政科", "民政科")),
+        ("民政科 二", ("民政科 二", "民政科 二")),
+        ("  ", ("code-x", "code-x")),
+    ],
+)
+def test_0010_splits_a_single_name_as_the_seal_check_does(name: str, split: tuple[str, str]) -> None:
+    """The migration's frozen copy of the rule and :func:`ledger.seal.split_legacy_name` agree:
+    an old seal is checked against the names the migration made."""
+    import importlib.util
+
+    from ledger.seal import split_legacy_name
+
+    path = ROOT / "ledger/store/migrations/versions/0010_org_names.py"
+    spec = importlib.util.spec_from_file_location("migration_0010", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert migration._split(name, "code-x") == split_legacy_name(name, "code-x") == split

@@ -65,7 +65,7 @@ def test_a_write_and_its_domain_change_commit_or_roll_back_together(db_url: str)
         with store.session() as session, session.begin():
             session.add(NonceCursor(sender=signer.address, next_nonce=7))
         with pytest.raises(RuntimeError), store.session() as session, session.begin():
-            session.add(OrgProfile(org_id="0x" + "11" * 32, code="rolled-back", name="x"))
+            session.add(OrgProfile(org_id="0x" + "11" * 32, code="rolled-back", name_zh="某", name_en="x"))
             outbox.enqueue(session, signer, CALL)
             raise RuntimeError("domain change failed")
         with store.session() as session:
@@ -74,7 +74,7 @@ def test_a_write_and_its_domain_change_commit_or_roll_back_together(db_url: str)
             assert session.get(NonceCursor, signer.address).next_nonce == 7  # type: ignore[union-attr]
 
         with store.session() as session, session.begin():
-            session.add(OrgProfile(org_id="0x" + "22" * 32, code="kept", name="y"))
+            session.add(OrgProfile(org_id="0x" + "22" * 32, code="kept", name_zh="乙", name_en="y"))
             row = outbox.enqueue(session, signer, CALL)
         with store.session() as session:
             stored = session.scalars(select(OutboxTx)).one()

@@ -228,7 +228,8 @@ def test_creating_a_committee_with_its_members_and_k(client: FlaskClient, auth: 
         "/office/organisations/committee",
         {
             "committee-code": "cmte-huayuan",
-            "committee-name": f"花园社区居委会 {SCRIPT}",
+            "committee-name_zh": "花园社区居委会",
+            "committee-name_en": f"Huayuan Residents' Committee {SCRIPT}",
             "committee-members": "huayuan-zhang\nhuayuan-li, huayuan-wang",
             "committee-threshold": "2",
         },
@@ -252,7 +253,8 @@ def test_a_committee_form_with_mistakes_says_so_beside_each_field(
     client: FlaskClient, auth: Auth, svc: Services
 ) -> None:
     auth.login_as("admin")
-    form = {"committee-code": "cmte-x", "committee-name": "X", "committee-members": "x-one x-two x-three"}
+    form = {"committee-code": "cmte-x", "committee-name_zh": "某", "committee-name_en": "X",
+            "committee-members": "x-one x-two x-three"}  # fmt: skip
     too_many = auth.post(
         "/office/organisations/committee", {**form, "committee-threshold": "4"}, page="/office/organisations"
     )
@@ -267,7 +269,8 @@ def test_a_committee_form_with_mistakes_says_so_beside_each_field(
         "/office/organisations/committee",
         {
             "committee-code": "Bad Code!",
-            "committee-name": "",
+            "committee-name_zh": "",
+            "committee-name_en": "",
             "committee-members": "ok-one ok-one",
             "committee-threshold": "1",
         },
@@ -275,7 +278,7 @@ def test_a_committee_form_with_mistakes_says_so_beside_each_field(
     )
     text = page_of(bad)
     assert bad.status_code == 400
-    for name in ("code", "name", "members"):
+    for name in ("code", "name_zh", "name_en", "members"):
         assert f'id="committee-{name}-error"' in text, name
     exists = auth.post(
         "/office/organisations/committee",
@@ -291,27 +294,28 @@ def test_a_committee_form_with_mistakes_says_so_beside_each_field(
     text = page_of(taken)
     assert taken.status_code == 400 and 'id="committee-members-error"' in text
     assert f"{World.members[0]}, governance. Choose another label." in text
-    assert not svc.orgs.exists("cmte-x") and org(svc, World.committee).name == "Committee A"
+    assert not svc.orgs.exists("cmte-x") and org(svc, World.committee).names.en == "Committee A"
 
 
 def test_creating_a_department(client: FlaskClient, auth: Auth, svc: Services) -> None:
     auth.login_as("admin")
     response = auth.post(
         "/office/organisations/department",
-        {"department-code": "dept-a-civil", "department-name": f"民政科 {SCRIPT}", "department-kind": "civil-affairs"},
+        {"department-code": "dept-a-civil", "department-name_zh": "民政科", "department-name_en": f"Civil Affairs {SCRIPT}",
+         "department-kind": "civil-affairs"},  # fmt: skip
         page="/office/organisations",
     )
     assert response.status_code == 302 and response.headers["Location"] == "/office/organisations/dept-a-civil"
     made = org(svc, "dept-a-civil")
     assert made.kind == "department" and made.department_kind == "civil-affairs" and made.parent_code == World.office
     text = page_of(client.get("/office/organisations/dept-a-civil"))
-    assert f'id="org-name">民政科 {ESCAPED}<' in text and "Civil affairs" in text and 'id="threshold-form"' not in text
+    assert f'id="org-name">Civil Affairs {ESCAPED}<' in text and "Civil affairs" in text and 'id="threshold-form"' not in text
     dashboard = page_of(client.get("/office/"))  # the name inside the chart's data attribute stays data
     assert SCRIPT not in dashboard and "'x'" not in dashboard
-    assert {d["code"]: d["name"] for d in chart_of(dashboard)["departments"]}["dept-a-civil"] == f"民政科 {SCRIPT}"
+    assert {d["code"]: d["name"] for d in chart_of(dashboard)["departments"]}["dept-a-civil"] == f"Civil Affairs {SCRIPT}"
     bad = auth.post(
         "/office/organisations/department",
-        {"department-code": "dept-b", "department-name": "B", "department-kind": "spying"},
+        {"department-code": "dept-b", "department-name_zh": "乙", "department-name_en": "B", "department-kind": "spying"},
         page="/office/organisations",
     )
     assert bad.status_code == 400 and 'id="department-kind-error"' in page_of(bad)

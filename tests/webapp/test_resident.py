@@ -717,9 +717,9 @@ def test_pages_are_in_chinese_for_a_chinese_browser(client: FlaskClient, auth: A
     home = page(client, "/resident/")
     assert '<html lang="zh-CN"' in home and "张秀英，您好" in home and "谁用过我的数据" in home
     grants = page(client, "/resident/grants")
-    assert "Health A可以为“健康管理”使用您的健康记录，有效期到" in grants and "（含当天）" in grants
+    assert "甲卫生健康办可以为“健康管理”使用您的健康记录，有效期到" in grants and "（含当天）" in grants
     assert "撤回这项授权" in grants
-    assert "Health A查看了您的健康记录" in page(client, "/resident/history")
+    assert "甲卫生健康办查看了您的健康记录" in page(client, "/resident/history")
     form = page(client, "/resident/grants/new")
     assert "哪个部门" in form and "下一步：核对" in form
 

@@ -24,6 +24,8 @@ _e = _EVENTS.c
 
 @dataclass(frozen=True)
 class Profile:
+    """An organisation as the API names it: its code and its English name (the API speaks English)."""
+
     code: str
     name: str
 
@@ -31,7 +33,7 @@ class Profile:
 def profile(store: Store, org_id: str) -> Profile | None:
     with store.session() as db:
         found = db.get(OrgProfile, org_id)
-        return Profile(found.code, found.name) if found is not None else None
+        return Profile(found.code, found.name_en) if found is not None else None
 
 
 def profiles(store: Store, org_ids: Iterable[str]) -> dict[str, Profile]:
@@ -41,7 +43,7 @@ def profiles(store: Store, org_ids: Iterable[str]) -> dict[str, Profile]:
         return {}
     with store.session() as db:
         found = db.scalars(select(OrgProfile).where(OrgProfile.org_id.in_(wanted)))
-        return {p.org_id: Profile(p.code, p.name) for p in found}
+        return {p.org_id: Profile(p.code, p.name_en) for p in found}
 
 
 def department_events(

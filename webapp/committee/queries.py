@@ -29,7 +29,7 @@ from ledger.store.models import (
     RecordVersion,
 )
 
-from ..names import display_names
+from ..names import display_names, org_name
 
 
 def to_ms(moment: datetime | None) -> int | None:
@@ -365,20 +365,20 @@ def history(db: Session, org_id: str, limit: int, offset: int = 0) -> list[Event
 
 
 def departments(db: Session, office_id: str | None) -> list[tuple[str, str]]:
-    """(code, name) of the departments under the office, by name."""
+    """(code, name in the page's language) of the departments under the office, by name."""
     if office_id is None:
         return []
-    rows = db.execute(
-        select(OrgProfile.code, OrgProfile.name)
+    rows = db.scalars(
+        select(OrgProfile)
         .join(Organisation, Organisation.org_id == OrgProfile.org_id)
         .where(Organisation.kind == "department", Organisation.parent_id == office_id)
-        .order_by(OrgProfile.name)
     ).all()
-    return [(code, name) for code, name in rows]
+    return sorted(((p.code, org_name(p)) for p in rows), key=lambda c: c[1])
 
 
 def org_names(db: Session) -> dict[str, str]:
-    return dict(db.execute(select(OrgProfile.org_id, OrgProfile.name)).all())
+    """org id -> name in the page's language."""
+    return {p.org_id: org_name(p) for p in db.scalars(select(OrgProfile))}
 
 
 @dataclass(frozen=True)

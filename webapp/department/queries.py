@@ -27,6 +27,7 @@ from ledger.store.models import (
     RecordVersion,
 )
 
+from ..names import org_name
 from ..services import services
 
 #: Events on one page of the department's access history.
@@ -79,7 +80,7 @@ def _metas(db: Any, ids: list[str]) -> list[RecordMeta]:
     if not ids:
         return []
     records = db.execute(
-        select(Record, OrgProfile.name)
+        select(Record, OrgProfile)
         .outerjoin(OrgProfile, OrgProfile.org_id == Record.committee_id)
         .where(Record.record_id.in_(ids))
         .order_by(Record.category, Record.created_at)
@@ -96,7 +97,7 @@ def _metas(db: Any, ids: list[str]) -> list[RecordMeta]:
     # chain's: the rows only propose the records; names and times are for display.
     view = services().ledger.view
     metas = []
-    for record, committee_name in records:
+    for record, committee in records:
         state = view.record(record.record_id)
         if state is None:
             continue  # not on chain (yet): nothing to show a department
@@ -108,7 +109,7 @@ def _metas(db: Any, ids: list[str]) -> list[RecordMeta]:
                 subject=state.subject,
                 category=Category(state.category),
                 committee_id=state.committee_id,
-                committee_name=committee_name or state.committee_id[:10] + "…",
+                committee_name=org_name(committee) if committee is not None else state.committee_id[:10] + "…",
                 office_id=None if committee is None else committee.parent_id,
                 version=state.version,
                 certified_version=state.certified_version or None,

@@ -51,7 +51,12 @@ class CommitteeForm(FlaskForm):
         _l("Code"),
         validators=[DataRequired(_l("Give the committee a code.")), Regexp(CODE_PATTERN, message=_CODE_MESSAGE)],
     )
-    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the committee's name.")), Length(max=200)])
+    name_zh = StringField(
+        _l("Name in Chinese"), validators=[DataRequired(_l("Give the committee's Chinese name.")), Length(max=200)]
+    )
+    name_en = StringField(
+        _l("Name in English"), validators=[DataRequired(_l("Give the committee's English name.")), Length(max=200)]
+    )
     members = TextAreaField(
         _l("Signing members (account labels)"),
         validators=[DataRequired(_l("Name at least one signing member."))],
@@ -86,7 +91,12 @@ class DepartmentForm(FlaskForm):
         _l("Code"),
         validators=[DataRequired(_l("Give the department a code.")), Regexp(CODE_PATTERN, message=_CODE_MESSAGE)],
     )
-    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the department's name.")), Length(max=200)])
+    name_zh = StringField(
+        _l("Name in Chinese"), validators=[DataRequired(_l("Give the department's Chinese name.")), Length(max=200)]
+    )
+    name_en = StringField(
+        _l("Name in English"), validators=[DataRequired(_l("Give the department's English name.")), Length(max=200)]
+    )
     kind = SelectField(
         _l("Kind of department"),
         choices=list(DEPARTMENT_KINDS.items()),

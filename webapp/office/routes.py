@@ -33,7 +33,7 @@ from ledger.consent import GrantView
 from ledger.errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError
 from ledger.history import anchored_checkpoint, bundle
 from ledger.membership import ROLES_BY_KIND, DepartmentKind, OrgKind, Role
-from ledger.organisations import OrgView
+from ledger.organisations import OrgNames, OrgView
 from ledger.store.models import (
     AccessEvent,
     Account,
@@ -47,7 +47,7 @@ from ledger.store.models import (
 )
 
 from ..i18n import CATEGORY_NAMES, ROLE_NAMES, STATUS_NAMES, name_of
-from ..names import display_names
+from ..names import display_names, org_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -190,13 +190,18 @@ class Office:
 
     id: str
     code: str
-    name: str
+    names: OrgNames | None
     orgs: dict[str, OrgView]  # org id -> view, the office itself included
     elsewhere: dict[str, OrgView] = field(default_factory=dict)  # other offices' organisations, to name them
     by_code: dict[str, OrgView] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_code = {v.code: v for v in self.orgs.values() if v.code}
+
+    @property
+    def name(self) -> str:
+        """The office's name in the page's language."""
+        return org_name(self.names) if self.names is not None else self.code
 
     @property
     def departments(self) -> list[OrgView]:
@@ -214,7 +219,7 @@ class Office:
         view = self.orgs.get(org_id or "") or self.elsewhere.get(org_id or "")
         if view is None:
             return org_id or ""
-        return view.name or view.code or view.org_id
+        return org_name(view)
 
 
 def actor() -> Actor:
@@ -232,7 +237,7 @@ def office() -> Office:
     every = services().orgs.organisations()
     views = {v.org_id: v for v in every if v.org_id in under}
     others = {v.org_id: v for v in every if v.org_id not in under}
-    g.office = Office(office_id, me.org_code or "", me.org_name or "", views, others)
+    g.office = Office(office_id, me.org_code or "", me.org_names, views, others)
     return g.office
 
 
@@ -404,7 +409,7 @@ def chart_data(days: int) -> dict[str, Any]:
         "departments": [
             {
                 "code": d.code,
-                "name": d.name or d.code,
+                "name": org_name(d),
                 "allowed": [counts.get((d.org_id, day_, "allowed"), 0) for day_ in labels],
                 "refused": [counts.get((d.org_id, day_, "refused"), 0) for day_ in labels],
             }
@@ -569,6 +574,11 @@ def organisations() -> Any:
     return _render_organisations()
 
 
+def _names(form: CommitteeForm | DepartmentForm) -> OrgNames:
+    """The two names the form was given (both required by the form)."""
+    return OrgNames(form.name_zh.data.strip(), form.name_en.data.strip())
+
+
 @bp.post("/organisations/committee")
 def create_committee() -> Any:
     form = CommitteeForm(prefix="committee")
@@ -577,7 +587,7 @@ def create_committee() -> Any:
         try:
             services().orgs.create_committee(
                 code,
-                form.name.data.strip(),
+                _names(form),
                 office().code,
                 split_labels(form.members.data),
                 int(form.threshold.data),
@@ -589,7 +599,7 @@ def create_committee() -> Any:
             if not attach_error(form, exc, {"label": "members"}):
                 flash(refused_message(exc), "error")
         else:
-            flash(_("The committee %(name)s was created.", name=form.name.data.strip()), "success")
+            flash(_("The committee %(name)s was created.", name=org_name(_names(form))), "success")
             return redirect(url_for("office.organisation", code=code))
     return _render_organisations(committee_form=form, status=400)
 
@@ -601,14 +611,14 @@ def create_department() -> Any:
         code = form.code.data.strip()
         try:
             kind = DepartmentKind[form.kind.data.upper().replace("-", "_")]
-            services().orgs.create_department(code, form.name.data.strip(), office().code, kind, actor=actor().address)
+            services().orgs.create_department(code, _names(form), office().code, kind, actor=actor().address)
         except LedgerError as exc:
             if not acceptable(exc):
                 raise
             if not attach_error(form, exc):
                 flash(refused_message(exc), "error")
         else:
-            flash(_("The department %(name)s was created.", name=form.name.data.strip()), "success")
+            flash(_("The department %(name)s was created.", name=org_name(_names(form))), "success")
             return redirect(url_for("office.organisation", code=code))
     return _render_organisations(department_form=form, status=400)
 
@@ -670,7 +680,7 @@ def set_threshold(code: str) -> Any:
                     flash(refused_message(exc), "error")
             else:
                 flash(
-                    _("%(name)s now needs %(k)s signatures to certify a record.", name=view.name or code, k=k),
+                    _("%(name)s now needs %(k)s signatures to certify a record.", name=org_name(view), k=k),
                     "success",
                 )
                 return redirect(url_for("office.organisation", code=code))
@@ -684,9 +694,7 @@ def _member_form() -> MemberForm:
     form = MemberForm(prefix="member")
     of = office()
     form.organisation.choices = [("", _("Choose…"))] + [
-        (v.code, f"{v.name or v.code} ({v.code})")
-        for v in sorted(of.orgs.values(), key=lambda v: v.code or "")
-        if v.code
+        (v.code, f"{org_name(v)} ({v.code})") for v in sorted(of.orgs.values(), key=lambda v: v.code or "") if v.code
     ]
     form.role.choices = [("", _("Choose…"))] + [(r, name_of(ROLE_NAMES, r)) for r in ROLE_CHOICES]
     return form
@@ -735,7 +743,7 @@ def _member_filters() -> tuple[MemberFilterForm, list[str]]:
         org_or_404(chosen)  # another office's organisation, or none: not found, as for every id
     form = MemberFilterForm(request.args)
     form.org.choices = [("", _("All organisations"))] + [
-        (v.code, v.name or v.code) for v in sorted(of.orgs.values(), key=lambda v: v.code or "") if v.code
+        (v.code, org_name(v)) for v in sorted(of.orgs.values(), key=lambda v: v.code or "") if v.code
     ]
     form.role.choices = [("", _("Every role"))] + [(r, name_of(ROLE_NAMES, r)) for r in ROLE_CHOICES]
     form.status.choices = [("", _("Any status"))] + [(s, name_of(STATUS_NAMES, s)) for s in queries.MEMBER_STATUSES]
@@ -802,7 +810,7 @@ def add_member() -> Any:
                 if not attach_error(form, exc):
                     flash(refused_message(exc), "error")
             else:
-                flash(_("%(label)s was added to %(org)s.", label=label, org=view.name or view.code), "success")
+                flash(_("%(label)s was added to %(org)s.", label=label, org=org_name(view)), "success")
                 return redirect(url_for("office.members", org=view.code))
     return _render_members(form, 400)
 
@@ -856,9 +864,7 @@ def grants() -> Any:
             abort(404)
         departments = [view.org_id]
     form = GrantFilterForm(request.args)
-    form.department.choices = [("", _("All departments"))] + [
-        (d.code, d.name or d.code) for d in of.departments if d.code
-    ]
+    form.department.choices = [("", _("All departments"))] + [(d.code, org_name(d)) for d in of.departments if d.code]
     form.status.choices = [("", _("Any status"))] + [(s, name_of(STATUS_NAMES, s)) for s in queries.GRANT_STATUSES]
     notes = _ignore_unknown(form)
     paged = queries.grants(
@@ -930,9 +936,7 @@ def _scope_form(*, with_kind: bool) -> ScopeForm:
     if "from" not in args and "to" not in args:
         defaults = {"start": today() - timedelta(days=DEFAULT_AUDIT_DAYS - 1), "end": today()}
     form = ScopeForm(args, **defaults)
-    form.department.choices = [("", _("All departments"))] + [
-        (d.code, d.name or d.code) for d in of.departments if d.code
-    ]
+    form.department.choices = [("", _("All departments"))] + [(d.code, org_name(d)) for d in of.departments if d.code]
     kinds = [("", _("Every kind"))] + [(k, str(v)) for k, v in FINDING_NAMES.items()]
     form.kind.choices = kinds if with_kind else [("", "")]
     return form

@@ -54,7 +54,7 @@ from ledger.store.models import (
 
 from ..committee.schemaform import enum_label
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, format_ms, name_of
-from ..names import display_names, short_address
+from ..names import display_names, org_name, short_address
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from .forms import GrantForm, HistoryFilter
@@ -165,7 +165,7 @@ class Names:
 def _names() -> Names:
     with services().ledger.store.session() as db:
         profiles = db.scalars(select(OrgProfile)).all()
-    return Names({p.org_id: p.name for p in profiles}, {p.org_id: p.code for p in profiles})
+    return Names({p.org_id: org_name(p) for p in profiles}, {p.org_id: p.code for p in profiles})
 
 
 def _departments(actor: Actor) -> list[tuple[str, str]]:
@@ -173,13 +173,12 @@ def _departments(actor: Actor) -> list[tuple[str, str]]:
     if actor.office_id is None:
         return []
     with services().ledger.store.session() as db:
-        rows = db.execute(
-            select(OrgProfile.code, OrgProfile.name)
+        rows = db.scalars(
+            select(OrgProfile)
             .join(Organisation, Organisation.org_id == OrgProfile.org_id)
             .where(Organisation.kind == "department", Organisation.parent_id == actor.office_id)
-            .order_by(OrgProfile.name)
         ).all()
-    return [(code, name) for code, name in rows]
+        return sorted(((p.code, org_name(p)) for p in rows), key=lambda c: c[1])
 
 
 def _history_orgs(actor: Actor, names: Names) -> list[tuple[str, str]]:
@@ -817,7 +816,7 @@ def _my_data(actor: Actor, names: Names) -> dict[str, Any]:
         "resident": {
             "address": actor.address,
             "name": actor.display_name,
-            "committee": {"id": actor.org_id, "code": actor.org_code, "name": actor.org_name},
+            "committee": {"id": actor.org_id, "code": actor.org_code, "name": org_name(actor)},
         },
         "records": [
             {
