@@ -28,7 +28,7 @@ from ledger.categories import Category
 from ledger.consent import Consent, LegalBasis, Purpose
 from ledger.context import Ledger
 from ledger.errors import AccessRefused, ConfigurationError, StoreError, VerificationError
-from ledger.history import ENTRIES_LOST, proof_document, resident_history
+from ledger.history import HistoryFindingKind, proof_document, resident_history
 from ledger.records import Records
 from ledger.settings import Settings
 from ledger.store import make_engine, migrate
@@ -191,8 +191,8 @@ def test_restore_names_exactly_what_the_chain_proves_lost(live: Installation, wo
         assert _anchor(restored) == resumed_at + 1
 
         history = resident_history(restored, w.resident)
-        lost = [f for f in history.findings if f.kind == ENTRIES_LOST]
-        assert [f.kind for f in history.findings] == [ENTRIES_LOST]
+        lost = [f for f in history.findings if f.kind == HistoryFindingKind.ENTRIES_LOST]
+        assert [f.kind for f in history.findings] == [HistoryFindingKind.ENTRIES_LOST]
         assert lost[0].params["first"] == anchored and lost[0].params["last"] == resumed_at - 1
         proven = {e.seq for e in history.entries if e.proof is not None}
         assert proven == {*before, read.seq}
