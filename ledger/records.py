@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from enum import StrEnum
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
