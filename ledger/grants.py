@@ -35,6 +35,9 @@ class GrantStatus(StrEnum):
 
 #: Statuses after which a grant can never be used again.
 ENDED = frozenset({GrantStatus.EXPIRED, GrantStatus.WITHDRAWN, GrantStatus.REVOKED})
+#: Statuses of a grant the chain still holds active (now or from its first day): the resident
+#: can withdraw it and the office revoke it.
+IN_FORCE = frozenset({GrantStatus.NOT_YET_VALID, GrantStatus.ACTIVE})
 
 
 class GrantFacts(Protocol):

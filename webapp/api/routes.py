@@ -29,7 +29,7 @@ from ledger.categories import parse_category
 from ledger.consent import LegalBasis, parse_date
 from ledger.errors import InputError, Invalid, LedgerError, NotFoundError
 from ledger.formats import to_hex
-from ledger.grants import GrantStatus
+from ledger.grants import IN_FORCE, GrantStatus
 from ledger.history import anchored_checkpoint, organisation_leaf, own_event, proof_document, resident_history
 from ledger.history import bundle as make_bundle
 from ledger.membership import org_id
@@ -300,7 +300,7 @@ def resident_grant_withdraw(params: m.GrantPath) -> Any:
         view = None
     if view is None or view.resident != caller().address:
         raise NotFoundError(f"you have no grant {key}")
-    if view.status != GrantStatus.ACTIVE:
+    if view.status not in IN_FORCE:
         return m.error_answer(409, m.ErrorCode.CONFLICT,
                               f"the grant is {view.status} already; only an active grant is withdrawn")  # fmt: skip
     consent.withdraw(key)

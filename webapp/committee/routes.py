@@ -39,7 +39,7 @@ from ledger.errors import (
     Refusal,
     VerificationError,
 )
-from ledger.grants import GrantStatus
+from ledger.grants import IN_FORCE
 
 from .. import errors as web_errors
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
@@ -888,7 +888,7 @@ def relay_withdraw(address: str, grant_id: str) -> Any:
         return _relay_page(
             actor, member, _grant_form(actor, fresh=True), withdraw_errors={grant.grant_id: errors}, status=400
         )
-    if grant.status != GrantStatus.ACTIVE:
+    if grant.status not in IN_FORCE:
         flash(_("This permission is no longer active: there is nothing to withdraw."), "warning")
         return redirect(url_for("committee.relay_grant", address=member.address))
     services().consent.withdraw(grant.grant_id, relayer=actor.address)

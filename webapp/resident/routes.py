@@ -31,7 +31,7 @@ from ledger.accesslog import canonical_leaf
 from ledger.categories import Category, schema
 from ledger.consent import GrantView, LegalBasis, parse_date
 from ledger.errors import InputError, LedgerError, NotFoundError, VerificationError
-from ledger.grants import GrantStatus
+from ledger.grants import IN_FORCE, GrantStatus
 from ledger.history import (
     Entry,
     History,
@@ -642,7 +642,7 @@ def withdraw_grant(grant_id: str) -> Any:
     key = grant_id.strip().lower()
     mine = {g.grant_id: g for g in services().consent.list(resident=actor.address)}
     grant = mine.get(key)
-    if grant is None or grant.status != GrantStatus.ACTIVE or grant.resident.lower() != actor.address.lower():
+    if grant is None or grant.status not in IN_FORCE or grant.resident.lower() != actor.address.lower():
         abort(404)
     services().consent.withdraw(grant.grant_id)
     item = _grant_item(grant, _names())
