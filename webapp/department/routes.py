@@ -19,13 +19,13 @@ from sqlalchemy import select
 
 from ledger.categories import Category, parse_category, schema
 from ledger.consent import GrantView
-from ledger.errors import AccessRefused, InputError, LedgerError, NotFoundError, Refusal
+from ledger.errors import AccessRefused, InputError, Invalid, LedgerError, NotFoundError, Refusal
 from ledger.grants import GrantStatus
 from ledger.store.models import GrantTerms
 
 from ..i18n import CATEGORY_NAMES, name_of
 from ..names import display_names
-from ..presentation import refusal_sentence
+from ..presentation import invalid, refusal_sentence
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -297,14 +297,16 @@ def _read(actor: Actor, record_id: str, form: Any, *, basis: str, grant_id: str 
 
 
 def _attach(form: Any, error: InputError) -> None:
-    """The library's input error beside its field, in plain words where we know the case."""
-    message = str(error)
-    if error.field == "disclose_on" and "public security" in message:
+    """The library's input error beside its field, in plain words (from its code, never its
+    English)."""
+    if error.field == "disclose_on" and error.code == Invalid.NOT_PERMITTED:
         message = _("Only a public security department can delay what the resident is told.")
-    elif error.field == "justification" and "characters" in message:
+    elif error.field == "justification" and error.code == Invalid.TOO_LONG:
         message = _("The justification is too long.")
     elif error.field == "justification":
         message = _("Write the justification: what happened and why you need this record.")
+    else:
+        message = invalid(error.code, error.params)
     target = getattr(form, error.field or "", None)
     if target is None or not hasattr(target, "errors"):
         target = form.justification

@@ -47,7 +47,7 @@ from ledger.store.models import (
 
 from ..i18n import ROLE_NAMES, name_of
 from ..names import display_names
-from ..presentation import FINDING_NAMES, status_name
+from ..presentation import FINDING_NAMES, invalid, status_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -276,9 +276,7 @@ def attach_error(form: FlaskForm, exc: LedgerError, fields: dict[str, str] | Non
     if isinstance(exc, InputError) and exc.field:
         target = getattr(form, fields.get(exc.field, exc.field), None)
         if target is not None:
-            text = str(exc)
-            prefix = f"{exc.field}: "
-            target.errors = [*target.errors, text[len(prefix) :] if text.startswith(prefix) else text]
+            target.errors = [*target.errors, invalid(exc.code, exc.params)]
             return True
     return False
 
@@ -286,6 +284,8 @@ def attach_error(form: FlaskForm, exc: LedgerError, fields: dict[str, str] | Non
 def refused_message(exc: LedgerError) -> str:
     if isinstance(exc, ContractRevert):
         return contract_message(exc)
+    if isinstance(exc, InputError):
+        return invalid(exc.code, exc.params)
     return str(exc)
 
 
