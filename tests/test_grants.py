@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ledger.chainview import ChainStatus, GrantState
-from ledger.grants import ENDED, Grants, GrantStatus, status_of, window_at
+from ledger.grants import ENDED, IN_FORCE, Grants, GrantStatus, status_of, window_at
 
 START, END = 1_000, 2_000
 GRANT = "0x" + "ab" * 32
@@ -72,3 +72,9 @@ def test_the_clock_is_the_chain_heads_unless_given() -> None:
 
 def test_status_values_are_the_ones_on_the_wire() -> None:
     assert [s.value for s in GrantStatus] == ["pending", "not-yet-valid", "active", "expired", "withdrawn", "revoked"]
+
+
+def test_every_status_is_pending_in_force_or_ended() -> None:
+    """Withdraw and revoke are offered for a grant in force, a future one included."""
+    assert {GrantStatus.NOT_YET_VALID, GrantStatus.ACTIVE} == IN_FORCE and not IN_FORCE & ENDED
+    assert IN_FORCE | ENDED | {GrantStatus.PENDING} == set(GrantStatus)
