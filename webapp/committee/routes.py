@@ -44,7 +44,7 @@ from ledger.grants import IN_FORCE
 from .. import errors as web_errors
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
 from ..names import display_names
-from ..presentation import STAFF, refusal_name
+from ..presentation import STAFF, invalid, refusal_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries, scope
@@ -847,11 +847,11 @@ def relay_grant(address: str) -> Any:
         )
     except InputError as exc:
         target = {"categories": form.categories, "valid_until": form.valid_until, "department": form.department}
-        message = str(exc).removeprefix(f"{exc.field}: ")
+        message = invalid(exc.code, exc.params)
         if exc.field in target:
             target[exc.field].errors = [message]
         else:
-            form.purpose_text.errors = [str(exc)]
+            form.purpose_text.errors = [message]
         return _relay_page(actor, member, form, status=400)
     with store() as db:
         name = display_names({member.address}, db=db)[member.address]

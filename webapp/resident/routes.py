@@ -53,7 +53,7 @@ from ledger.store.models import (
 from ..committee.schemaform import enum_label
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, short_address
-from ..presentation import RESIDENT, decision_name, grant_note, history_finding, refusal_name
+from ..presentation import RESIDENT, decision_name, grant_note, history_finding, invalid, refusal_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from .forms import GrantForm, HistoryFilter
@@ -624,9 +624,9 @@ def new_grant() -> Any:
         except InputError as exc:
             target = getattr(form, _FIELD_OF.get(exc.field or "", ""), None)
             if target is None:
-                form.form_errors.append(str(exc))
+                form.form_errors.append(invalid(exc.code, exc.params))
             else:
-                target.errors = [*target.errors, str(exc)]
+                target.errors = [*target.errors, invalid(exc.code, exc.params)]
             form.confirmed.data = ""
             return render_template("resident/new_grant.html", form=form), 400
         flash(_("Done. %(summary)s", summary=summary), "success")
