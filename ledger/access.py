@@ -42,12 +42,12 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
 
-from .accesslog import AccessLog, Draft
+from .accesslog import AccessLog, Action, Draft, Outcome
 from .categories import Category
 from .chainview import ChainView, MemberState, OrgState, RecordState
 from .consent import Purpose
 from .context import Ledger
-from .errors import AccessRefused, InputError, NodeError, NotFoundError
+from .errors import AccessRefused, InputError, Invalid, NodeError, NotFoundError, Refusal
 from .formats import parse_id
 from .records import content_check
 from .store.models import AccessEvent, ChainGrant, ChainRecordVersion, RecordVersion, Restore
@@ -73,21 +73,28 @@ _ACTIVE_GRANTS = (
 )
 _LEAF_AT = select(_EVENTS.c.leaf).where(_EVENTS.c.seq == bindparam("seq"))
 
-BASES = ("grant", "duty", "emergency")
+
+class ReadBasis(StrEnum):
+    """On what basis a read is made (the leaf's ``basis``). On disk: never respell."""
+
+    GRANT = "grant"
+    DUTY = "duty"
+    EMERGENCY = "emergency"
+
+
+class LogState(StrEnum):
+    """How far the log is anchored (:attr:`Health.state`)."""
+
+    OK = "ok"
+    ANCHORING = "anchoring"
+    CLOSED = "closed"
+
+
+BASES = tuple(ReadBasis)
 HEALTH_MAX_AGE = 0.2  # seconds a computed anchoring health may be reused
 MAX_JUSTIFICATION = 2_000
 MAX_DEFERRAL_DAYS = 366
 CHINA = timezone(timedelta(hours=8))
-
-# Refusal reasons (in the leaf's ``reason``)
-NO_ACTIVE_GRANT = "no-active-grant"
-GRANT_NOT_ACTIVE = "grant-not-active"
-NOT_AUTHORISED = "not-authorised"
-NO_DUTY = "no-duty"
-ANCHORING_STALLED = "anchoring-stalled"
-CHAIN_UNREACHABLE = "chain-unreachable"
-RECORD_ALTERED = "record-altered"  # the stored content does not match its commitment on chain
-CONTENT_LOST = "content-lost"  # the version was committed after the backup the database was restored from
 
 
 def now_ms() -> int:
@@ -109,16 +116,16 @@ class Disclosure:
     category: Category
     content: Any
     seq: int
-    basis: str
+    basis: ReadBasis
     grant_id: str | None
 
 
 class Closed(StrEnum):
     """Why reads are closed (fail closed). Never respell: monitoring alerts name them."""
 
-    ANCHORING_STALLED = ANCHORING_STALLED  # the oldest unanchored event waited past the limit
+    ANCHORING_STALLED = Refusal.ANCHORING_STALLED.value  # the oldest unanchored event waited past the limit
     LOG_BEHIND_CHAIN = "log-behind-chain"  # the database holds fewer events than the chain anchored
-    CHAIN_UNREACHABLE = CHAIN_UNREACHABLE  # the chain cannot be asked (no Health then: NodeError)
+    CHAIN_UNREACHABLE = Refusal.CHAIN_UNREACHABLE.value  # the chain cannot be asked (no Health then: NodeError)
 
 
 @dataclass(frozen=True)
@@ -157,10 +164,10 @@ class Health:
         return self.closed_reason() is not None
 
     @property
-    def state(self) -> str:
+    def state(self) -> LogState:
         if self.closed:
-            return "closed"
-        return "ok" if self.oldest_unanchored_ms is None else "anchoring"
+            return LogState.CLOSED
+        return LogState.OK if self.oldest_unanchored_ms is None else LogState.ANCHORING
 
 
 def health(log: AccessLog, view: ChainView, limit_seconds: float) -> Health:
@@ -251,7 +258,7 @@ class Access:
         record_id: str,
         *,
         accessor: str,
-        basis: str | None = None,
+        basis: ReadBasis | str | None = None,
         grant_id: str | None = None,
         justification: str | None = None,
         disclose_on: str | None = None,
@@ -262,13 +269,25 @@ class Access:
         nothing logged) when the chain cannot be asked who the record or the reader is."""
         who = self.ledger.address_of(accessor)
         if basis is not None and basis not in BASES:
-            raise InputError(f"unknown basis {basis!r}; expected one of: {', '.join(BASES)}", field="basis")
+            raise InputError(
+                f"unknown basis {basis!r}; expected one of: {', '.join(BASES)}",
+                code=Invalid.UNKNOWN_CHOICE,
+                field="basis",
+                params={"value": basis, "choices": list(BASES)},
+            )
         if justification is not None:
             justification = justification.strip()
             if len(justification) > MAX_JUSTIFICATION:
-                raise InputError(f"at most {MAX_JUSTIFICATION} characters", field="justification")
-        if basis == "emergency" and not justification:
-            raise InputError("an emergency access needs a written justification", field="justification")
+                raise InputError(
+                    f"at most {MAX_JUSTIFICATION} characters",
+                    code=Invalid.TOO_LONG,
+                    field="justification",
+                    params={"max": MAX_JUSTIFICATION},
+                )
+        if basis == ReadBasis.EMERGENCY and not justification:
+            raise InputError(
+                "an emergency access needs a written justification", code=Invalid.REQUIRED, field="justification"
+            )
         if grant_id is not None:
             grant_id = parse_id(grant_id, field="grant_id", what="grant id")
         target = self._target(record_id)
@@ -276,28 +295,36 @@ class Access:
         deferred = self._check_disclosure(disclose_on, reader, justification)
 
         draft = Draft(
-            action="read", outcome="allowed", resident=target.record.subject, accessor=who, time=self.now(),
+            action=Action.READ, outcome=Outcome.ALLOWED, resident=target.record.subject, accessor=who, time=self.now(),
             record_id=target.record.record_id, category=target.category.slug, organisation=reader.org_id,
             justification=justification or None, disclose_on=deferred,
         )  # fmt: skip
         try:
             state = self.health()
         except NodeError as exc:
-            self._refuse(draft, CHAIN_UNREACHABLE, f"the chain cannot be asked how far the log is anchored ({exc})")
+            self._refuse(
+                draft,
+                Refusal.CHAIN_UNREACHABLE,
+                f"the chain cannot be asked how far the log is anchored ({exc})",
+                asking="anchoring",
+                problem=str(exc),
+            )
         if state.behind:
-            self._refuse(draft, ANCHORING_STALLED, f"the database holds {state.size} access events but the chain has "
-                         f"anchored {state.anchored_size}: it was cut back or restored from an old backup; reads "
-                         "resume once the office has put it right (run 'gridledger verify all')")  # fmt: skip
+            self._refuse(draft, Refusal.ANCHORING_STALLED, f"the database holds {state.size} access events but the chain "
+                         f"has anchored {state.anchored_size}: it was cut back or restored from an old backup; reads "
+                         "resume once the office has put it right (run 'gridledger verify all')",
+                         size=state.size, anchored=state.anchored_size)  # fmt: skip
         if state.closed_reason(self.now()) is not None:
-            self._refuse(draft, ANCHORING_STALLED, f"the access log has not been anchored for {state.lag_at(self.now()):.0f} s "
-                         f"(limit {self.limit:.0f} s); reads resume once 'gridledger worker' anchors it")  # fmt: skip
+            lag = state.lag_at(self.now())
+            self._refuse(draft, Refusal.ANCHORING_STALLED, f"the access log has not been anchored for {lag:.0f} s "
+                         f"(limit {self.limit:.0f} s); reads resume once 'gridledger worker' anchors it",
+                         lag=round(lag), limit=round(self.limit))  # fmt: skip
 
-        if basis is None:
-            basis = self._choose_basis(reader, justification)
-        draft.basis = basis
-        if basis == "grant":
+        chosen = self._choose_basis(reader, justification) if basis is None else ReadBasis(basis)
+        draft.basis = chosen
+        if chosen == ReadBasis.GRANT:
             self._grant_basis(draft, reader, target, grant_id)
-        elif basis == "duty":
+        elif chosen == ReadBasis.DUTY:
             self._duty_basis(draft, reader, target)
         else:
             self._emergency_basis(draft, reader, target)
@@ -305,22 +332,27 @@ class Access:
         appended = self.log.record(draft)
         return Disclosure(
             target.record.record_id, target.version, target.certified, target.category, content,
-            appended.seq, basis, draft.grant_id,
+            appended.seq, chosen, draft.grant_id,
         )  # fmt: skip
 
     @staticmethod
-    def _choose_basis(reader: _Reader, why: str | None) -> str:
+    def _choose_basis(reader: _Reader, why: str | None) -> ReadBasis:
         """Members of committees and offices read on duty; with a justification, an
         emergency; otherwise under a grant."""
         if reader.role in ("committee-member", "grid-worker", "office-admin"):
-            return "duty"
+            return ReadBasis.DUTY
         if why:
-            return "emergency"
-        return "grant"
+            return ReadBasis.EMERGENCY
+        return ReadBasis.GRANT
 
     def _grant_basis(self, draft: Draft, reader: _Reader, target: _Target, grant_id: str | None) -> None:
         if not reader.acts_as("department-officer") or reader.org_id is None:
-            self._refuse(draft, NOT_AUTHORISED, "only an active department officer reads under a grant")
+            self._refuse(
+                draft,
+                Refusal.NOT_AUTHORISED,
+                "only an active department officer reads under a grant",
+                basis=ReadBasis.GRANT,
+            )
         assert reader.org_id is not None
         if grant_id is not None:
             candidates = [grant_id]
@@ -340,14 +372,20 @@ class Access:
                     draft.grant_id, draft.purpose = candidate, grant.purpose
                     return
         except NodeError as exc:
-            self._refuse(draft, CHAIN_UNREACHABLE, f"the chain cannot be asked whether a grant is active ({exc})")
+            self._refuse(
+                draft,
+                Refusal.CHAIN_UNREACHABLE,
+                f"the chain cannot be asked whether a grant is active ({exc})",
+                asking="grant",
+                problem=str(exc),
+            )
         if grant_id is not None:
             draft.grant_id = grant_id
-            self._refuse(draft, GRANT_NOT_ACTIVE, f"grant {grant_id} is not active for your department and "
+            self._refuse(draft, Refusal.GRANT_NOT_ACTIVE, f"grant {grant_id} is not active for your department and "
                          f"{target.category.slug} records of this resident now (withdrawn, revoked, expired or "
-                         "never given)")  # fmt: skip
-        self._refuse(draft, NO_ACTIVE_GRANT, f"your department holds no active grant of this resident covering "
-                     f"{target.category.slug} records")  # fmt: skip
+                         "never given)", grant=grant_id, category=target.category.slug)  # fmt: skip
+        self._refuse(draft, Refusal.NO_ACTIVE_GRANT, f"your department holds no active grant of this resident covering "
+                     f"{target.category.slug} records", category=target.category.slug)  # fmt: skip
 
     def _duty_basis(self, draft: Draft, reader: _Reader, target: _Target) -> None:
         if reader.acts_as("committee-member", "grid-worker") and reader.org_id == target.record.committee_id:
@@ -356,7 +394,7 @@ class Access:
         if reader.acts_as("office-admin") and target.office is not None and reader.org_id == target.office:
             draft.purpose = int(Purpose.AUDIT)
             return
-        self._refuse(draft, NO_DUTY, "a duty read is for the record's own committee or the office governing it")
+        self._refuse(draft, Refusal.NO_DUTY, "a duty read is for the record's own committee or the office governing it")
 
     def _emergency_basis(self, draft: Draft, reader: _Reader, target: _Target) -> None:
         if (
@@ -366,8 +404,8 @@ class Access:
             or target.office is None
             or reader.org.parent_id != target.office
         ):
-            self._refuse(draft, NOT_AUTHORISED, "an emergency read is for an active officer of a department "
-                         "under the office governing the record")  # fmt: skip
+            self._refuse(draft, Refusal.NOT_AUTHORISED, "an emergency read is for an active officer of a department "
+                         "under the office governing the record", basis=ReadBasis.EMERGENCY)  # fmt: skip
         draft.purpose = int(Purpose.EMERGENCY_RESPONSE)
 
     def _content(self, draft: Draft, target: _Target) -> Any:
@@ -384,7 +422,13 @@ class Access:
                 else self.view.version_hash(target.record.record_id, target.version)
             )
         except NodeError as exc:
-            self._refuse(draft, CHAIN_UNREACHABLE, f"the chain cannot be asked for the record's commitment ({exc})")
+            self._refuse(
+                draft,
+                Refusal.CHAIN_UNREACHABLE,
+                f"the chain cannot be asked for the record's commitment ({exc})",
+                asking="commitment",
+                problem=str(exc),
+            )
         problem = None
         content: Any = None
         if row is None or row.content is None or row.salt is None:
@@ -398,12 +442,13 @@ class Access:
                 if content_check(content, row.salt, expected) != "verified":
                     problem = "its stored content does not match its commitment on chain"
         if row is None and self._lost_with_restore(target.record.record_id, target.version):
-            self._refuse(draft, CONTENT_LOST, f"version {target.version} of record {target.record.record_id} was "
+            self._refuse(draft, Refusal.CONTENT_LOST, f"version {target.version} of record {target.record.record_id} was "
                          "committed after the backup the database was restored from: its content is lost (enter it "
-                         "again as a new version)")  # fmt: skip
+                         "again as a new version)", record=target.record.record_id, version=target.version)  # fmt: skip
         if problem is not None:
-            self._refuse(draft, RECORD_ALTERED, f"version {target.version} of record {target.record.record_id}: "
-                         f"{problem}; the database was altered and nothing was shown (run 'gridledger verify all')")  # fmt: skip
+            self._refuse(draft, Refusal.RECORD_ALTERED, f"version {target.version} of record {target.record.record_id}: "
+                         f"{problem}; the database was altered and nothing was shown (run 'gridledger verify all')",
+                         record=target.record.record_id, version=target.version)  # fmt: skip
         return content
 
     def _lost_with_restore(self, record_id: str, version: int) -> bool:
@@ -424,10 +469,10 @@ class Access:
                 is not None
             )
 
-    def _refuse(self, draft: Draft, reason: str, message: str) -> Any:
-        draft.outcome, draft.reason = "refused", reason
+    def _refuse(self, draft: Draft, reason: Refusal, message: str, **params: Any) -> Any:
+        draft.outcome, draft.reason = Outcome.REFUSED, reason
         appended = self.log.record(draft)
-        raise AccessRefused(reason, message, seq=appended.seq)
+        raise AccessRefused(reason, message, seq=appended.seq, params=params)
 
     # -- anchoring health (fail closed) ---------------------------------------------
 
@@ -469,13 +514,33 @@ class Access:
         try:
             day = date.fromisoformat(disclose_on)
         except ValueError:
-            raise InputError(f"expected a date as YYYY-MM-DD; got {disclose_on!r}", field="disclose_on") from None
+            raise InputError(
+                f"expected a date as YYYY-MM-DD; got {disclose_on!r}",
+                code=Invalid.BAD_DATE,
+                field="disclose_on",
+                params={"value": disclose_on},
+            ) from None
         if reader.org is None or reader.org.department_kind != "public-security":
-            raise InputError("only a public security department may defer disclosure", field="disclose_on")
+            raise InputError(
+                "only a public security department may defer disclosure",
+                code=Invalid.NOT_PERMITTED,
+                field="disclose_on",
+            )
         if not why:
-            raise InputError("a deferred disclosure needs the investigation's justification", field="justification")
+            raise InputError(
+                "a deferred disclosure needs the investigation's justification",
+                code=Invalid.REQUIRED,
+                field="justification",
+            )
         if day <= today():
-            raise InputError("the disclosure date must be in the future", field="disclose_on")
+            raise InputError(
+                "the disclosure date must be in the future", code=Invalid.NOT_IN_FUTURE, field="disclose_on"
+            )
         if day > today() + timedelta(days=MAX_DEFERRAL_DAYS):
-            raise InputError(f"at most {MAX_DEFERRAL_DAYS} days ahead", field="disclose_on")
+            raise InputError(
+                f"at most {MAX_DEFERRAL_DAYS} days ahead",
+                code=Invalid.TOO_FAR_AHEAD,
+                field="disclose_on",
+                params={"days": MAX_DEFERRAL_DAYS},
+            )
         return day.isoformat()

@@ -30,6 +30,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
@@ -97,6 +98,20 @@ def canonical_leaf(leaf: dict[str, Any]) -> bytes:
         elif isinstance(value, bool) or not (value is None or (isinstance(value, int) and abs(value) <= _SAFE_INT)):
             return formats.canonical_json(leaf)
     return json.dumps(leaf, sort_keys=True, separators=(",", ":")).encode()
+
+
+class Action(StrEnum):
+    """What an access event is (the leaf's ``action``). On disk: never respell."""
+
+    READ = "read"
+    REVIEW = "review"
+
+
+class Outcome(StrEnum):
+    """How an access ended (the leaf's ``outcome``). On disk: never respell."""
+
+    ALLOWED = "allowed"
+    REFUSED = "refused"
 
 
 @dataclass

@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,11 +27,13 @@ from eth_account.messages import encode_defunct
 from sqlalchemy import Table, select
 
 from . import formats
-from .access import CHINA, now_ms
-from .accesslog import AccessLog, Draft, justification_hash
+from .access import CHINA, ReadBasis, now_ms
+from .accesslog import AccessLog, Action, Draft, Outcome, justification_hash
 from .categories import Category
+from .chainview import ChainStatus
 from .context import Ledger
-from .errors import ConflictError, InputError, LedgerError, NotFoundError
+from .errors import ConflictError, InputError, Invalid, LedgerError, NotFoundError
+from .grants import GrantStatus, window_at
 from .history import Scope, parse_leaf
 from .merkle import leaf_hash
 from .store import as_stored
@@ -40,35 +43,49 @@ if TYPE_CHECKING:
     from .verify import Report
 
 REVIEW_FORMAT = "gridledger-review/1"
-DECISIONS = ("approve", "flag")
 CHUNK = 20_000
 
-# Access findings
-OUTSIDE_CATEGORIES = "outside-categories"
-OUTSIDE_TIME = "outside-time"
-AFTER_EXPIRY = "after-expiry"
-AFTER_WITHDRAWAL = "after-withdrawal"
-AFTER_REVOCATION = "after-revocation"
-WRONG_DEPARTMENT = "wrong-department"
-WRONG_RESIDENT = "wrong-resident"
-UNKNOWN_GRANT = "unknown-grant"
-EMERGENCY_UNREVIEWED = "emergency-unreviewed"
-EMERGENCY_FLAGGED = "emergency-flagged"
-REFUSED = "refused-attempt"
-VOLUME_ANOMALY = "volume-anomaly"
-# Log integrity findings
-LEAF_MISSING = "leaf-missing"
-LEAF_MOVED = "leaf-moved"
-LEAF_HASH_MISMATCH = "leaf-hash-mismatch"
-INDEX_MISMATCH = "index-mismatch"
-CHECKPOINT_MISMATCH = "checkpoint-mismatch"
-CHECKPOINT_NOT_ON_CHAIN = "checkpoint-not-on-chain"
-BEYOND_HEAD = "leaf-beyond-head"
 
-SEVERITY = {
-    OUTSIDE_CATEGORIES: "high", OUTSIDE_TIME: "high", AFTER_EXPIRY: "high", AFTER_WITHDRAWAL: "high",
-    AFTER_REVOCATION: "high", WRONG_DEPARTMENT: "high", WRONG_RESIDENT: "high", UNKNOWN_GRANT: "high",
-    EMERGENCY_UNREVIEWED: "medium", EMERGENCY_FLAGGED: "high", REFUSED: "info", VOLUME_ANOMALY: "medium",
+class Decision(StrEnum):
+    """An office's decision on an emergency read (the review leaf's ``decision``). On disk:
+    never respell."""
+
+    APPROVE = "approve"
+    FLAG = "flag"
+
+
+class Severity(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    INFO = "info"
+
+
+class FindingKind(StrEnum):
+    """What an access finding says (:attr:`Finding.kind`), with :attr:`Finding.params`. In
+    the exports and the API: never respell. The log's integrity is :class:`ledger.verify.Problem`."""
+
+    OUTSIDE_CATEGORIES = "outside-categories"  # params: category
+    OUTSIDE_TIME = "outside-time"  # read before the grant's start
+    AFTER_EXPIRY = "after-expiry"
+    AFTER_WITHDRAWAL = "after-withdrawal"  # params: block (where the grant was withdrawn)
+    AFTER_REVOCATION = "after-revocation"  # params: block (where the grant was revoked)
+    WRONG_DEPARTMENT = "wrong-department"
+    WRONG_RESIDENT = "wrong-resident"
+    UNKNOWN_GRANT = "unknown-grant"
+    EMERGENCY_UNREVIEWED = "emergency-unreviewed"
+    EMERGENCY_FLAGGED = "emergency-flagged"
+    REFUSED = "refused-attempt"  # params: reason (a ledger.errors.Refusal)
+    VOLUME_ANOMALY = "volume-anomaly"  # params: count, day, usual
+
+
+DECISIONS = tuple(Decision)
+SEVERITY: dict[FindingKind, Severity] = {
+    FindingKind.OUTSIDE_CATEGORIES: Severity.HIGH, FindingKind.OUTSIDE_TIME: Severity.HIGH,
+    FindingKind.AFTER_EXPIRY: Severity.HIGH, FindingKind.AFTER_WITHDRAWAL: Severity.HIGH,
+    FindingKind.AFTER_REVOCATION: Severity.HIGH, FindingKind.WRONG_DEPARTMENT: Severity.HIGH,
+    FindingKind.WRONG_RESIDENT: Severity.HIGH, FindingKind.UNKNOWN_GRANT: Severity.HIGH,
+    FindingKind.EMERGENCY_UNREVIEWED: Severity.MEDIUM, FindingKind.EMERGENCY_FLAGGED: Severity.HIGH,
+    FindingKind.REFUSED: Severity.INFO, FindingKind.VOLUME_ANOMALY: Severity.MEDIUM,
 }  # fmt: skip
 ANOMALY_FACTOR = 3.0
 ANOMALY_MIN_EXCESS = 20
@@ -77,15 +94,16 @@ ANOMALY_MIN_DAYS = 3
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str
-    severity: str
-    detail: str
+    kind: FindingKind
+    severity: Severity
+    detail: str  # in English, for the command line and the exports; pages word kind and params
     seq: int | None = None
     time: int | None = None  # ms
     organisation: str | None = None
     resident: str | None = None
     record_id: str | None = None
     grant_id: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,14 +122,14 @@ class Audit:
     @property
     def ok(self) -> bool:
         """No access finding of high severity, and (when checked) integrity intact."""
-        return not any(f.severity == "high" for f in self.findings) and (
+        return not any(f.severity == Severity.HIGH for f in self.findings) and (
             self.integrity is None or self.integrity.ok
         )
 
     @property
     def exit_code(self) -> int:
         """0 clean, 1 findings of high severity or of integrity, 2 integrity could not be checked."""
-        if any(f.severity == "high" for f in self.findings):
+        if any(f.severity == Severity.HIGH for f in self.findings):
             return 1
         return 0 if self.integrity is None else self.integrity.exit_code
 
@@ -174,9 +192,13 @@ def run(ledger: Ledger, scope: Scope | None = None, *, integrity: bool = True, c
     for seq, leaf in emergencies.items():
         decision = reviews.get(seq)
         if decision is None:
-            audit.findings.append(_finding(EMERGENCY_UNREVIEWED, leaf, "emergency access awaiting an office review"))
-        elif decision == "flag":
-            audit.findings.append(_finding(EMERGENCY_FLAGGED, leaf, "emergency access flagged by the office's review"))
+            audit.findings.append(
+                _finding(FindingKind.EMERGENCY_UNREVIEWED, leaf, "emergency access awaiting an office review")
+            )
+        elif decision == Decision.FLAG:
+            audit.findings.append(
+                _finding(FindingKind.EMERGENCY_FLAGGED, leaf, "emergency access flagged by the office's review")
+            )
     _anomalies(audit)
     if integrity:
         from .verify import verify
@@ -187,48 +209,54 @@ def run(ledger: Ledger, scope: Scope | None = None, *, integrity: bool = True, c
     return audit
 
 
-def _finding(kind: str, leaf: dict[str, Any], detail: str) -> Finding:
+def _finding(kind: FindingKind, leaf: dict[str, Any], detail: str, **params: Any) -> Finding:
     return Finding(
         kind, SEVERITY[kind], detail, leaf["seq"], leaf["time"], leaf["organisation"], leaf["resident"],
-        leaf["recordId"], leaf["grantId"],
+        leaf["recordId"], leaf["grantId"], params,
     )  # fmt: skip
 
 
 def _check_access(
     audit: Audit, leaf: dict[str, Any], grants: dict[str, ChainGrant], emergencies: dict[int, Any]
 ) -> None:
-    if leaf["outcome"] == "refused":
-        audit.findings.append(_finding(REFUSED, leaf, f"refused: {leaf.get('reason')}"))
+    if leaf["outcome"] == Outcome.REFUSED:
+        reason = leaf.get("reason")
+        audit.findings.append(_finding(FindingKind.REFUSED, leaf, f"refused: {reason}", reason=reason))
         return
     key = (leaf["organisation"] or "-", _day(leaf["time"]))
     audit.per_day[key] = audit.per_day.get(key, 0) + 1
-    if leaf["basis"] == "emergency":
+    if leaf["basis"] == ReadBasis.EMERGENCY:
         emergencies[leaf["seq"]] = leaf
         return
-    if leaf["basis"] != "grant":
+    if leaf["basis"] != ReadBasis.GRANT:
         return
     grant = grants.get(leaf["grantId"] or "")
     if grant is None:
-        audit.findings.append(_finding(UNKNOWN_GRANT, leaf, "read under a grant the chain does not know"))
+        audit.findings.append(_finding(FindingKind.UNKNOWN_GRANT, leaf, "read under a grant the chain does not know"))
         return
     seconds = leaf["time"] // 1000
-    problems = []
+    problems: list[tuple[FindingKind, str, dict[str, Any]]] = []
     if grant.resident != leaf["resident"]:
-        problems.append((WRONG_RESIDENT, "the grant is another resident's"))
+        problems.append((FindingKind.WRONG_RESIDENT, "the grant is another resident's", {}))
     if grant.department != leaf["organisation"]:
-        problems.append((WRONG_DEPARTMENT, "the grant is to another department"))
+        problems.append((FindingKind.WRONG_DEPARTMENT, "the grant is to another department", {}))
     if leaf["category"] is None or not grant.categories >> int(Category[leaf["category"].upper()]) & 1:
-        problems.append((OUTSIDE_CATEGORIES, f"{leaf['category']} records are outside the grant's categories"))
-    if seconds >= grant.valid_until:
-        problems.append((AFTER_EXPIRY, "read after the grant expired"))
-    elif seconds < grant.valid_from:
-        problems.append((OUTSIDE_TIME, "read before the grant's start"))
+        problems.append((FindingKind.OUTSIDE_CATEGORIES, f"{leaf['category']} records are outside the grant's "
+                         "categories", {"category": leaf["category"]}))  # fmt: skip
+    # When the read was made, as the grant's status would have said then (ledger.grants).
+    status = window_at(grant.valid_from, grant.valid_until, seconds)
+    if status == GrantStatus.EXPIRED:
+        problems.append((FindingKind.AFTER_EXPIRY, "read after the grant expired", {}))
+    elif status == GrantStatus.NOT_YET_VALID:
+        problems.append((FindingKind.OUTSIDE_TIME, "read before the grant's start", {}))
     block = leaf.get("block")
-    if grant.status in ("withdrawn", "revoked") and (block is None or block >= grant.status_block):
-        kind = AFTER_WITHDRAWAL if grant.status == "withdrawn" else AFTER_REVOCATION
-        problems.append((kind, f"read after the grant was {grant.status} (block {grant.status_block})"))
-    for kind, detail in problems:
-        audit.findings.append(_finding(kind, leaf, detail))
+    ended = grant.status in (ChainStatus.WITHDRAWN, ChainStatus.REVOKED)
+    if ended and (block is None or block >= grant.status_block):
+        kind = FindingKind.AFTER_WITHDRAWAL if grant.status == ChainStatus.WITHDRAWN else FindingKind.AFTER_REVOCATION
+        problems.append((kind, f"read after the grant was {grant.status} (block {grant.status_block})",
+                         {"block": grant.status_block}))  # fmt: skip
+    for kind, detail, params in problems:
+        audit.findings.append(_finding(kind, leaf, detail, **params))
 
 
 def _anomalies(audit: Audit) -> None:
@@ -244,25 +272,36 @@ def _anomalies(audit: Audit) -> None:
             usual = statistics.median(c for d, c in counts.items() if d != day)
             if count > ANOMALY_FACTOR * usual and count - usual >= ANOMALY_MIN_EXCESS:
                 audit.findings.append(Finding(
-                    VOLUME_ANOMALY, SEVERITY[VOLUME_ANOMALY], f"{count} reads on {day}; usually {usual:g} a day",
-                    organisation=org,
+                    FindingKind.VOLUME_ANOMALY, SEVERITY[FindingKind.VOLUME_ANOMALY],
+                    f"{count} reads on {day}; usually {usual:g} a day", organisation=org,
+                    params={"count": count, "day": day, "usual": usual},
                 ))  # fmt: skip
 
 
 # -- emergency reviews ------------------------------------------------------------------------
 
 
-def review(ledger: Ledger, seq: int, decision: str, note: str, *, reviewer: str) -> EmergencyReview:
+def review(ledger: Ledger, seq: int, decision: Decision | str, note: str, *, reviewer: str) -> EmergencyReview:
     """An office admin's signed decision on an emergency access, logged as a leaf."""
     if decision not in DECISIONS:
-        raise InputError(f"expected one of: {', '.join(DECISIONS)}", field="decision")
+        raise InputError(
+            f"expected one of: {', '.join(Decision)}",
+            code=Invalid.UNKNOWN_CHOICE,
+            field="decision",
+            params={"value": decision, "choices": list(Decision)},
+        )
     if not note.strip():
-        raise InputError("say why, for the record", field="note")
+        raise InputError("say why, for the record", code=Invalid.REQUIRED, field="note")
     log = ledger.log
     event = log.event(seq)
     leaf = json.loads(bytes(event.leaf))
-    if leaf["basis"] != "emergency" or leaf["outcome"] != "allowed" or leaf["action"] != "read":
-        raise InputError(f"access event #{seq} is not an emergency read", field="seq")
+    if leaf["basis"] != ReadBasis.EMERGENCY or leaf["outcome"] != Outcome.ALLOWED or leaf["action"] != Action.READ:
+        raise InputError(
+            f"access event #{seq} is not an emergency read",
+            code=Invalid.NOT_EMERGENCY_READ,
+            field="seq",
+            params={"seq": seq},
+        )
     account = ledger.account(reviewer)
     with ledger.store.session() as session:
         if session.get(EmergencyReview, seq) is not None:
@@ -285,15 +324,15 @@ def review(ledger: Ledger, seq: int, decision: str, note: str, *, reviewer: str)
     body = formats.canonical_json(statement)
     signature = account.sign_message(encode_defunct(body)).signature
     appended = log.record(Draft(
-        action="review", outcome="allowed", resident=leaf["resident"], accessor=account.address, time=moment,
-        record_id=leaf["recordId"], category=leaf["category"], organisation=member.org_id, basis="duty",
-        justification=note, review_of=seq, decision=decision,
+        action=Action.REVIEW, outcome=Outcome.ALLOWED, resident=leaf["resident"], accessor=account.address, time=moment,
+        record_id=leaf["recordId"], category=leaf["category"], organisation=member.org_id, basis=ReadBasis.DUTY,
+        justification=note, review_of=seq, decision=Decision(decision),
         # A review of a read under legal hold is held as long: it names the read, its record
         # and the office's note, which the resident must not see before the read itself.
         disclose_on=leaf.get("disclosureDate"),
     ))  # fmt: skip
     row = EmergencyReview(
-        access_seq=seq, decision=decision, note=note, reviewer=account.address, statement=body.decode(),
+        access_seq=seq, decision=Decision(decision), note=note, reviewer=account.address, statement=body.decode(),
         signature=formats.to_hex(signature), review_seq=appended.seq,
     )  # fmt: skip
     with ledger.store.session() as session, session.begin():
@@ -305,8 +344,8 @@ def unreviewed(ledger: Ledger) -> list[AccessEvent]:
     with ledger.store.session() as session:
         done = set(session.scalars(select(EmergencyReview.access_seq)))
         rows = session.scalars(
-            select(AccessEvent).where(AccessEvent.basis == "emergency", AccessEvent.outcome == "allowed",
-                                      AccessEvent.action == "read").order_by(AccessEvent.seq)
+            select(AccessEvent).where(AccessEvent.basis == ReadBasis.EMERGENCY, AccessEvent.outcome == Outcome.ALLOWED,
+                                      AccessEvent.action == Action.READ).order_by(AccessEvent.seq)
         )  # fmt: skip
         return [r for r in rows if r.seq not in done]
 
@@ -339,7 +378,7 @@ def to_csv(ledger: Ledger, audit: Audit) -> str:
         writer.writerow(finding_row(finding, codes))
     if audit.integrity is not None:
         for f in audit.integrity.findings:
-            writer.writerow([str(f.code), "high", "" if f.seq is None else f.seq, "", "", "", f.subject, "",
+            writer.writerow([str(f.code), Severity.HIGH, "" if f.seq is None else f.seq, "", "", "", f.subject, "",
                              f"{f.part}: {f.detail}"])  # fmt: skip
     return out.getvalue()
 
@@ -427,7 +466,9 @@ def parse_day(text: str | None, field: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InputError(f"expected a date as YYYY-MM-DD; got {text!r}", field=field) from None
+        raise InputError(
+            f"expected a date as YYYY-MM-DD; got {text!r}", code=Invalid.BAD_DATE, field=field, params={"value": text}
+        ) from None
 
 
 def scope_of(

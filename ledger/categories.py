@@ -15,7 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from .errors import InputError
+from .errors import InputError, Invalid
 
 
 class Category(enum.IntEnum):
@@ -50,7 +50,12 @@ def parse_category(text: str | int) -> Category:
         except KeyError:
             pass
     choices = ", ".join(c.slug for c in Category)
-    raise InputError(f"unknown record category {text!r}; expected one of: {choices}", field="category")
+    raise InputError(
+        f"unknown record category {text!r}; expected one of: {choices}",
+        code=Invalid.UNKNOWN_CHOICE,
+        field="category",
+        params={"value": text, "choices": [c.slug for c in Category]},
+    )
 
 
 def mask(categories: list[Category]) -> int:
@@ -87,7 +92,12 @@ def validate(category: Category, content: Any) -> None:
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
         path = f"{path}.{missing}".lstrip(".") if missing else path
-        raise InputError("is required", field=path or category.slug)
+        raise InputError("is required", code=Invalid.REQUIRED, field=path or category.slug)
     if error.validator == "additionalProperties":
-        raise InputError(f"is not a field of {category.slug} records ({error.message})", field=path or category.slug)
-    raise InputError(error.message, field=path or category.slug)
+        raise InputError(
+            f"is not a field of {category.slug} records ({error.message})",
+            code=Invalid.UNKNOWN_FIELD,
+            field=path or category.slug,
+            params={"category": category.slug, "problem": error.message},
+        )
+    raise InputError(error.message, code=Invalid.SCHEMA, field=path or category.slug, params={"problem": error.message})

@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from eth_abi import decode as abi_decode
@@ -51,7 +52,19 @@ from .membership import DepartmentKind, OrgKind, Role, Status, name_of
 HEAD_MAX_AGE = 0.1  # seconds a chain head may be used for decisions
 MAX_SCAN = 2_000  # blocks of events read at once (Besu's eth_getLogs bound); beyond, forget all
 MAX_ENTRIES = 200_000  # answers remembered per kind; the oldest go first beyond it
-GRANT_STATUSES = ("none", "active", "withdrawn", "revoked")
+
+
+class ChainStatus(StrEnum):
+    """``ConsentRegistry.Status``, in its order (the chain's number is the index). What a grant's
+    status is shown as, time included, is :class:`ledger.grants.GrantStatus`."""
+
+    NONE = "none"
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+    REVOKED = "revoked"
+
+
+GRANT_STATUSES = tuple(ChainStatus)
 
 T = TypeVar("T")
 
@@ -119,7 +132,7 @@ class GrantState:
     valid_from: int
     valid_until: int
     terms_hash: str
-    status: str  # active | withdrawn | revoked
+    status: ChainStatus  # active | withdrawn | revoked
     relayer: str | None
 
 

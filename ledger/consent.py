@@ -26,9 +26,11 @@ from sqlalchemy import select
 from . import eip712, formats
 from .categories import Category, from_mask, mask
 from .chain import Call, ContractCalls, rpc
+from .chainview import ChainStatus
 from .context import Ledger
-from .errors import InputError, NotFoundError
+from .errors import InputError, Invalid, NotFoundError
 from .formats import from_hex, parse_id, to_hex
+from .grants import Grants, GrantStatus, status_of
 from .membership import org_id
 from .store.models import ChainGrant, GrantTerms, OrgProfile
 
@@ -72,7 +74,12 @@ def parse_enum(kind: type[enum.IntEnum], text: str, field: str) -> Any:
         return kind[text.strip().upper().replace("-", "_")]
     except KeyError:
         choices = ", ".join(m.name.lower().replace("_", "-") for m in kind)
-        raise InputError(f"unknown {field} {text!r}; expected one of: {choices}", field=field) from None
+        raise InputError(
+            f"unknown {field} {text!r}; expected one of: {choices}",
+            code=Invalid.UNKNOWN_CHOICE,
+            field=field,
+            params={"value": text, "choices": choices.split(", ")},
+        ) from None
 
 
 class ConsentCalls(ContractCalls):
@@ -99,6 +106,8 @@ class ConsentCalls(ContractCalls):
 
 @dataclass(frozen=True)
 class GrantView:
+    """A grant as people are shown it: its terms, and its status (:mod:`ledger.grants`)."""
+
     grant_id: str
     resident: str
     department: str
@@ -108,7 +117,7 @@ class GrantView:
     legal_basis: int
     valid_from: int
     valid_until: int
-    status: str  # active | withdrawn | revoked | expired | pending
+    status: GrantStatus
     relayer: str | None
     terms: dict[str, Any] | None
     issued_tx: str | None
@@ -142,11 +151,11 @@ class Consent:
         """Issues a grant; returns (grant id, tx). With ``relayer``, the resident signs and the
         relayer (a grid worker or committee member of the resident's committee) sends it."""
         if not categories:
-            raise InputError("choose at least one record category", field="categories")
+            raise InputError("choose at least one record category", code=Invalid.REQUIRED, field="categories")
         # The chain's clock decides isActive, so "from now" means the chain's now.
         start = self._chain_time() if valid_from is None else valid_from
         if valid_until <= start:
-            raise InputError("must be after the start of the grant", field="valid_until")
+            raise InputError("must be after the start of the grant", code=Invalid.END_BEFORE_START, field="valid_until")
         resident_account = self.ledger.account(resident)
         dept_id = org_id(department)
         dept = self._department(department, dept_id, resident_account.address)
@@ -198,7 +207,7 @@ class Consent:
                 grant_id=to_hex(grant_id), resident=resident_account.address, department=to_hex(dept_id),
                 categories=mask(categories), purpose=int(purpose), legal_basis=int(legal_basis), valid_from=start,
                 valid_until=valid_until, terms=formats.canonical_json(terms).decode(), terms_hash=to_hex(terms_hash),
-                status="active", relayer=None if relayer is None else sender.address, tx_hash=tx_hash,
+                status=ChainStatus.ACTIVE, relayer=None if relayer is None else sender.address, tx_hash=tx_hash,
             ))  # fmt: skip
 
         return to_hex(grant_id), self._submit(sender, call, rows)
@@ -218,15 +227,17 @@ class Consent:
                 resident, eip712.withdraw(self.domain, grant_id=gid, nonce=nonce, deadline=deadline)
             )
             call = self.calls.withdraw_with_sig(gid, deadline, signature)
-        return self._submit(sender, call, self._status_rows(grant.grant_id, "withdrawn", None))
+        return self._submit(sender, call, self._status_rows(grant.grant_id, ChainStatus.WITHDRAWN, None))
 
     def revoke(self, grant_id: str, reason: str, *, actor: str) -> str:
         """Revokes a grant as an admin of the office governing its department."""
         if not reason.strip():
-            raise InputError("give the reason for the revocation", field="reason")
+            raise InputError("give the reason for the revocation", code=Invalid.REQUIRED, field="reason")
         grant = self._grant(grant_id)
         call = self.calls.revoke(from_hex(grant.grant_id), keccak(text=reason))
-        return self._submit(self.ledger.account(actor), call, self._status_rows(grant.grant_id, "revoked", reason))
+        return self._submit(
+            self.ledger.account(actor), call, self._status_rows(grant.grant_id, ChainStatus.REVOKED, reason)
+        )
 
     # -- reads (indexed tables) ------------------------------------------------------
 
@@ -244,30 +255,26 @@ class Consent:
         return self._view(self._grant(grant_id).grant_id)
 
     def _view(self, grant_id: str) -> GrantView:
-        now = self._chain_time()
+        grants = Grants(self.ledger.view, self._chain_time)
+        state = grants.state(grant_id)  # the chain's word on the grant, not the row's
         with self.ledger.store.session() as session:
             terms = session.get(GrantTerms, grant_id)
             chain = session.get(ChainGrant, grant_id)
             codes = {p.org_id: p.code for p in session.scalars(select(OrgProfile))}
-        base: Any = chain or terms
+        base: Any = state or terms
         if base is None:
             raise NotFoundError(f"no grant {grant_id}")
-        if chain is None:
-            status = "pending"
-        elif chain.status == "active" and now >= chain.valid_until:
-            status = "expired"
-        else:
-            status = chain.status
         return GrantView(
             grant_id=grant_id, resident=base.resident, department=base.department, department_code=codes.get(base.department),
             categories=from_mask(base.categories), purpose=base.purpose, legal_basis=base.legal_basis,
-            valid_from=base.valid_from, valid_until=base.valid_until, status=status, relayer=base.relayer,
-            terms=json.loads(terms.terms) if terms else None, issued_tx=chain.issued_tx if chain else None,
+            valid_from=base.valid_from, valid_until=base.valid_until, status=status_of(state, grants.now()),
+            relayer=base.relayer, terms=json.loads(terms.terms) if terms else None,
+            issued_tx=chain.issued_tx if chain else None,
         )  # fmt: skip
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _status_rows(self, grant_id: str, status: str, reason: str | None) -> Any:
+    def _status_rows(self, grant_id: str, status: ChainStatus, reason: str | None) -> Any:
         def rows(session: Any, tx_hash: str) -> None:
             stored = session.get(GrantTerms, grant_id)
             stored.status = status
@@ -297,7 +304,7 @@ class Consent:
             view.head(newer_than=view.head()[0])
             dept = view.organisation(to_hex(dept_id))
         if dept is None or dept.kind != "department":
-            raise InputError("no such department on chain", field="department")
+            raise InputError("no such department on chain", code=Invalid.NO_SUCH_DEPARTMENT, field="department")
         member = view.member(resident)
         committee = view.organisation(member.org_id) if member is not None and member.role == "resident" else None
         with self.ledger.store.session() as session:
@@ -309,7 +316,9 @@ class Consent:
                 raise InputError(
                     f"{code} belongs to another office ({theirs}); the resident's committee belongs to {own}, "
                     "and a resident can grant only to that office's departments",
+                    code=Invalid.OTHER_OFFICE,
                     field="department",
+                    params={"department": code, "office": theirs, "own": own},
                 )
             profile = session.get(OrgProfile, to_hex(dept_id))
         return profile.name_zh if profile else ""  # the name in the terms' jurisdiction (CN)
@@ -327,5 +336,7 @@ def parse_date(text: str) -> int:
     try:
         day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone(timedelta(hours=8)))
     except ValueError:
-        raise InputError(f"expected a date as YYYY-MM-DD; got {text!r}", field="date") from None
+        raise InputError(
+            f"expected a date as YYYY-MM-DD; got {text!r}", code=Invalid.BAD_DATE, field="date", params={"value": text}
+        ) from None
     return int(day.timestamp())

@@ -48,12 +48,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from .access import GRANT_NOT_ACTIVE, Access, today
+from .access import Access, today
 from .anchoring import Anchorer, anchor_now, designate_anchorer
 from .categories import Category, validate
 from .consent import Consent, LegalBasis, Purpose
 from .context import Ledger
-from .errors import AccessRefused, ConfigurationError
+from .errors import AccessRefused, ConfigurationError, Refusal
 from .lease import Lease
 from .membership import DepartmentKind, Role, org_id
 from .organisations import Organisations, OrgNames
@@ -1013,7 +1013,7 @@ def _accesses(b: _Builder, people: list[Resident]) -> None:
         try:
             reads.read(rid, officer, basis="grant", grant_id=gid)
         except AccessRefused as refusal:
-            if refusal.reason != GRANT_NOT_ACTIVE:
+            if refusal.reason != Refusal.GRANT_NOT_ACTIVE:
                 b.say(f"  [yellow]the read after the withdrawal was refused for another reason[/yellow]: {refusal}")
             return
         b.say("  [yellow]the read after the withdrawal was not refused[/yellow]")

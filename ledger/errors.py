@@ -6,7 +6,51 @@ caller. Messages say what was expected, what was found, and what to do.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+
+class Invalid(StrEnum):
+    """Why input was refused (:attr:`InputError.code`), with :attr:`InputError.params`.
+    A format (docs/formats.md): the API sends it as ``code``; never respell."""
+
+    REQUIRED = "required"  # the field is empty and must not be
+    UNKNOWN_CHOICE = "unknown-choice"  # params: value, choices
+    TOO_LONG = "too-long"  # params: max
+    TOO_SHORT = "too-short"  # params: min
+    BAD_DATE = "bad-date"  # params: value (expected YYYY-MM-DD)
+    END_BEFORE_START = "end-before-start"
+    NOT_IN_FUTURE = "not-in-future"
+    TOO_FAR_AHEAD = "too-far-ahead"  # params: days
+    NOT_PERMITTED = "not-permitted"  # this kind of account may not set the field
+    BAD_ID = "bad-id"  # params: what, value
+    BAD_SIGNATURE = "bad-signature"  # params: problem
+    HIGH_S_SIGNATURE = "high-s-signature"
+    NOT_JSON = "not-json"  # params: problem, line, column
+    NOT_AN_OBJECT = "not-an-object"
+    SCHEMA = "schema"  # the record content does not fit its category's schema; params: problem
+    UNKNOWN_FIELD = "unknown-field"  # params: category, problem
+    BAD_USERNAME = "bad-username"
+    TAKEN = "taken"  # params: value
+    NOT_EMERGENCY_READ = "not-emergency-read"  # params: seq
+    NO_SUCH_DEPARTMENT = "no-such-department"
+    OTHER_OFFICE = "other-office"  # params: department, office, own
+    NO_SCOPE = "no-scope"  # a department or a resident must be named
+    INVALID = "invalid"  # any other value the API's validation refused; params: problem
+
+
+class Refusal(StrEnum):
+    """Why a read was refused (:attr:`AccessRefused.reason`, the leaf's ``reason``). On disk
+    in the log's leaves: never respell."""
+
+    NO_ACTIVE_GRANT = "no-active-grant"  # params: category
+    GRANT_NOT_ACTIVE = "grant-not-active"  # params: grant, category
+    NOT_AUTHORISED = "not-authorised"  # params: basis
+    NO_DUTY = "no-duty"
+    ANCHORING_STALLED = "anchoring-stalled"  # params: lag, limit; or size, anchored (log behind the chain)
+    CHAIN_UNREACHABLE = "chain-unreachable"  # params: asking, problem
+    RECORD_ALTERED = "record-altered"  # the stored content does not match its commitment on chain
+    CONTENT_LOST = "content-lost"  # the version was committed after the backup the database was restored from
 
 
 class LedgerError(Exception):
@@ -43,10 +87,15 @@ class NotFoundError(LedgerError):
 
 
 class InputError(LedgerError):
-    """Input failed validation; ``field`` names the offending field (dotted path)."""
+    """Input failed validation: ``code`` says why and ``params`` with what (for callers to
+    word), ``field`` names the offending field (dotted path); the message is English, for
+    logs and the command line."""
 
-    def __init__(self, message: str, *, field: str = "") -> None:
+    def __init__(self, message: str, *, code: Invalid, field: str = "", params: dict[str, Any] | None = None) -> None:
         self.field = field
+        self.code = Invalid(code)
+        self.params = dict(params or {})
+        self.message = message
         super().__init__(f"{field}: {message}" if field else message)
 
 
@@ -82,8 +131,12 @@ def _show(value: Any) -> str:
 class AccessRefused(LedgerError):
     """An access was refused; the refusal itself is in the access log as ``seq``."""
 
-    def __init__(self, reason: str, message: str, *, seq: int | None = None) -> None:
-        self.reason = reason
+    def __init__(
+        self, reason: Refusal, message: str, *, seq: int | None = None, params: dict[str, Any] | None = None
+    ) -> None:
+        self.reason = Refusal(reason)
+        self.params = dict(params or {})
+        self.message = message
         self.seq = seq
         logged = f" (logged as access event #{seq})" if seq is not None else ""
         super().__init__(f"access refused: {message}{logged}")

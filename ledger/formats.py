@@ -21,7 +21,7 @@ import rfc8785
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from .errors import InputError, LedgerError
+from .errors import InputError, Invalid, LedgerError
 
 
 def canonical_json(value: Any) -> bytes:
@@ -73,7 +73,12 @@ def parse_id(text: str, *, field: str, what: str) -> str:
     """A 32-byte id as typed by a person: ``0x`` and 64 hex digits, returned lowercase."""
     raw = text.strip().lower()
     if not raw.startswith("0x") or len(raw) != 66 or any(c not in "0123456789abcdef" for c in raw[2:]):
-        raise InputError(f"a {what} is 0x followed by 64 hex digits; got {text!r}", field=field)
+        raise InputError(
+            f"a {what} is 0x followed by 64 hex digits; got {text!r}",
+            code=Invalid.BAD_ID,
+            field=field,
+            params={"what": what, "value": text},
+        )
     return raw
 
 

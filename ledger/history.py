@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from eth_account.messages import encode_defunct
@@ -31,7 +32,7 @@ from . import formats
 from .access import CHINA, today
 from .accesslog import AccessLog, justification_hash
 from .context import Ledger
-from .errors import EntriesLost, InputError, NotFoundError, StoreError
+from .errors import EntriesLost, InputError, Invalid, NotFoundError, StoreError
 from .merkle import MerkleTree, leaf_hash
 from .store.models import AccessEvent, LogCheckpoint, LogGap, Restore
 
@@ -39,16 +40,22 @@ PROOF_FORMAT = "gridledger-proof/1"
 BUNDLE_FORMAT = "gridledger-bundle/1"
 #: Entries of a bundle whose proofs are fetched together.
 BUNDLE_FETCH = 500
-#: What a history finding says (:attr:`Finding.kind`); the web app words each one.
-RESIDENT_SEQ_GAP = "resident-seq-gap"  # one of the resident's own numbers is missing
-RESIDENT_SEQ_REPEAT = "resident-seq-repeat"
-LEAF_MISMATCH = "leaf-mismatch"  # a row whose leaf is not the resident's, or unreadable
-PROOF_UNAVAILABLE = "proof-unavailable"  # an anchored entry whose proof cannot be built: the log was altered
-ENTRIES_LOST = "entries-lost"  # events lost with a restore (params: first, last, restoredAt, yourFirst, yourLast)
-PROOF_LOST = "proof-lost"  # an entry whose proof needs events lost with a restore
-JUSTIFICATION_ALTERED = "justification-altered"  # the written reason stored is not the one logged
-FINDING_KINDS = (RESIDENT_SEQ_GAP, RESIDENT_SEQ_REPEAT, LEAF_MISMATCH, PROOF_UNAVAILABLE, ENTRIES_LOST, PROOF_LOST,
-                 JUSTIFICATION_ALTERED)  # fmt: skip
+
+
+class HistoryFindingKind(StrEnum):
+    """What a history finding says (:attr:`Finding.kind`), with :attr:`Finding.params`; the
+    web app words each one. In the API: never respell."""
+
+    RESIDENT_SEQ_GAP = "resident-seq-gap"  # one of the resident's own numbers is missing; params: number
+    RESIDENT_SEQ_REPEAT = "resident-seq-repeat"
+    LEAF_MISMATCH = "leaf-mismatch"  # a row whose leaf is not the resident's, or unreadable
+    PROOF_UNAVAILABLE = "proof-unavailable"  # an anchored entry whose proof cannot be built: the log was altered
+    ENTRIES_LOST = "entries-lost"  # events lost with a restore (params: first, last, restoredAt, yourFirst, yourLast)
+    PROOF_LOST = "proof-lost"  # an entry whose proof needs events lost with a restore
+    JUSTIFICATION_ALTERED = "justification-altered"  # the written reason stored is not the one logged
+
+
+FINDING_KINDS = tuple(HistoryFindingKind)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # one of FINDING_KINDS
+    kind: HistoryFindingKind
     seq: int | None
     detail: str  # in English, for the command line; pages word the kind and params
     params: dict[str, Any] = field(default_factory=dict)
@@ -187,9 +194,9 @@ def resident_history(
     for entry in history.entries:
         if entry.seq < size and entry.proof is None:
             history.findings.append(
-                Finding(PROOF_LOST, entry.seq, "this entry's proof needs log entries lost with a restore from a backup")
+                Finding(HistoryFindingKind.PROOF_LOST, entry.seq, "this entry's proof needs log entries lost with a restore from a backup")
                 if entry.proof_lost
-                else Finding(PROOF_UNAVAILABLE, entry.seq,
+                else Finding(HistoryFindingKind.PROOF_UNAVAILABLE, entry.seq,
                              "the log no longer holds what this entry's proof needs: it was altered")
             )  # fmt: skip
     return history
@@ -205,11 +212,15 @@ def _own_entries(
     for event in events:
         leaf = leaves[event.seq]
         if leaf is None:
-            findings.append(Finding(LEAF_MISMATCH, event.seq, "the stored leaf cannot be read"))
+            findings.append(Finding(HistoryFindingKind.LEAF_MISMATCH, event.seq, "the stored leaf cannot be read"))
         elif leaf.get("resident") != resident or leaf.get("seq") != event.seq:
-            findings.append(Finding(LEAF_MISMATCH, event.seq, "the stored leaf belongs elsewhere in the log"))
+            findings.append(
+                Finding(HistoryFindingKind.LEAF_MISMATCH, event.seq, "the stored leaf belongs elsewhere in the log")
+            )
         elif leaf.get("residentSeq") != event.resident_seq or not isinstance(leaf.get("residentSeq"), int):
-            findings.append(Finding(LEAF_MISMATCH, event.seq, "the stored leaf carries another access number"))
+            findings.append(
+                Finding(HistoryFindingKind.LEAF_MISMATCH, event.seq, "the stored leaf carries another access number")
+            )
         else:
             mine.append(event)
     return mine, findings
@@ -259,7 +270,9 @@ def _entry(
     problem = None
     if justification is not None and justification_hash(justification) != leaf.get("justificationHash"):
         justification = None  # what is stored is not what was logged: never shown
-        problem = Finding(JUSTIFICATION_ALTERED, event.seq, "the written reason stored is not the one logged")
+        problem = Finding(
+            HistoryFindingKind.JUSTIFICATION_ALTERED, event.seq, "the written reason stored is not the one logged"
+        )
     resident_seq = leaf.get("residentSeq")
     entry = Entry(
         seq=event.seq, resident_seq=resident_seq if isinstance(resident_seq, int) else event.resident_seq,
@@ -277,10 +290,12 @@ def _numbering_findings(numbering: list[tuple[int, int]], gaps: list[tuple[int, 
     seen = set(numbers)
     skipped = {n for first, last in _skipped(numbering, gaps) for n in range(first, last + 1)}
     for missing in sorted(set(range(max(numbers, default=-1) + 1)) - seen - skipped):
-        findings.append(Finding(RESIDENT_SEQ_GAP, None, f"your access number {missing} is missing from the log",
+        findings.append(Finding(HistoryFindingKind.RESIDENT_SEQ_GAP, None, f"your access number {missing} is missing from the log",
                                 {"number": missing}))  # fmt: skip
     if len(seen) != len(numbers):
-        findings.append(Finding(RESIDENT_SEQ_REPEAT, None, "an access number of yours appears twice"))
+        findings.append(
+            Finding(HistoryFindingKind.RESIDENT_SEQ_REPEAT, None, "an access number of yours appears twice")
+        )
     return findings
 
 
@@ -309,7 +324,7 @@ def _lost_findings(log: AccessLog, numbering: list[tuple[int, int]]) -> list[Fin
     findings = []
     for (start, end, at), (first, last) in zip(rows, _skipped(numbering, gaps), strict=True):
         findings.append(Finding(
-            ENTRIES_LOST, int(start),
+            HistoryFindingKind.ENTRIES_LOST, int(start),
             f"log entries #{start}..#{end - 1} were lost when the office restored its database from a backup; the "
             f"chain proves they existed, not whose they were: your access numbers {first}..{last} fall in that gap",
             {"first": int(start), "last": int(end) - 1, "restoredAt": int(at), "yourFirst": first, "yourLast": last},
@@ -362,9 +377,7 @@ def own_event(log: AccessLog, seq: int, resident: str) -> AccessEvent:
     return event
 
 
-def organisation_leaf(
-    stored: Any, justification: str | None, org_id: str
-) -> tuple[dict[str, Any], str | None] | None:
+def organisation_leaf(stored: Any, justification: str | None, org_id: str) -> tuple[dict[str, Any], str | None] | None:
     """For an organisation's own history (a department's reads): the row's leaf when it is
     that organisation's, whatever the row's columns say, with the written reason only when
     it hashes to the leaf's; None when the leaf is another's or unreadable."""
@@ -430,7 +443,7 @@ def bundle(ledger: Ledger, scope: Scope, signer: LocalAccount, *, log: AccessLog
     if high is not None:
         query = query.where(AccessEvent.time < high)
     if scope.start and scope.end and scope.end < scope.start:
-        raise InputError("the end date is before the start date", field="to")
+        raise InputError("the end date is before the start date", code=Invalid.END_BEFORE_START, field="to")
     tree = log.tree()
     entries: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []
@@ -445,7 +458,9 @@ def bundle(ledger: Ledger, scope: Scope, signer: LocalAccount, *, log: AccessLog
             reviewed = _reviewed_leaves(log, [leaves[e.seq] for e in page], scope.resident)
         log.fetch_subtrees(tree, [e.seq for e in page], size)
         for event in page:
-            entry, _problem = _entry(event, leaves[event.seq], reviewed, size, tree, None if scope.resident else date.max)
+            entry, _problem = _entry(
+                event, leaves[event.seq], reviewed, size, tree, None if scope.resident else date.max
+            )
             (held if entry.withheld else entries).append(_entry_json(entry))
     document = {
         "format": BUNDLE_FORMAT, **_deployment(ledger), "scope": scope.json(),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -39,7 +40,7 @@ from .categories import Category, validate
 from .chain import Call, ContractCalls
 from .chainview import RecordState
 from .context import Ledger
-from .errors import ConflictError, ContractRevert, InputError, LedgerError, NotFoundError, VerificationError
+from .errors import ConflictError, ContractRevert, InputError, Invalid, LedgerError, NotFoundError, VerificationError
 from .formats import from_hex, parse_id, to_hex
 from .store.models import Approval, ChainRecordVersion, Member, Record, RecordVersion, utcnow
 
@@ -222,9 +223,16 @@ class Records:
         try:
             signer = eip712.recover(data, signature)
         except Exception as exc:  # noqa: BLE001 - any malformed signature
-            raise InputError(f"not a valid signature: {exc}", field="signature") from None
+            raise InputError(
+                f"not a valid signature: {exc}",
+                code=Invalid.BAD_SIGNATURE,
+                field="signature",
+                params={"problem": str(exc)},
+            ) from None
         if int.from_bytes(signature[32:64], "big") > _SECP256K1_HALF_N:
-            raise InputError("high-s signature: use the low-s form (EIP-2)", field="signature")
+            raise InputError(
+                "high-s signature: use the low-s form (EIP-2)", code=Invalid.HIGH_S_SIGNATURE, field="signature"
+            )
         self._require_member(
             signer,
             state.committee_id,
@@ -281,7 +289,7 @@ class Records:
     def erase(self, record_id: str, reason: str, *, actor: str) -> str:
         """Deletes content and salts of every version and records the erasure on chain."""
         if not reason.strip():
-            raise InputError("give the legal reason for the erasure", field="reason")
+            raise InputError("give the legal reason for the erasure", code=Invalid.REQUIRED, field="reason")
         record = self._record(record_id)
         if record.erased_at is not None:
             raise LedgerError(f"record {record_id} is already erased")
@@ -596,18 +604,26 @@ class Records:
             return int(session.scalar(select(func.count()).select_from(Record)) or 0)
 
 
-def content_check(content: Any, salt: str | None, chain_hash: str | None) -> str:
-    """Whether a version's (parsed) content and salt give the commitment the chain holds:
-    verified | mismatch | pending (no commitment on chain) | erased (no content or salt)."""
+class Check(StrEnum):
+    """What :func:`content_check` found. In the API: never respell."""
+
+    VERIFIED = "verified"
+    MISMATCH = "mismatch"
+    PENDING = "pending"  # no commitment on chain
+    ERASED = "erased"  # no content or salt
+
+
+def content_check(content: Any, salt: str | None, chain_hash: str | None) -> Check:
+    """Whether a version's (parsed) content and salt give the commitment the chain holds."""
     if chain_hash is None:
-        return "pending"
+        return Check.PENDING
     if content is None or salt is None:
-        return "erased"
+        return Check.ERASED
     try:
         recomputed = to_hex(formats.commitment(content, from_hex(salt)))
     except (TypeError, ValueError, LedgerError):
-        return "mismatch"
-    return "verified" if recomputed == chain_hash.lower() else "mismatch"
+        return Check.MISMATCH
+    return Check.VERIFIED if recomputed == chain_hash.lower() else Check.MISMATCH
 
 
 _SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0

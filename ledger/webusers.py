@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import delete, select
 
 from .context import Ledger
-from .errors import InputError, NotFoundError
+from .errors import InputError, Invalid, NotFoundError
 from .seal import row_seal, row_sealed
 from .store.models import ApiToken, WebSession, WebUser
 
@@ -48,17 +48,22 @@ def add_user(
     name gets the new password and name instead of an error."""
     username = username.strip().lower()
     if not username or len(username) > 64 or set(username) - USERNAME_CHARS:
-        raise InputError("use 1-64 of a-z, 0-9, '-', '_' and '.'", field="username")
+        raise InputError("use 1-64 of a-z, 0-9, '-', '_' and '.'", code=Invalid.BAD_USERNAME, field="username")
     if len(password) < MIN_PASSWORD:
-        raise InputError(f"at least {MIN_PASSWORD} characters", field="password")
+        raise InputError(
+            f"at least {MIN_PASSWORD} characters",
+            code=Invalid.TOO_SHORT,
+            field="password",
+            params={"min": MIN_PASSWORD},
+        )
     if not display_name.strip():
-        raise InputError("give the person's name as it should be shown", field="display_name")
+        raise InputError("give the person's name as it should be shown", code=Invalid.REQUIRED, field="display_name")
     address = ledger.address_of(account)
     sealer = ledger.sealer
     with ledger.store.session() as db, db.begin():
         user = db.scalar(select(WebUser).where(WebUser.username == username))
         if user is not None and not replace:
-            raise InputError(f"{username!r} is taken", field="username")
+            raise InputError(f"{username!r} is taken", code=Invalid.TAKEN, field="username", params={"value": username})
         if user is None:
             user = WebUser(username=username, address=address)
             db.add(user)
@@ -105,7 +110,7 @@ def token_hash(token: str) -> str:
 def create_token(ledger: Ledger, account: str, name: str) -> IssuedToken:
     """A token for ``account`` in its organisation and role on chain now (it must be active)."""
     if not name.strip():
-        raise InputError("name the system that will use the token", field="name")
+        raise InputError("name the system that will use the token", code=Invalid.REQUIRED, field="name")
     address = ledger.address_of(account)
     member = ledger.view.member(address)  # the chain's word, not the members table
     if member is None or not member.active:

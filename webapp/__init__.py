@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.settings import Settings
 
-from . import errors, i18n, security, throttle
+from . import errors, i18n, presentation, security, throttle
 from .services import Services
 
 
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, config: dict[str, Any] | None =
     app.extensions["gridledger"] = Services(settings)
     security.init_app(app)
     i18n.init_app(app)
+    presentation.init_app(app)
     errors.init_app(app)
 
     from .api.routes import bp as api_bp

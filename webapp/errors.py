@@ -23,6 +23,8 @@ from ledger.errors import (
     VerificationError,
 )
 
+from . import presentation
+
 STATUS: list[tuple[type[LedgerError], int, str]] = [
     (InputError, 400, "invalid-input"),
     (NotFoundError, 404, "not-found"),
@@ -47,23 +49,35 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def api_error(status: int, code: str, message: str, **extra: Any) -> Any:
+def api_error(status: int, code: str, message: str, /, **extra: Any) -> Any:
     body = {"error": code, "message": message, **extra}
     return jsonify(body), status
 
 
-def _ledger_error(exc: LedgerError) -> Any:
-    status, code = status_of(exc)
+def codes_of(exc: LedgerError) -> dict[str, Any]:
+    """What an error says in codes, for an API caller: the field and code of an
+    :class:`InputError`, the reason and log entry of an :class:`AccessRefused`, their params."""
     extra: dict[str, Any] = {}
-    if isinstance(exc, InputError) and exc.field:
-        extra["field"] = exc.field
+    if isinstance(exc, InputError):
+        if exc.field:
+            extra["field"] = exc.field
+        extra["code"] = str(exc.code)
+        if exc.params:
+            extra["params"] = exc.params
     if isinstance(exc, AccessRefused):
-        extra["reason"] = exc.reason
+        extra["reason"] = str(exc.reason)
+        if exc.params:
+            extra["params"] = exc.params
         if exc.seq is not None:
             extra["seq"] = exc.seq
+    return extra
+
+
+def _ledger_error(exc: LedgerError) -> Any:
+    status, code = status_of(exc)
     if wants_json():
-        return api_error(status, code, str(exc), **extra)
-    return render_template("error.html", status=status, message=str(exc)), status
+        return api_error(status, code, str(exc), **codes_of(exc))
+    return render_template("error.html", status=status, message=presentation.error(exc)), status
 
 
 def _http_error(exc: HTTPException) -> Any:

@@ -165,20 +165,6 @@ ROLE_NAMES = {
     "department-officer": lazy_gettext("Department officer"),
     "office-admin": lazy_gettext("Office administrator"),
 }
-STATUS_NAMES = {
-    "active": lazy_gettext("Active"),
-    "suspended": lazy_gettext("Suspended"),
-    "revoked": lazy_gettext("Revoked"),
-    "withdrawn": lazy_gettext("Withdrawn"),
-    "expired": lazy_gettext("Expired"),
-    "pending": lazy_gettext("Pending"),
-}
-BASIS_NAMES = {
-    "grant": lazy_gettext("Your grant"),
-    "duty": lazy_gettext("Statutory duty"),
-    "emergency": lazy_gettext("Emergency"),
-}
-OUTCOME_NAMES = {"allowed": lazy_gettext("Allowed"), "refused": lazy_gettext("Refused")}
 ORG_KIND_NAMES = {
     "office": lazy_gettext("Subdistrict office"),
     "committee": lazy_gettext("Residents' committee"),
@@ -210,9 +196,6 @@ def init_app(app: Flask) -> None:
         purpose_name=lambda code: name_of(PURPOSE_NAMES, code),
         legal_basis_name=lambda code: name_of(LEGAL_BASIS_NAMES, code),
         role_name=lambda role: name_of(ROLE_NAMES, role),
-        status_name=lambda status: name_of(STATUS_NAMES, status),
-        basis_name=lambda basis: name_of(BASIS_NAMES, basis),
-        outcome_name=lambda outcome: name_of(OUTCOME_NAMES, outcome),
         org_kind_name=lambda kind: name_of(ORG_KIND_NAMES, kind),
         throttle_lane_name=lambda lane: name_of(THROTTLE_LANE_NAMES, lane),
         org_name=org_name,

@@ -15,13 +15,18 @@ def _content(text: str) -> object:
     import json
     from pathlib import Path
 
-    from ..errors import InputError
+    from ..errors import InputError, Invalid
 
     raw = sys.stdin.read() if text == "-" else Path(text).read_text(encoding="utf-8") if Path(text).is_file() else text
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", field="content") from None
+        raise InputError(
+            f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
+            code=Invalid.NOT_JSON,
+            field="content",
+            params={"problem": exc.msg, "line": exc.lineno, "column": exc.colno},
+        ) from None
 
 
 @main.group()

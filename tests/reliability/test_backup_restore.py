@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from ledger.access import CONTENT_LOST, Access
+from ledger.access import Access
 from ledger.anchoring import Anchorer
 from ledger.backup import MANIFEST, backup, read_manifest, restore
 from ledger.categories import Category
 from ledger.consent import Consent, LegalBasis, Purpose
 from ledger.context import Ledger
-from ledger.errors import AccessRefused, ConfigurationError, StoreError, VerificationError
-from ledger.history import ENTRIES_LOST, proof_document, resident_history
+from ledger.errors import AccessRefused, ConfigurationError, Refusal, StoreError, VerificationError
+from ledger.history import HistoryFindingKind, proof_document, resident_history
 from ledger.records import Records
 from ledger.settings import Settings
 from ledger.store import make_engine, migrate
@@ -191,8 +191,8 @@ def test_restore_names_exactly_what_the_chain_proves_lost(live: Installation, wo
         assert _anchor(restored) == resumed_at + 1
 
         history = resident_history(restored, w.resident)
-        lost = [f for f in history.findings if f.kind == ENTRIES_LOST]
-        assert [f.kind for f in history.findings] == [ENTRIES_LOST]
+        lost = [f for f in history.findings if f.kind == HistoryFindingKind.ENTRIES_LOST]
+        assert [f.kind for f in history.findings] == [HistoryFindingKind.ENTRIES_LOST]
         assert lost[0].params["first"] == anchored and lost[0].params["last"] == resumed_at - 1
         proven = {e.seq for e in history.entries if e.proof is not None}
         assert proven == {*before, read.seq}
@@ -342,7 +342,7 @@ def test_a_backup_taken_while_writes_go_on_restores_to_a_consistent_state(
         access = Access(restored)
         with pytest.raises(AccessRefused) as refused:  # its newest version was committed after the backup
             access.read(record, accessor=w.members[0])
-        assert (refused.value.reason, refused.value.seq) == (CONTENT_LOST, final)
+        assert (refused.value.reason, refused.value.seq) == (Refusal.CONTENT_LOST, final)
         Records(restored).update(record, HEALTH, actor=w.members[1])  # the committee enters it again
         assert access.read(record, accessor=w.members[0]).seq == final + 1
         assert _anchor(restored) == final + 2

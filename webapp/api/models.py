@@ -32,19 +32,21 @@ from web3 import Web3
 from werkzeug.exceptions import default_exceptions
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ledger import access, audit, history
-from ledger.access import BASES, MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION
+from ledger import history
+from ledger.access import BASES, MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION, LogState, ReadBasis
 from ledger.accesslog import FORMAT as LEAF_FORMAT
-from ledger.audit import DECISIONS, SEVERITY
+from ledger.accesslog import Action as LeafAction
+from ledger.accesslog import Outcome as LeafOutcome
+from ledger.audit import Decision, FindingKind, Severity
 from ledger.audit import Finding as AuditFinding
 from ledger.categories import Category, parse_category
-from ledger.chainview import GRANT_STATUSES as CHAIN_GRANT_STATUSES
 from ledger.consent import TERMS_FORMAT, GrantView, LegalBasis, Purpose, parse_enum
-from ledger.errors import InputError
+from ledger.errors import InputError, Invalid, Refusal
 from ledger.formats import parse_id
-from ledger.history import BUNDLE_FORMAT, FINDING_KINDS, PROOF_FORMAT
+from ledger.grants import GrantStatus
+from ledger.history import BUNDLE_FORMAT, PROOF_FORMAT, HistoryFindingKind
 from ledger.membership import CODE_PATTERN, OrgKind, Role, name_of
-from ledger.records import RecordView
+from ledger.records import Check, RecordView
 
 from .. import errors
 
@@ -81,36 +83,27 @@ def _codes(values: Iterable[str]) -> tuple[str, ...]:
 ROLES = _codes(name_of(r) for r in Role if r != Role.NONE)
 ORG_KINDS = _codes(name_of(k) for k in OrgKind if k != OrgKind.NONE)
 CATEGORIES = _codes(c.slug for c in Category)
-#: Why a read was refused (ledger.access).
-REFUSAL_REASONS = (
-    access.NO_ACTIVE_GRANT, access.GRANT_NOT_ACTIVE, access.NOT_AUTHORISED, access.NO_DUTY,
-    access.ANCHORING_STALLED, access.CHAIN_UNREACHABLE, access.RECORD_ALTERED, access.CONTENT_LOST,
-)  # fmt: skip
-#: What an audit finds (ledger.audit): accesses against grants, then the log's integrity.
-AUDIT_KINDS = (
-    audit.OUTSIDE_CATEGORIES, audit.OUTSIDE_TIME, audit.AFTER_EXPIRY, audit.AFTER_WITHDRAWAL, audit.AFTER_REVOCATION,
-    audit.WRONG_DEPARTMENT, audit.WRONG_RESIDENT, audit.UNKNOWN_GRANT, audit.EMERGENCY_UNREVIEWED,
-    audit.EMERGENCY_FLAGGED, audit.REFUSED, audit.VOLUME_ANOMALY, audit.LEAF_MISSING, audit.LEAF_MOVED,
-    audit.LEAF_HASH_MISMATCH, audit.INDEX_MISMATCH, audit.CHECKPOINT_MISMATCH, audit.CHECKPOINT_NOT_ON_CHAIN,
-    audit.BEYOND_HEAD,
-)  # fmt: skip
-SEVERITIES = _codes(SEVERITY.values())
-HISTORY_KINDS = FINDING_KINDS
+#: Why a read was refused (ledger.errors.Refusal).
+REFUSAL_REASONS = _codes(Refusal)
+#: What an audit finds about accesses (ledger.audit; the integrity check's codes are
+#: ledger.verify.Problem, reported apart).
+AUDIT_KINDS = _codes(FindingKind)
+SEVERITIES = _codes(Severity)
+HISTORY_KINDS = _codes(HistoryFindingKind)
 #: A department reads under a grant or in an emergency; ``duty`` is the committee's and office's.
-READ_BASES = tuple(b for b in BASES if b != "duty")
-#: A grant's status: the chain's, and what ledger.consent derives from it (expired by the
-#: chain's time, pending until it is on chain).
-GRANT_STATES = (*(s for s in CHAIN_GRANT_STATUSES if s != "none"), "expired", "pending")
+READ_BASES = _codes(b for b in ReadBasis if b != ReadBasis.DUTY)
+#: A grant's status (ledger.grants): the chain's, with time, and pending until it is on chain.
+GRANT_STATES = _codes(GrantStatus)
 #: Purposes a resident may grant for (the others are statutory duties and emergencies, not consent).
 GRANT_PURPOSES = tuple(
     p for p in Purpose if p not in (Purpose.EMERGENCY_RESPONSE, Purpose.RECORD_REVIEW, Purpose.AUDIT)
 )
-# Words of the library that are not yet a vocabulary of their own there (ledger.accesslog's
-# Draft, ledger.access.Health.state, ledger.records.content_check):
-ACTIONS = ("read", "review")
-OUTCOMES = ("allowed", "refused")
-LOG_STATES = ("ok", "anchoring", "closed")
-CHECKS = ("verified", "mismatch", "pending", "erased")
+ACTIONS = _codes(LeafAction)
+OUTCOMES = _codes(LeafOutcome)
+LOG_STATES = _codes(LogState)
+CHECKS = _codes(Check)
+DECISIONS = _codes(Decision)
+INVALID_CODES = _codes(Invalid)
 #: ``status`` of ``GET /department/grants``: the active ones, or every one.
 GRANT_LISTINGS = ("active", "all")
 
@@ -182,19 +175,22 @@ class _Answer(BaseModel):
 
 
 class Error(BaseModel):
-    """Every error. `field` names the request field at fault (400); `reason` and `seq` say why a
-    read was refused and where the refusal is logged (403)."""
+    """Every error. `field` names the request field at fault and `code` why (400); `reason` and
+    `seq` say why a read was refused and where the refusal is logged (403); `params` what the
+    code or reason is about (docs/formats.md, 'Codes')."""
 
     model_config = ConfigDict(extra="forbid")
 
     error: Annotated[str, OneOf(ERROR_CODES)]
     message: str = Field(description="For people; English.")
     field: str | SkipJsonSchema[None] = Field(None, examples=["justification", "limit", "grantId"])
+    code: Annotated[str, OneOf(INVALID_CODES)] | SkipJsonSchema[None] = None
     reason: RefusalReason | SkipJsonSchema[None] = None
+    params: dict[str, Any] | SkipJsonSchema[None] = None
     seq: Seq | SkipJsonSchema[None] = None
 
 
-def error_answer(status: int, code: str, message: str, **extra: Any) -> tuple[Response, int]:
+def error_answer(status: int, code: str, message: str, /, **extra: Any) -> tuple[Response, int]:
     """An error in the API's shape (:class:`Error`), with its status."""
     body = Error(error=code, message=message, **extra).model_dump_json(exclude_none=True)
     return current_app.response_class(body, mimetype="application/json"), status
@@ -699,11 +695,12 @@ class HistoryEntry(_Answer):
 class HistoryFinding(_Answer):
     kind: Annotated[str, OneOf(HISTORY_KINDS)]
     seq: Count | None
-    detail: str
+    detail: str = Field(description="For people; English.")
+    params: dict[str, Any] = Field(description="What the kind is about (docs/formats.md, 'Codes').")
 
     @classmethod
     def of(cls, finding: history.Finding) -> HistoryFinding:
-        return cls(kind=finding.kind, seq=finding.seq, detail=finding.detail)
+        return cls(kind=finding.kind, seq=finding.seq, detail=finding.detail, params=finding.params)
 
 
 class OrgName(_Answer):
@@ -770,7 +767,8 @@ class Finding(_Answer):
 
     kind: Annotated[str, OneOf(AUDIT_KINDS)]
     severity: Annotated[str, OneOf(SEVERITIES)]
-    detail: str
+    detail: str = Field(description="For people; English.")
+    params: dict[str, Any] = Field(description="What the kind is about (docs/formats.md, 'Codes').")
     seq: Count | None
     time: Count | None = Field(description="Milliseconds since the epoch.")
     organisation: Id | None
@@ -782,7 +780,8 @@ class Finding(_Answer):
     @classmethod
     def of(cls, finding: AuditFinding, codes: dict[str, str]) -> Finding:
         return cls(
-            kind=finding.kind, severity=finding.severity, detail=finding.detail, seq=finding.seq, time=finding.time,
+            kind=finding.kind, severity=finding.severity, detail=finding.detail, params=finding.params,
+            seq=finding.seq, time=finding.time,
             organisation=finding.organisation, organisation_code=codes.get(finding.organisation or ""),
             resident=finding.resident, record_id=finding.record_id, grant_id=finding.grant_id,
         )  # fmt: skip

@@ -27,8 +27,9 @@ from werkzeug.exceptions import HTTPException
 from ledger import audit as audit_
 from ledger.categories import parse_category
 from ledger.consent import LegalBasis, parse_date
-from ledger.errors import AccessRefused, InputError, LedgerError, NotFoundError
+from ledger.errors import InputError, Invalid, LedgerError, NotFoundError
 from ledger.formats import to_hex
+from ledger.grants import IN_FORCE, GrantStatus
 from ledger.history import anchored_checkpoint, organisation_leaf, own_event, proof_document, resident_history
 from ledger.history import bundle as make_bundle
 from ledger.membership import org_id
@@ -58,10 +59,7 @@ def _any_error(exc: Exception) -> Any:
     if isinstance(exc, LedgerError):
         status, code = errors.status_of(exc)
         extra: dict[str, Any] = {}
-        if isinstance(exc, InputError) and exc.field:
-            extra["field"] = exc.field
-        if isinstance(exc, AccessRefused):
-            extra["reason"], extra["seq"] = exc.reason, exc.seq
+        extra.update(errors.codes_of(exc))
         return m.error_answer(status, code, str(exc), **extra)
     current_app.logger.exception("API error on %s %s", request.method, request.path)
     return m.error_answer(500, m.ErrorCode.INTERNAL_ERROR, "something went wrong on the server; it has been logged")
@@ -74,7 +72,7 @@ def fields(**names: str) -> Iterator[None]:
         yield
     except InputError as exc:
         if exc.field in names:
-            raise InputError(str(exc).removeprefix(f"{exc.field}: "), field=names[exc.field]) from exc
+            raise InputError(exc.message, code=exc.code, field=names[exc.field], params=exc.params) from exc
         raise
 
 
@@ -101,7 +99,10 @@ def _read(model: type[M], values: Any, *, strings: bool = False) -> M:
         message = "required" if problem["type"] == "missing" else problem["msg"]
         if problem["type"] not in ("missing", "invalid") and isinstance(problem.get("input"), (str, int, float)):
             message += f"; got {problem['input']!r}"
-        raise InputError(message, field=field) from None
+        code = Invalid.REQUIRED if problem["type"] == "missing" else Invalid.INVALID
+        raise InputError(
+            message, code=code, field=field, params={} if code == Invalid.REQUIRED else {"problem": message}
+        ) from None
 
 
 def _query() -> dict[str, str]:
@@ -114,7 +115,7 @@ def _body() -> Any:
         return {}
     body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
-        raise InputError("the request body must be a JSON object", field="body")
+        raise InputError("the request body must be a JSON object", code=Invalid.NOT_AN_OBJECT, field="body")
     return body
 
 
@@ -223,7 +224,7 @@ def _my_grant(grant_id: str) -> str:
 def department_grants(query: m.GrantsQuery) -> m.GrantList:
     views = services().consent.list(department=_department_code(caller().org_id))
     if query.status == "active":
-        views = [v for v in views if v.status == "active"]
+        views = [v for v in views if v.status == GrantStatus.ACTIVE]
     return m.GrantList(grants=[m.Grant.of(v) for v in views])
 
 
@@ -299,7 +300,7 @@ def resident_grant_withdraw(params: m.GrantPath) -> Any:
         view = None
     if view is None or view.resident != caller().address:
         raise NotFoundError(f"you have no grant {key}")
-    if view.status != "active":
+    if view.status not in IN_FORCE:
         return m.error_answer(409, m.ErrorCode.CONFLICT,
                               f"the grant is {view.status} already; only an active grant is withdrawn")  # fmt: skip
     consent.withdraw(key)
@@ -362,13 +363,13 @@ def _audit_scope(
         raise NotFoundError(f"no resident {query.resident} in your office's committees")
     if one_required and query.department is None and query.resident is None:
         raise InputError("name one of your office's departments (department=CODE) or residents (resident=0x…)",
-                         field="department")  # fmt: skip
+                         code=Invalid.NO_SCOPE, field="department")  # fmt: skip
     scope = audit_.scope_of(
         services().ledger, start=query.start.isoformat() if query.start else None,
         end=query.end.isoformat() if query.end else None, department=query.department, resident=query.resident,
     )  # fmt: skip
     if scope.start and scope.end and scope.end < scope.start:
-        raise InputError("the end date is before the start date", field="to")
+        raise InputError("the end date is before the start date", code=Invalid.END_BEFORE_START, field="to")
     return scope, orgs, residents
 
 

@@ -26,15 +26,25 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from ledger.access import ANCHORING_STALLED, CHINA, CONTENT_LOST, RECORD_ALTERED, Disclosure, today
+from ledger.access import CHINA, Disclosure, today
 from ledger.categories import Category, validate
 from ledger.chainview import ChainView, MemberState
 from ledger.consent import LegalBasis, Purpose
-from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError, NotFoundError, VerificationError
+from ledger.errors import (
+    AccessRefused,
+    ConflictError,
+    InputError,
+    LedgerError,
+    NotFoundError,
+    Refusal,
+    VerificationError,
+)
+from ledger.grants import IN_FORCE
 
 from .. import errors as web_errors
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
 from ..names import display_names
+from ..presentation import STAFF, invalid, refusal_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries, scope
@@ -141,19 +151,19 @@ def _first_opening(opening: str | None) -> bool:
 
 def _refusal(refused: AccessRefused) -> str:
     """A refused duty read in plain words (the refusal itself is in the access log)."""
-    if refused.reason == ANCHORING_STALLED:
+    if refused.reason == Refusal.ANCHORING_STALLED:
         return _(
             "Record content cannot be shown right now: the access log has not been anchored on the chain for too "
             "long, and nothing is shown that could not be proved logged. This resumes by itself; try again in a few "
             "minutes, or call the office."
         )
-    if refused.reason == RECORD_ALTERED:
+    if refused.reason == Refusal.RECORD_ALTERED:
         return _(
             "The content stored here does not match the record's fingerprint on the chain: someone changed the "
             "database, so nothing is shown. The refusal is logged as access #%(seq)d; tell the subdistrict office.",
             seq=refused.seq or 0,
         )
-    if refused.reason == CONTENT_LOST:
+    if refused.reason == Refusal.CONTENT_LOST:
         return _(
             "The content of this version was lost when the office restored its database from a backup: enter it "
             "again as a new version. The refusal is logged as access #%(seq)d.",
@@ -161,8 +171,8 @@ def _refusal(refused: AccessRefused) -> str:
         )
     if refused.seq is not None:
         return _("The read was refused and the refusal is logged as access #%(seq)d: %(reason)s", seq=refused.seq,
-                 reason=str(refused))  # fmt: skip
-    return _("The read was refused: %(reason)s", reason=str(refused))
+                 reason=refusal_name(refused.reason, STAFF))  # fmt: skip
+    return _("The read was refused: %(reason)s", reason=refusal_name(refused.reason, STAFF))
 
 
 def _page() -> int:
@@ -837,11 +847,11 @@ def relay_grant(address: str) -> Any:
         )
     except InputError as exc:
         target = {"categories": form.categories, "valid_until": form.valid_until, "department": form.department}
-        message = str(exc).removeprefix(f"{exc.field}: ")
+        message = invalid(exc.code, exc.params)
         if exc.field in target:
             target[exc.field].errors = [message]
         else:
-            form.purpose_text.errors = [str(exc)]
+            form.purpose_text.errors = [message]
         return _relay_page(actor, member, form, status=400)
     with store() as db:
         name = display_names({member.address}, db=db)[member.address]
@@ -878,7 +888,7 @@ def relay_withdraw(address: str, grant_id: str) -> Any:
         return _relay_page(
             actor, member, _grant_form(actor, fresh=True), withdraw_errors={grant.grant_id: errors}, status=400
         )
-    if grant.status != "active":
+    if grant.status not in IN_FORCE:
         flash(_("This permission is no longer active: there is nothing to withdraw."), "warning")
         return redirect(url_for("committee.relay_grant", address=member.address))
     services().consent.withdraw(grant.grant_id, relayer=actor.address)

@@ -13,7 +13,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from ledger.access import MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION, today
+from ledger.access import MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION, ReadBasis, today
+
+from ..presentation import OUTCOME_NAMES
 
 ID_PATTERN = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -69,16 +71,16 @@ class OpenRecordForm(_ReadForm):
     basis = RadioField(
         _l("On what basis"),
         choices=[
-            ("grant", _l("Under a grant the resident gave my department")),
-            ("emergency", _l("Emergency: no grant, I write why")),
+            (ReadBasis.GRANT, _l("Under a grant the resident gave my department")),
+            (ReadBasis.EMERGENCY, _l("Emergency: no grant, I write why")),
         ],
-        default="grant",
+        default=ReadBasis.GRANT,
         validators=[DataRequired(_l("Choose the basis of this read."))],
     )
     grant_id = HiddenField(filters=[_strip], validators=[Optional(), Regexp(ID_PATTERN)])
 
     def validate_justification(self, field: Any) -> None:
-        if self.basis.data == "emergency" and not (field.data or "").strip():
+        if self.basis.data == ReadBasis.EMERGENCY and not (field.data or "").strip():
             raise ValidationError(_l("An emergency read needs a written justification: what happened and why."))
 
 
@@ -109,6 +111,6 @@ class HistoryFilter(FlaskForm):
     category = SelectField(_l("Record category"), validators=[Optional()])
     outcome = SelectField(
         _l("Outcome"),
-        choices=[("", _l("Allowed and refused")), ("allowed", _l("Allowed")), ("refused", _l("Refused"))],
+        choices=[("", _l("Allowed and refused")), *OUTCOME_NAMES.items()],
         validators=[Optional()],
     )

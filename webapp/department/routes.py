@@ -17,14 +17,15 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from ledger import access as access_rules
 from ledger.categories import Category, parse_category, schema
 from ledger.consent import GrantView
-from ledger.errors import AccessRefused, InputError, LedgerError, NotFoundError
+from ledger.errors import AccessRefused, InputError, Invalid, LedgerError, NotFoundError, Refusal
+from ledger.grants import GrantStatus
 from ledger.store.models import GrantTerms
 
 from ..i18n import CATEGORY_NAMES, name_of
 from ..names import display_names
+from ..presentation import invalid, refusal_sentence
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -41,38 +42,6 @@ DEPARTMENT_KINDS = {
     "public-security": _l("Public security"),
     "social-security": _l("Social security"),
     "other": _l("Other department"),
-}
-
-#: Why a read was refused, in plain words (the library's reason codes).
-REFUSALS = {
-    access_rules.NO_ACTIVE_GRANT: _l(
-        "Your department holds no active grant from this resident that covers this kind of record."
-    ),
-    access_rules.GRANT_NOT_ACTIVE: _l(
-        "This grant is not active for this record now: the resident withdrew it, the office revoked it, "
-        "it expired, or it does not cover this kind of record."
-    ),
-    access_rules.NOT_AUTHORISED: _l(
-        "You may not read this record. An emergency read is only for officers of a department under the "
-        "same subdistrict office as the record's committee."
-    ),
-    access_rules.NO_DUTY: _l("Only the record's own committee and its office read records on duty."),
-    access_rules.ANCHORING_STALLED: _l(
-        "Reads are paused for everyone: the access log has not been anchored on the chain for too long, "
-        "and no data is handed out that could not be proved logged. Reads resume by themselves once "
-        "anchoring works again; try again in a few minutes, or call the office."
-    ),
-    access_rules.CHAIN_UNREACHABLE: _l(
-        "The chain cannot be reached to check the grant, so the read was refused. Try again in a minute."
-    ),
-    access_rules.RECORD_ALTERED: _l(
-        "The record stored here does not match its fingerprint on the chain: someone changed the database, so "
-        "nothing was shown. The refusal is logged; tell the subdistrict office."
-    ),
-    access_rules.CONTENT_LOST: _l(
-        "The newest version of this record was lost when the office restored its database from a backup, so "
-        "nothing was shown. The committee has to enter it again; the refusal is logged."
-    ),
 }
 
 
@@ -161,7 +130,7 @@ def home() -> Any:
     assert actor.org_id is not None
     return render_template(
         "department/home.html",
-        active_grants=sum(1 for g in grants if g.status == "active"),
+        active_grants=sum(1 for g in grants if g.status == GrantStatus.ACTIVE),
         today=queries.reads_since(actor.org_id, queries.start_of_today_ms()),
         health=services().access.health(),
         police=_is_police(actor),
@@ -173,25 +142,25 @@ def grants() -> Any:
     actor = _actor()
     show_all = request.args.get("show") == "all"
     found = list(reversed(_my_grants(actor)))  # newest first
-    matching = found if show_all else [g for g in found if g.status == "active"]
+    matching = found if show_all else [g for g in found if g.status == GrantStatus.ACTIVE]
     pages = max(1, -(-len(matching) // GRANTS_PAGE))
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
     shown = matching[(page - 1) * GRANTS_PAGE : page * GRANTS_PAGE]
     names = display_names((g.resident for g in shown), masked=True)
-    records = queries.records_of(g.resident for g in shown if g.status == "active")
+    records = queries.records_of(g.resident for g in shown if g.status == GrantStatus.ACTIVE)
     rows = []
     for grant in shown:
         covered = [
             r
             for r in records
-            if grant.status == "active" and r.subject == grant.resident and r.category in grant.categories
+            if grant.status == GrantStatus.ACTIVE and r.subject == grant.resident and r.category in grant.categories
         ]
         rows.append({"grant": grant, "resident": names.get(grant.resident, ""), "records": covered})
     return render_template(
         "department/grants.html",
         rows=rows,
         show_all=show_all,
-        active_count=sum(1 for g in found if g.status == "active"),
+        active_count=sum(1 for g in found if g.status == GrantStatus.ACTIVE),
         total=len(found),
         page=page,
         pages=pages,
@@ -216,7 +185,7 @@ def _record_page(actor: Actor, meta: queries.RecordMeta, form: OpenRecordForm, s
     covering = [
         g
         for g in _my_grants(actor)
-        if g.resident == meta.subject and g.status == "active" and meta.category in g.categories
+        if g.resident == meta.subject and g.status == GrantStatus.ACTIVE and meta.category in g.categories
     ]
     chosen = None
     if form.grant_id.data:
@@ -295,12 +264,12 @@ def _read(actor: Actor, record_id: str, form: Any, *, basis: str, grant_id: str 
             render_template(
                 "department/refused.html",
                 reason=refused.reason,
-                explanation=REFUSALS.get(refused.reason, str(refused)),
+                explanation=refusal_sentence(refused.reason),
                 seq=refused.seq,
                 basis=basis,
                 grant=grant,
                 record_id=record_id,
-                can_try_emergency=refused.reason in (access_rules.NO_ACTIVE_GRANT, access_rules.GRANT_NOT_ACTIVE)
+                can_try_emergency=refused.reason in (Refusal.NO_ACTIVE_GRANT, Refusal.GRANT_NOT_ACTIVE)
                 and _in_my_office(actor, record_id),
             ),
             403,
@@ -328,14 +297,16 @@ def _read(actor: Actor, record_id: str, form: Any, *, basis: str, grant_id: str 
 
 
 def _attach(form: Any, error: InputError) -> None:
-    """The library's input error beside its field, in plain words where we know the case."""
-    message = str(error)
-    if error.field == "disclose_on" and "public security" in message:
+    """The library's input error beside its field, in plain words (from its code, never its
+    English)."""
+    if error.field == "disclose_on" and error.code == Invalid.NOT_PERMITTED:
         message = _("Only a public security department can delay what the resident is told.")
-    elif error.field == "justification" and "characters" in message:
+    elif error.field == "justification" and error.code == Invalid.TOO_LONG:
         message = _("The justification is too long.")
     elif error.field == "justification":
         message = _("Write the justification: what happened and why you need this record.")
+    else:
+        message = invalid(error.code, error.params)
     target = getattr(form, error.field or "", None)
     if target is None or not hasattr(target, "errors"):
         target = form.justification
@@ -409,7 +380,6 @@ def history() -> Any:
         officers=officers,
         residents=residents,
         filters=filters,
-        refusals=REFUSALS,
         older_url=url_for("department.history", before=page.older, **keep) if page.older is not None else None,
         newest_url=url_for("department.history", **keep) if before is not None else None,
     )

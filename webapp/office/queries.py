@@ -19,7 +19,9 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from ledger.categories import from_mask
+from ledger.chainview import ChainStatus
 from ledger.consent import GrantView
+from ledger.grants import Grants, GrantStatus
 from ledger.organisations import MemberView
 from ledger.store.models import (
     AccessEvent,
@@ -40,7 +42,7 @@ from ..throttle import clear as clear_lane
 
 #: Accesses shown on the dashboard, newest first.
 RECENT = 20
-GRANT_STATUSES = ("active", "expired", "withdrawn", "revoked", "pending")
+GRANT_STATUSES = tuple(GrantStatus)
 MEMBER_STATUSES = ("active", "suspended", "revoked")
 #: How the members list is ordered: the office first, then committees, then departments;
 #: within an organisation, admins and committee members before grid workers and residents.
@@ -197,8 +199,9 @@ def grants(
     per_page: int = 50,
 ) -> Paged[GrantView]:
     """A page of the grants to the given departments, newest first, with their status as the
-    chain has it (``pending`` while the chain has not confirmed the grant yet), and how many
-    match in all. Expiry is judged by this server's clock, which the chain's follows.
+    chain has it (:mod:`ledger.grants`: asked of the chain's view, never of the indexed row;
+    ``pending`` while the chain has not confirmed the grant yet), and how many match in all.
+    The filter narrows the indexed rows by the server's clock, which the chain's follows.
     ``search`` is matched (ignoring case) against the resident's name, label and address."""
     if not department_ids:
         return Paged([], 0, 1, 1, per_page)
@@ -209,27 +212,27 @@ def grants(
         .where(GrantTerms.department.in_(department_ids))
         .order_by(GrantTerms.created_at.desc(), GrantTerms.grant_id)
     )
-    if status == "pending":
+    if status == GrantStatus.PENDING:
         query = query.where(ChainGrant.grant_id.is_(None))
-    elif status == "active":
-        query = query.where(ChainGrant.status == "active", ChainGrant.valid_until > now)
-    elif status == "expired":
-        query = query.where(ChainGrant.status == "active", ChainGrant.valid_until <= now)
-    elif status in ("withdrawn", "revoked"):
+    elif status == GrantStatus.NOT_YET_VALID:
+        query = query.where(ChainGrant.status == ChainStatus.ACTIVE, ChainGrant.valid_from > now)
+    elif status == GrantStatus.ACTIVE:
+        query = query.where(
+            ChainGrant.status == ChainStatus.ACTIVE, ChainGrant.valid_from <= now, ChainGrant.valid_until > now
+        )
+    elif status == GrantStatus.EXPIRED:
+        query = query.where(ChainGrant.status == ChainStatus.ACTIVE, ChainGrant.valid_until <= now)
+    elif status in (GrantStatus.WITHDRAWN, GrantStatus.REVOKED):
         query = query.where(ChainGrant.status == status)
     if search:
         query = query.where(_who(GrantTerms.resident, search))
     with services().ledger.store.session() as db:
         found, total, page, pages = _page_of(db, query, page, per_page)
     views = []
+    grants = Grants(services().ledger.view)
     for terms, chain in found:
         base: Any = chain or terms
-        if chain is None:
-            shown = "pending"
-        elif chain.status == "active" and now >= chain.valid_until:
-            shown = "expired"
-        else:
-            shown = chain.status
+        shown = grants.status(terms.grant_id)
         views.append(
             GrantView(
                 grant_id=terms.grant_id,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -46,8 +45,9 @@ from ledger.store.models import (
     RecordVersion,
 )
 
-from ..i18n import CATEGORY_NAMES, ROLE_NAMES, STATUS_NAMES, name_of
+from ..i18n import ROLE_NAMES, name_of
 from ..names import display_names, org_name
+from ..presentation import FINDING_NAMES, invalid, status_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -81,80 +81,10 @@ GRANTS_PAGE = 50  # grants a page, newest first
 #: What the members list is showing (its filters and page), kept by the forms posted from it.
 MEMBER_LIST_ARGS = ("q", "org", "role", "status", "page")
 
-FINDING_NAMES = {
-    audit.OUTSIDE_CATEGORIES: _l("Outside the grant's categories"),
-    audit.OUTSIDE_TIME: _l("Before the grant started"),
-    audit.AFTER_EXPIRY: _l("After the grant expired"),
-    audit.AFTER_WITHDRAWAL: _l("After the resident withdrew the grant"),
-    audit.AFTER_REVOCATION: _l("After the office revoked the grant"),
-    audit.WRONG_DEPARTMENT: _l("Grant of another department"),
-    audit.WRONG_RESIDENT: _l("Grant of another resident"),
-    audit.UNKNOWN_GRANT: _l("Grant unknown to the chain"),
-    audit.EMERGENCY_UNREVIEWED: _l("Emergency access awaiting review"),
-    audit.EMERGENCY_FLAGGED: _l("Emergency access flagged"),
-    audit.REFUSED: _l("Refused attempt"),
-    audit.VOLUME_ANOMALY: _l("Unusual volume"),
-}
-SEVERITY_NAMES = {"high": _l("High"), "medium": _l("Medium"), "info": _l("Info")}
 INTEGRITY_PARTS = {
     "chain": _l("Indexed chain data"), "records": _l("Records"), "grants": _l("Grants"), "log": _l("Access log"),
     "seals": _l("Log-ins, names and labels"),
 }  # fmt: skip
-DECISION_NAMES = {"approve": _l("Approved"), "flag": _l("Flagged")}
-#: How a read was allowed, as the office calls it (the resident's pages say "your grant").
-BASIS_NAMES = {"grant": _l("Grant"), "duty": _l("Duty"), "emergency": _l("Emergency")}
-#: The legal basis of a grant, about the resident (their own pages say "your consent").
-#: Why a read was refused (the library's reason codes), in a few words.
-REFUSAL_NAMES = {
-    access_rules.NO_ACTIVE_GRANT: _l("no active grant"),
-    access_rules.GRANT_NOT_ACTIVE: _l("grant not active"),
-    access_rules.NOT_AUTHORISED: _l("not authorised"),
-    access_rules.NO_DUTY: _l("no duty to read"),
-    access_rules.ANCHORING_STALLED: _l("anchoring stalled"),
-    access_rules.CHAIN_UNREACHABLE: _l("chain unreachable"),
-    access_rules.RECORD_ALTERED: _l("record altered in the database"),
-    access_rules.CONTENT_LOST: _l("content lost with a restore"),
-}
-
-
-_DETAIL_PATTERNS = {
-    audit.OUTSIDE_CATEGORIES: re.compile(r"^(?P<category>\S+) records"),
-    audit.AFTER_WITHDRAWAL: re.compile(r"\(block (?P<block>\d+)\)"),
-    audit.AFTER_REVOCATION: re.compile(r"\(block (?P<block>\d+)\)"),
-    audit.VOLUME_ANOMALY: re.compile(r"^(?P<count>\d+) reads on (?P<day>\S+); usually (?P<usual>\S+) a day"),
-    audit.REFUSED: re.compile(r"^refused: (?P<reason>\S+)"),
-}
-
-
-def finding_detail(finding: audit.Finding) -> str:
-    """What a finding is about, in the page's language (the library words it in English for
-    the CSV and the command line); its own words when the page has none for it."""
-    found = _DETAIL_PATTERNS.get(finding.kind)
-    parts = found.search(finding.detail) if found else None
-    if finding.kind == audit.REFUSED and parts:
-        return _("Refused: %(reason)s", reason=REFUSAL_NAMES.get(parts["reason"], parts["reason"]))
-    if finding.kind == audit.OUTSIDE_CATEGORIES and parts:
-        return _(
-            "%(category)s records are outside the grant's categories.",
-            category=name_of(CATEGORY_NAMES, parts["category"]),
-        )
-    if finding.kind in (audit.AFTER_WITHDRAWAL, audit.AFTER_REVOCATION) and parts:
-        return _("Read after block %(block)s, where the grant ended.", block=parts["block"])
-    if finding.kind == audit.VOLUME_ANOMALY and parts:
-        return _(
-            "%(count)s reads on %(day)s, against a usual %(usual)s a day.",
-            count=parts["count"], day=parts["day"], usual=parts["usual"],
-        )  # fmt: skip
-    plain = {
-        audit.UNKNOWN_GRANT: _l("The read names a grant the chain does not know."),
-        audit.WRONG_RESIDENT: _l("The grant is another resident's."),
-        audit.WRONG_DEPARTMENT: _l("The grant is to another department."),
-        audit.AFTER_EXPIRY: _l("Read after the grant expired."),
-        audit.OUTSIDE_TIME: _l("Read before the grant started."),
-        audit.EMERGENCY_UNREVIEWED: _l("No admin has reviewed this emergency read yet."),
-        audit.EMERGENCY_FLAGGED: _l("An admin flagged this emergency read as not justified."),
-    }.get(finding.kind)
-    return str(plain) if plain is not None else finding.detail
 
 
 @bp.context_processor
@@ -170,14 +100,8 @@ def _navigation() -> dict[str, Any]:
             ("office.export", _("Exports")),
             ("office.throttles", _("Log-in throttles")),
         ],
-        "finding_name": lambda kind: str(FINDING_NAMES.get(kind, kind)),
-        "severity_name": lambda s: str(SEVERITY_NAMES.get(s, s)),
         "department_kind_name": lambda k: str(DEPARTMENT_KINDS.get(k, k or "")),
         "integrity_part_name": lambda p: str(INTEGRITY_PARTS.get(p, p)),
-        "decision_name": lambda d: str(DECISION_NAMES.get(d, d)),
-        "office_basis_name": lambda b: str(BASIS_NAMES.get(b, b or "")),
-        "refusal_name": lambda r: str(REFUSAL_NAMES.get(r, r or "")),
-        "finding_detail": finding_detail,
     }
 
 
@@ -357,9 +281,7 @@ def attach_error(form: FlaskForm, exc: LedgerError, fields: dict[str, str] | Non
     if isinstance(exc, InputError) and exc.field:
         target = getattr(form, fields.get(exc.field, exc.field), None)
         if target is not None:
-            text = str(exc)
-            prefix = f"{exc.field}: "
-            target.errors = [*target.errors, text[len(prefix) :] if text.startswith(prefix) else text]
+            target.errors = [*target.errors, invalid(exc.code, exc.params)]
             return True
     return False
 
@@ -367,6 +289,8 @@ def attach_error(form: FlaskForm, exc: LedgerError, fields: dict[str, str] | Non
 def refused_message(exc: LedgerError) -> str:
     if isinstance(exc, ContractRevert):
         return contract_message(exc)
+    if isinstance(exc, InputError):
+        return invalid(exc.code, exc.params)
     return str(exc)
 
 
@@ -746,7 +670,7 @@ def _member_filters() -> tuple[MemberFilterForm, list[str]]:
         (v.code, org_name(v)) for v in sorted(of.orgs.values(), key=lambda v: v.code or "") if v.code
     ]
     form.role.choices = [("", _("Every role"))] + [(r, name_of(ROLE_NAMES, r)) for r in ROLE_CHOICES]
-    form.status.choices = [("", _("Any status"))] + [(s, name_of(STATUS_NAMES, s)) for s in queries.MEMBER_STATUSES]
+    form.status.choices = [("", _("Any status"))] + [(s, status_name(s)) for s in queries.MEMBER_STATUSES]
     return form, _ignore_unknown(form)
 
 
@@ -865,7 +789,7 @@ def grants() -> Any:
         departments = [view.org_id]
     form = GrantFilterForm(request.args)
     form.department.choices = [("", _("All departments"))] + [(d.code, org_name(d)) for d in of.departments if d.code]
-    form.status.choices = [("", _("Any status"))] + [(s, name_of(STATUS_NAMES, s)) for s in queries.GRANT_STATUSES]
+    form.status.choices = [("", _("Any status"))] + [(s, status_name(s)) for s in queries.GRANT_STATUSES]
     notes = _ignore_unknown(form)
     paged = queries.grants(
         departments, form.status.data or None, search=form.q.data or None, page=_page_asked(), per_page=GRANTS_PAGE

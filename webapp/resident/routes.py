@@ -31,13 +31,11 @@ from ledger.accesslog import canonical_leaf
 from ledger.categories import Category, schema
 from ledger.consent import GrantView, LegalBasis, parse_date
 from ledger.errors import InputError, LedgerError, NotFoundError, VerificationError
+from ledger.grants import IN_FORCE, GrantStatus
 from ledger.history import (
-    ENTRIES_LOST,
-    PROOF_LOST,
-    RESIDENT_SEQ_GAP,
-    RESIDENT_SEQ_REPEAT,
     Entry,
     History,
+    HistoryFindingKind,
     own_event,
     proof_document,
     resident_history,
@@ -53,8 +51,9 @@ from ledger.store.models import (
 )
 
 from ..committee.schemaform import enum_label
-from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, format_ms, name_of
+from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, org_name, short_address
+from ..presentation import RESIDENT, decision_name, grant_note, history_finding, invalid, refusal_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from .forms import GrantForm, HistoryFilter
@@ -76,19 +75,6 @@ NAV = [
     ("resident.download", _l("Download")),
 ]
 
-#: Why an attempt was refused, in plain words (the leaf's ``reason``).
-REFUSAL_REASONS = {
-    "no-active-grant": _l("They had no permission from you for these records."),
-    "grant-not-active": _l("The permission they named was withdrawn, cancelled or had ended."),
-    "not-authorised": _l("They are not allowed to ask for these records."),
-    "no-duty": _l("Their work does not include these records."),
-    "anchoring-stalled": _l("The system was paused for safety, so nothing was shown."),
-    "chain-unreachable": _l("The permission could not be checked, so nothing was shown."),
-    "record-altered": _l("Your record stored here did not match the chain, so nothing was shown. Tell your office."),
-    "content-lost": _l("The newest version of your record was lost when your office restored its records from a "
-                       "backup, so nothing was shown."),
-}
-REVIEW_DECISIONS = {"approve": _l("approved"), "flag": _l("flagged for follow-up")}
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -353,7 +339,9 @@ class GrantItem:
     until: str = ""  # the last day it can be used, China time
 
 
-def grant_sentence(department: str, categories: list[str], purpose: int, until: str, status: str = "active") -> str:
+def grant_sentence(
+    department: str, categories: list[str], purpose: int, until: str, status: GrantStatus = GrantStatus.ACTIVE
+) -> str:
     """What a permission means, in one plain sentence."""
     values = {
         "department": department,
@@ -361,18 +349,18 @@ def grant_sentence(department: str, categories: list[str], purpose: int, until: 
         "purpose": name_of(PURPOSE_NAMES, purpose),
         "until": until,
     }
-    if status == "active":
+    if status in (GrantStatus.ACTIVE, GrantStatus.NOT_YET_VALID):  # the note says when a future one starts
         return _(
             "%(department)s may use your %(categories)s records for %(purpose)s, up to and including %(until)s.",
             **values,
         )
-    if status == "pending":
+    if status == GrantStatus.PENDING:
         return _(
             "%(department)s will be able to use your %(categories)s records for %(purpose)s, up to and including "
             "%(until)s, as soon as the permission is on the chain.",
             **values,
         )
-    if status == "expired":
+    if status == GrantStatus.EXPIRED:
         return _(
             "%(department)s was allowed to use your %(categories)s records for %(purpose)s, up to and including "
             "%(until)s.",
@@ -380,15 +368,6 @@ def grant_sentence(department: str, categories: list[str], purpose: int, until: 
         )
     # withdrawn or revoked: it ended before its last day (the note says how)
     return _("%(department)s was allowed to use your %(categories)s records for %(purpose)s.", **values)
-
-
-def _grant_note(status: str) -> str:
-    return {
-        "withdrawn": _("You withdrew this permission. It can no longer be used."),
-        "revoked": _("The subdistrict office cancelled this permission. It can no longer be used."),
-        "expired": _("This permission has ended. It can no longer be used."),
-        "pending": _("Being written to the chain — usually a few seconds."),
-    }.get(status, "")
 
 
 def _grant_item(grant: GrantView, names: Names) -> GrantItem:
@@ -401,7 +380,7 @@ def _grant_item(grant: GrantView, names: Names) -> GrantItem:
         grant_id=grant.grant_id,
         status=grant.status,
         sentence=grant_sentence(department, categories, grant.purpose, _last_day(grant.valid_until), grant.status),
-        note=_grant_note(grant.status),
+        note=grant_note(grant.status) if grant.status != GrantStatus.ACTIVE else "",
         department=department,
         categories=categories,
         purpose=grant.purpose,
@@ -505,7 +484,7 @@ def _reviews(history: History) -> tuple[dict[int, str], dict[int, int]]:
 def _entry_items(history: History, names: Names) -> list[EntryItem]:
     names.learn_people({str(e.leaf.get("accessor")) for e in history.entries if e.leaf})
     decisions, numbers = _reviews(history)
-    altered = {f.seq for f in history.findings if f.kind == "justification-altered"}
+    altered = {f.seq for f in history.findings if f.kind == HistoryFindingKind.JUSTIFICATION_ALTERED}
     items = []
     for entry in history.entries:
         leaf = entry.leaf
@@ -529,14 +508,14 @@ def _entry_items(history: History, names: Names) -> list[EntryItem]:
                 category=leaf.get("category"),
                 action=str(leaf.get("action") or "read"),
                 outcome=str(leaf.get("outcome") or "allowed"),
-                reason=str(REFUSAL_REASONS.get(leaf.get("reason") or "", _("Refused.")))
+                reason=refusal_name(leaf.get("reason") or "", RESIDENT) or _("Refused.")
                 if leaf.get("outcome") == "refused"
                 else "",
                 basis=leaf.get("basis"),
                 purpose=leaf.get("purpose"),
                 grant_id=leaf.get("grantId"),
                 review_of=leaf.get("reviewOf"),
-                decision=str(REVIEW_DECISIONS.get(leaf.get("decision") or "", leaf.get("decision") or "")),
+                decision=decision_name(leaf.get("decision"), RESIDENT),
                 justification=justification,
                 review=decisions.get(entry.seq),
                 review_of_number=numbers.get(int(leaf["reviewOf"])) if leaf.get("reviewOf") is not None else None,
@@ -547,38 +526,7 @@ def _entry_items(history: History, names: Names) -> list[EntryItem]:
 
 def _findings(history: History) -> list[str]:
     """The history's findings as warnings a resident can act on."""
-    messages = []
-    for finding in history.findings:
-        params = finding.params
-        if finding.kind == RESIDENT_SEQ_GAP:
-            number = params.get("number")
-            messages.append(
-                _(
-                    "Entry No. %(number)s is missing from your history — tell your subdistrict office.",
-                    number=int(number) + 1,  # the pages count from 1, the log from 0
-                )
-                if number is not None
-                else _("An entry is missing from your history — tell your subdistrict office.")
-            )
-        elif finding.kind == RESIDENT_SEQ_REPEAT:
-            messages.append(_("An entry number appears twice in your history — tell your subdistrict office."))
-        elif finding.kind == ENTRIES_LOST:
-            messages.append(_(
-                "On %(when)s your subdistrict office restored its records from a backup, and entries %(first)s to "
-                "%(last)s of the access log were lost. The chain proves these accesses happened, but not whose data "
-                "they touched: any of your entries No. %(your_first)s to %(your_last)s may have been among them. "
-                "Ask your office what was recorded then.",
-                when=format_ms(params.get("restoredAt")), first=int(params["first"]) + 1, last=int(params["last"]) + 1,
-                your_first=int(params["yourFirst"]) + 1, your_last=int(params["yourLast"]) + 1,
-            ))  # fmt: skip
-        elif finding.kind == PROOF_LOST:
-            messages.append(_(
-                "Log entry %(seq)s is kept, but the proof that it was anchored on the chain was lost when your office "
-                "restored its records from a backup.", seq=finding.seq,
-            ))  # fmt: skip
-        else:
-            messages.append(_("Log entry %(seq)s does not check out — tell your subdistrict office.", seq=finding.seq))
-    return messages
+    return [history_finding(finding) for finding in history.findings]
 
 
 def _recent_count(actor: Actor) -> int:
@@ -611,7 +559,7 @@ def home() -> Any:
             db.scalar(select(func.count()).select_from(Record).where(Record.subject == actor.address)) or 0
         )
     grants = services().consent.list(resident=actor.address)
-    active = sum(1 for g in grants if g.status == "active")
+    active = sum(1 for g in grants if g.status == GrantStatus.ACTIVE)
     history = resident_history(services().ledger, actor.address, log=services().log, limit=NEWEST_ON_HOME)
     return render_template(
         "resident/home.html",
@@ -675,9 +623,9 @@ def new_grant() -> Any:
         except InputError as exc:
             target = getattr(form, _FIELD_OF.get(exc.field or "", ""), None)
             if target is None:
-                form.form_errors.append(str(exc))
+                form.form_errors.append(invalid(exc.code, exc.params))
             else:
-                target.errors = [*target.errors, str(exc)]
+                target.errors = [*target.errors, invalid(exc.code, exc.params)]
             form.confirmed.data = ""
             return render_template("resident/new_grant.html", form=form), 400
         flash(_("Done. %(summary)s", summary=summary), "success")
@@ -693,7 +641,7 @@ def withdraw_grant(grant_id: str) -> Any:
     key = grant_id.strip().lower()
     mine = {g.grant_id: g for g in services().consent.list(resident=actor.address)}
     grant = mine.get(key)
-    if grant is None or grant.status != "active" or grant.resident.lower() != actor.address.lower():
+    if grant is None or grant.status not in IN_FORCE or grant.resident.lower() != actor.address.lower():
         abort(404)
     services().consent.withdraw(grant.grant_id)
     item = _grant_item(grant, _names())

@@ -1,0 +1,141 @@
+"""Every code of every vocabulary has words in both languages (webapp/presentation.py).
+
+The tests iterate the library's enums, so a new member without words, or without a Chinese
+translation, fails here. They need no chain: the words are the catalogue's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from ledger.access import LogState, ReadBasis
+from ledger.accesslog import Action, Outcome
+from ledger.audit import Decision, Finding, FindingKind, Severity
+from ledger.errors import AccessRefused, InputError, Invalid, NotFoundError, Refusal
+from ledger.grants import GrantStatus
+from ledger.history import Finding as HistoryFinding
+from ledger.history import HistoryFindingKind
+from webapp import i18n, presentation
+from webapp.presentation import RESIDENT, STAFF, Audience
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+LANGUAGES = {"zh": "zh-CN", "en": "en"}
+#: Params enough for every kind's words.
+PARAMS: dict[str, Any] = {
+    "category": "health", "block": 42, "count": 60, "day": "2026-12-01", "usual": 3, "reason": "no-active-grant",
+    "number": 2, "first": 10, "last": 12, "restoredAt": 1_764_000_000_000, "yourFirst": 3, "yourLast": 4,
+    "max": 2000, "min": 12, "days": 366, "seq": 7, "department": "GA-01", "value": "x", "choices": ["a"],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def app() -> Flask:
+    built = Flask(__name__)
+    built.secret_key = "test"
+    i18n.init_app(built)
+    presentation.init_app(built)
+    return built
+
+
+@pytest.fixture
+def words(app: Flask) -> Callable[[str, Callable[[], Any]], str]:
+    """Calls ``make`` in a request whose browser asks for ``language``."""
+
+    def say(language: str, make: Callable[[], Any]) -> str:
+        with app.test_request_context("/", headers={"Accept-Language": LANGUAGES[language]}):
+            return str(make())
+
+    return say
+
+
+def named(audience: Audience) -> Iterator[tuple[type[StrEnum], Callable[[str], str]]]:
+    yield GrantStatus, presentation.grant_status_name
+    yield GrantStatus, presentation.grant_note
+    yield ReadBasis, lambda code: presentation.basis_name(code, audience)
+    yield Outcome, presentation.outcome_name
+    yield Action, presentation.action_name
+    yield LogState, presentation.log_state_name
+    yield Decision, lambda code: presentation.decision_name(code, audience)
+    yield Severity, presentation.severity_name
+    yield FindingKind, presentation.finding_name
+    yield Refusal, lambda code: presentation.refusal_name(code, audience)
+    yield Refusal, presentation.refusal_sentence
+
+
+CASES = [
+    pytest.param(enum, say, member, id=f"{audience}-{enum.__name__}-{member}")
+    for audience in Audience
+    for enum, say in named(audience)
+    for member in enum
+]
+
+
+@pytest.mark.parametrize(("enum", "say", "member"), CASES)
+def test_every_code_has_words_in_both_languages(words: Any, enum: type[StrEnum], say: Any, member: StrEnum) -> None:
+    english, chinese = words("en", lambda: say(member)), words("zh", lambda: say(member))
+    assert english and english != str(member), f"{enum.__name__}.{member.name} has no English words"
+    assert CJK.search(chinese), f"{enum.__name__}.{member.name} has no Chinese words: {chinese!r}"
+
+
+def _sentences() -> Iterator[Any]:
+    for kind in FindingKind:
+        finding = Finding(kind, Severity.HIGH, "English", 1, 0, params=PARAMS)
+        yield pytest.param(lambda f=finding: presentation.finding_detail(f), id=f"finding-{kind}")
+    for history_kind in HistoryFindingKind:
+        found = HistoryFinding(history_kind, 3, "English", PARAMS)
+        yield pytest.param(lambda f=found: presentation.history_finding(f), id=f"history-{history_kind}")
+    for code in Invalid:
+        yield pytest.param(lambda c=code: presentation.invalid(c, PARAMS), id=f"invalid-{code}")
+
+
+@pytest.mark.parametrize("say", list(_sentences()))
+def test_every_code_with_params_has_a_sentence_in_both_languages(words: Any, say: Any) -> None:
+    english, chinese = words("en", say), words("zh", say)
+    assert english and not CJK.search(english)
+    assert CJK.search(chinese) and chinese != english
+
+
+def test_invalid_words_differ_per_code(words: Any) -> None:
+    """No code falls through to the catch-all by mistake."""
+    said = [words("en", lambda c=code: presentation.invalid(c, PARAMS)) for code in Invalid]
+    assert len(set(said)) == len(said)
+
+
+def test_the_office_reads_a_finding_from_its_params_not_its_english(words: Any) -> None:
+    finding = Finding(FindingKind.VOLUME_ANOMALY, Severity.MEDIUM, "nonsense", params={"count": 60, "day": "2026-12-01",
+                                                                                      "usual": 2.5})  # fmt: skip
+    assert (
+        words("en", lambda: presentation.finding_detail(finding))
+        == "60 reads on 2026-12-01, against a usual 2.5 a day."
+    )
+    refused = Finding(FindingKind.REFUSED, Severity.INFO, "nonsense", params={"reason": Refusal.NO_DUTY})
+    assert "no duty to read" in words("en", lambda: presentation.finding_detail(refused))
+
+
+def test_error_pages_word_the_code_not_the_message(words: Any) -> None:
+    wrong = InputError("an English sentence", code=Invalid.TOO_LONG, field="justification", params={"max": 2000})
+    assert words("en", lambda: presentation.error(wrong)) == "At most 2000 characters."
+    assert "2000" in words("zh", lambda: presentation.error(wrong))
+    refused = AccessRefused(Refusal.NO_ACTIVE_GRANT, "an English sentence", seq=5)
+    said = words("zh", lambda: presentation.error(refused))
+    assert "#5" in said and CJK.search(said) and "English" not in said
+    assert "English" not in words("en", lambda: presentation.error(NotFoundError("an English sentence")))
+
+
+def test_the_resident_and_staff_read_different_words_for_a_refusal(words: Any) -> None:
+    assert words("en", lambda: presentation.refusal_name(Refusal.NO_ACTIVE_GRANT, RESIDENT)) != words(
+        "en", lambda: presentation.refusal_name(Refusal.NO_ACTIVE_GRANT, STAFF)
+    )
+
+
+def test_grant_statuses_in_official_chinese(words: Any) -> None:
+    expected = {
+        GrantStatus.WITHDRAWN: "已撤回", GrantStatus.EXPIRED: "已过期", GrantStatus.NOT_YET_VALID: "尚未生效",
+    }  # fmt: skip
+    for status, chinese in expected.items():
+        assert words("zh", lambda s=status: presentation.grant_status_name(s)) == chinese

@@ -1,0 +1,430 @@
+"""The library's codes in people's words: the one place that does it.
+
+The library speaks in codes (one ``StrEnum`` per vocabulary in ``ledger/``) and parameters;
+here each code gets its words, in the page's language (Chinese and English, from the
+catalogue beside this file), and per audience where the wording differs: a resident reads
+about *their* grants and the people who read their data; staff (officers, committee
+members, office admins and auditors) read the terms of the trade. Pages, the office's audit
+and the error pages all come here; nothing parses the library's English.
+
+Every member of every enum has words (``tests/webapp/test_presentation.py`` iterates the
+enums, so a new code without words fails).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from flask import Flask
+from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
+
+from ledger.access import LogState, ReadBasis
+from ledger.accesslog import Action, Outcome
+from ledger.audit import Decision, Finding, FindingKind, Severity
+from ledger.errors import (
+    AccessRefused,
+    ConfigurationError,
+    ConflictError,
+    ContractRevert,
+    InputError,
+    Invalid,
+    LedgerError,
+    NodeError,
+    NotFoundError,
+    Refusal,
+    VerificationError,
+)
+from ledger.grants import IN_FORCE, GrantStatus
+from ledger.history import Finding as HistoryFinding
+from ledger.history import HistoryFindingKind
+from ledger.membership import Status as MemberStatus
+from ledger.membership import name_of as code_of
+
+from .i18n import CATEGORY_NAMES, format_ms, lazy_gettext, name_of
+
+
+class Audience(StrEnum):
+    RESIDENT = "resident"
+    STAFF = "staff"  # officers, committee members, office admins, auditors
+
+
+RESIDENT, STAFF = Audience.RESIDENT, Audience.STAFF
+
+# -- names: a code in a few words ---------------------------------------------------------------
+
+#: A grant's status (ledger.grants), the same for everyone.
+GRANT_STATUS_NAMES: dict[str, LazyString] = {
+    GrantStatus.PENDING: lazy_gettext("Pending"),
+    GrantStatus.NOT_YET_VALID: lazy_gettext("Not yet valid"),
+    GrantStatus.ACTIVE: lazy_gettext("Active"),
+    GrantStatus.EXPIRED: lazy_gettext("Expired"),
+    GrantStatus.WITHDRAWN: lazy_gettext("Withdrawn"),
+    GrantStatus.REVOKED: lazy_gettext("Revoked"),
+}
+#: A member's status on chain (ledger.membership.Status).
+MEMBER_STATUS_NAMES: dict[str, LazyString] = {
+    code_of(MemberStatus.NONE): lazy_gettext("Not a member"),
+    code_of(MemberStatus.ACTIVE): lazy_gettext("Active"),
+    code_of(MemberStatus.SUSPENDED): lazy_gettext("Suspended"),
+    code_of(MemberStatus.REVOKED): lazy_gettext("Revoked"),
+}
+#: What a resident is told about a grant of theirs beside its sentence.
+GRANT_NOTES: dict[str, LazyString] = {
+    GrantStatus.PENDING: lazy_gettext("Being written to the chain — usually a few seconds."),
+    GrantStatus.NOT_YET_VALID: lazy_gettext("This permission starts on its first day; it cannot be used before."),
+    GrantStatus.ACTIVE: lazy_gettext("This permission can be used now."),
+    GrantStatus.EXPIRED: lazy_gettext("This permission has ended. It can no longer be used."),
+    GrantStatus.WITHDRAWN: lazy_gettext("You withdrew this permission. It can no longer be used."),
+    GrantStatus.REVOKED: lazy_gettext("The subdistrict office cancelled this permission. It can no longer be used."),
+}
+BASIS_NAMES: dict[Audience, dict[str, LazyString]] = {
+    RESIDENT: {
+        ReadBasis.GRANT: lazy_gettext("Your grant"),
+        ReadBasis.DUTY: lazy_gettext("Statutory duty"),
+        ReadBasis.EMERGENCY: lazy_gettext("Emergency"),
+    },
+    STAFF: {
+        ReadBasis.GRANT: lazy_gettext("Grant"),
+        ReadBasis.DUTY: lazy_gettext("Duty"),
+        ReadBasis.EMERGENCY: lazy_gettext("Emergency"),
+    },
+}
+OUTCOME_NAMES: dict[str, LazyString] = {
+    Outcome.ALLOWED: lazy_gettext("Allowed"),
+    Outcome.REFUSED: lazy_gettext("Refused"),
+}
+ACTION_NAMES: dict[str, LazyString] = {
+    Action.READ: lazy_gettext("Read"),
+    Action.REVIEW: lazy_gettext("Review"),
+}
+LOG_STATE_NAMES: dict[str, LazyString] = {
+    LogState.OK: lazy_gettext("Anchored"),
+    LogState.ANCHORING: lazy_gettext("Anchoring"),
+    LogState.CLOSED: lazy_gettext("Reads closed"),
+}
+DECISION_NAMES: dict[Audience, dict[str, LazyString]] = {
+    RESIDENT: {Decision.APPROVE: lazy_gettext("approved"), Decision.FLAG: lazy_gettext("flagged for follow-up")},
+    STAFF: {Decision.APPROVE: lazy_gettext("Approved"), Decision.FLAG: lazy_gettext("Flagged")},
+}
+SEVERITY_NAMES: dict[str, LazyString] = {
+    Severity.HIGH: lazy_gettext("High"),
+    Severity.MEDIUM: lazy_gettext("Medium"),
+    Severity.INFO: lazy_gettext("Info"),
+}
+FINDING_NAMES: dict[str, LazyString] = {
+    FindingKind.OUTSIDE_CATEGORIES: lazy_gettext("Outside the grant's categories"),
+    FindingKind.OUTSIDE_TIME: lazy_gettext("Before the grant started"),
+    FindingKind.AFTER_EXPIRY: lazy_gettext("After the grant expired"),
+    FindingKind.AFTER_WITHDRAWAL: lazy_gettext("After the resident withdrew the grant"),
+    FindingKind.AFTER_REVOCATION: lazy_gettext("After the office revoked the grant"),
+    FindingKind.WRONG_DEPARTMENT: lazy_gettext("Grant of another department"),
+    FindingKind.WRONG_RESIDENT: lazy_gettext("Grant of another resident"),
+    FindingKind.UNKNOWN_GRANT: lazy_gettext("Grant unknown to the chain"),
+    FindingKind.EMERGENCY_UNREVIEWED: lazy_gettext("Emergency access awaiting review"),
+    FindingKind.EMERGENCY_FLAGGED: lazy_gettext("Emergency access flagged"),
+    FindingKind.REFUSED: lazy_gettext("Refused attempt"),
+    FindingKind.VOLUME_ANOMALY: lazy_gettext("Unusual volume"),
+}
+#: Why a read was refused: to staff in a few words, to the resident whose data it was in a
+#: sentence about the people who asked.
+REFUSAL_NAMES: dict[Audience, dict[str, LazyString]] = {
+    STAFF: {
+        Refusal.NO_ACTIVE_GRANT: lazy_gettext("no active grant"),
+        Refusal.GRANT_NOT_ACTIVE: lazy_gettext("grant not active"),
+        Refusal.NOT_AUTHORISED: lazy_gettext("not authorised"),
+        Refusal.NO_DUTY: lazy_gettext("no duty to read"),
+        Refusal.ANCHORING_STALLED: lazy_gettext("anchoring stalled"),
+        Refusal.CHAIN_UNREACHABLE: lazy_gettext("chain unreachable"),
+        Refusal.RECORD_ALTERED: lazy_gettext("record altered in the database"),
+        Refusal.CONTENT_LOST: lazy_gettext("content lost with a restore"),
+    },
+    RESIDENT: {
+        Refusal.NO_ACTIVE_GRANT: lazy_gettext("They had no permission from you for these records."),
+        Refusal.GRANT_NOT_ACTIVE: lazy_gettext("The permission they named was withdrawn, cancelled or had ended."),
+        Refusal.NOT_AUTHORISED: lazy_gettext("They are not allowed to ask for these records."),
+        Refusal.NO_DUTY: lazy_gettext("Their work does not include these records."),
+        Refusal.ANCHORING_STALLED: lazy_gettext("The system was paused for safety, so nothing was shown."),
+        Refusal.CHAIN_UNREACHABLE: lazy_gettext("The permission could not be checked, so nothing was shown."),
+        Refusal.RECORD_ALTERED: lazy_gettext(
+            "Your record stored here did not match the chain, so nothing was shown. Tell your office."
+        ),
+        Refusal.CONTENT_LOST: lazy_gettext(
+            "The newest version of your record was lost when your office restored its records from a "
+            "backup, so nothing was shown."
+        ),
+    },
+}
+
+#: Why a read was refused, to the officer who asked, in a sentence.
+REFUSAL_SENTENCES: dict[str, LazyString] = {
+    Refusal.NO_ACTIVE_GRANT: lazy_gettext(
+        "Your department holds no active grant from this resident that covers this kind of record."
+    ),
+    Refusal.GRANT_NOT_ACTIVE: lazy_gettext(
+        "This grant is not active for this record now: the resident withdrew it, the office revoked it, "
+        "it expired, or it does not cover this kind of record."
+    ),
+    Refusal.NOT_AUTHORISED: lazy_gettext(
+        "You may not read this record. An emergency read is only for officers of a department under the "
+        "same subdistrict office as the record's committee."
+    ),
+    Refusal.NO_DUTY: lazy_gettext("Only the record's own committee and its office read records on duty."),
+    Refusal.ANCHORING_STALLED: lazy_gettext(
+        "Reads are paused for everyone: the access log has not been anchored on the chain for too long, "
+        "and no data is handed out that could not be proved logged. Reads resume by themselves once "
+        "anchoring works again; try again in a few minutes, or call the office."
+    ),
+    Refusal.CHAIN_UNREACHABLE: lazy_gettext(
+        "The chain cannot be reached to check the grant, so the read was refused. Try again in a minute."
+    ),
+    Refusal.RECORD_ALTERED: lazy_gettext(
+        "The record stored here does not match its fingerprint on the chain: someone changed the database, so "
+        "nothing was shown. The refusal is logged; tell the subdistrict office."
+    ),
+    Refusal.CONTENT_LOST: lazy_gettext(
+        "The newest version of this record was lost when the office restored its database from a backup, so "
+        "nothing was shown. The committee has to enter it again; the refusal is logged."
+    ),
+}
+
+
+def _lookup(table: dict[Any, Any], code: Any) -> str:
+    return name_of(table, code) if code is not None else ""
+
+
+def grant_status_name(status: str | None) -> str:
+    return _lookup(GRANT_STATUS_NAMES, status)
+
+
+def status_name(status: str | None) -> str:
+    """A grant's or a member's status (the badges share one macro)."""
+    if status in GRANT_STATUS_NAMES:
+        return grant_status_name(status)
+    return _lookup(MEMBER_STATUS_NAMES, status)
+
+
+def grant_note(status: str | None) -> str:
+    return str(GRANT_NOTES.get(status or "", ""))
+
+
+def basis_name(basis: str | None, audience: Audience = RESIDENT) -> str:
+    return _lookup(BASIS_NAMES[audience], basis)
+
+
+def outcome_name(outcome: str | None) -> str:
+    return _lookup(OUTCOME_NAMES, outcome)
+
+
+def action_name(action: str | None) -> str:
+    return _lookup(ACTION_NAMES, action)
+
+
+def log_state_name(state: str | None) -> str:
+    return _lookup(LOG_STATE_NAMES, state)
+
+
+def decision_name(decision: str | None, audience: Audience = STAFF) -> str:
+    return _lookup(DECISION_NAMES[audience], decision)
+
+
+def severity_name(severity: str | None) -> str:
+    return _lookup(SEVERITY_NAMES, severity)
+
+
+def finding_name(kind: str | None) -> str:
+    return _lookup(FINDING_NAMES, kind)
+
+
+def refusal_name(reason: str | None, audience: Audience = STAFF) -> str:
+    if not reason:
+        return ""
+    found = REFUSAL_NAMES[audience].get(reason)
+    if found is not None:
+        return str(found)
+    return _("Refused.") if audience == RESIDENT else str(reason)
+
+
+def refusal_sentence(reason: str | None) -> str:
+    """Why a read was refused, in a sentence, to the officer who asked."""
+    found = REFUSAL_SENTENCES.get(reason or "")
+    return str(found) if found is not None else refusal_name(reason, STAFF)
+
+
+# -- sentences: a code and its params ---------------------------------------------------------
+
+
+def finding_detail(finding: Finding) -> str:
+    """What an audit finding is about, for the office and auditors, from its kind and params."""
+    kind, params = finding.kind, finding.params
+    if kind == FindingKind.REFUSED:
+        return _("Refused: %(reason)s", reason=refusal_name(params.get("reason"), STAFF))
+    if kind == FindingKind.OUTSIDE_CATEGORIES:
+        category = params.get("category")
+        return _(
+            "%(category)s records are outside the grant's categories.",
+            category=name_of(CATEGORY_NAMES, category) if category else _("Uncategorised"),
+        )
+    if kind in (FindingKind.AFTER_WITHDRAWAL, FindingKind.AFTER_REVOCATION):
+        return _("Read after block %(block)s, where the grant ended.", block=params.get("block", "?"))
+    if kind == FindingKind.VOLUME_ANOMALY:
+        usual = "{:g}".format(params.get("usual", 0))
+        return _(
+            "%(count)s reads on %(day)s, against a usual %(usual)s a day.",
+            count=params.get("count"), day=params.get("day"), usual=usual,
+        )  # fmt: skip
+    return str(FINDING_DETAILS.get(kind, finding_name(kind)))
+
+
+#: Findings whose words need no params.
+FINDING_DETAILS: dict[str, LazyString] = {
+    FindingKind.UNKNOWN_GRANT: lazy_gettext("The read names a grant the chain does not know."),
+    FindingKind.WRONG_RESIDENT: lazy_gettext("The grant is another resident's."),
+    FindingKind.WRONG_DEPARTMENT: lazy_gettext("The grant is to another department."),
+    FindingKind.AFTER_EXPIRY: lazy_gettext("Read after the grant expired."),
+    FindingKind.OUTSIDE_TIME: lazy_gettext("Read before the grant started."),
+    FindingKind.EMERGENCY_UNREVIEWED: lazy_gettext("No admin has reviewed this emergency read yet."),
+    FindingKind.EMERGENCY_FLAGGED: lazy_gettext("An admin flagged this emergency read as not justified."),
+}
+
+
+def history_finding(finding: HistoryFinding) -> str:
+    """A finding of a resident's history as a warning the resident can act on."""
+    kind, params = finding.kind, finding.params
+    if kind == HistoryFindingKind.RESIDENT_SEQ_GAP:
+        number = params.get("number")
+        if number is None:
+            return _("An entry is missing from your history — tell your subdistrict office.")
+        return _(
+            "Entry No. %(number)s is missing from your history — tell your subdistrict office.",
+            number=int(number) + 1,  # the pages count from 1, the log from 0
+        )
+    if kind == HistoryFindingKind.RESIDENT_SEQ_REPEAT:
+        return _("An entry number appears twice in your history — tell your subdistrict office.")
+    if kind == HistoryFindingKind.ENTRIES_LOST:
+        return _(
+            "On %(when)s your subdistrict office restored its records from a backup, and entries %(first)s to "
+            "%(last)s of the access log were lost. The chain proves these accesses happened, but not whose data "
+            "they touched: any of your entries No. %(your_first)s to %(your_last)s may have been among them. "
+            "Ask your office what was recorded then.",
+            when=format_ms(params.get("restoredAt")), first=int(params["first"]) + 1, last=int(params["last"]) + 1,
+            your_first=int(params["yourFirst"]) + 1, your_last=int(params["yourLast"]) + 1,
+        )  # fmt: skip
+    if kind == HistoryFindingKind.PROOF_LOST:
+        return _(
+            "Log entry %(seq)s is kept, but the proof that it was anchored on the chain was lost when your office "
+            "restored its records from a backup.", seq=finding.seq,
+        )  # fmt: skip
+    if kind == HistoryFindingKind.JUSTIFICATION_ALTERED:
+        return _(
+            "The reason written for log entry %(seq)s is not the one logged — tell your subdistrict office.",
+            seq=finding.seq,
+        )
+    # LEAF_MISMATCH, PROOF_UNAVAILABLE
+    return _("Log entry %(seq)s does not check out — tell your subdistrict office.", seq=finding.seq)
+
+
+def invalid(code: Invalid | str, params: dict[str, Any] | None = None) -> str:
+    """Why input was refused (an :class:`InputError`'s code and params), for anyone."""
+    p = params or {}
+    match code:
+        case Invalid.REQUIRED:
+            return _("This must be filled in.")
+        case Invalid.UNKNOWN_CHOICE:
+            return _("Choose one of the options offered.")
+        case Invalid.TOO_LONG:
+            return _("At most %(max)s characters.", max=p.get("max", "?"))
+        case Invalid.TOO_SHORT:
+            return _("At least %(min)s characters.", min=p.get("min", "?"))
+        case Invalid.BAD_DATE:
+            return _("Give a date as YYYY-MM-DD.")
+        case Invalid.END_BEFORE_START:
+            return _("The end is before the start.")
+        case Invalid.NOT_IN_FUTURE:
+            return _("The date must be in the future.")
+        case Invalid.TOO_FAR_AHEAD:
+            return _("At most %(days)s days ahead.", days=p.get("days", "?"))
+        case Invalid.NOT_PERMITTED:
+            return _("Your organisation may not set this.")
+        case Invalid.BAD_ID:
+            return _("An id is 0x followed by 64 hexadecimal digits.")
+        case Invalid.BAD_SIGNATURE:
+            return _("The signature is not valid.")
+        case Invalid.HIGH_S_SIGNATURE:
+            return _("The signature is not in its low-s form (EIP-2).")
+        case Invalid.NOT_JSON:
+            return _("This is not valid JSON.")
+        case Invalid.NOT_AN_OBJECT:
+            return _("The request body must be a JSON object.")
+        case Invalid.SCHEMA:
+            return _("This does not fit the record's form.")
+        case Invalid.UNKNOWN_FIELD:
+            return _("This is not a field of these records.")
+        case Invalid.BAD_USERNAME:
+            return _("Use 1 to 64 of a–z, 0–9, '-', '_' and '.'.")
+        case Invalid.TAKEN:
+            return _("This name is taken.")
+        case Invalid.NOT_EMERGENCY_READ:
+            return _("Access #%(seq)s is not an emergency read.", seq=p.get("seq", "?"))
+        case Invalid.NO_SUCH_DEPARTMENT:
+            return _("There is no such department on the chain.")
+        case Invalid.OTHER_OFFICE:
+            return _(
+                "%(department)s belongs to another subdistrict office; a resident can grant only to the "
+                "departments of their own office.",
+                department=p.get("department", "?"),
+            )
+        case Invalid.NO_SCOPE:
+            return _("Name a department or a resident.")
+    return _("This value is not accepted.")  # Invalid.INVALID
+
+
+#: What a person is told about an error with no code of its own, by its class.
+ERROR_WORDS: dict[type[LedgerError], LazyString] = {
+    NotFoundError: lazy_gettext("There is no such thing here."),
+    ConflictError: lazy_gettext("It changed while you were looking at it. Reload the page and try again."),
+    ContractRevert: lazy_gettext("The chain refused this change."),
+    NodeError: lazy_gettext("The chain cannot be reached just now. Try again in a minute."),
+    ConfigurationError: lazy_gettext("This installation is not set up for that yet. Tell your administrator."),
+    VerificationError: lazy_gettext("A check failed: the stored data does not match the chain. Tell your office."),
+    LedgerError: lazy_gettext("Something went wrong. It has been logged."),
+}
+
+
+def error(exc: LedgerError, audience: Audience = STAFF) -> str:
+    """An error page's message: the error's code in words, never its English text."""
+    if isinstance(exc, InputError):
+        return invalid(exc.code, exc.params)
+    if isinstance(exc, AccessRefused):
+        reason = refusal_name(exc.reason, STAFF)
+        if exc.seq is not None:
+            return _("The read was refused (%(reason)s); the refusal is logged as access #%(seq)s.",
+                     reason=reason, seq=exc.seq)  # fmt: skip
+        return _("The read was refused (%(reason)s).", reason=reason)
+    for kind in type(exc).__mro__:
+        if kind in ERROR_WORDS:
+            return str(ERROR_WORDS[kind])
+    return str(ERROR_WORDS[LedgerError])
+
+
+def init_app(app: Flask) -> None:
+    """The words as Jinja globals (``status_name(g.status)``, ``basis_name(b, 'staff')``)."""
+    app.jinja_env.globals.update(
+        grant_in_force=lambda status: status in IN_FORCE,  # withdraw and revoke are offered
+        status_name=status_name,
+        grant_status_name=grant_status_name,
+        grant_note=grant_note,
+        basis_name=basis_name,
+        outcome_name=outcome_name,
+        action_name=action_name,
+        log_state_name=log_state_name,
+        decision_name=decision_name,
+        severity_name=severity_name,
+        finding_name=finding_name,
+        finding_detail=finding_detail,
+        refusal_name=refusal_name,
+        refusal_sentence=refusal_sentence,
+        history_finding=history_finding,
+        invalid_words=invalid,
+    )
