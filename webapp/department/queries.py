@@ -22,6 +22,7 @@ from ledger.history import organisation_leaf
 from ledger.store.models import (
     AccessEvent,
     EmergencyReview,
+    GrantTerms,
     OrgProfile,
     Record,
     RecordVersion,
@@ -231,3 +232,16 @@ def history(
             )  # fmt: skip
         )
     return HistoryPage(events, events[-1].seq if more and events else None)
+
+
+def grant_ids_from(resident: str, department_id: str) -> list[str]:
+    """Ids of the grants the table has from ``resident`` to ``department_id`` (candidates:
+    the caller confirms each on the chain)."""
+    with services().ledger.store.session() as db:
+        return list(
+            db.scalars(
+                select(GrantTerms.grant_id).where(
+                    GrantTerms.resident == resident, GrantTerms.department == department_id
+                )
+            )
+        )

@@ -15,13 +15,11 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from ledger import access as access_rules
 from ledger.categories import Category, parse_category, schema
 from ledger.consent import GrantView
 from ledger.errors import AccessRefused, InputError, LedgerError, NotFoundError
-from ledger.store.models import GrantTerms
 
 from ..i18n import CATEGORY_NAMES, name_of
 from ..names import display_names
@@ -139,10 +137,7 @@ def _in_my_office(actor: Actor, record_id: str) -> bool:
 def _has_granted(actor: Actor, resident: str) -> bool:
     """Whether the resident ever gave my department a grant: candidates from the table, each
     confirmed by the chain (whose grant it is, to whom)."""
-    with services().ledger.store.session() as db:
-        candidates = db.scalars(
-            select(GrantTerms.grant_id).where(GrantTerms.resident == resident, GrantTerms.department == actor.org_id)
-        ).all()
+    candidates = queries.grant_ids_from(resident, str(actor.org_id))
     view = services().ledger.view
     for grant_id in candidates:
         found = view.grant(grant_id)
