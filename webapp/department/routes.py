@@ -74,15 +74,18 @@ REFUSALS = {
 }
 
 
+NAV = [
+    ("department.home", _l("Overview")),
+    ("department.grants", _l("Grants to my department")),
+    ("department.emergency", _l("Emergency access")),
+    ("department.history", _l("Access history")),
+]
+
+
 @bp.context_processor
 def _navigation() -> dict[str, Any]:
     return {
-        "nav": [
-            ("department.home", _l("Overview")),
-            ("department.grants", _l("Grants to my department")),
-            ("department.emergency", _l("Emergency access")),
-            ("department.history", _l("Access history")),
-        ],
+        "nav": NAV,
         "department_kind_name": lambda kind: str(DEPARTMENT_KINDS.get(kind, kind or "")),
     }
 

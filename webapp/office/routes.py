@@ -146,19 +146,22 @@ def finding_detail(finding: audit.Finding) -> str:
     return str(plain) if plain is not None else finding.detail
 
 
+NAV = [
+    ("office.home", _l("Dashboard")),
+    ("office.organisations", _l("Organisations")),
+    ("office.members", _l("Members")),
+    ("office.grants", _l("Grants")),
+    ("office.audit", _l("Audit")),
+    ("office.reviews", _l("Emergency reviews")),
+    ("office.export", _l("Exports")),
+    ("office.throttles", _l("Log-in throttles")),
+]
+
+
 @bp.context_processor
 def _navigation() -> dict[str, Any]:
     return {
-        "nav": [
-            ("office.home", _("Dashboard")),
-            ("office.organisations", _("Organisations")),
-            ("office.members", _("Members")),
-            ("office.grants", _("Grants")),
-            ("office.audit", _("Audit")),
-            ("office.reviews", _("Emergency reviews")),
-            ("office.export", _("Exports")),
-            ("office.throttles", _("Log-in throttles")),
-        ],
+        "nav": NAV,
         "finding_name": lambda kind: str(FINDING_NAMES.get(kind, kind)),
         "severity_name": lambda s: str(SEVERITY_NAMES.get(s, s)),
         "department_kind_name": lambda k: str(DEPARTMENT_KINDS.get(k, k or "")),
