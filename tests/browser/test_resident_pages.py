@@ -174,9 +174,7 @@ def test_resident_pages_in_chinese_and_english(live_app, page, shots: Shots) -> 
     assert "large-text" in (page.get_attribute("html", "class") or "")
     shots.take(page, "history-large-text-en")
     page.goto(f"{base}/resident/grants")
-    page.locator(
-        "[data-testid=grant][data-status=active] [data-testid=withdraw]"
-    ).first.click()
+    page.locator("[data-testid=grant][data-status=active] [data-testid=withdraw]").first.click()
     assert page.is_visible("#confirm-dialog[open]")
     shots.take(page, "withdraw-confirmation-large-en")
     confirm(page)
