@@ -4,9 +4,10 @@ Each :class:`LedgerError` subclass maps to one HTTP status."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -24,6 +25,7 @@ from ledger.errors import (
 )
 
 from . import presentation
+from .security import HOME, current_actor
 
 STATUS: list[tuple[type[LedgerError], int, str]] = [
     (InputError, 400, "invalid-input"),
@@ -54,6 +56,27 @@ def api_error(status: int, code: str, message: str, /, **extra: Any) -> Any:
     return jsonify(body), status
 
 
+def own_menu() -> list[tuple[str, Any]]:
+    """The menu of the area the logged-in user's own role works in, or none (not logged in,
+    not active, no role with pages, the chain cannot be asked). An error page shows this
+    one, never the menu of the area the request went to: a 403 must not list the pages of
+    the area that was refused, and a page linking where one may not go helps nobody."""
+    try:
+        actor = current_actor()
+    except LedgerError:
+        return []
+    if actor is None or not actor.active or actor.role not in HOME:
+        return []
+    blueprint = current_app.blueprints.get(HOME[actor.role].split(".")[0])
+    if blueprint is None:
+        return []
+    return list(getattr(importlib.import_module(blueprint.import_name), "NAV", []))
+
+
+def error_page(status: int, message: str) -> Any:
+    return render_template("error.html", status=status, message=message, nav=own_menu()), status
+
+
 def codes_of(exc: LedgerError) -> dict[str, Any]:
     """What an error says in codes, for an API caller: the field and code of an
     :class:`InputError`, the reason and log entry of an :class:`AccessRefused`, their params."""
@@ -77,7 +100,7 @@ def _ledger_error(exc: LedgerError) -> Any:
     status, code = status_of(exc)
     if wants_json():
         return api_error(status, code, str(exc), **codes_of(exc))
-    return render_template("error.html", status=status, message=presentation.error(exc)), status
+    return error_page(status, presentation.error(exc))
 
 
 def _http_error(exc: HTTPException) -> Any:
@@ -91,12 +114,12 @@ def _http_error(exc: HTTPException) -> Any:
         413: _("What you sent is too large."),
         429: _("Too many attempts. Wait a few minutes and try again."),
     }
-    return render_template("error.html", status=status, message=messages.get(status, exc.description)), status
+    return error_page(status, str(messages.get(status, exc.description)))
 
 
 def _csrf_error(exc: CSRFError) -> Any:
     message = _("The form expired or did not come from this site. Go back, reload the page and try again.")
-    return render_template("error.html", status=400, message=message), 400
+    return error_page(400, message)
 
 
 def init_app(app: Flask) -> None:

@@ -36,7 +36,7 @@ from ledger.errors import (
     Refusal,
     VerificationError,
 )
-from ledger.grants import IN_FORCE, GrantStatus
+from ledger.grants import ENDED, IN_FORCE, GrantStatus
 from ledger.history import Finding as HistoryFinding
 from ledger.history import HistoryFindingKind
 from ledger.membership import Status as MemberStatus
@@ -412,6 +412,7 @@ def init_app(app: Flask) -> None:
     """The words as Jinja globals (``status_name(g.status)``, ``basis_name(b, 'staff')``)."""
     app.jinja_env.globals.update(
         grant_in_force=lambda status: status in IN_FORCE,  # withdraw and revoke are offered
+        grant_ended=sorted(ENDED),  # the statuses of a grant that is over
         status_name=status_name,
         grant_status_name=grant_status_name,
         grant_note=grant_note,

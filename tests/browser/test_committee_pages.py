@@ -15,7 +15,7 @@ from ledger.access import today
 from tests.conftest import World
 from tests.webapp.conftest import PASSWORD
 
-from .conftest import Shots
+from .conftest import Shots, confirm
 
 pytestmark = pytest.mark.chain
 
@@ -73,6 +73,7 @@ def test_a_record_is_collected_signed_by_two_members_and_certified(live_app, pag
     page.select_option("#content-members-0-relation", "head")
     page.fill("#content-members-1-name", "张小明")  # relation left out
     page.click("#record-submit")
+    confirm(page)
     assert "格式不正确" in page.inner_text("#content-household_number-error")
     assert page.inner_text("#content-members-1-relation-error") == "此项必填。"
     assert page.get_attribute("#form-errors", "data-count") == "2"
@@ -81,6 +82,7 @@ def test_a_record_is_collected_signed_by_two_members_and_certified(live_app, pag
     page.fill("#content-household_number", "HZ330106")
     page.select_option("#content-members-1-relation", "grandchild")
     page.press("#content-household_number", "Enter")  # Enter saves (it does not add a row)
+    confirm(page)
     page.wait_for_selector("#record-header")
     assert page.get_attribute("#record-state .badge", "data-state") == "awaiting"
     assert page.inner_text("#signature-count") == "已签名 0 / 2"
@@ -108,6 +110,7 @@ def test_a_record_is_collected_signed_by_two_members_and_certified(live_app, pag
         assert "孙子女" in entry.inner_text()
         snap(page, shots, f"changes-{username}-zh")
         entry.locator("[data-testid=sign-submit]").click()
+        confirm(page)
         assert expected in page.inner_text(".flash")
         assert page.url == f"{base}/committee/queue"
         logout(page)
@@ -161,6 +164,7 @@ def test_a_record_is_collected_signed_by_two_members_and_certified(live_app, pag
     page.fill("#content-address", "西湖区翠苑一区 3 幢 2 单元 502")
     snap(page, shots, "record-update-zh")
     page.click("#record-submit")
+    confirm(page)
     assert page.get_attribute("#record-state .badge", "data-state") == "awaiting"
     assert page.locator("#sign-submit").count() == 0 and page.locator("#not-a-signer").count() == 1
     snap(page, shots, "record-updated-grid-worker-zh")
@@ -198,10 +202,12 @@ def test_a_grid_worker_relays_a_residents_permission(live_app, page, shots: Shot
     page.fill("#valid_until", (today() + timedelta(days=365)).isoformat())
     page.fill("#purpose_text", "家庭医生签约服务")
     page.click("#relay-submit")  # the box "the resident is here" is not ticked
+    confirm(page)
     assert page.inner_text("#present-error") == "仅在居民本人在场并同意时勾选。"
     snap(page, shots, "relay-present-missing-zh")
     page.check("#present")
     page.click("#relay-submit")
+    confirm(page)
     assert "本人的签名提交" in page.inner_text(".flash")
     grant = page.locator("article.grant.new")
     gid = grant.get_attribute("data-grant-id")
@@ -211,6 +217,7 @@ def test_a_grid_worker_relays_a_residents_permission(live_app, page, shots: Shot
     switch_to(page, "en")
     page.locator(f"article[data-grant-id='{gid}'] input[type=checkbox]").check()
     page.locator(f"article[data-grant-id='{gid}'] [data-testid=withdraw-submit]").click()
+    confirm(page)
     assert "Withdrawn with 张秀英's own signature" in page.inner_text(".flash")
     assert page.get_attribute(f"article[data-grant-id='{gid}']", "data-status") == "withdrawn"
     assert consent.show(gid).status == "withdrawn"

@@ -20,7 +20,7 @@ from tests.conftest import World
 from tests.webapp.conftest import PASSWORD
 from webapp.services import Services
 
-from .conftest import Shots
+from .conftest import Shots, confirm
 
 pytestmark = pytest.mark.chain
 
@@ -174,9 +174,10 @@ def test_resident_pages_in_chinese_and_english(live_app, page, shots: Shots) -> 
     assert "large-text" in (page.get_attribute("html", "class") or "")
     shots.take(page, "history-large-text-en")
     page.goto(f"{base}/resident/grants")
-    page.locator(
-        "[data-testid=grant][data-status=active] [data-testid=withdraw]"
-    ).first.click()  # the dialog is accepted
+    page.locator("[data-testid=grant][data-status=active] [data-testid=withdraw]").first.click()
+    assert page.is_visible("#confirm-dialog[open]")
+    shots.take(page, "withdraw-confirmation-large-en")
+    confirm(page)
     page.wait_for_selector(".flash")
     assert page.locator("[data-testid=grant][data-status=active]").count() == 1
     shots.take(page, "grants-after-withdraw-large-en")

@@ -17,7 +17,7 @@ from ledger.access import today
 from tests.conftest import World
 from tests.webapp.conftest import PASSWORD
 
-from .conftest import Pages, Shots
+from .conftest import Pages, Shots, confirm
 
 pytestmark = pytest.mark.chain
 
@@ -71,6 +71,7 @@ def test_the_whole_story(live_app: Any, pages: Pages, shots: Shots, language: st
     committee.fill("#content-family_doctor", "李医生")
     shots.take(committee, "committee-record-form")
     committee.click("#record-submit")
+    confirm(committee)
     committee.wait_for_selector("#record-header")
     assert committee.get_attribute("#record-state .badge", "data-state") == "awaiting"
     record_url = committee.url
@@ -89,6 +90,7 @@ def test_the_whole_story(live_app: Any, pages: Pages, shots: Shots, language: st
         committee.wait_for_selector("#access-banner")
         shots.take(committee, f"committee-changes-{username}")
         committee.locator("[data-testid=sign-submit]").click()
+        confirm(committee)
         committee.wait_for_selector(".flash")
         logout(committee)
     login(committee, base, "member1", "/committee/")
@@ -146,7 +148,8 @@ def test_the_whole_story(live_app: Any, pages: Pages, shots: Shots, language: st
 
     # -- 6. the resident withdraws the permission ------------------------------------------------
     resident.click("nav.sections a[href='/resident/grants']")
-    resident.locator(f"#grant-{grant_id} [data-testid=withdraw]").click()  # the dialog is accepted
+    resident.locator(f"#grant-{grant_id} [data-testid=withdraw]").click()
+    confirm(resident)  # in the page, not the browser's confirm()
     resident.wait_for_selector(f"[data-grant-id='{grant_id}'][data-status=withdrawn]")
     shots.take(resident, "resident-grant-withdrawn")
 

@@ -180,6 +180,58 @@ def test_grants_page_shows_a_page_at_a_time_newest_first(
     assert client.get("/department/grants?page=99").status_code == 200  # past the end: the last page
 
 
+def test_grants_filters_by_resident_category_status_and_validity_and_keep_them_when_paging(
+    client: FlaskClient, auth: Auth, svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect 6: a hundred grants, six pages, and no way to find one resident's."""
+    monkeypatch.setattr(department_routes, "GRANTS_PAGE", 2)
+    now = int(time.time())
+    soon = [
+        svc.consent.issue(
+            resident=World.resident, department=World.department, categories=[Category.HEALTH],
+            purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT, valid_until=now + days * 86_400,
+        )[0]
+        for days in (5, 10, 20)
+    ]  # fmt: skip
+    later = grant(svc)  # a year
+    withdrawn = grant(svc)
+    svc.consent.withdraw(withdrawn)
+    auth.login_as("officer")
+
+    def ids(query: str) -> list[str]:
+        page = client.get("/department/grants?" + query)
+        assert page.status_code == 200
+        return re.findall(r'data-grant-id="(0x[0-9a-f]+)"', page.get_data(as_text=True))
+
+    assert ids("status=active&resident=张秀英") == [later, soon[2]]
+    assert ids("resident=张*英") == [] and ids("resident=张") == []  # the masked or a part of a name finds nobody
+    assert ids("resident=" + World.resident)[:1] == [later]  # the account's code
+    assert ids("category=education") == []
+    assert ids("status=withdrawn") == [withdrawn]
+    assert ids("status=&ending_within=15") == [soon[1], soon[0]]
+    assert ids("ending_within=abc") == []  # not a number: said beside the field, nothing listed
+    last_day = datetime.fromtimestamp(now + 15 * 86_400, CHINA).date().isoformat()
+    assert ids(f"valid_on={last_day}") == [later, soon[2]]
+    first = client.get("/department/grants?ending_within=30").get_data(as_text=True)
+    assert re.findall(r'data-grant-id="(0x[0-9a-f]+)"', first) == [soon[2], soon[1]]
+    older = re.search(r'href="([^"]+)" id="grants-older"', first)
+    assert older and "ending_within=30" in older.group(1) and "status=active" in older.group(1)
+    second = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert re.findall(r'data-grant-id="(0x[0-9a-f]+)"', second) == [soon[0]]
+    every = client.get("/department/grants?status=").get_data(as_text=True)
+    older = re.search(r'href="([^"]+)" id="grants-older"', every)
+    assert older and "status=&" in older.group(1).replace("&amp;", "&") + "&"
+
+
+def test_grants_show_the_residents_account_code_and_address_to_tell_namesakes_apart(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    resident = svc.consent.show(grant(svc)).resident
+    auth.login_as("officer")
+    page = client.get("/department/grants").get_data(as_text=True)
+    assert "张*英" in page and World.resident in page and f'title="{resident}"' in page
+
+
 def test_grants_page_has_an_empty_state(client: FlaskClient, auth: Auth) -> None:
     auth.login_as("officer")
     page = client.get("/department/grants").get_data(as_text=True)

@@ -756,3 +756,39 @@ def test_issuing_a_grant_while_the_worker_indexes_the_same_blocks_succeeds(
     assert raced and done.status_code == 302
     (issued,) = svc.consent.list(resident=World.resident)
     assert issued.status == "active"
+
+
+# -- plain pages ---------------------------------------------------------------------------------
+
+_FOLD = re.compile(r"<details\b.*?</details>", re.S)
+_TAG = re.compile(r"<[^>]+>")
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1>", re.S)
+
+
+def shown_outside_folds(html: str) -> str:
+    """The words a resident reads without opening a fold: tags (and their attributes) and
+    the contents of every <details> left out."""
+    body = html.split("<body", 1)[-1]
+    return _TAG.sub(" ", _FOLD.sub(" ", _SCRIPT_OR_STYLE.sub(" ", body)))
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_resident_pages_show_no_hex_ids_or_commitments_outside_a_fold(
+    client: FlaskClient, auth: Auth, svc: Services, language: str
+) -> None:
+    """Defect 7: ids, hashes and "承诺值" frightened residents; they are kept for checking, in a
+    fold labelled in plain words."""
+    rid = add_record(svc)
+    gid = grant(svc)
+    svc.access.read(rid, accessor=World.officer, grant_id=gid)
+    anchor(svc)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    auth.login_as("resident")
+    for url in PAGES:
+        html = page(client, url)
+        text = shown_outside_folds(html)
+        assert not re.search(r"0x[0-9a-fA-F]{6,}", text), (url, re.findall(r"0x[0-9a-fA-F]{6,}", text)[:3])
+        assert "承诺值" not in text and "commitment" not in text.lower(), url
+    records = page(client, "/resident/records")
+    assert rid in "".join(_FOLD.findall(records))  # still there to quote, folded away
+    assert gid in "".join(_FOLD.findall(page(client, "/resident/grants")))

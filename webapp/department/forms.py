@@ -114,3 +114,47 @@ class HistoryFilter(FlaskForm):
         choices=[("", _l("Allowed and refused")), *OUTCOME_NAMES.items()],
         validators=[Optional()],
     )
+
+
+#: Upper bound of "ends within N days": a grant lasts at most a few years.
+MAX_ENDING_DAYS = 3660
+
+
+class GrantFilter(FlaskForm):
+    """Filters of the grants list (a GET form: no CSRF token, nothing changes). Every value
+    is kept in the pager's links, so paging does not lose the filter."""
+
+    class Meta:
+        csrf = False
+
+    resident = StringField(
+        _l("Resident (full name, account code or address)"),
+        filters=[_strip],
+        validators=[Optional(), Length(max=100, message=_l("At most %(max)d characters."))],
+    )
+    category = SelectField(_l("Record category"), validators=[Optional()])
+    status = SelectField(_l("Status"), validators=[Optional()])
+    ending_within = StringField(
+        _l("Ends within (days)"),
+        filters=[_strip],
+        validators=[Optional(), Regexp(r"^\d{1,4}$", message=_l("Enter a number of days, for example 30."))],
+        render_kw={"inputmode": "numeric", "size": 5},
+    )
+    valid_on = StringField(
+        _l("Valid on"),
+        filters=[_strip],
+        validators=[Optional()],
+        render_kw={"type": "date", "placeholder": "YYYY-MM-DD"},
+    )
+
+    def validate_ending_within(self, field: Any) -> None:
+        if field.data and field.data.isdigit() and int(field.data) > MAX_ENDING_DAYS:
+            raise ValidationError(_l("At most %(days)d days.", days=MAX_ENDING_DAYS))
+
+    def validate_valid_on(self, field: Any) -> None:
+        if not field.data:
+            return
+        try:
+            date.fromisoformat(field.data)
+        except ValueError:
+            raise ValidationError(_l("Enter the date as YYYY-MM-DD, for example 2027-03-01.")) from None

@@ -21,10 +21,13 @@ from ledger.categories import Category
 from ledger.history import organisation_leaf
 from ledger.store.models import (
     AccessEvent,
+    Account,
     EmergencyReview,
+    GrantTerms,
     OrgProfile,
     Record,
     RecordVersion,
+    WebUser,
 )
 
 from ..names import org_name
@@ -232,3 +235,49 @@ def history(
             )  # fmt: skip
         )
     return HistoryPage(events, events[-1].seq if more and events else None)
+
+
+def grant_ids_from(resident: str, department_id: str) -> list[str]:
+    """Ids of the grants the table has from ``resident`` to ``department_id`` (candidates:
+    the caller confirms each on the chain)."""
+    with services().ledger.store.session() as db:
+        return list(
+            db.scalars(
+                select(GrantTerms.grant_id).where(
+                    GrantTerms.resident == resident, GrantTerms.department == department_id
+                )
+            )
+        )
+
+
+def residents_named(text: str, candidates: Iterable[str]) -> set[str]:
+    """Those of ``candidates`` (addresses) that ``text`` names: a web log-in's full name or
+    the account's code exactly, or the address (a prefix of at least six characters). Only
+    the full name finds someone: the list shows names masked, a part of one finds nobody."""
+    wanted = set(candidates)
+    text = text.strip()
+    if not text or not wanted:
+        return set()
+    found = {a for a in wanted if len(text) >= 6 and a.lower().startswith(text.lower())}
+    with services().ledger.store.session() as db:
+        found |= set(
+            db.scalars(select(WebUser.address).where(WebUser.address.in_(wanted), WebUser.display_name == text))
+        )
+        found |= set(
+            db.scalars(
+                select(Account.address).where(Account.address.in_(wanted), func.lower(Account.label) == text.lower())
+            )
+        )
+    return found
+
+
+def account_codes(addresses: Iterable[str]) -> dict[str, str]:
+    """address -> the account's code (its label, pseudonymous: ``cmte-a-resident-12``)."""
+    wanted = list(set(addresses))
+    if not wanted:
+        return {}
+    with services().ledger.store.session() as db:
+        return {
+            str(a): str(label)
+            for a, label in db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted)))
+        }

@@ -10,26 +10,27 @@ shows a record again without a new, logged read.
 
 from __future__ import annotations
 
+import time
+from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
+from ledger.access import CHINA
 from ledger.categories import Category, parse_category, schema
 from ledger.consent import GrantView
 from ledger.errors import AccessRefused, InputError, Invalid, LedgerError, NotFoundError, Refusal
 from ledger.grants import GrantStatus
-from ledger.store.models import GrantTerms
 
 from ..i18n import CATEGORY_NAMES, name_of
 from ..names import display_names
-from ..presentation import invalid, refusal_sentence
+from ..presentation import grant_status_name, invalid, refusal_sentence
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
-from .forms import ID_PATTERN, EmergencyForm, HistoryFilter, OpenRecordForm
+from .forms import ID_PATTERN, EmergencyForm, GrantFilter, HistoryFilter, OpenRecordForm
 
 bp = Blueprint("department", __name__, template_folder="templates")
 bp.before_request(require_roles("department-officer"))
@@ -45,15 +46,18 @@ DEPARTMENT_KINDS = {
 }
 
 
+NAV = [
+    ("department.home", _l("Overview")),
+    ("department.grants", _l("Grants to my department")),
+    ("department.emergency", _l("Emergency access")),
+    ("department.history", _l("Access history")),
+]
+
+
 @bp.context_processor
 def _navigation() -> dict[str, Any]:
     return {
-        "nav": [
-            ("department.home", _l("Overview")),
-            ("department.grants", _l("Grants to my department")),
-            ("department.emergency", _l("Emergency access")),
-            ("department.history", _l("Access history")),
-        ],
+        "nav": NAV,
         "department_kind_name": lambda kind: str(DEPARTMENT_KINDS.get(kind, kind or "")),
     }
 
@@ -108,10 +112,7 @@ def _in_my_office(actor: Actor, record_id: str) -> bool:
 def _has_granted(actor: Actor, resident: str) -> bool:
     """Whether the resident ever gave my department a grant: candidates from the table, each
     confirmed by the chain (whose grant it is, to whom)."""
-    with services().ledger.store.session() as db:
-        candidates = db.scalars(
-            select(GrantTerms.grant_id).where(GrantTerms.resident == resident, GrantTerms.department == actor.org_id)
-        ).all()
+    candidates = queries.grant_ids_from(resident, str(actor.org_id))
     view = services().ledger.view
     for grant_id in candidates:
         found = view.grant(grant_id)
@@ -139,14 +140,23 @@ def home() -> Any:
 
 @bp.get("/grants")
 def grants() -> Any:
+    """The grants to my department, newest first, a page at a time, filtered by resident,
+    category, status and validity (GET parameters, kept by the pager's links). With no
+    status asked, the active ones (``show=all``, the older link, means every status)."""
     actor = _actor()
-    show_all = request.args.get("show") == "all"
     found = list(reversed(_my_grants(actor)))  # newest first
-    matching = found if show_all else [g for g in found if g.status == GrantStatus.ACTIVE]
+    args = request.args.copy()
+    if "status" not in args:
+        args["status"] = "" if args.get("show") == "all" else "active"
+    filters = GrantFilter(args)
+    filters.category.choices = [("", _("All categories"))] + [(c.slug, _category(c.slug)) for c in Category]
+    filters.status.choices = [("", _("All statuses"))] + [(s, grant_status_name(s)) for s in GrantStatus]
+    matching = _filtered(found, filters) if filters.validate() else []
     pages = max(1, -(-len(matching) // GRANTS_PAGE))
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
     shown = matching[(page - 1) * GRANTS_PAGE : page * GRANTS_PAGE]
     names = display_names((g.resident for g in shown), masked=True)
+    codes = queries.account_codes(g.resident for g in shown)
     records = queries.records_of(g.resident for g in shown if g.status == GrantStatus.ACTIVE)
     rows = []
     for grant in shown:
@@ -155,16 +165,49 @@ def grants() -> Any:
             for r in records
             if grant.status == GrantStatus.ACTIVE and r.subject == grant.resident and r.category in grant.categories
         ]
-        rows.append({"grant": grant, "resident": names.get(grant.resident, ""), "records": covered})
+        rows.append(
+            {
+                "grant": grant,
+                "resident": names.get(grant.resident, ""),
+                "code": codes.get(grant.resident, ""),
+                "records": covered,
+            }
+        )
+    kept = {name: value for name, value in filters.data.items() if value}
+    if not filters.status.data:
+        kept["status"] = ""  # "all statuses" must survive paging, not fall back to "active"
     return render_template(
         "department/grants.html",
         rows=rows,
-        show_all=show_all,
+        filters=filters,
+        kept=kept,
+        matching=len(matching),
         active_count=sum(1 for g in found if g.status == GrantStatus.ACTIVE),
         total=len(found),
         page=page,
         pages=pages,
     )
+
+
+def _filtered(grants: list[GrantView], filters: GrantFilter) -> list[GrantView]:
+    """The grants the (valid) filters keep, in the order given."""
+    if filters.resident.data:
+        named = queries.residents_named(filters.resident.data, {g.resident for g in grants})
+        grants = [g for g in grants if g.resident in named]
+    if filters.category.data:
+        category = parse_category(filters.category.data)
+        grants = [g for g in grants if category in g.categories]
+    if filters.status.data:
+        grants = [g for g in grants if g.status == filters.status.data]
+    if filters.ending_within.data:
+        now = int(time.time())
+        end = now + int(filters.ending_within.data) * 86_400
+        grants = [g for g in grants if now < g.valid_until <= end]
+    if filters.valid_on.data:
+        day = date.fromisoformat(filters.valid_on.data)
+        start = int(datetime(day.year, day.month, day.day, tzinfo=CHINA).timestamp())
+        grants = [g for g in grants if g.valid_from < start + 86_400 and g.valid_until > start]
+    return grants
 
 
 @bp.get("/records/<record_id>")

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
@@ -27,12 +27,15 @@ from ledger.store.models import (
     AccessEvent,
     Account,
     ChainGrant,
+    ChainRecordVersion,
     EmergencyReview,
     GrantTerms,
     LoginThrottle,
     Member,
     Organisation,
     OrgProfile,
+    Record,
+    RecordVersion,
     WebUser,
 )
 
@@ -314,3 +317,152 @@ def login_throttle(kind: Lane, key: str, rules: Mapping[Lane, Rule], now: dateti
 def clear_login_throttle(kind: Lane, key: str) -> None:
     with services().ledger.store.engine.begin() as connection:
         clear_lane(connection, kind, key)
+
+
+# -- the dashboard -------------------------------------------------------------------------
+
+DAY_MS = 86_400_000
+CHINA_OFFSET_MS = 8 * 3_600_000
+
+
+def reads_per_day(org_ids: list[str], start_ms: int, end_ms: int) -> dict[tuple[str, str, str], int]:
+    """Reads per (organisation, China-time day as ISO date, outcome) in [start_ms, end_ms):
+    one aggregate over the log's (organisation, time) index, however long the log is."""
+    day = ((AccessEvent.time + CHINA_OFFSET_MS) // DAY_MS).label("day")
+    query = (
+        select(AccessEvent.organisation, day, AccessEvent.outcome, func.count())
+        .where(
+            AccessEvent.organisation.in_(org_ids),
+            AccessEvent.time >= start_ms,
+            AccessEvent.time < end_ms,
+            AccessEvent.action == "read",
+        )
+        .group_by(AccessEvent.organisation, day, AccessEvent.outcome)
+    )
+    epoch = date(1970, 1, 1).toordinal()
+    counts: dict[tuple[str, str, str], int] = {}
+    with services().ledger.store.engine.connect() as connection:
+        for org, number, outcome, count in connection.execute(query):
+            key = (str(org), date.fromordinal(epoch + int(number)).isoformat(), str(outcome))
+            counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+@dataclass(frozen=True)
+class DashboardCounts:
+    roles: dict[str, int]  # active members per role
+    records: int  # records not erased
+    certified: int  # of which the head version is certified
+    grants: int  # active, unexpired grants to the departments
+    outcomes: dict[str, int]  # reads since ``since_ms`` per outcome
+
+
+def dashboard_counts(
+    org_ids: list[str], committee_ids: list[str], department_ids: list[str], *, since_ms: int
+) -> DashboardCounts:
+    with services().ledger.store.session() as db:
+        roles = dict(
+            db.execute(
+                select(Member.role, func.count())
+                .where(Member.org_id.in_(org_ids), Member.status == "active")
+                .group_by(Member.role)
+            ).all()
+        )
+        head = (
+            select(RecordVersion.record_id, func.max(RecordVersion.version).label("version"))
+            .group_by(RecordVersion.record_id)
+            .subquery()
+        )
+        total, certified = db.execute(
+            select(func.count(), func.count(ChainRecordVersion.certified_tx))
+            .select_from(Record)
+            .join(head, head.c.record_id == Record.record_id)
+            .outerjoin(
+                ChainRecordVersion,
+                (ChainRecordVersion.record_id == Record.record_id) & (ChainRecordVersion.version == head.c.version),
+            )
+            .where(Record.committee_id.in_(committee_ids), Record.erased_at.is_(None))
+        ).one()
+        grants = db.scalar(
+            select(func.count())
+            .select_from(ChainGrant)
+            .where(
+                ChainGrant.department.in_(department_ids),
+                ChainGrant.status == "active",
+                ChainGrant.valid_until > int(time.time()),
+            )
+        )
+        outcomes = dict(
+            db.execute(
+                select(AccessEvent.outcome, func.count())
+                .where(
+                    AccessEvent.organisation.in_(org_ids), AccessEvent.time >= since_ms, AccessEvent.action == "read"
+                )
+                .group_by(AccessEvent.outcome)
+            ).all()
+        )
+    return DashboardCounts(
+        roles={str(k): int(v) for k, v in roles.items()},
+        records=int(total or 0),
+        certified=int(certified or 0),
+        grants=int(grants or 0),
+        outcomes={str(k): int(v) for k, v in outcomes.items()},
+    )
+
+
+# -- the other pages -----------------------------------------------------------------------
+
+
+def labels_and_members(labels: list[str]) -> list[tuple[str, str, str | None]]:
+    """(label, account kind, member address or None) of the accounts with these labels."""
+    with services().ledger.store.session() as db:
+        rows = db.execute(
+            select(Account.label, Account.kind, Member.address)
+            .outerjoin(Member, Member.address == Account.address)
+            .where(Account.label.in_(labels))
+        ).all()
+    return [(str(label), str(kind), member) for label, kind, member in rows]
+
+
+def grants_among(grant_ids: Iterable[str], department_ids: Iterable[str]) -> set[str]:
+    """Those of ``grant_ids`` whose terms name one of ``department_ids``."""
+    with services().ledger.store.session() as db:
+        return set(
+            db.scalars(
+                select(GrantTerms.grant_id).where(
+                    GrantTerms.grant_id.in_(list(grant_ids)), GrantTerms.department.in_(list(department_ids))
+                )
+            )
+        )
+
+
+def reviewed_emergencies(department_ids: Iterable[str], limit: int = 100) -> list[tuple[EmergencyReview, AccessEvent]]:
+    """The newest reviews of the departments' emergency accesses, with the access reviewed."""
+    with services().ledger.store.session() as db:
+        return [
+            (review, event)
+            for review, event in db.execute(
+                select(EmergencyReview, AccessEvent)
+                .join(AccessEvent, AccessEvent.seq == EmergencyReview.access_seq)
+                .where(AccessEvent.organisation.in_(list(department_ids)))
+                .order_by(EmergencyReview.access_seq.desc())
+                .limit(limit)
+            ).all()
+        ]
+
+
+def member(address: str) -> Member | None:
+    with services().ledger.store.session() as db:
+        return db.get(Member, address)
+
+
+def access_event(seq: int) -> AccessEvent | None:
+    with services().ledger.store.session() as db:
+        return db.get(AccessEvent, seq)
+
+
+def grant_status_reason(grant_id: str) -> str | None:
+    """Why the grant's terms have their status (a revocation's reason), when they say."""
+    with services().ledger.store.session() as db:
+        terms = db.get(GrantTerms, grant_id)
+        return terms.status_reason if terms else None

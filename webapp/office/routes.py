@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import tempfile
-import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,6 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from web3 import Web3
 
 from ledger import access as access_rules
@@ -35,14 +33,7 @@ from ledger.membership import ROLES_BY_KIND, DepartmentKind, OrgKind, Role
 from ledger.organisations import OrgNames, OrgView
 from ledger.store.models import (
     AccessEvent,
-    Account,
-    ChainGrant,
-    ChainRecordVersion,
-    EmergencyReview,
-    GrantTerms,
     Member,
-    Record,
-    RecordVersion,
 )
 
 from ..i18n import ROLE_NAMES, name_of
@@ -70,8 +61,6 @@ from .forms import (
 bp = Blueprint("office", __name__, template_folder="templates")
 bp.before_request(require_roles("office-admin"))
 
-DAY_MS = 86_400_000
-CHINA_OFFSET_MS = 8 * 3_600_000
 CHART_DAYS = (7, 14, 30, 90)
 DEFAULT_CHART_DAYS = 14
 DEFAULT_AUDIT_DAYS = 30
@@ -87,19 +76,22 @@ INTEGRITY_PARTS = {
 }  # fmt: skip
 
 
+NAV = [
+    ("office.home", _l("Dashboard")),
+    ("office.organisations", _l("Organisations")),
+    ("office.members", _l("Members")),
+    ("office.grants", _l("Grants")),
+    ("office.audit", _l("Audit")),
+    ("office.reviews", _l("Emergency reviews")),
+    ("office.export", _l("Exports")),
+    ("office.throttles", _l("Log-in throttles")),
+]
+
+
 @bp.context_processor
 def _navigation() -> dict[str, Any]:
     return {
-        "nav": [
-            ("office.home", _("Dashboard")),
-            ("office.organisations", _("Organisations")),
-            ("office.members", _("Members")),
-            ("office.grants", _("Grants")),
-            ("office.audit", _("Audit")),
-            ("office.reviews", _("Emergency reviews")),
-            ("office.export", _("Exports")),
-            ("office.throttles", _("Log-in throttles")),
-        ],
+        "nav": NAV,
         "department_kind_name": lambda k: str(DEPARTMENT_KINDS.get(k, k or "")),
         "integrity_part_name": lambda p: str(INTEGRITY_PARTS.get(p, p)),
     }
@@ -175,8 +167,7 @@ def org_or_404(code: str) -> OrgView:
 def member_or_404(address: str) -> Member:
     if not Web3.is_address(address):
         abort(404)
-    with services().ledger.store.session() as db:
-        member = db.get(Member, Web3.to_checksum_address(address))
+    member = queries.member(Web3.to_checksum_address(address))
     on_chain = services().ledger.view.member(Web3.to_checksum_address(address))
     if member is None or on_chain is None or on_chain.org_id not in office().orgs:
         abort(404)
@@ -194,8 +185,7 @@ def grant_or_404(grant_id: str) -> GrantView:
 
 
 def emergency_or_404(seq: int) -> AccessEvent:
-    with services().ledger.store.session() as db:
-        event = db.get(AccessEvent, seq)
+    event = queries.access_event(seq)
     if (
         event is None
         or event.basis != "emergency"
@@ -229,12 +219,7 @@ def labels_taken(labels: list[str]) -> list[str]:
     those too, but only after a key was made)."""
     if not labels:
         return []
-    with services().ledger.store.session() as db:
-        rows = db.execute(
-            select(Account.label, Account.kind, Member.address)
-            .outerjoin(Member, Member.address == Account.address)
-            .where(Account.label.in_(labels))
-        ).all()
+    rows = queries.labels_and_members(labels)
     return sorted(label for label, kind, member in rows if member is not None or kind not in ("member", "resident"))
 
 
@@ -312,22 +297,9 @@ def chart_data(days: int) -> dict[str, Any]:
     labels = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     counts: dict[tuple[str, str, str], int] = {}
     if depts:
-        day = ((AccessEvent.time + CHINA_OFFSET_MS) // DAY_MS).label("day")
-        query = (
-            select(AccessEvent.organisation, day, AccessEvent.outcome, func.count())
-            .where(
-                AccessEvent.organisation.in_([d.org_id for d in depts]),
-                AccessEvent.time >= day_start_ms(first),
-                AccessEvent.time < day_start_ms(last + timedelta(days=1)),
-                AccessEvent.action == "read",
-            )
-            .group_by(AccessEvent.organisation, day, AccessEvent.outcome)
+        counts = queries.reads_per_day(
+            [d.org_id for d in depts], day_start_ms(first), day_start_ms(last + timedelta(days=1))
         )
-        epoch = date(1970, 1, 1).toordinal()
-        with services().ledger.store.engine.connect() as connection:
-            for org, number, outcome, count in connection.execute(query):
-                key = (str(org), date.fromordinal(epoch + int(number)).isoformat(), str(outcome))
-                counts[key] = counts.get(key, 0) + int(count)
     return {
         "days": labels,
         "departments": [
@@ -348,58 +320,20 @@ def dashboard_figures() -> dict[str, Any]:
     ids = list(of.orgs)
     committees = [v.org_id for v in of.committees]
     departments = of.department_ids
-    start = day_start_ms(today())
-    with services().ledger.store.session() as db:
-        roles = dict(
-            db.execute(
-                select(Member.role, func.count())
-                .where(Member.org_id.in_(ids), Member.status == "active")
-                .group_by(Member.role)
-            ).all()
-        )
-        head = (
-            select(RecordVersion.record_id, func.max(RecordVersion.version).label("version"))
-            .group_by(RecordVersion.record_id)
-            .subquery()
-        )
-        total, certified = db.execute(
-            select(func.count(), func.count(ChainRecordVersion.certified_tx))
-            .select_from(Record)
-            .join(head, head.c.record_id == Record.record_id)
-            .outerjoin(
-                ChainRecordVersion,
-                (ChainRecordVersion.record_id == Record.record_id) & (ChainRecordVersion.version == head.c.version),
-            )
-            .where(Record.committee_id.in_(committees), Record.erased_at.is_(None))
-        ).one()
-        grants = db.scalar(
-            select(func.count())
-            .select_from(ChainGrant)
-            .where(
-                ChainGrant.department.in_(departments),
-                ChainGrant.status == "active",
-                ChainGrant.valid_until > int(time.time()),
-            )
-        )
-        outcomes = dict(
-            db.execute(
-                select(AccessEvent.outcome, func.count())
-                .where(AccessEvent.organisation.in_(ids), AccessEvent.time >= start, AccessEvent.action == "read")
-                .group_by(AccessEvent.outcome)
-            ).all()
-        )
+    counts = queries.dashboard_counts(ids, committees, departments, since_ms=day_start_ms(today()))
+    roles = dict(counts.roles)
     residents = int(roles.pop("resident", 0))
     return {
         "committees": len(of.committees),
         "departments": len(of.departments),
         "members": sum(int(v) for v in roles.values()),
         "residents": residents,
-        "records": int(total or 0),
-        "certified": int(certified or 0),
-        "pending": int(total or 0) - int(certified or 0),
-        "grants": int(grants or 0),
-        "allowed_today": int(outcomes.get("allowed", 0)),
-        "refused_today": int(outcomes.get("refused", 0)),
+        "records": counts.records,
+        "certified": counts.certified,
+        "pending": counts.records - counts.certified,
+        "grants": counts.grants,
+        "allowed_today": int(counts.outcomes.get("allowed", 0)),
+        "refused_today": int(counts.outcomes.get("refused", 0)),
     }
 
 
@@ -461,7 +395,9 @@ def home() -> Any:
         recent=recent,
         names=display_names({r.accessor for r in recent} | {r.resident for r in recent}),
         figures=dashboard_figures(),
-        health=access_rules.health(services().log, ledger.view, services().access.limit),  # fresh, not the reads' cached one
+        health=access_rules.health(
+            services().log, ledger.view, services().access.limit
+        ),  # fresh, not the reads' cached one
         checkpoint=checkpoint,
         pending=len(pending_reviews()),
         integrity=last_integrity(),
@@ -807,9 +743,7 @@ def grants() -> Any:
 
 
 def _render_grant(view: GrantView, form: RevokeForm | None = None, status: int = 200) -> Any:
-    with services().ledger.store.session() as db:
-        terms = db.get(GrantTerms, view.grant_id)
-        reason = terms.status_reason if terms else None
+    reason = queries.grant_status_reason(view.grant_id)
     return (
         render_template(
             "office/grant.html",
@@ -930,14 +864,7 @@ def audit_page() -> Any:
         counts[f.kind] = counts.get(f.kind, 0) + 1
     shown = findings[:MAX_SHOWN]
     named = {f.grant_id for f in shown if f.grant_id}
-    with services().ledger.store.session() as db:
-        ours = set(
-            db.scalars(
-                select(GrantTerms.grant_id).where(
-                    GrantTerms.grant_id.in_(named), GrantTerms.department.in_(office().department_ids)
-                )
-            )
-        )
+    ours = queries.grants_among(named, office().department_ids)
     return render_template(
         "office/audit.html",
         our_grants=ours,
@@ -983,16 +910,7 @@ def _render_reviews(forms: dict[int, ReviewForm] | None = None, status: int = 20
     forms = dict(forms or {})
     for event in pending:
         forms.setdefault(event.seq, ReviewForm(prefix=f"r{event.seq}", formdata=None))
-    with services().ledger.store.session() as db:
-        done = list(
-            db.execute(
-                select(EmergencyReview, AccessEvent)
-                .join(AccessEvent, AccessEvent.seq == EmergencyReview.access_seq)
-                .where(AccessEvent.organisation.in_(of.department_ids))
-                .order_by(EmergencyReview.access_seq.desc())
-                .limit(100)
-            ).all()
-        )
+    done = queries.reviewed_emergencies(of.department_ids)
     reviewed = [
         {"review": r, "event": e, "leaf": json.loads(bytes(e.leaf)), "at": to_ms(r.created_at)} for r, e in done
     ]

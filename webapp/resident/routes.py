@@ -23,7 +23,6 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
 
 from ledger import formats
 from ledger.access import CHINA, now_ms, today
@@ -41,14 +40,6 @@ from ledger.history import (
     resident_history,
 )
 from ledger.merkle import leaf_hash, verify_inclusion
-from ledger.store.models import (
-    AccessEvent,
-    EmergencyReview,
-    Organisation,
-    OrgProfile,
-    Record,
-    RecordVersion,
-)
 
 from ..committee.schemaform import enum_label
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
@@ -56,6 +47,7 @@ from ..names import display_names, org_name, short_address
 from ..presentation import RESIDENT, decision_name, grant_note, history_finding, invalid, refusal_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
+from . import queries
 from .forms import GrantForm, HistoryFilter
 
 bp = Blueprint("resident", __name__, template_folder="templates")
@@ -149,8 +141,7 @@ class Names:
 
 
 def _names() -> Names:
-    with services().ledger.store.session() as db:
-        profiles = db.scalars(select(OrgProfile)).all()
+    profiles = queries.org_profiles()
     return Names({p.org_id: org_name(p) for p in profiles}, {p.org_id: p.code for p in profiles})
 
 
@@ -158,13 +149,7 @@ def _departments(actor: Actor) -> list[tuple[str, str]]:
     """(code, name) of the departments under the office over the resident's committee."""
     if actor.office_id is None:
         return []
-    with services().ledger.store.session() as db:
-        rows = db.scalars(
-            select(OrgProfile)
-            .join(Organisation, Organisation.org_id == OrgProfile.org_id)
-            .where(Organisation.kind == "department", Organisation.parent_id == actor.office_id)
-        ).all()
-        return sorted(((p.code, org_name(p)) for p in rows), key=lambda c: c[1])
+    return sorted(((p.code, org_name(p)) for p in queries.departments_under(actor.office_id)), key=lambda c: c[1])
 
 
 def _history_orgs(actor: Actor, names: Names) -> list[tuple[str, str]]:
@@ -172,12 +157,7 @@ def _history_orgs(actor: Actor, names: Names) -> list[tuple[str, str]]:
     their office, their own committee and the office itself."""
     choices: list[tuple[str, str]] = []
     if actor.office_id is not None:
-        with services().ledger.store.session() as db:
-            ids = db.scalars(
-                select(Organisation.org_id).where(
-                    Organisation.kind == "department", Organisation.parent_id == actor.office_id
-                )
-            ).all()
+        ids = queries.department_ids_under(actor.office_id)
         choices = sorted(((i, names.org(i)) for i in ids), key=lambda c: c[1])
     for own in (actor.org_id, actor.office_id):
         if own and own not in {c[0] for c in choices}:
@@ -276,14 +256,8 @@ def _record_items(actor: Actor, names: Names) -> list[RecordItem]:
     of_subject`): a version's content is shown only when it gives the chain's commitment."""
     views = services().records.of_subject(actor.address)
     ids = [v.record_id for v in views]
-    with services().ledger.store.session() as db:
-        salts = {
-            (r.record_id, r.version): r.salt
-            for r in db.scalars(select(RecordVersion).where(RecordVersion.record_id.in_(ids)))
-        }
-        thresholds = {
-            o.org_id: o.threshold for o in db.scalars(select(Organisation).where(Organisation.kind == "committee"))
-        }
+    salts = queries.salts_of(ids)
+    thresholds = queries.committee_thresholds()
     names.learn_people({s for v in views for ver in v.versions for s in ver.signers})
     items = []
     for view in views:
@@ -459,26 +433,7 @@ def _reviews(history: History) -> tuple[dict[int, str], dict[int, int]]:
     resident's own numbers of the reads the shown reviews are about."""
     shown = [e.seq for e in history.entries if e.leaf is not None and e.leaf.get("basis") == "emergency"]
     reviewed = [int(e.leaf["reviewOf"]) for e in history.entries if e.leaf and e.leaf.get("reviewOf") is not None]
-    decisions: dict[int, str] = {}
-    numbers: dict[int, int] = {}
-    with services().ledger.store.engine.connect() as db:
-        if reviewed:
-            numbers = dict(
-                db.execute(
-                    select(AccessEvent.seq, AccessEvent.resident_seq).where(
-                        AccessEvent.seq.in_(reviewed), AccessEvent.resident == history.resident
-                    )
-                ).all()
-            )
-        if shown:
-            decisions = dict(
-                db.execute(
-                    select(EmergencyReview.access_seq, EmergencyReview.decision).where(
-                        EmergencyReview.access_seq.in_(shown)
-                    )
-                ).all()
-            )
-    return decisions, numbers
+    return queries.review_decisions(shown), queries.resident_numbers(reviewed, history.resident)
 
 
 def _entry_items(history: History, names: Names) -> list[EntryItem]:
@@ -531,20 +486,7 @@ def _findings(history: History) -> list[str]:
 
 def _recent_count(actor: Actor) -> int:
     since = now_ms() - RECENT_DAYS * 86_400_000
-    with services().ledger.store.session() as db:
-        return int(
-            db.scalar(
-                select(func.count())
-                .select_from(AccessEvent)
-                .where(
-                    AccessEvent.resident == actor.address,
-                    AccessEvent.time >= since,
-                    # an access under legal hold is not counted before its date: its time would tell
-                    or_(AccessEvent.disclose_on.is_(None), AccessEvent.disclose_on <= today().isoformat()),
-                )
-            )
-            or 0
-        )
+    return queries.accesses_since(actor.address, since, disclosed_by=today().isoformat())
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -554,10 +496,7 @@ def _recent_count(actor: Actor) -> int:
 def home() -> Any:
     actor = _actor()
     names = _names()
-    with services().ledger.store.session() as db:
-        record_count = int(
-            db.scalar(select(func.count()).select_from(Record).where(Record.subject == actor.address)) or 0
-        )
+    record_count = queries.record_count(actor.address)
     grants = services().consent.list(resident=actor.address)
     active = sum(1 for g in grants if g.status == GrantStatus.ACTIVE)
     history = resident_history(services().ledger, actor.address, log=services().log, limit=NEWEST_ON_HOME)
