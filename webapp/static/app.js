@@ -56,6 +56,18 @@ document.addEventListener("DOMContentLoaded", function () {
   function keepable(field) {
     return field.name && !field.disabled && ["password", "file", "hidden", "submit", "button"].indexOf(field.type) < 0;
   }
+  // A field the person already changed on this page (before this script ran) keeps their input.
+  function changed(field) {
+    if (field.type === "checkbox" || field.type === "radio") { return field.checked !== field.defaultChecked; }
+    if (field.tagName === "SELECT" && field.multiple) {
+      return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    if (field.tagName === "SELECT") {
+      var first = Array.prototype.findIndex.call(field.options, function (o) { return o.defaultSelected; });
+      return field.selectedIndex !== Math.max(first, 0);
+    }
+    return field.value !== field.defaultValue;
+  }
   function typedForms() {
     return Array.prototype.filter.call(document.forms, function (form) { return !form.hasAttribute("data-keeps-forms"); });
   }
@@ -88,7 +100,7 @@ document.addEventListener("DOMContentLoaded", function () {
       if (!fields) { return; }
       var seen = {};
       Array.prototype.forEach.call(form.elements, function (field) {
-        if (!keepable(field) || !(field.name in fields)) { return; }
+        if (!keepable(field) || !(field.name in fields) || changed(field)) { return; }
         var values = fields[field.name];
         if (field.type === "checkbox" || field.type === "radio") {
           field.checked = values.indexOf(field.value) >= 0;
