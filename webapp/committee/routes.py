@@ -33,6 +33,8 @@ from ledger.consent import LegalBasis, Purpose
 from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError, NotFoundError, VerificationError
 
 from .. import errors as web_errors
+from ..content import changes as content_changes
+from ..content import fields as content_fields
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
 from ..names import display_names
 from ..security import Actor, current_actor, require_roles
@@ -52,8 +54,6 @@ from .schemaform import (
     attach,
     build,
     count_errors,
-    diff,
-    flatten,
     formdata_of,
     locate,
     parse_path,
@@ -474,12 +474,12 @@ def _record_page(actor: Actor, record: scope.CommitteeRecord, disclosure: Disclo
     lines = changes = None
     pending_head = None
     if disclosure is not None:
-        lines = flatten(category, disclosure.content)
+        lines = content_fields(category, disclosure.content)
         if head.version > disclosure.version:
             # An update waits for signatures: show what it changes (the read above covers it).
             view = services().records.show(record.record_id)
             pending_head = view.head.version
-            changes = diff(category, disclosure.content, view.head.content)[0]
+            changes = content_changes(category, disclosure.content, view.head.content)[0]
     can_sign = (
         actor.role == "committee-member"
         and not record.erased
@@ -654,7 +654,7 @@ def _review(actor: Actor, entry: QueueEntry) -> Disclosure | None:
         entry.refused = _("This version is no longer stored.")
         return disclosure
     entry.first = version == 1
-    entry.changes, entry.unchanged = diff(entry.item.category, old, new)
+    entry.changes, entry.unchanged = content_changes(entry.item.category, old, new)
     return disclosure
 
 

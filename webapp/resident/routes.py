@@ -14,7 +14,6 @@ against the anchored checkpoint's root.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from sqlalchemy import func, or_, select
 from ledger import formats
 from ledger.access import CHINA, now_ms, today
 from ledger.accesslog import canonical_leaf
-from ledger.categories import Category, schema
+from ledger.categories import Category
 from ledger.consent import GrantView, LegalBasis, parse_date
 from ledger.errors import InputError, LedgerError, NotFoundError, VerificationError
 from ledger.history import (
@@ -52,7 +51,7 @@ from ledger.store.models import (
     RecordVersion,
 )
 
-from ..committee.schemaform import enum_label
+from .. import content
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, format_ms, name_of
 from ..names import display_names, short_address
 from ..security import Actor, current_actor, require_roles
@@ -89,7 +88,6 @@ REFUSAL_REASONS = {
                        "backup, so nothing was shown."),
 }
 REVIEW_DECISIONS = {"approve": _l("approved"), "flag": _l("flagged for follow-up")}
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @bp.context_processor
@@ -207,7 +205,7 @@ def _history_orgs(actor: Actor, names: Names) -> list[tuple[str, str]]:
 class VersionItem:
     version: int
     content: Any
-    facts: list[tuple[str, str]]
+    facts: list[content.Row]
     check: str  # verified | mismatch | pending | erased
     certified: bool
     on_chain: bool
@@ -240,52 +238,6 @@ class RecordItem:
         return "waiting" if self.head.on_chain else "recording"
 
 
-def _title(node: Any, key: str) -> str:
-    """A schema field's title ("Blood type 血型") in the reader's language."""
-    title = node.get("title") if isinstance(node, dict) else None
-    if not title:
-        return key.replace("_", " ")
-    found = _CJK.search(title)
-    if found is None:
-        return str(title)
-    english, chinese = title[: found.start()].strip(), title[found.start() :].strip()
-    return chinese if _chinese() or not english else english
-
-
-def _scalar(value: Any, node: Any = None) -> str:
-    if isinstance(node, dict) and "enum" in node and value in node["enum"]:
-        return enum_label(value)  # a code in the content ("partly_dependent"): its name for people
-    if value is True:
-        return _("yes")
-    if value is False:
-        return _("no")
-    if value is None or value == "":
-        return "—"
-    return str(value)
-
-
-def flatten(value: Any, node: Any, label: str = "") -> list[tuple[str, str]]:
-    """A record's content as (label, value) lines, nested fields and lists spelled out."""
-    node = node if isinstance(node, dict) else {}
-    if isinstance(value, dict):
-        props = node.get("properties", {})
-        keys = [k for k in props if k in value] + sorted(k for k in value if k not in props)
-        lines: list[tuple[str, str]] = []
-        for key in keys:
-            name = _title(props.get(key), key)
-            lines += flatten(value[key], props.get(key), f"{label} › {name}" if label else name)
-        return lines
-    if isinstance(value, list):
-        if all(not isinstance(v, (dict, list)) for v in value):
-            items = node.get("items") if isinstance(node.get("items"), dict) else {}
-            return [(label, _join([_scalar(v, items) for v in value]) if value else _("none"))]
-        lines = []
-        for number, item in enumerate(value, 1):
-            lines += flatten(item, node.get("items"), f"{label} {number}")
-        return lines
-    return [(label, _scalar(value, node))]
-
-
 def _record_items(actor: Actor, names: Names) -> list[RecordItem]:
     """The resident's records as the chain confirms them (:meth:`ledger.records.Records.
     of_subject`): a version's content is shown only when it gives the chain's commitment."""
@@ -306,7 +258,7 @@ def _record_items(actor: Actor, names: Names) -> list[RecordItem]:
             VersionItem(
                 version=ver.version,
                 content=ver.content,
-                facts=flatten(ver.content, schema(view.category)) if ver.content is not None else [],
+                facts=content.fields(view.category, ver.content) if ver.content is not None else [],
                 check=ver.check,
                 certified=ver.certified,
                 on_chain=ver.on_chain,
