@@ -27,16 +27,17 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from ledger.access import ANCHORING_STALLED, CHINA, CONTENT_LOST, RECORD_ALTERED, Disclosure, today
-from ledger.categories import Category, validate
+from ledger.categories import Category, allows_several, validate
 from ledger.chainview import ChainView, MemberState
 from ledger.consent import LegalBasis, Purpose
 from ledger.errors import AccessRefused, ConflictError, InputError, LedgerError, NotFoundError, VerificationError
+from ledger.records import RecordExists
 
 from .. import errors as web_errors
 from ..content import changes as content_changes
 from ..content import fields as content_fields
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
-from ..names import display_names
+from ..names import display_names, resident_names
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries, scope
@@ -205,14 +206,13 @@ def resident(address: str) -> Any:
     with store() as db:
         candidates = queries.records(db, str(actor.org_id), member.address)
         rows = scope.records(chain(), str(actor.org_id), candidates, subject=member.address)
-        shown = display_names({member.address}, db=db)
+        named = resident_names({member.address}, db=db)[member.address]
         threshold = _summary(db, actor).threshold
-    label = services().ledger.label_of(member.address)
     return render_template(
         "committee/resident.html",
         member=member,
-        name=shown[member.address],
-        label=label,
+        name=named.name,
+        login=named.login,
         rows=rows,
         threshold=threshold,
     )
@@ -232,9 +232,8 @@ def new_record() -> Any:
         people = scope.residents(chain(), str(actor.org_id), queries.residents(db, str(actor.org_id)))
     given = {k: v for k, v in request.args.items() if k in ("resident", "category") and v}
     choose = ChooseForm(formdata=MultiDict(given) if given else None)
-    choose.resident.choices = [("", _("— choose —"))] + [
-        (p.address, f"{p.name} ({p.label})" if p.label and p.label != p.name else p.name) for p in people
-    ]
+    choose.resident.choices = [("", _("— choose —"))] + [(p.address, p.shown) for p in people]
+    choose.resident.render_kw = {"data-filter": _("Type a name or log-in id to narrow the list")}
     if "resident" not in given or "category" not in given:
         if request.args.get("chosen"):  # the form was sent half filled in (not a link naming the resident)
             choose.validate()
@@ -247,6 +246,10 @@ def new_record() -> Any:
     member = _resident_or_404(actor, given["resident"])
     with store() as db:
         name = display_names({member.address}, db=db)[member.address]
+    if not allows_several(category):
+        existing = services().records.existing(member.address, category, committee=str(actor.org_id))
+        if existing is not None:
+            return _exists_page(category, member, name, existing)
 
     if request.method == "GET":
         form = record_form(category, rows_in(MultiDict(), category))
@@ -264,6 +267,8 @@ def new_record() -> Any:
         record_id, _tx = services().records.add(
             actor=actor.address, subject=member.address, category=category, content=content
         )
+    except RecordExists as exists:  # made meanwhile, by someone else
+        return _exists_page(category, member, name, exists.record_id)
     except LedgerError as exc:
         groups, problems, status = _write_error(category, form, exc)
         return _record_form_page(
@@ -279,6 +284,16 @@ def new_record() -> Any:
         "success",
     )
     return redirect(url_for("committee.record", record_id=record_id))
+
+
+def _exists_page(category: Category, member: MemberState, name: str, record_id: str) -> Any:
+    """The resident has this kind of record already: the way to update it, and for a form
+    posted anyway (or a record made meanwhile), 409 and nothing saved."""
+    posted = request.method == "POST"
+    page = render_template(
+        "committee/exists.html", category=category, member=member, name=name, record_id=record_id, posted=posted
+    )
+    return page, 409 if posted else 200
 
 
 @bp.route("/records/<record_id>/edit", methods=["GET", "POST"])
