@@ -780,6 +780,7 @@ def _my_data(actor: Actor, names: Names) -> dict[str, Any]:
                     {
                         "version": v.version,
                         "content": v.content,
+                        "fields": [{"path": f.path, "label": f.label, "value": f.value} for f in v.facts],
                         "salt": v.salt,
                         "contentHash": v.content_hash,
                         "onChain": v.on_chain,
