@@ -150,7 +150,9 @@ def test_a_high_s_signature_is_refused(records: Records, record_id: str, world, 
 def test_erasure_shreds_content_and_salts_everywhere(records: Records, record_id: str, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
     marker = {**HEALTH, "family_doctor": "ERASE-ME-独特标记"}
     records.update(record_id, marker, actor=world.grid_worker, expected_version=1)
-    other, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.PROPERTY, content=PROPERTY)
+    other, _ = records.add(
+        actor=world.grid_worker, subject=world.resident, category=Category.PROPERTY, content=PROPERTY
+    )
     records.erase(record_id, "resident's request under PIPL art. 47", actor=world.admin)
 
     view = records.show(record_id)

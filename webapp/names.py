@@ -72,7 +72,7 @@ class ResidentName:
 
 
 def resident_label(name: str, login: str | None) -> str:
-    """"李明 (resident-001)": a resident's name and the id they log in with."""
+    """A resident's name and the id they log in with: "李明 (resident-001)"."""
     return f"{name} ({login})" if login and login != name else name
 
 

@@ -130,7 +130,7 @@ class ResidentRow:
 
     @property
     def shown(self) -> str:
-        """"李明 (resident-001)", as every page names a resident."""
+        """The resident as every page names them: "李明 (resident-001)"."""
         return resident_label(self.name, self.login)
 
 
@@ -151,9 +151,7 @@ def residents(db: Session, org_id: str, query: str = "") -> list[ResidentRow]:
             .group_by(Record.subject)
         ).all()
     )
-    rows = [
-        ResidentRow(a, named[a].name, labels.get(a), int(counts.get(a, 0)), named[a].login) for a in addresses
-    ]
+    rows = [ResidentRow(a, named[a].name, labels.get(a), int(counts.get(a, 0)), named[a].login) for a in addresses]
     needle = query.strip().lower()
     if needle:
         rows = [
