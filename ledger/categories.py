@@ -75,6 +75,13 @@ def schema(category: Category) -> dict[str, Any]:
     return dict(json.loads(text))
 
 
+def allows_several(category: Category) -> bool:
+    """Whether a resident may have several live records of this category at once (the
+    schema's ``x-several-per-resident``: property, one record per property owned). Every
+    other category is one record per resident, changed by new versions."""
+    return bool(schema(category).get("x-several-per-resident", False))
+
+
 @cache
 def _validator(category: Category) -> Draft202012Validator:
     return Draft202012Validator(schema(category), format_checker=FormatChecker())

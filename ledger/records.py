@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from . import eip712, formats
-from .categories import Category, validate
+from .categories import Category, allows_several, validate
 from .chain import Call, ContractCalls
 from .chainview import RecordState
 from .context import Ledger
@@ -50,6 +50,20 @@ GAS_COMMIT = 300_000  # measured: 157,353 for version 1
 GAS_CERTIFY_BASE = 120_000
 GAS_CERTIFY_PER_SIGNATURE = 30_000
 GAS_ERASE = 100_000
+
+
+class RecordExists(ConflictError):
+    """The resident already has a live record of a category that allows one per resident:
+    change it with a new version (:meth:`Records.update`) instead of making a second one."""
+
+    def __init__(self, record_id: str, subject: str, category: Category) -> None:
+        self.record_id = record_id
+        self.subject = subject
+        self.category = category
+        super().__init__(
+            f"{subject} already has a {category.slug} record ({record_id}) in this committee; "
+            "update that record with a new version instead of creating another"
+        )
 
 
 class RecordCalls(ContractCalls):
@@ -126,6 +140,10 @@ class Records:
         self._require_member(
             subject_address, committee, ("resident",), "the subject must be an active resident of the committee"
         )
+        if not allows_several(category):
+            found = self.existing(subject_address, category, committee=committee)
+            if found is not None:
+                raise RecordExists(found, subject_address, category)
         record_id = formats.new_id()
         salt = formats.new_salt()
         content_hash = formats.commitment(content, salt)
@@ -307,6 +325,37 @@ class Records:
         return self._submit(signer, call, rows)
 
     # -- reads -----------------------------------------------------------------------
+
+    def existing(self, subject: str, category: Category, *, committee: str | None = None) -> str | None:
+        """The id of the subject's live (not erased) record of ``category``, in ``committee``
+        when given, as the chain has it; None when there is none. For a category that allows
+        several (:func:`ledger.categories.allows_several`), the oldest.
+
+        The tables only suggest candidates (records and indexed versions naming the subject);
+        each one's subject, category, committee and erasure are the chain's. A record whose
+        first version is not on chain yet is not counted."""
+        address = self.ledger.address_of(subject)
+        with self.ledger.store.session() as session:
+            candidates = list(
+                session.scalars(
+                    select(Record.record_id).where(Record.subject == address).order_by(Record.created_at)
+                ).all()
+            )
+            for rid in session.scalars(
+                select(ChainRecordVersion.record_id).where(ChainRecordVersion.subject == address).distinct()
+            ):
+                if rid not in candidates:
+                    candidates.append(rid)
+        view = self.ledger.view
+        wanted = committee.lower() if committee is not None else None
+        for record_id in candidates:
+            state = view.record(record_id)
+            if state is None or state.erased or state.subject != address or state.category != int(category):
+                continue
+            if wanted is not None and state.committee_id != wanted:
+                continue
+            return record_id
+        return None
 
     def show(self, record_id: str) -> RecordView:
         """The record with every version, content included, for the service's own use (a

@@ -13,7 +13,7 @@ from ledger import eip712
 from ledger.categories import Category
 from ledger.context import Ledger
 from ledger.errors import ConflictError, InputError, LedgerError
-from ledger.records import Records
+from ledger.records import RecordExists, Records
 from ledger.store.models import OutboxTx, Record, RecordVersion
 
 HEALTH = {
@@ -22,6 +22,7 @@ HEALTH = {
     "allergies": ["青霉素"],
     "family_doctor": "李医生",
 }
+PROPERTY = {"certificate_number": "京2024000123", "address": "碧湖路 1 号 3 单元", "area_m2": 88.5}
 
 
 def _count(ledger: Ledger, model: object) -> int:
@@ -149,7 +150,9 @@ def test_a_high_s_signature_is_refused(records: Records, record_id: str, world, 
 def test_erasure_shreds_content_and_salts_everywhere(records: Records, record_id: str, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
     marker = {**HEALTH, "family_doctor": "ERASE-ME-独特标记"}
     records.update(record_id, marker, actor=world.grid_worker, expected_version=1)
-    other, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    other, _ = records.add(
+        actor=world.grid_worker, subject=world.resident, category=Category.PROPERTY, content=PROPERTY
+    )
     records.erase(record_id, "resident's request under PIPL art. 47", actor=world.admin)
 
     view = records.show(record_id)
@@ -160,7 +163,7 @@ def test_erasure_shreds_content_and_salts_everywhere(records: Records, record_id
             None,
         ]
     assert ledger.contract("RecordLedger").functions.head(bytes.fromhex(record_id[2:])).call()[6] is True
-    assert records.show(other).head.content == HEALTH  # other records untouched
+    assert records.show(other).head.content == PROPERTY  # other records untouched
     with pytest.raises(LedgerError, match="erased"):
         records.update(record_id, HEALTH, actor=world.grid_worker)
 
@@ -277,3 +280,41 @@ def test_checked_content_is_the_committed_content_or_an_error(
           c=json.dumps({**HEALTH, "blood_type": "AB"}), r=record_id)  # fmt: skip
     with pytest.raises(VerificationError, match="does not match its commitment on chain"):
         records.checked_content(record_id, 1)
+
+
+def test_a_second_record_of_a_category_is_refused_and_writes_nothing(  # type: ignore[no-untyped-def]
+    records: Records, record_id: str, world, ledger: Ledger
+) -> None:
+    """Regression: a committee made a second health record for the same resident, and the
+    resident saw two contradictory records."""
+    assert records.existing(world.resident, Category.HEALTH) == record_id
+    assert records.existing(world.resident, Category.IDENTITY) is None
+    rows, outbox = _count(ledger, Record), _count(ledger, OutboxTx)
+    with pytest.raises(RecordExists) as refused:
+        records.add(actor=world.members[0], subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    assert isinstance(refused.value, ConflictError) and refused.value.record_id == record_id
+    assert (_count(ledger, Record), _count(ledger, OutboxTx)) == (rows, outbox)
+
+
+def test_the_chain_decides_whether_a_record_exists_not_the_database(  # type: ignore[no-untyped-def]
+    records: Records, record_id: str, world, ledger: Ledger
+) -> None:
+    with ledger.store.session() as session, session.begin():
+        session.execute(text("UPDATE records SET category = :c WHERE record_id = :r"), {"c": 1, "r": record_id})
+    assert records.existing(world.resident, Category.HEALTH) == record_id
+    assert records.existing(world.resident, Category.HOUSEHOLD) is None
+    with pytest.raises(RecordExists):
+        records.add(actor=world.members[0], subject=world.resident, category=Category.HEALTH, content=HEALTH)
+
+
+def test_an_erased_record_makes_room_for_a_new_one_and_property_allows_several(  # type: ignore[no-untyped-def]
+    records: Records, record_id: str, world
+) -> None:
+    records.erase(record_id, "entered for the wrong resident", actor=world.admin)
+    assert records.existing(world.resident, Category.HEALTH) is None
+    again, _ = records.add(actor=world.members[0], subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    assert records.existing(world.resident, Category.HEALTH) == again
+    first, _ = records.add(actor=world.members[0], subject=world.resident, category=Category.PROPERTY, content=PROPERTY)
+    other = {**PROPERTY, "certificate_number": "京2024000456"}
+    second, _ = records.add(actor=world.members[0], subject=world.resident, category=Category.PROPERTY, content=other)
+    assert first != second and records.existing(world.resident, Category.PROPERTY) == first

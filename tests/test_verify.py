@@ -31,6 +31,7 @@ def verify_grants(ledger: Ledger):  # type: ignore[no-untyped-def]
     return verify(ledger, ("grants",))
 
 HEALTH = {"blood_type": "B", "chronic_conditions": []}
+PROPERTY = {"certificate_number": "京2024000123", "address": "碧湖路 1 号 3 单元", "area_m2": 88.5}
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def two_records(ledger: Ledger, world) -> tuple[str, str]:  # type: ignore[no-un
     records = Records(ledger)
     first, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH, content=HEALTH)
     records.update(first, {**HEALTH, "blood_type": "A"}, actor=world.grid_worker, expected_version=1)
-    second, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    second, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.PROPERTY, content=PROPERTY)
     return first, second
 
 

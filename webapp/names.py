@@ -4,13 +4,18 @@ A person is shown by the name of their web log-in (the first one made for the ac
 else by the account's label (a pseudonymous code such as ``cmte-a-resident-12``), else by a
 shortened address. A department sees residents' names masked (:func:`mask_name`).
 
+A resident in a list or a picker is named by :func:`resident_label`, "李明 (resident-001)":
+the name and the id they log in with (the account's label when they have no log-in), the
+same on every page; lists of residents are in :func:`by_name` order.
+
 An organisation is shown by its name in the page's language (:func:`org_name`): a page in
 Chinese says "民政科", one in English "Civil Affairs", never both glued into a sentence."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from flask import g, has_request_context
 from flask_babel import get_locale
@@ -95,3 +100,51 @@ def org_name(org: Any, locale: Any = None) -> str:
     else:
         names, fallback = getattr(org, "names", None), str(getattr(org, "code", None) or getattr(org, "org_id", ""))
     return names.for_locale(locale) if names is not None else fallback
+
+
+@dataclass(frozen=True)
+class ResidentName:
+    """How a resident is named: ``name`` as :func:`display_names` gives it, ``login`` the
+    username of their first web log-in (else the account's label, else None)."""
+
+    address: str
+    name: str
+    login: str | None
+
+    @property
+    def label(self) -> str:
+        return resident_label(self.name, self.login)
+
+
+def resident_label(name: str, login: str | None) -> str:
+    """A resident's name and the id they log in with: "李明 (resident-001)"."""
+    return f"{name} ({login})" if login and login != name else name
+
+
+def resident_names(addresses: Iterable[str | None], *, db: Session | None = None) -> dict[str, ResidentName]:
+    """address -> :class:`ResidentName`, for every given address."""
+    wanted = sorted({a for a in addresses if a})
+    if not wanted:
+        return {}
+    if db is None:
+        with services().ledger.store.session() as session:
+            return resident_names(wanted, db=session)
+    shown = display_names(wanted, db=db)
+    logins: dict[str, str] = {}
+    for address, username in db.execute(
+        select(WebUser.address, WebUser.username).where(WebUser.address.in_(wanted)).order_by(WebUser.id)
+    ):
+        logins.setdefault(address, username)
+    for address, label in db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted))):
+        if label:
+            logins.setdefault(address, label)
+    return {a: ResidentName(a, shown[a], logins.get(a)) for a in wanted}
+
+
+T = TypeVar("T")
+
+
+def by_name(rows: Iterable[T], name: Callable[[T], str], login: Callable[[T], str | None]) -> list[T]:
+    """Rows sorted by the resident's name (by code point: stable across locales), then by
+    their log-in id, so two residents of the same name keep one order."""
+    return sorted(rows, key=lambda r: (name(r), login(r) or ""))

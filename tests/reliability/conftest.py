@@ -101,8 +101,8 @@ def _populate(settings: Settings, world: type[World]) -> Facts:
                               content=PROPERTY)  # fmt: skip
         for member in world.members[:2]:
             records.sign(prop, signer=member)
-        erased, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH,
-                                content={**HEALTH, "blood_type": "O"})  # fmt: skip
+        erased, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.PROPERTY,
+                                content={**PROPERTY, "area_m2": 48})  # fmt: skip
         records.erase(erased, "居民申请删除 the resident asked", actor=world.admin)
 
         consent = Consent(ledger)

@@ -37,7 +37,7 @@ from ledger.verifier import verify_proof
 from ledger.verify import Problem, verify
 
 from ..conftest import World, postgres_url
-from .conftest import HEALTH, _copy_rows
+from .conftest import HEALTH, PROPERTY, _copy_rows
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -120,8 +120,8 @@ def test_restore_names_exactly_what_the_chain_proves_lost(live: Installation, wo
         ledger.indexer().run_once()
         records, consent, access = Records(ledger), Consent(ledger), Access(ledger)
         kept, _ = records.add(actor=w.grid_worker, subject=w.resident, category=Category.HEALTH, content=HEALTH)
-        erased, _ = records.add(actor=w.grid_worker, subject=w.resident, category=Category.HEALTH,
-                                content={**HEALTH, "blood_type": "O"})  # fmt: skip
+        erased, _ = records.add(actor=w.grid_worker, subject=w.resident, category=Category.PROPERTY,
+                                content=PROPERTY)  # fmt: skip
         revoked, _ = consent.issue(**_terms(w))
         withdrawn, _ = consent.issue(**_terms(w))
         before = [access.read(kept, accessor=w.officer, grant_id=revoked).seq,
@@ -132,8 +132,8 @@ def test_restore_names_exactly_what_the_chain_proves_lost(live: Installation, wo
 
         # Everything from here on lives in the chain, and in a database the restore replaces.
         records.update(kept, {**HEALTH, "blood_type": "AB"}, actor=w.members[0], expected_version=1)
-        added, _ = records.add(actor=w.grid_worker, subject=w.resident, category=Category.HEALTH,
-                               content={**HEALTH, "blood_type": "B"})  # fmt: skip
+        added, _ = records.add(actor=w.grid_worker, subject=w.resident, category=Category.PROPERTY,
+                               content={**PROPERTY, "area_m2": 40})  # fmt: skip
         records.erase(erased, "居民申请删除 the resident asked", actor=w.admin)
         issued, _ = consent.issue(**_terms(w))
         after = [access.read(kept, accessor=w.officer, grant_id=revoked).seq for _ in range(3)]

@@ -64,6 +64,7 @@ from .databases import BACKENDS, empty_database
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
 HEALTH = {"blood_type": "A", "chronic_conditions": [], "allergies": [], "family_doctor": "王医生"}
+PROPERTY = {"certificate_number": "京2024000123", "address": "碧湖路 1 号 3 单元", "area_m2": 88.5}
 RESIDENTS = 4
 LOAD_SECONDS = 36.0
 #: When the node is killed (seconds into the load), and how long it stays down.
@@ -246,8 +247,8 @@ class Load:
     def _write(self, rng: random.Random, context: Any) -> None:
         ledger, _http = context
         resident = rng.choice(self.inst.residents)
-        content = {**HEALTH, "blood_type": rng.choice(["A", "B", "AB", "O"])}
-        record, tx = Records(ledger, wait=False).add(actor="c-grid", subject=resident, category=Category.HEALTH,
+        content = {**PROPERTY, "area_m2": rng.randint(20, 200)}  # a category that allows several a resident
+        record, tx = Records(ledger, wait=False).add(actor="c-grid", subject=resident, category=Category.PROPERTY,
                                                       content=content)  # fmt: skip
         with self.tally.lock:
             self.tally.records.append(record)

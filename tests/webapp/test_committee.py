@@ -26,6 +26,7 @@ from ledger.consent import LegalBasis, Purpose
 from ledger.membership import DepartmentKind, Role, org_id
 from ledger.store.models import GrantTerms, Organisation
 from tests.conftest import World
+from webapp.names import resident_label, resident_names
 from webapp.services import Services
 
 from .conftest import HEALTH, SCRIPT, Auth
@@ -38,6 +39,9 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "webapp" / "committee" / "temp
 @pytest.fixture(autouse=True)
 def _english(client: FlaskClient) -> None:
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
+PROPERTY = {"certificate_number": "京2024000123", "address": "碧湖路 1 号 3 单元", "area_m2": 88.5}
 
 
 def address(svc: Services, label: str) -> str:
@@ -205,7 +209,7 @@ def test_a_member_of_another_committee_gets_404_for_our_records_and_residents(
 
 def test_home_counts_the_committees_records_and_my_queue(client: FlaskClient, auth: Auth, svc: Services) -> None:
     add_record(svc, signed_by=2)
-    waiting = add_record(svc, category=Category.HEALTH)
+    waiting = add_record(svc, PROPERTY, category=Category.PROPERTY)
     auth.login_as("member1")
     page = text(client.get("/committee/"))
     assert 'id="committee-name">Committee A<' in page
@@ -934,10 +938,53 @@ def test_templates_have_no_inline_scripts_or_styles() -> None:
 
 def test_pages_are_in_chinese_by_default(client: FlaskClient, auth: Auth, svc: Services) -> None:
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
-    rid = add_record(svc)
     auth.login_as("member1")
+    form = text(client.get(new_url(svc, "health")))
+    assert "血型（必填）" in form and "— 请选择 —" in form and "Blood type" not in form
+    assert ">A型<" in form and ">不详<" in form  # the options by their titles in the schema
+    rid = add_record(svc)
     assert "待签名" in text(client.get("/committee/"))
     page = text(client.get(f"/committee/records/{rid}"))
     assert "健康" in page and "签名" in page and "Signatures" not in page
-    form = text(client.get(new_url(svc, "health")))
-    assert "血型（必填）" in form and "— 请选择 —" in form and "Blood type" not in form
+
+
+def test_a_second_record_of_a_kind_is_not_offered_and_a_form_posted_anyway_is_409(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    """Regression: a committee could make a second health record of a resident, who then saw
+    two contradictory certified records."""
+    auth.login_as("grid")
+    rid = add_record(svc)
+    page = client.get(new_url(svc, "health"))
+    shown = text(page)
+    assert page.status_code == 200 and 'id="record-exists"' in shown and 'id="content-blood_type"' not in shown
+    link = f'href="/committee/records/{rid}/edit" role="button" id="update-existing">Update the existing record<'
+    assert link in shown
+    before = svc.records.count()
+    posted = auth.post(new_url(svc, "health"), {"content-blood_type": "A"}, page="/committee/")
+    assert posted.status_code == 409 and "Nothing was saved." in text(posted) and link in text(posted)
+    assert svc.records.count() == before
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    assert "更新已有记录" in text(client.get(new_url(svc, "health")))
+    property_form = text(client.get(new_url(svc, "property")))  # several properties are allowed
+    assert 'id="record-exists"' not in property_form and 'id="content-certificate_number"' in property_form
+
+
+def test_the_resident_picker_is_by_name_with_the_id_residents_log_in_with(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    """Regression: the picker listed residents in address order as "李明 (committee-…-1)",
+    while residents log in as another id."""
+    auth.login_as("member1")
+    page = text(client.get("/committee/records/new"))
+    select = page[page.index('name="resident"') :]
+    select = select[: select.index("</select>")]
+    assert 'data-filter="Type a name or log-in id to narrow the list"' in page[page.index('id="choose-form"') :]
+    labels = [html.unescape(m) for m in re.findall(r'<option[^>]*value="0x[^"]+">([^<]*)</option>', select)]
+    assert labels and labels == sorted(labels)
+    with svc.ledger.store.session() as db:
+        named = resident_names([address(svc, World.resident)], db=db)[address(svc, World.resident)]
+    assert named.login == "resident" and resident_label("张秀英", "resident") == "张秀英 (resident)"
+    assert named.label in labels
+    listed = text(client.get("/committee/residents/?q=resident"))
+    assert 'data-address="' + address(svc, World.resident) + '"' in listed and "<code>resident</code>" in listed

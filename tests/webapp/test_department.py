@@ -509,3 +509,38 @@ def test_history_filters_by_outcome_and_category(client: FlaskClient, auth: Auth
     assert rows("?category=property") == []
     assert 'id="history-empty"' in client.get("/department/history?category=property").get_data(as_text=True)
     assert len(rows("?category=nonsense")) == 5  # an unknown filter is ignored, not an error
+
+
+def test_an_officer_sees_a_records_codes_in_the_residents_words_one_language_a_page(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    """Regression: the officer's page showed ``partly_dependent``, ``age_allowance`` and
+    "Care level 照护等级" where the resident saw 部分需要照护."""
+    content = {"care_level": "partly_dependent", "lives_alone": True, "subsidy": "age_allowance"}
+    rid, _ = svc.records.add(
+        actor=World.members[0], subject=World.resident, category=Category.ELDERLY_CARE, content=content
+    )
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    auth.login_as("officer")
+    page = open_record(auth, rid, basis="emergency", justification="老人独居，上门核实照护需要").get_data(as_text=True)
+    shown = page[page.index('id="record-content"') :]
+    shown = shown[: shown.index("</dl>")]
+    for words in ("照护等级", "部分需要照护", "补贴类型", "高龄津贴", "独居"):
+        assert words in shown
+    for code in ("partly_dependent", "age_allowance", "Care level", "Subsidy", "True"):
+        assert code not in shown
+    auth.logout()
+    auth.login_as("resident")
+    mine = client.get("/resident/records").get_data(as_text=True)
+    assert "部分需要照护" in mine and "高龄津贴" in mine and "partly_dependent" not in mine
+
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    auth.logout()
+    auth.login_as("officer")
+    page = open_record(auth, rid, basis="emergency", justification="Lives alone, checking care needs").get_data(
+        as_text=True
+    )
+    shown = page[page.index('id="record-content"') :]
+    shown = shown[: shown.index("</dl>")]
+    assert "Needs some help" in shown and "Old-age allowance" in shown and "Care level" in shown
+    assert "照护" not in shown and "partly_dependent" not in shown

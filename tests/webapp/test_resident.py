@@ -656,6 +656,9 @@ def test_my_data_json_holds_records_with_salts_grants_and_history_with_proofs(
         recomputed = formats.to_hex(formats.commitment(version["content"], formats.from_hex(version["salt"])))
         assert recomputed == version["contentHash"] and version["checkedAgainstChain"] == "verified"
     assert record["versions"][1]["content"]["family_doctor"] == "王医生"
+    labelled = {f["path"]: (f["label"], f["value"]) for f in record["versions"][1]["fields"]}
+    assert labelled["family_doctor"] == ("Family doctor", "王医生")  # the reader's words beside the codes
+    assert labelled["blood_type"] == ("Blood type", "Type O") and HEALTH["blood_type"] == "O"
     (exported_grant,) = data["grants"]
     assert exported_grant["grantId"] == gid and exported_grant["status"] == "active"
     assert exported_grant["terms"]["purpose"]["text"] == "家庭医生签约服务"

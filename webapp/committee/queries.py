@@ -29,7 +29,7 @@ from ledger.store.models import (
     RecordVersion,
 )
 
-from ..names import display_names, org_name
+from ..names import by_name, org_name, resident_label, resident_names
 
 
 def to_ms(moment: datetime | None) -> int | None:
@@ -126,6 +126,12 @@ class ResidentRow:
     name: str
     label: str | None
     records: int
+    login: str | None = None  # the id the resident logs in with (webapp.names.resident_names)
+
+    @property
+    def shown(self) -> str:
+        """The resident as every page names them: "李明 (resident-001)"."""
+        return resident_label(self.name, self.login)
 
 
 def residents(db: Session, org_id: str, query: str = "") -> list[ResidentRow]:
@@ -136,7 +142,7 @@ def residents(db: Session, org_id: str, query: str = "") -> list[ResidentRow]:
             .order_by(Member.added_block, Member.address)
         )
     )
-    shown = display_names(addresses, db=db)
+    named = resident_names(addresses, db=db)
     labels = dict(db.execute(select(Account.address, Account.label).where(Account.address.in_(addresses))).all())
     counts = dict(
         db.execute(
@@ -145,15 +151,18 @@ def residents(db: Session, org_id: str, query: str = "") -> list[ResidentRow]:
             .group_by(Record.subject)
         ).all()
     )
-    rows = [ResidentRow(a, shown[a], labels.get(a), int(counts.get(a, 0))) for a in addresses]
+    rows = [ResidentRow(a, named[a].name, labels.get(a), int(counts.get(a, 0)), named[a].login) for a in addresses]
     needle = query.strip().lower()
     if needle:
         rows = [
             r
             for r in rows
-            if needle in r.name.lower() or needle in (r.label or "").lower() or needle in r.address.lower()
+            if needle in r.name.lower()
+            or needle in (r.label or "").lower()
+            or needle in (r.login or "").lower()
+            or needle in r.address.lower()
         ]
-    return rows
+    return by_name(rows, lambda r: r.name, lambda r: r.login)
 
 
 # -- records -------------------------------------------------------------------------------

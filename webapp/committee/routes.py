@@ -27,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from ledger.access import CHINA, Disclosure, today
-from ledger.categories import Category, validate
+from ledger.categories import Category, allows_several, validate
 from ledger.chainview import ChainView, MemberState
 from ledger.consent import LegalBasis, Purpose
 from ledger.errors import (
@@ -40,10 +40,13 @@ from ledger.errors import (
     VerificationError,
 )
 from ledger.grants import IN_FORCE
+from ledger.records import RecordExists
 
 from .. import errors as web_errors
+from ..content import changes as content_changes
+from ..content import fields as content_fields
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
-from ..names import display_names
+from ..names import display_names, resident_names
 from ..presentation import STAFF, invalid, refusal_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
@@ -62,8 +65,6 @@ from .schemaform import (
     attach,
     build,
     count_errors,
-    diff,
-    flatten,
     formdata_of,
     locate,
     parse_path,
@@ -215,14 +216,13 @@ def resident(address: str) -> Any:
     with store() as db:
         candidates = queries.records(db, str(actor.org_id), member.address)
         rows = scope.records(chain(), str(actor.org_id), candidates, subject=member.address)
-        shown = display_names({member.address}, db=db)
+        named = resident_names({member.address}, db=db)[member.address]
         threshold = _summary(db, actor).threshold
-    label = services().ledger.label_of(member.address)
     return render_template(
         "committee/resident.html",
         member=member,
-        name=shown[member.address],
-        label=label,
+        name=named.name,
+        login=named.login,
         rows=rows,
         threshold=threshold,
     )
@@ -242,9 +242,8 @@ def new_record() -> Any:
         people = scope.residents(chain(), str(actor.org_id), queries.residents(db, str(actor.org_id)))
     given = {k: v for k, v in request.args.items() if k in ("resident", "category") and v}
     choose = ChooseForm(formdata=MultiDict(given) if given else None)
-    choose.resident.choices = [("", _("— choose —"))] + [
-        (p.address, f"{p.name} ({p.label})" if p.label and p.label != p.name else p.name) for p in people
-    ]
+    choose.resident.choices = [("", _("— choose —"))] + [(p.address, p.shown) for p in people]
+    choose.resident.render_kw = {"data-filter": _("Type a name or log-in id to narrow the list")}
     if "resident" not in given or "category" not in given:
         if request.args.get("chosen"):  # the form was sent half filled in (not a link naming the resident)
             choose.validate()
@@ -257,6 +256,10 @@ def new_record() -> Any:
     member = _resident_or_404(actor, given["resident"])
     with store() as db:
         name = display_names({member.address}, db=db)[member.address]
+    if not allows_several(category):
+        existing = services().records.existing(member.address, category, committee=str(actor.org_id))
+        if existing is not None:
+            return _exists_page(category, member, name, existing)
 
     if request.method == "GET":
         form = record_form(category, rows_in(MultiDict(), category))
@@ -274,6 +277,8 @@ def new_record() -> Any:
         record_id, _tx = services().records.add(
             actor=actor.address, subject=member.address, category=category, content=content
         )
+    except RecordExists as exists:  # made meanwhile, by someone else
+        return _exists_page(category, member, name, exists.record_id)
     except LedgerError as exc:
         groups, problems, status = _write_error(category, form, exc)
         return _record_form_page(
@@ -289,6 +294,16 @@ def new_record() -> Any:
         "success",
     )
     return redirect(url_for("committee.record", record_id=record_id))
+
+
+def _exists_page(category: Category, member: MemberState, name: str, record_id: str) -> Any:
+    """The resident has this kind of record already: the way to update it, and for a form
+    posted anyway (or a record made meanwhile), 409 and nothing saved."""
+    posted = request.method == "POST"
+    page = render_template(
+        "committee/exists.html", category=category, member=member, name=name, record_id=record_id, posted=posted
+    )
+    return page, 409 if posted else 200
 
 
 @bp.route("/records/<record_id>/edit", methods=["GET", "POST"])
@@ -484,12 +499,12 @@ def _record_page(actor: Actor, record: scope.CommitteeRecord, disclosure: Disclo
     lines = changes = None
     pending_head = None
     if disclosure is not None:
-        lines = flatten(category, disclosure.content)
+        lines = content_fields(category, disclosure.content)
         if head.version > disclosure.version:
             # An update waits for signatures: show what it changes (the read above covers it).
             view = services().records.show(record.record_id)
             pending_head = view.head.version
-            changes = diff(category, disclosure.content, view.head.content)[0]
+            changes = content_changes(category, disclosure.content, view.head.content)[0]
     can_sign = (
         actor.role == "committee-member"
         and not record.erased
@@ -664,7 +679,7 @@ def _review(actor: Actor, entry: QueueEntry) -> Disclosure | None:
         entry.refused = _("This version is no longer stored.")
         return disclosure
     entry.first = version == 1
-    entry.changes, entry.unchanged = diff(entry.item.category, old, new)
+    entry.changes, entry.unchanged = content_changes(entry.item.category, old, new)
     return disclosure
 
 

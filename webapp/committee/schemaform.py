@@ -4,7 +4,7 @@ A schema (``ledger/schemas/<category>.json``) becomes a tree of :class:`Node` s;
 gives a WTForms form class (a :class:`~wtforms.fields.FormField` named ``content`` inside
 the page's :class:`~flask_wtf.FlaskForm`), turns what was typed back into JSON content,
 places each validation error beside the field it is about (paths like ``address.street``
-or ``members[0].name``), and labels flattened content for display and diffs.
+or ``members[0].name``). Content is shown (labels, enum titles, diffs) by :mod:`webapp.content`.
 
 What the seven schemas hold, and how each is asked for:
 
@@ -15,7 +15,7 @@ What the seven schemas hold, and how each is asked for:
 * arrays of objects: a fixed number of rows, with a button for one more row;
 * objects: a fieldset (none of the schemas nests one today; supported all the same).
 
-Schema titles are written "English 中文"; the label is the part in the page's language.
+Labels and enum options come from :mod:`webapp.content`, in the page's language.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jsonschema import Draft202012Validator, FormatChecker
@@ -37,48 +36,13 @@ from wtforms.fields import FieldList, FormField
 
 from ledger.categories import Category, schema
 
+from ..content import enum_choices, number, title_in
+
 #: The name of the generated part inside a page's form: fields are named ``content-<path>``.
 CONTENT = "content"
 #: Rows shown for an array of objects beyond those filled in (so there is room to add one).
 SPARE_ROWS = 1
 MIN_ROWS = 2
-
-_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
-
-#: Names of enum values, for people (the values themselves are codes in the content).
-ENUM_LABELS = {
-    # elderly care
-    "self_care": _l("Looks after themselves"),
-    "partly_dependent": _l("Needs some help"),
-    "dependent": _l("Needs full care"),
-    "none": _l("None"),
-    "age_allowance": _l("Old-age allowance"),
-    "care_subsidy": _l("Care subsidy"),
-    "hardship_subsidy": _l("Hardship subsidy"),
-    # health
-    "unknown": _l("Unknown"),
-    # household
-    "head": _l("Head of household"),
-    "spouse": _l("Spouse"),
-    "child": _l("Child"),
-    "parent": _l("Parent"),
-    "grandchild": _l("Grandchild"),
-    "sibling": _l("Brother or sister"),
-    "other": _l("Other"),
-    # identity
-    "male": _l("Male"),
-    "female": _l("Female"),
-    # residence
-    "owner": _l("Owner"),
-    "tenant": _l("Tenant"),
-    "family": _l("Lives with family"),
-    # social security
-    "urban_employee": _l("Urban employees' scheme"),
-    "urban_rural_resident": _l("Urban and rural residents' scheme"),
-    "contributing": _l("Paying contributions"),
-    "suspended": _l("Contributions paused"),
-    "receiving_pension": _l("Receiving a pension"),
-}
 
 #: Hints for the patterns the schemas use (what to type, in plain words).
 PATTERN_HINTS = {
@@ -89,23 +53,6 @@ PATTERN_HINTS = {
     "^[0-9A-Z]{6,20}$": _l("6 to 20 digits or capital letters."),
     "^[0-9A-Z]{8,20}$": _l("8 to 20 digits or capital letters."),
 }
-
-
-def localised(title: str) -> str:
-    """The English or the Chinese half of a schema title "English 中文"."""
-    found = _CJK.search(title)
-    if found is None:
-        return title
-    english, chinese = title[: found.start()].strip(), title[found.start() :].strip()
-    language = get_locale()
-    if language is not None and language.language == "zh":
-        return chinese or english
-    return english or chinese
-
-
-def enum_label(value: Any) -> str:
-    label = ENUM_LABELS.get(str(value))
-    return str(label) if label is not None else str(value)
 
 
 # -- the schema as a tree ------------------------------------------------------------------
@@ -125,7 +72,7 @@ class Node:
 
     @property
     def label(self) -> str:
-        return localised(self.title) if self.title else self.name
+        return title_in(self.title) if self.title else self.name
 
 
 def _kind(spec: dict[str, Any]) -> str:
@@ -183,16 +130,12 @@ def _hint(node: Node) -> str:
         low = spec.get("minimum", spec.get("exclusiveMinimum"))
         high = spec.get("maximum")
         if low is not None and high is not None:
-            parts.append(_("From %(low)s to %(high)s.", low=_number(low), high=_number(high)))
+            parts.append(_("From %(low)s to %(high)s.", low=number(low), high=number(high)))
     elif node.kind == "text" and spec.get("pattern") in PATTERN_HINTS:
         parts.append(str(PATTERN_HINTS[spec["pattern"]]))
     elif node.kind == "text" and spec.get("maxLength"):
         parts.append(_("At most %(n)d characters.", n=spec["maxLength"]))
     return " ".join(parts)
-
-
-def _number(value: Any) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _label(node: Node) -> str:
@@ -226,7 +169,7 @@ def _field(node: Node, rows: dict[str, int], path: str) -> Any:
             max_entries=limit,
         )
     if node.kind == "enum":
-        choices = [("", _("— choose —"))] + [(str(v), enum_label(v)) for v in node.spec["enum"]]
+        choices = [("", _("— choose —"))] + enum_choices(node.spec)
         return SelectField(label, choices=choices, validate_choice=False, description=hint, render_kw=attrs)
     if node.kind == "boolean":
         choices = [("", _("— choose —")), ("yes", _("Yes")), ("no", _("No"))]
@@ -309,7 +252,7 @@ def formdata_of(category: Category, content: dict[str, Any]) -> tuple[MultiDict[
             elif node.kind == "boolean":
                 data[name] = "yes" if item else "no"
             else:
-                data[name] = _number(item) if isinstance(item, (int, float)) else str(item)
+                data[name] = number(item) if isinstance(item, (int, float)) else str(item)
 
     put(tree(category).children, content, CONTENT)
     for node, name in _row_nodes(tree(category).children, CONTENT):
@@ -437,11 +380,11 @@ def message_for(kind: Any, limit: Any, fallback: str) -> str:
             "boolean": _("Choose yes or no."),
         }.get(str(limit), _("This is not in the expected form."))
     if kind == "minimum":
-        return _("At least %(n)s.", n=_number(limit))
+        return _("At least %(n)s.", n=number(limit))
     if kind == "exclusiveMinimum":
-        return _("Must be more than %(n)s.", n=_number(limit))
+        return _("Must be more than %(n)s.", n=number(limit))
     if kind == "maximum":
-        return _("At most %(n)s.", n=_number(limit))
+        return _("At most %(n)s.", n=number(limit))
     if kind == "minItems":
         return _("Give at least %(n)d.", n=limit)
     if kind == "maxItems":
@@ -516,88 +459,3 @@ def attach(field_: Any, message: str, group_errors: dict[str, list[str]]) -> Non
     if message not in errors:
         errors.append(message)
     field_.errors = errors
-
-
-# -- content for people: flattened, labelled, compared -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Line:
-    path: str
-    label: str
-    value: str
-
-
-def flatten(category: Category, content: Any) -> list[Line]:
-    """Content as labelled lines in schema order: ``members[1].name`` -> "Members 2 · Name".
-    Arrays of strings are one line; unknown keys are shown under their own name."""
-    lines: list[Line] = []
-
-    def walk(nodes: list[Node], value: dict[str, Any], path: str, label: str) -> None:
-        known = {n.name for n in nodes}
-        for node in nodes:
-            if node.name not in value:
-                continue
-            here = f"{path}.{node.name}".lstrip(".")
-            title = f"{label} · {node.label}" if label else node.label
-            item = value[node.name]
-            if node.kind == "object" and isinstance(item, dict):
-                walk(node.children, item, here, title)
-            elif node.kind == "rows" and isinstance(item, list):
-                for i, row in enumerate(item):
-                    if isinstance(row, dict):
-                        walk(node.children, row, f"{here}[{i}]", f"{title} {i + 1}")
-            else:
-                lines.append(Line(here, title, show(node, item)))
-        for key in value:
-            if key not in known:
-                here = f"{path}.{key}".lstrip(".")
-                lines.append(Line(here, f"{label} · {key}" if label else key, str(value[key])))
-
-    if isinstance(content, dict):
-        walk(tree(category).children, content, "", "")
-    return lines
-
-
-def show(node: Node, value: Any) -> str:
-    if node.kind == "boolean":
-        return _("Yes") if value else _("No")
-    if node.kind == "enum":
-        return enum_label(value)
-    if node.kind == "lines" and isinstance(value, list):
-        return ", ".join(str(x) for x in value) if value else _("(none)")
-    if isinstance(value, float):
-        return _number(value)
-    return str(value)
-
-
-@dataclass(frozen=True)
-class Change:
-    kind: str  # added | removed | changed
-    path: str
-    label: str
-    old: str | None
-    new: str | None
-
-
-def diff(category: Category, old: Any, new: Any) -> tuple[list[Change], int]:
-    """Field by field changes from ``old`` (None for a first version) to ``new``, in the
-    order of the new content, then removed fields; and how many fields are unchanged."""
-    before = {line.path: line for line in flatten(category, old)} if old is not None else {}
-    after = flatten(category, new)
-    changes: list[Change] = []
-    same = 0
-    seen = set()
-    for line in after:
-        seen.add(line.path)
-        was = before.get(line.path)
-        if was is None:
-            changes.append(Change("added", line.path, line.label, None, line.value))
-        elif was.value != line.value:
-            changes.append(Change("changed", line.path, line.label, was.value, line.value))
-        else:
-            same += 1
-    for path, line in before.items():
-        if path not in seen:
-            changes.append(Change("removed", path, line.label, line.value, None))
-    return changes, same

@@ -19,11 +19,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ledger.access import CHINA
-from ledger.categories import Category, parse_category, schema
+from ledger.categories import Category, parse_category
 from ledger.consent import GrantView
 from ledger.errors import AccessRefused, InputError, Invalid, LedgerError, NotFoundError, Refusal
 from ledger.grants import GrantStatus
 
+from .. import content
 from ..i18n import CATEGORY_NAMES, name_of
 from ..names import display_names
 from ..presentation import grant_status_name, invalid, refusal_sentence
@@ -332,7 +333,7 @@ def _read(actor: Actor, record_id: str, form: Any, *, basis: str, grant_id: str 
         got=got,
         meta=meta,
         resident=display_names([meta.subject], masked=True).get(meta.subject, "") if meta else "",
-        rows=content_rows(got.category, got.content),
+        rows=content.fields(got.category, got.content),
         grant=grant,
         justification=justification,
         disclose_on=form.disclosure_date(),
@@ -354,45 +355,6 @@ def _attach(form: Any, error: InputError) -> None:
     if target is None or not hasattr(target, "errors"):
         target = form.justification
     target.errors = [*target.errors, message]
-
-
-# -- showing content -------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return _("Yes") if value else _("No")
-    return str(value)
-
-
-def content_rows(category: Category, content: Any) -> list[tuple[str, str]]:
-    """A record's content as (label, text) pairs for a definition list: nested objects
-    flattened ("Address › Street"), lists of plain values joined, labels from the
-    category's JSON Schema titles. Every text is escaped by the template."""
-    return _flatten(content, schema(category), "")
-
-
-def _flatten(value: Any, spec: dict[str, Any], label: str) -> list[tuple[str, str]]:
-    if isinstance(value, dict):
-        props: dict[str, Any] = spec.get("properties", {}) if isinstance(spec, dict) else {}
-        keys = [k for k in props if k in value] + sorted(k for k in value if k not in props)
-        rows: list[tuple[str, str]] = []
-        for key in keys:
-            sub = props.get(key, {})
-            title = str(sub.get("title") or key) if isinstance(sub, dict) else key
-            rows += _flatten(value[key], sub if isinstance(sub, dict) else {}, f"{label} › {title}" if label else title)
-        return rows or [(label or "—", "—")]
-    if isinstance(value, list):
-        if all(not isinstance(v, dict | list) for v in value):
-            return [(label, "、".join(_text(v) for v in value) if value else "—")]
-        items = spec.get("items", {}) if isinstance(spec, dict) else {}
-        rows = []
-        for number, item in enumerate(value, 1):
-            rows += _flatten(item, items if isinstance(items, dict) else {}, f"{label} {number}")
-        return rows
-    return [(label, _text(value))]
 
 
 # -- history ---------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ against the anchored checkpoint's root.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from flask_babel import lazy_gettext as _l
 from ledger import formats
 from ledger.access import CHINA, now_ms, today
 from ledger.accesslog import canonical_leaf
-from ledger.categories import Category, schema
+from ledger.categories import Category
 from ledger.consent import GrantView, LegalBasis, parse_date
 from ledger.errors import InputError, LedgerError, NotFoundError, VerificationError
 from ledger.grants import IN_FORCE, GrantStatus
@@ -41,7 +40,7 @@ from ledger.history import (
 )
 from ledger.merkle import leaf_hash, verify_inclusion
 
-from ..committee.schemaform import enum_label
+from .. import content
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, org_name, short_address
 from ..presentation import RESIDENT, decision_name, grant_note, history_finding, invalid, refusal_name
@@ -67,7 +66,6 @@ NAV = [
     ("resident.download", _l("Download")),
 ]
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @bp.context_processor
@@ -172,7 +170,7 @@ def _history_orgs(actor: Actor, names: Names) -> list[tuple[str, str]]:
 class VersionItem:
     version: int
     content: Any
-    facts: list[tuple[str, str]]
+    facts: list[content.Row]
     check: str  # verified | mismatch | pending | erased
     certified: bool
     on_chain: bool
@@ -205,52 +203,6 @@ class RecordItem:
         return "waiting" if self.head.on_chain else "recording"
 
 
-def _title(node: Any, key: str) -> str:
-    """A schema field's title ("Blood type 血型") in the reader's language."""
-    title = node.get("title") if isinstance(node, dict) else None
-    if not title:
-        return key.replace("_", " ")
-    found = _CJK.search(title)
-    if found is None:
-        return str(title)
-    english, chinese = title[: found.start()].strip(), title[found.start() :].strip()
-    return chinese if _chinese() or not english else english
-
-
-def _scalar(value: Any, node: Any = None) -> str:
-    if isinstance(node, dict) and "enum" in node and value in node["enum"]:
-        return enum_label(value)  # a code in the content ("partly_dependent"): its name for people
-    if value is True:
-        return _("yes")
-    if value is False:
-        return _("no")
-    if value is None or value == "":
-        return "—"
-    return str(value)
-
-
-def flatten(value: Any, node: Any, label: str = "") -> list[tuple[str, str]]:
-    """A record's content as (label, value) lines, nested fields and lists spelled out."""
-    node = node if isinstance(node, dict) else {}
-    if isinstance(value, dict):
-        props = node.get("properties", {})
-        keys = [k for k in props if k in value] + sorted(k for k in value if k not in props)
-        lines: list[tuple[str, str]] = []
-        for key in keys:
-            name = _title(props.get(key), key)
-            lines += flatten(value[key], props.get(key), f"{label} › {name}" if label else name)
-        return lines
-    if isinstance(value, list):
-        if all(not isinstance(v, (dict, list)) for v in value):
-            items = node.get("items") if isinstance(node.get("items"), dict) else {}
-            return [(label, _join([_scalar(v, items) for v in value]) if value else _("none"))]
-        lines = []
-        for number, item in enumerate(value, 1):
-            lines += flatten(item, node.get("items"), f"{label} {number}")
-        return lines
-    return [(label, _scalar(value, node))]
-
-
 def _record_items(actor: Actor, names: Names) -> list[RecordItem]:
     """The resident's records as the chain confirms them (:meth:`ledger.records.Records.
     of_subject`): a version's content is shown only when it gives the chain's commitment."""
@@ -265,7 +217,7 @@ def _record_items(actor: Actor, names: Names) -> list[RecordItem]:
             VersionItem(
                 version=ver.version,
                 content=ver.content,
-                facts=flatten(ver.content, schema(view.category)) if ver.content is not None else [],
+                facts=content.fields(view.category, ver.content) if ver.content is not None else [],
                 check=ver.check,
                 certified=ver.certified,
                 on_chain=ver.on_chain,
@@ -714,6 +666,7 @@ def _my_data(actor: Actor, names: Names) -> dict[str, Any]:
                     {
                         "version": v.version,
                         "content": v.content,
+                        "fields": [{"path": f.path, "label": f.label, "value": f.value} for f in v.facts],
                         "salt": v.salt,
                         "contentHash": v.content_hash,
                         "onChain": v.on_chain,
