@@ -223,7 +223,7 @@ def to_pdf(audit: Audit, ctx: Context) -> bytes:
     if not audit.findings:
         story.append(p(_("No findings in this period: every access had a valid basis.")))
     else:
-        fractions = (0.06, 0.15, 0.17, 0.10, 0.14, 0.11, 0.27)
+        fractions = (0.06, 0.15, 0.17, 0.09, 0.14, 0.10, 0.29)
         header = ["#", _("Time"), _("Finding"), _("Severity"), _("Department"), _("Resident"), _("Detail")]
         rows = [[p(h, head_cell) for h in header]]
         for f in audit.findings[:MAX_PDF_ROWS]:
@@ -260,7 +260,7 @@ def to_pdf(audit: Audit, ctx: Context) -> bytes:
             kinds = Counter(str(f.code) for f in found)
             codes = ", ".join(f"{code} × {n}" for code, n in sorted(kinds.items()))  # ledger.verify.Problem
             parts.append((ctx.part_name(name), _("intact") if not found else _(
-                "%(n)s problems (codes in docs/formats.md): %(codes)s", n=len(found), codes=codes)))  # fmt: skip
+                "Problems found: %(n)s; codes in docs/formats.md: %(codes)s", n=len(found), codes=codes)))  # fmt: skip
         section.append(Spacer(1, 2 * mm))
         section.append(pairs(parts))
     cp = ctx.checkpoint
