@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -20,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from eth_account.messages import encode_defunct
@@ -107,11 +105,27 @@ class Finding:
 
 
 @dataclass
+class Reads:
+    """An organisation's accesses in scope: reads allowed and refused, and of the allowed
+    ones the emergency reads and how many of those an office has reviewed."""
+
+    allowed: int = 0
+    refused: int = 0
+    emergency: int = 0
+    reviewed: int = 0
+
+    def add(self, other: Reads) -> Reads:
+        return Reads(self.allowed + other.allowed, self.refused + other.refused, self.emergency + other.emergency,
+                     self.reviewed + other.reviewed)  # fmt: skip
+
+
+@dataclass
 class Audit:
     scope: Scope
     events: int = 0
     in_scope: int = 0
     findings: list[Finding] = field(default_factory=list)
+    reads: dict[str, Reads] = field(default_factory=dict)  # organisation -> its accesses in scope
     per_day: dict[tuple[str, str], int] = field(default_factory=dict)  # (organisation, day) -> allowed reads
     integrity: Report | None = None  # with integrity: the whole database against the chain
     seconds: float = 0.0
@@ -191,6 +205,8 @@ def run(ledger: Ledger, scope: Scope | None = None, *, integrity: bool = True, c
             continue  # a leaf not of the log's format: the integrity check reports it
     for seq, leaf in emergencies.items():
         decision = reviews.get(seq)
+        if decision is not None:
+            audit.reads[leaf["organisation"] or "-"].reviewed += 1
         if decision is None:
             audit.findings.append(
                 _finding(FindingKind.EMERGENCY_UNREVIEWED, leaf, "emergency access awaiting an office review")
@@ -219,13 +235,17 @@ def _finding(kind: FindingKind, leaf: dict[str, Any], detail: str, **params: Any
 def _check_access(
     audit: Audit, leaf: dict[str, Any], grants: dict[str, ChainGrant], emergencies: dict[int, Any]
 ) -> None:
+    reads = audit.reads.setdefault(leaf["organisation"] or "-", Reads())
     if leaf["outcome"] == Outcome.REFUSED:
+        reads.refused += 1
         reason = leaf.get("reason")
         audit.findings.append(_finding(FindingKind.REFUSED, leaf, f"refused: {reason}", reason=reason))
         return
+    reads.allowed += 1
     key = (leaf["organisation"] or "-", _day(leaf["time"]))
     audit.per_day[key] = audit.per_day.get(key, 0) + 1
     if leaf["basis"] == ReadBasis.EMERGENCY:
+        reads.emergency += 1
         emergencies[leaf["seq"]] = leaf
         return
     if leaf["basis"] != ReadBasis.GRANT:
@@ -350,7 +370,9 @@ def unreviewed(ledger: Ledger) -> list[AccessEvent]:
         return [r for r in rows if r.seq not in done]
 
 
-# -- reports ----------------------------------------------------------------------------------
+# -- machine-readable rows ----------------------------------------------------------------------
+# For the command line and other programs: codes, ids and the English detail, one finding a
+# row. The office's readable CSV and its PDF report are the web app's (webapp/office/report.py).
 
 CSV_COLUMNS = ("kind", "severity", "seq", "time", "organisation", "resident", "record_id", "grant_id", "detail")
 
@@ -370,6 +392,8 @@ def finding_row(finding: Finding, codes: dict[str, str]) -> list[str]:
 
 
 def to_csv(ledger: Ledger, audit: Audit) -> str:
+    """The findings as machine-readable CSV (:data:`CSV_COLUMNS`): codes, organisation codes,
+    addresses and ids; the integrity check's findings follow with their ``ledger.verify`` codes."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -381,83 +405,6 @@ def to_csv(ledger: Ledger, audit: Audit) -> str:
             writer.writerow([str(f.code), Severity.HIGH, "" if f.seq is None else f.seq, "", "", "", f.subject, "",
                              f"{f.part}: {f.detail}"])  # fmt: skip
     return out.getvalue()
-
-
-CJK_FONT = "STSong-Light"  # a CID font PDF readers supply: Chinese prints without shipping a font file
-
-
-def _pdf_text(text: str) -> str:
-    """Paragraph markup for plain ``text``: escaped (names and details are data, not markup),
-    Latin in the style's font and runs of Chinese in the CJK font."""
-    from xml.sax.saxutils import escape
-
-    return re.sub(r"([^\x00-\u2fff]+)", rf'<font name="{CJK_FONT}">\1</font>', escape(text))
-
-
-def to_pdf(ledger: Ledger, audit: Audit, path: Path) -> None:
-    """A printable report (A4, Chinese-capable font built into PDF readers)."""
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-
-    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
-    styles = getSampleStyleSheet()
-    codes = org_codes(ledger)
-    scope = audit.scope.json()
-    story: list[Any] = [
-        Paragraph(_pdf_text("gridledger audit report / 审计报告"), styles["Title"]),
-        Paragraph(
-            _pdf_text(
-                f"Generated {datetime.now(CHINA).isoformat(timespec='seconds')}; scope: "
-                + ", ".join(f"{k} {codes.get(v, v)}" for k, v in scope.items() if v)
-                + (" whole log" if not any(scope.values()) else "")
-            ),
-            styles["Normal"],
-        ),
-        Paragraph(
-            _pdf_text(f"{audit.events} events in the log, {audit.in_scope} in scope; {len(audit.findings)} findings."),
-            styles["Normal"],
-        ),
-        Spacer(1, 4 * mm),
-        Paragraph(_pdf_text("Integrity / 完整性"), styles["Heading2"]),
-    ]
-    report = audit.integrity
-    if report is None:
-        story.append(Paragraph(_pdf_text("not checked in this report"), styles["Normal"]))
-    else:
-        for name in report.parts:
-            found = report.of(name)
-            verdict = "intact" if not found else f"{len(found)} problem(s)"
-            story.append(Paragraph(_pdf_text(f"{name}: {verdict}"), styles["Normal"]))
-        for problem in report.problems:
-            story.append(Paragraph(_pdf_text(f"not checked: {problem}"), styles["Normal"]))
-    story += [Spacer(1, 4 * mm), Paragraph(_pdf_text("Findings by kind / 发现"), styles["Heading2"])]
-    for kind, count in sorted(audit.counts().items()):
-        story.append(Paragraph(_pdf_text(f"{kind}: {count}"), styles["Normal"]))
-    story += [Spacer(1, 4 * mm), Paragraph(_pdf_text("Findings / 明细"), styles["Heading2"])]
-    cell = styles["BodyText"]
-    cell.fontSize = 7
-    cell.leading = 9
-    header = ["kind", "severity", "seq", "time", "organisation", "detail"]
-    rows = [[Paragraph(_pdf_text(c), cell) for c in header]]
-    for finding in audit.findings[:2_000]:
-        full = finding_row(finding, codes)
-        rows.append(
-            [Paragraph(_pdf_text(str(c)), cell) for c in (full[0], full[1], full[2], full[3], full[4], full[8])]
-        )
-    table = Table(rows, repeatRows=1, colWidths=[38 * mm, 18 * mm, 16 * mm, 42 * mm, 40 * mm, 110 * mm])
-    table.setStyle(TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ]))  # fmt: skip
-    story.append(table)
-    if len(audit.findings) > 2_000:
-        story.append(Paragraph(_pdf_text(f"… {len(audit.findings) - 2_000} more in the CSV export."), styles["Normal"]))
-    SimpleDocTemplate(str(path), pagesize=landscape(A4), title="gridledger audit report").build(story)
 
 
 def parse_day(text: str | None, field: str) -> date | None:

@@ -15,8 +15,8 @@ from ._base import console, main, open_ledger
 @click.option("--to", "end", help="Last day, YYYY-MM-DD.")
 @click.option("--department", help="Only this department (code).")
 @click.option("--resident", help="Only this resident (label or address).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write findings as CSV.")
-@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a PDF report.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the findings as machine-readable CSV (codes and ids; the office's report is its export page).")  # fmt: skip
 @click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a self-verifying bundle of the entries in scope.")  # fmt: skip
 @click.option("--no-integrity", is_flag=True, help="Skip checking the database against the chain.")
@@ -28,14 +28,14 @@ def audit(
     department: str | None,
     resident: str | None,
     csv_path: Path | None,
-    pdf_path: Path | None,
     bundle_path: Path | None,
     no_integrity: bool,
 ) -> None:
     """Findings: accesses against grants, emergency reviews, anomalies, integrity.
 
     Exits 1 when a finding of high severity or of integrity is reported, 2 when integrity
-    could not be checked, else 0 (findings of lower severity are listed all the same)."""
+    could not be checked, else 0 (findings of lower severity are listed all the same).
+    The printable report in Chinese or English is the web app's: the office's export page."""
     if ctx.invoked_subcommand is not None:
         return
     import json
@@ -74,9 +74,6 @@ def audit(
         if csv_path:
             csv_path.write_text(audit_.to_csv(ledger, result), encoding="utf-8")
             console.print(f"wrote {csv_path}")
-        if pdf_path:
-            audit_.to_pdf(ledger, result, pdf_path)
-            console.print(f"wrote {pdf_path}")
         if bundle_path:
             document = bundle(ledger, scope, ledger.account(ledger.settings.anchorer))
             bundle_path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -869,29 +869,93 @@ def test_approving_and_flagging_emergency_reads(client: FlaskClient, auth: Auth,
 # -- exports --------------------------------------------------------------------------------
 
 
-def test_csv_and_pdf_exports(client: FlaskClient, auth: Auth, svc: Services, reads: Reads) -> None:
+def csv_rows(response: Any) -> list[list[str]]:
+    assert response.data.startswith("\ufeff".encode())  # the BOM: Excel reads the Chinese
+    return list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
+
+
+def pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    return re.sub(r"\s+", " ", text)  # a cell's words wrap onto lines
+
+
+RAW_CODES = ("refused-attempt", "emergency-unreviewed", "dept-a-health", "dept-a-police", "0x82")
+
+
+def test_csv_export_words_each_code_beside_it(client: FlaskClient, auth: Auth, svc: Services, reads: Reads) -> None:
     auth.login_as("admin")
     response = client.get("/office/export/csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"] and ".csv" in response.headers["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(page_of(response))))
-    assert rows[0][:3] == ["kind", "severity", "seq"]
-    assert sorted((r[0], int(r[2]), r[4]) for r in rows[1:]) == [
+    rows = csv_rows(response)
+    header = rows[0]
+    assert header[:5] == ["Finding", "kind_code", "Severity", "severity_code", "Access No."]
+    assert {"Department", "department_code", "Resident", "resident_address", "Detail"} <= set(header)
+    by_kind = {r[1]: dict(zip(header, r, strict=True)) for r in rows[1:]}
+    assert sorted((k, int(r["Access No."]), r["department_code"]) for k, r in by_kind.items()) == [
         ("emergency-unreviewed", reads.emergency, World.department),
         ("refused-attempt", reads.refused, World.police),
     ]
-    police = list(csv.reader(io.StringIO(page_of(client.get("/office/export/csv?department=dept-a-police")))))
-    assert [r[0] for r in police[1:]] == ["refused-attempt"]
-    pdf = client.get("/office/export/pdf?department=dept-a-health")
-    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
-    assert "dept-a-health" in pdf.headers["Content-Disposition"]
+    refused = by_kind["refused-attempt"]
+    assert (refused["Finding"], refused["Severity"], refused["severity_code"]) == ("Refused attempt", "Info", "info")
+    assert refused["Department"] == "Police A" and refused["Resident"] == "张秀英"  # names, not addresses
+    assert refused["resident_address"] == svc.ledger.address_of(World.resident)
+    police = csv_rows(client.get("/office/export/csv?department=dept-a-police"))
+    assert [r[1] for r in police[1:]] == ["refused-attempt"]
+    chinese = csv_rows(client.get("/office/export/csv", headers={"Accept-Language": "zh-CN"}))
+    assert chinese[0][:4] == ["发现", "kind_code", "严重程度", "severity_code"]
+    assert {r[0] for r in chinese[1:]} == {"被拒绝的尝试", "待审核的紧急访问"}
     bad = client.get("/office/export/csv?from=2026-02-01&to=2026-01-01")
     assert bad.status_code == 400 and 'id="to-error"' in page_of(bad)
     assert client.get("/office/export/xls").status_code == 404
     # another office's export holds none of ours
     auth.logout()
     auth.login_as("other-admin")
-    assert list(csv.reader(io.StringIO(page_of(client.get("/office/export/csv")))))[1:] == []
+    assert csv_rows(client.get("/office/export/csv"))[1:] == []
+
+
+def test_pdf_report_is_worded_in_the_pages_language(
+    client: FlaskClient, auth: Auth, svc: Services, reads: Reads
+) -> None:
+    anchor(svc)
+    auth.login_as("admin")
+    pdf = client.get("/office/export/pdf?department=dept-a-health", headers={"Accept-Language": "zh-CN"})
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    assert "dept-a-health" in pdf.headers["Content-Disposition"]
+    text = pdf_text(pdf.data)
+    for words in ("个人信息访问审计报告", "甲街道办事处", "甲卫生健康办", "待审核的紧急访问", "张秀英", "第 1 页 / 共 1 页",
+                  "未进行数据库与区块链的一致性核验", "最新检查点", "gridledger verify bundle"):  # fmt: skip
+        assert words in text, words
+    assert not any(code in text for code in RAW_CODES), text
+    english = pdf_text(client.get("/office/export/pdf?integrity=y").data)
+    for words in ("Audit report on access to personal information", "Office A", "Refused attempt",
+                  "Emergency access awaiting review", "Page 1 of 1", "Access log"):  # fmt: skip
+        assert words in english, words
+    assert "not checked against the chain" not in english  # checked: its result in words
+    assert not any(code in english for code in RAW_CODES[:4]), english  # the checkpoint's root is 0x…
+
+
+def test_a_long_pdf_report_numbers_its_pages(app: Flask, svc: Services) -> None:
+    from ledger import audit
+    from ledger.history import Scope
+    from webapp.office import report
+
+    finding = audit.Finding(
+        audit.FindingKind.REFUSED, audit.Severity.INFO, "refused: no-active-grant", 7, int(time.time() * 1000),
+        HEALTH_DEPT, params={"reason": "no-active-grant"},
+    )  # fmt: skip
+    result = audit.Audit(Scope(), events=300, in_scope=300, findings=[finding] * 300)
+    ctx = report.Context(
+        office_id="0x01", office_name="Office A", generated_by="周敏", generated_at=int(time.time() * 1000),
+        organisations={HEALTH_DEPT}, residents={}, codes={}, part_name=str, checkpoint=None,
+    )  # fmt: skip
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        text = pdf_text(report.to_pdf(result, ctx))
+    pages = int(text.split("Page 1 of ")[1].split()[0])
+    assert pages > 3 and f"Page {pages} of {pages}" in text
+    assert "No checkpoint of the access log is anchored" in text
 
 
 def test_the_bundle_export_verifies_against_the_chain(

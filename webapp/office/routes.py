@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
@@ -41,7 +39,7 @@ from ..names import display_names, org_name
 from ..presentation import FINDING_NAMES, invalid, status_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
-from . import queries
+from . import queries, report
 from .forms import (
     DEPARTMENT_KINDS,
     MAX_SEARCH,
@@ -1013,23 +1011,36 @@ def download(kind: str) -> Any:
             download_name=_file_stem("bundle", scoped) + ".json",
         )
     result = _run(scoped, integrity=bool(form.integrity.data))
+    ctx = _report_context(result, scoped)
     if kind == "csv":
         return send_file(
-            io.BytesIO(audit.to_csv(ledger, result).encode("utf-8")),
+            io.BytesIO(report.to_csv(result, ctx)),
             mimetype="text/csv",
             as_attachment=True,
             download_name=_file_stem("audit", scoped) + ".csv",
         )
-    with tempfile.TemporaryDirectory(prefix="gridledger-pdf-") as folder:
-        path = Path(folder) / "audit.pdf"
-        audit.to_pdf(ledger, result, path)
-        data = path.read_bytes()
     return send_file(
-        io.BytesIO(data),
+        io.BytesIO(report.to_pdf(result, ctx)),
         mimetype="application/pdf",
         as_attachment=True,
         download_name=_file_stem("audit", scoped) + ".pdf",
     )
+
+
+def _report_context(result: audit.Audit, scoped: _Scoped) -> report.Context:
+    """The exports' names are the audit page's: organisations in the page's language, residents
+    as the office sees them (unmasked, as on the audit page)."""
+    of = office()
+    me = actor()
+    ledger = services().ledger
+    residents = {f.resident for f in result.findings if f.resident} | ({scoped.resident} if scoped.resident else set())
+    return report.Context(
+        office_id=of.id, office_name=of.name, generated_by=me.display_name,
+        generated_at=access_rules.now_ms(), organisations=set(of.orgs), residents=display_names(residents),
+        codes=audit.org_codes(ledger), part_name=lambda p: str(INTEGRITY_PARTS.get(p, p)),
+        checkpoint=anchored_checkpoint(ledger, services().log), department=scoped.department,
+        resident=scoped.resident,
+    )  # fmt: skip
 
 
 # -- log-in throttles ------------------------------------------------------------------------
