@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from ledger import formats
 from ledger.categories import Category
 from ledger.consent import Consent, LegalBasis, Purpose
 from ledger.context import Ledger
 from ledger.records import Records
-from ledger.store.models import GrantTerms, RecordVersion
+from ledger.store.models import GrantTerms, IndexCursor, RecordVersion
 from ledger.verify import Problem, verify
 
 CONTENT_EDITED, VERSION_MISSING, NEVER_ANCHORED, NO_CONTENT = (
@@ -152,3 +152,26 @@ def test_deleted_and_inserted_grants_are_reported(ledger: Ledger, grants: list[s
     assert _kinds(verify_grants(ledger)) == sorted(
         [(UNKNOWN_GRANT, grants[1], None), (NEVER_ANCHORED, "0x" + "ab" * 32, None)]
     )
+
+
+def test_a_checkpoint_anchored_after_the_indexed_block_is_no_finding(ledger: Ledger, world) -> None:  # type: ignore[no-untyped-def]
+    """Regression: a page's check (it does not index first) reported a checkpoint the worker
+    had just anchored as "not on chain": the row was newer than the block compared at. Its
+    transaction's receipt bears it out; a forged row beyond that block is still reported."""
+    from ledger.access import Access
+    from ledger.anchoring import Anchorer
+    from ledger.store.models import LogCheckpoint
+
+    ledger.indexer().run_once()
+    Access(ledger).read(Records(ledger).add(actor=world.grid_worker, subject=world.resident,
+                                            category=Category.HEALTH, content=HEALTH)[0], accessor=world.members[0])  # fmt: skip
+    Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
+    with ledger.store.session() as db:
+        (row,) = db.scalars(select(LogCheckpoint).where(LogCheckpoint.status == "anchored")).all()
+        indexed = db.scalar(select(IndexCursor.block_number))
+    assert row.block_number > indexed  # the checkpoint is beyond what was indexed
+    assert Problem.CHECKPOINT_NOT_ON_CHAIN not in {f.code for f in verify(ledger, ("log",), catch_up=False).findings}
+
+    with ledger.store.session() as db, db.begin():
+        db.execute(update(LogCheckpoint).values(root="0x" + "ab" * 32))
+    assert Problem.CHECKPOINT_NOT_ON_CHAIN in {f.code for f in verify(ledger, ("log",), catch_up=False).findings}
