@@ -45,7 +45,7 @@ def is_static_word(abi_type: str) -> bool:
 def decode_word(abi_type: str, word: bytes) -> Any:
     """One 32-byte ABI word; 10x faster than eth-abi for the static types events use.
 
-    Pinned against eth-abi in tests/test_indexer.py. Anything else goes to eth-abi."""
+    Pinned against eth-abi in tests/ledger/test_indexer.py. Anything else goes to eth-abi."""
     if not is_static_word(abi_type) or len(word) != 32:
         (value,) = abi_decode([abi_type], word)
         return value

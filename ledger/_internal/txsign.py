@@ -1,7 +1,7 @@
 """Signing legacy (type 0) EIP-155 transactions with coincurve.
 
 Consensus-critical: the bytes made here are what the chain executes. They are pinned
-byte for byte against eth-account (``tests/test_txsign.py``, random transactions):
+byte for byte against eth-account (``tests/ledger/test_txsign.py``, random transactions):
 RLP ``[nonce, gasPrice, gas, to, value, data, v, r, s]`` with
 ``v = recovery_id + 35 + 2 * chainId``, signed over the Keccak-256 of
 ``[nonce, gasPrice, gas, to, value, data, chainId, 0, 0]``. libsecp256k1 produces

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.test_project import POLITE, ROOT, _gone, project
+from tests.scripts.test_project import POLITE, ROOT, _gone, project
 
 
 class Clock:

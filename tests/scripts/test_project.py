@@ -27,7 +27,7 @@ from ledger.settings import Settings
 from ledger.store.models import OutboxTx
 from tests.conftest import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_project() -> ModuleType:

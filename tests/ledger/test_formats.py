@@ -12,7 +12,7 @@ from eth_utils import keccak
 
 from ledger import eip712, formats
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = Path(__file__).parents[1] / "vectors"
 
 
 def _load(name: str) -> Any:

@@ -28,8 +28,7 @@ from web3.logs import DISCARD
 from ledger.consent import GAS_ISSUE, GAS_ISSUE_WITH_SIG, GAS_REVOKE, GAS_WITHDRAW, GAS_WITHDRAW_WITH_SIG
 from ledger.membership import DepartmentKind, Role, org_id
 from ledger.outbox import Call
-
-from .onchain import (
+from tests.onchain import (
     ADMIN,
     CMTE_A,
     CMTE_B,

@@ -13,7 +13,7 @@ import pytest
 from ledger.errors import VerificationError
 from ledger.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 
-VECTORS = Path(__file__).parent / "vectors" / "rfc9162"
+VECTORS = Path(__file__).parents[1] / "vectors" / "rfc9162"
 
 
 def _b64(value: str | None) -> bytes:

@@ -6,8 +6,7 @@ import pytest
 
 from ledger.anchor import GAS_APPEND_BASE, GAS_APPEND_PER_HASH, AnchorCalls
 from ledger.merkle import MerkleTree, leaf_hash
-
-from .onchain import (
+from tests.onchain import (
     ADMIN,
     CMTE_A,
     GRID_WORKER,

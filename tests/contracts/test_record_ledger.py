@@ -26,8 +26,7 @@ from web3.logs import DISCARD
 from ledger.membership import Role
 from ledger.outbox import Call
 from ledger.records import GAS_CERTIFY_BASE, GAS_CERTIFY_PER_SIGNATURE, GAS_COMMIT, GAS_ERASE
-
-from .onchain import (
+from tests.onchain import (
     ADMIN,
     CMTE_A,
     CMTE_B,

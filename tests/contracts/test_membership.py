@@ -33,8 +33,7 @@ from ledger.membership import (
     org_id,
 )
 from ledger.outbox import Call
-
-from .onchain import (
+from tests.onchain import (
     ADMIN,
     CMTE_A,
     CMTE_B,

@@ -22,8 +22,7 @@ from ledger.organisations import Organisations
 from ledger.store.models import Member, OutboxTx
 from node.deploy import deploy
 from node.local import LocalNode, state_file
-
-from .conftest import free_port, make_settings
+from tests.conftest import free_port, make_settings
 
 
 def _dumped_block(path: Path) -> int:
@@ -165,7 +164,7 @@ def test_preflight_refuses_before_anything_is_written(ledger: Ledger, world) -> 
 
 def test_the_guard_rejects_node_side_signing(ledger: Ledger) -> None:
     """The suite fails any code path that asks the node to sign or list accounts."""
-    from .conftest import ForbiddenRpc
+    from tests.conftest import ForbiddenRpc
 
     with pytest.raises(ForbiddenRpc):
         ledger.w3.provider.make_request("eth_sendTransaction", [{}])  # type: ignore[arg-type]

@@ -305,7 +305,7 @@ def test_faker_is_only_in_the_demo_extra_and_set_up_installs_it() -> None:
     import tomllib
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert not [d for d in project["dependencies"] if d.lower().startswith("faker")]
     assert [d for d in project["optional-dependencies"]["demo"] if d.lower().startswith("faker")]
