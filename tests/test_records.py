@@ -296,8 +296,12 @@ def test_masked_hints_follow_identity_and_residence_versions_and_go_with_erasure
     assert _hint(ledger, world.resident) is None
     health, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH, content=HEALTH)
     assert _hint(ledger, world.resident) is None  # other categories hold no hint
-    ident, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.IDENTITY, content=IDENTITY)
-    home, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.RESIDENCE, content=RESIDENCE)
+    ident, _ = records.add(
+        actor=world.grid_worker, subject=world.resident, category=Category.IDENTITY, content=IDENTITY
+    )
+    home, _ = records.add(
+        actor=world.grid_worker, subject=world.resident, category=Category.RESIDENCE, content=RESIDENCE
+    )
     hint = _hint(ledger, world.resident)
     assert (hint.id_number_masked, hint.id_record_id, hint.id_version) == ("330203********1234", ident, 1)
     assert (hint.address_masked, hint.address_record_id) == ("海曙区白鹤街道白鹤小区 3 幢", home)
