@@ -326,3 +326,21 @@ def test_masked_hints_follow_identity_and_residence_versions_and_go_with_erasure
     records.erase(home, "resident's request under PIPL art. 47", actor=world.admin)
     assert _hint(ledger, world.resident).address_masked is None
     assert records.show(health).head.content == HEALTH
+
+
+def test_a_hint_edited_in_the_database_is_a_finding(records: Records, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    from ledger.verify import Problem, verify
+
+    ident, _ = records.add(
+        actor=world.grid_worker, subject=world.resident, category=Category.IDENTITY, content=IDENTITY
+    )
+    records.add(actor=world.grid_worker, subject=world.resident, category=Category.RESIDENCE, content=RESIDENCE)
+    assert verify(ledger, ("records",)).exit_code == 0
+    _edit(ledger, "UPDATE resident_hints SET address_masked = '别的小区 9 幢'")
+    found = verify(ledger, ("records",)).findings
+    assert [(f.code, f.subject) for f in found] == [(Problem.HINT_DIFFERS, ledger.address_of(world.resident))]
+    _edit(ledger, "UPDATE resident_hints SET address_masked = :a", a="海曙区白鹤街道白鹤小区 3 幢")
+    _edit(ledger, "UPDATE resident_hints SET id_record_id = NULL, id_version = NULL")  # a hint from nowhere
+    assert [f.code for f in verify(ledger, ("records",)).findings] == [Problem.HINT_DIFFERS]
+    _edit(ledger, "UPDATE resident_hints SET id_record_id = :r, id_version = 1", r=ident)
+    assert verify(ledger, ("records",)).exit_code == 0
