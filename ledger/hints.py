@@ -9,8 +9,8 @@ before they are stored, and kept in ``resident_hints``: never the full values, n
 chain. Erasing a record clears the hints taken from it.
 
 The hints are for display only. Nothing decides anything from them; someone who edits the
-table can make a list show a wrong building, not widen or hide an access (see
-docs/reliability.md).
+table can make a list show a wrong building, not widen or hide an access, and ``verify
+records`` masks each hint again from the version it names (see docs/reliability.md).
 """
 
 from __future__ import annotations
