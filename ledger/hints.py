@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .categories import Category
@@ -82,9 +83,11 @@ def note_version(session: Session, *, subject: str, category: int, record_id: st
     else:
         return
     hint = session.get(ResidentHint, subject)
-    if hint is None:
-        hint = ResidentHint(resident=subject)
-        session.add(hint)
+    if hint is None:  # made if missing without failing a concurrent first write for the same resident
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        session.execute(insert(ResidentHint).values(resident=subject, updated_at=utcnow()).on_conflict_do_nothing())
+        hint = session.get(ResidentHint, subject)
+        assert hint is not None
     for name, value in values.items():
         setattr(hint, name, value)
     hint.updated_at = utcnow()
