@@ -53,6 +53,7 @@ from sqlalchemy import URL, Engine, MetaData, func, select, text, update
 from sqlalchemy.engine import make_url
 
 from . import deployment as deployment_file
+from . import hints
 from .chain import connect, rpc
 from .context import Ledger
 from .errors import ConfigurationError, StoreError, VerificationError
@@ -562,6 +563,7 @@ def _apply_chain_states(ledger: Ledger) -> tuple[int, int]:
                 for version in session.scalars(select(RecordVersion).where(RecordVersion.record_id == record.record_id)):
                     version.content = None
                     version.salt = None
+                hints.clear_record(session, record.record_id)
                 erased += 1
         chain = {g.grant_id.lower(): g for g in session.scalars(select(ChainGrant))}
         for grant in session.scalars(select(GrantTerms)).all():

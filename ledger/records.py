@@ -35,7 +35,7 @@ from eth_utils import keccak, to_checksum_address
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from . import eip712, formats
+from . import eip712, formats, hints
 from .categories import Category, allows_several, validate
 from .chain import Call, ContractCalls
 from .chainview import RecordState
@@ -161,6 +161,10 @@ class Records:
             )
             session.flush()
             session.add(self._version_row(record_id, 1, content, salt, content_hash, ZERO32, signer.address, tx_hash))
+            hints.note_version(
+                session, subject=subject_address, category=category, record_id=to_hex(record_id), version=1,
+                content=content,
+            )  # fmt: skip
 
         tx = self._submit(signer, call, rows)
         return to_hex(record_id), tx
@@ -210,6 +214,10 @@ class Records:
                     rid, version, content, salt, content_hash, from_hex(head_hash), signer.address, tx_hash
                 )
             )
+            hints.note_version(
+                session, subject=record.subject, category=state.category, record_id=record.record_id,
+                version=version, content=content,
+            )  # fmt: skip
 
         return version, self._submit(signer, call, rows)
 
@@ -302,7 +310,15 @@ class Records:
         else:
             signer = self._any_member_key(state.committee_id)
         call = self.calls.certify(from_hex(state.record_id), state.version, [from_hex(a.signature) for a in ordered])
-        return self._submit(signer, call, None)
+
+        def rows(session: Any, _tx_hash: str) -> None:  # the certified version's hints (a store made before them)
+            if head.content is not None:
+                hints.note_stored(
+                    session, subject=record.subject, category=state.category, record_id=record.record_id,
+                    version=head.version, stored=head.content,
+                )  # fmt: skip
+
+        return self._submit(signer, call, rows)
 
     def erase(self, record_id: str, reason: str, *, actor: str) -> str:
         """Deletes content and salts of every version and records the erasure on chain."""
@@ -321,6 +337,7 @@ class Records:
             for version in session.scalars(select(RecordVersion).where(RecordVersion.record_id == record.record_id)):
                 version.content = None
                 version.salt = None
+            hints.clear_record(session, record.record_id)
 
         return self._submit(signer, call, rows)
 

@@ -57,7 +57,7 @@ from sqlalchemy import Connection, DateTime, LargeBinary, Table, create_engine, 
 from sqlalchemy.orm import Session
 from web3.exceptions import TransactionNotFound
 
-from . import eip712, formats
+from . import eip712, formats, hints
 from .accesslog import FORMAT as LEAF_FORMAT
 from .accesslog import canonical_leaf, expected_numbers, justification_hash
 from .chain import rpc
@@ -89,6 +89,7 @@ from .store.models import (
     OutboxTx,
     Record,
     RecordVersion,
+    ResidentHint,
     Restore,
     VerifyRun,
     WebUser,
@@ -124,6 +125,7 @@ class Problem(StrEnum):
     APPROVAL_INVALID = "approval-invalid"  # a stored signature is not the signer's over that version
     CONTENT_LOST = "content-lost"  # committed on chain after the backup a restore came from: content lost
     REASON_LOST = "reason-lost"  # erased or revoked on chain after that backup: the written reason lost
+    HINT_DIFFERS = "hint-differs"  # a masked hint that its record version's content does not give
     # grants
     TERMS_EDITED = "terms-edited"
     FIELDS_DIFFER = "fields-differ"
@@ -501,10 +503,12 @@ def _check_records(ctx: _Context) -> None:
                      "restored from: the erasure is re-applied, its written reason is lost", table="records",
                      column="erase_reason")  # fmt: skip
     stored: set[tuple[str, int]] = set()
+    contents: dict[tuple[str, int], Any] = {}
     for row in _rows(ctx.db, RecordVersion, "record_id", "version"):
         record_id = str(row.record_id).lower()
         key = (record_id, row.version)
         stored.add(key)
+        contents[key] = row.content
         event = chain.get(key)
         if event is None:
             if row.tx_hash in ctx.pending:
@@ -558,6 +562,41 @@ def _check_records(ctx: _Context) -> None:
             ctx.find("records", Problem.NO_CONTENT, record_id, "on chain, but the database has no such record",
                      table="records", version=version)  # fmt: skip
     _check_approvals(ctx, chain)
+    _check_hints(ctx, records, contents)
+
+
+#: A hint's columns: (masked, record id, version), the category it comes from, the content's key, the rule.
+_HINTS = (
+    ("id_number_masked", "id_record_id", "id_version", 0, "id_number", hints.mask_id_number),
+    ("address_masked", "address_record_id", "address_version", 2, "address", hints.mask_address),
+)
+
+
+def _check_hints(ctx: _Context, records: dict[str, Any], contents: dict[tuple[str, int], Any]) -> None:
+    """``resident_hints`` against the content they were masked from: the record is the
+    resident's, of the category, not erased, and its version's content gives the hint."""
+    for row in _rows(ctx.db, ResidentHint, "resident"):
+        for masked_column, record_column, version_column, category, key, rule in _HINTS:
+            masked, record_id, version = (getattr(row, c) for c in (masked_column, record_column, version_column))
+            if masked is None and record_id is None:
+                continue
+            record = records.get(str(record_id).lower())
+            content = contents.get((str(record_id).lower(), version)) if isinstance(version, int) else None
+            problem = None
+            if record is None or content is None or record.erased_at:
+                problem = f"taken from record {record_id} version {version}, whose content is not stored"
+            elif not _same(record.subject, row.resident) or record.category != category:
+                problem = f"taken from record {record_id}, which is not this resident's of that category"
+            else:
+                try:
+                    expected = rule(str(json.loads(content).get(key, "")))
+                except (TypeError, ValueError, AttributeError):
+                    expected = None
+                if expected != masked:
+                    problem = f"resident_hints.{masked_column} is not what record {record_id} version {version} gives"
+            if problem is not None:
+                ctx.find("records", Problem.HINT_DIFFERS, str(row.resident), problem, table="resident_hints",
+                         column=masked_column)  # fmt: skip
 
 
 def _erasure_pending(ctx: _Context, record_id: str) -> bool:

@@ -242,6 +242,23 @@ class Approval(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ResidentHint(Base):
+    """What a list may show to tell residents apart (:mod:`ledger.hints`): the ID number and
+    the address masked, each with the record version it was taken from. Never the full
+    values; cleared when that record is erased. Display only: nothing decides from it."""
+
+    __tablename__ = "resident_hints"
+
+    resident: Mapped[str] = mapped_column(String(42), primary_key=True)
+    id_number_masked: Mapped[str | None] = mapped_column(String(18))
+    id_record_id: Mapped[str | None] = mapped_column(String(66), index=True)
+    id_version: Mapped[int | None] = mapped_column(Integer)
+    address_masked: Mapped[str | None] = mapped_column(String(200))
+    address_record_id: Mapped[str | None] = mapped_column(String(66), index=True)
+    address_version: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class GrantTerms(Base):
     """A consent grant as issued (off chain): the full terms whose hash is on chain."""
 

@@ -34,6 +34,7 @@ from ledger.demo import (
     staff_logins,
 )
 from ledger.errors import ConfigurationError
+from ledger.hints import mask_address, mask_id_number
 from ledger.membership import org_id
 from ledger.seal import row_sealed
 from ledger.settings import Settings
@@ -48,6 +49,7 @@ from ledger.store.models import (
     OutboxTx,
     Record,
     RecordVersion,
+    ResidentHint,
     WebUser,
 )
 from tests.conftest import World
@@ -133,6 +135,7 @@ def test_the_login_table_names_a_user_to_try_and_a_story_for_every_role() -> Non
 
 def _counts(ledger: Ledger) -> dict[str, int]:
     tables = (Member, Record, RecordVersion, Approval, GrantTerms, ChainGrant, AccessEvent, WebUser, OutboxTx)
+    tables += (ResidentHint,)
     with ledger.store.session() as db:
         return {t.__tablename__: int(db.scalar(select(func.count()).select_from(t)) or 0) for t in tables}
 
@@ -211,6 +214,19 @@ def test_a_small_demo_tells_the_whole_story_and_a_second_build_creates_nothing(l
             if value:
                 assert value not in events_text and value.encode() not in calldata
                 assert value.encode().hex() not in events_text and value.encode().hex().encode() not in calldata
+
+    # The officers' lists tell residents apart by masked hints, made as the records were.
+    with ledger.store.session() as db:
+        hints = {h.resident: h for h in db.scalars(select(ResidentHint))}
+    for person in people:
+        kinds = {r.category for r in person.records}
+        hint = hints.get(address[person.number])
+        if Category.IDENTITY in kinds:
+            assert hint is not None and hint.id_number_masked == mask_id_number(person.id_number)
+            assert person.id_number not in hint.id_number_masked
+        if Category.RESIDENCE in kinds:
+            assert hint is not None and hint.address_masked == mask_address(person.address)
+            assert hint.address_masked.endswith("栋") and not hint.address_masked.endswith("室")
 
     before = _counts(ledger)
     second = build_demo(ledger, residents=SMALL, hasher=CHEAP_HASHER)

@@ -318,3 +318,70 @@ def test_an_erased_record_makes_room_for_a_new_one_and_property_allows_several( 
     other = {**PROPERTY, "certificate_number": "京2024000456"}
     second, _ = records.add(actor=world.members[0], subject=world.resident, category=Category.PROPERTY, content=other)
     assert first != second and records.existing(world.resident, Category.PROPERTY) == first
+
+
+IDENTITY = {"name": "李秀英", "id_number": "330203195203041234", "gender": "female", "birth_date": "1952-03-04"}
+RESIDENCE = {"address": "海曙区白鹤街道白鹤小区 3 幢 2 单元 502 室", "since": "2001-05-01", "tenure": "owner"}
+
+
+def _hint(ledger: Ledger, resident: str):  # type: ignore[no-untyped-def]
+    from ledger.store.models import ResidentHint
+
+    with ledger.store.session() as session:
+        return session.get(ResidentHint, ledger.address_of(resident))
+
+
+def test_masked_hints_follow_identity_and_residence_versions_and_go_with_erasure(
+    records: Records, world, ledger: Ledger
+) -> None:  # type: ignore[no-untyped-def]
+    assert _hint(ledger, world.resident) is None
+    health, _ = records.add(actor=world.grid_worker, subject=world.resident, category=Category.HEALTH, content=HEALTH)
+    assert _hint(ledger, world.resident) is None  # other categories hold no hint
+    ident, _ = records.add(
+        actor=world.grid_worker, subject=world.resident, category=Category.IDENTITY, content=IDENTITY
+    )
+    home, _ = records.add(
+        actor=world.grid_worker, subject=world.resident, category=Category.RESIDENCE, content=RESIDENCE
+    )
+    hint = _hint(ledger, world.resident)
+    assert (hint.id_number_masked, hint.id_record_id, hint.id_version) == ("330203********1234", ident, 1)
+    assert (hint.address_masked, hint.address_record_id) == ("海曙区白鹤街道白鹤小区 3 幢", home)
+
+    moved = {**RESIDENCE, "address": "海曙区白鹤街道白鹤小区 7 幢 1 单元 101 室"}
+    records.update(home, moved, actor=world.members[0], expected_version=1)
+    hint = _hint(ledger, world.resident)
+    assert (hint.address_masked, hint.address_version) == ("海曙区白鹤街道白鹤小区 7 幢", 2)
+    for member in world.members[:2]:
+        records.sign(home, signer=member)  # certified: the hint is the certified version's
+    assert _hint(ledger, world.resident).address_masked == "海曙区白鹤街道白鹤小区 7 幢"
+
+    # Never the full values anywhere in the table.
+    with ledger.store.engine.connect() as connection:
+        stored = " ".join(str(v) for row in connection.execute(text("SELECT * FROM resident_hints")) for v in row)
+    assert IDENTITY["id_number"] not in stored and "502" not in stored and "101 室" not in stored
+
+    records.erase(ident, "resident's request under PIPL art. 47", actor=world.admin)
+    hint = _hint(ledger, world.resident)
+    assert hint.id_number_masked is None and hint.id_record_id is None
+    assert hint.address_masked == "海曙区白鹤街道白鹤小区 7 幢"  # the residence record's hint stays
+    records.erase(home, "resident's request under PIPL art. 47", actor=world.admin)
+    assert _hint(ledger, world.resident).address_masked is None
+    assert records.show(health).head.content == HEALTH
+
+
+def test_a_hint_edited_in_the_database_is_a_finding(records: Records, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    from ledger.verify import Problem, verify
+
+    ident, _ = records.add(
+        actor=world.grid_worker, subject=world.resident, category=Category.IDENTITY, content=IDENTITY
+    )
+    records.add(actor=world.grid_worker, subject=world.resident, category=Category.RESIDENCE, content=RESIDENCE)
+    assert verify(ledger, ("records",)).exit_code == 0
+    _edit(ledger, "UPDATE resident_hints SET address_masked = '别的小区 9 幢'")
+    found = verify(ledger, ("records",)).findings
+    assert [(f.code, f.subject) for f in found] == [(Problem.HINT_DIFFERS, ledger.address_of(world.resident))]
+    _edit(ledger, "UPDATE resident_hints SET address_masked = :a", a="海曙区白鹤街道白鹤小区 3 幢")
+    _edit(ledger, "UPDATE resident_hints SET id_record_id = NULL, id_version = NULL")  # a hint from nowhere
+    assert [f.code for f in verify(ledger, ("records",)).findings] == [Problem.HINT_DIFFERS]
+    _edit(ledger, "UPDATE resident_hints SET id_record_id = :r, id_version = 1", r=ident)
+    assert verify(ledger, ("records",)).exit_code == 0

@@ -32,7 +32,7 @@ from ledger.history import HistoryFindingKind, proof_document, resident_history
 from ledger.records import Records
 from ledger.settings import Settings
 from ledger.store import make_engine, migrate
-from ledger.store.models import GrantTerms, LogGap, NonceCursor, Record, RecordVersion
+from ledger.store.models import GrantTerms, LogGap, NonceCursor, Record, RecordVersion, ResidentHint
 from ledger.verifier import verify_proof
 from ledger.verify import Problem, verify
 
@@ -103,6 +103,9 @@ def _anchor(ledger: Ledger) -> int:
     return anchored.size
 
 
+IDENTITY = {"name": "张秀英", "id_number": "330203195203041234", "gender": "female", "birth_date": "1952-03-04"}
+
+
 def _terms(world: type[World]) -> dict[str, Any]:
     return dict(resident=world.resident, department=world.department, categories=[Category.HEALTH],
                 purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT,
@@ -120,8 +123,8 @@ def test_restore_names_exactly_what_the_chain_proves_lost(live: Installation, wo
         ledger.indexer().run_once()
         records, consent, access = Records(ledger), Consent(ledger), Access(ledger)
         kept, _ = records.add(actor=w.grid_worker, subject=w.resident, category=Category.HEALTH, content=HEALTH)
-        erased, _ = records.add(actor=w.grid_worker, subject=w.resident, category=Category.PROPERTY,
-                                content=PROPERTY)  # fmt: skip
+        erased, _ = records.add(actor=w.grid_worker, subject=w.resident, category=Category.IDENTITY,
+                                content=IDENTITY)  # fmt: skip
         revoked, _ = consent.issue(**_terms(w))
         withdrawn, _ = consent.issue(**_terms(w))
         before = [access.read(kept, accessor=w.officer, grant_id=revoked).seq,
@@ -174,6 +177,8 @@ def test_restore_names_exactly_what_the_chain_proves_lost(live: Installation, wo
             assert session.get(Record, erased).erased_at is not None  # type: ignore[union-attr]
             assert not list(session.scalars(select(RecordVersion.content).where(
                 RecordVersion.record_id == erased, RecordVersion.content.is_not(None))))  # fmt: skip
+            hint = session.get(ResidentHint, restored.address_of(w.resident))  # the backup's hint, cleared
+            assert hint is not None and hint.id_number_masked is None and hint.id_record_id is None
             assert session.get(GrantTerms, revoked).status == "revoked"  # type: ignore[union-attr]
             assert session.get(GrantTerms, withdrawn).status == "withdrawn"  # type: ignore[union-attr]
             gap = session.scalars(select(LogGap)).one()

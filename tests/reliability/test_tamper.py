@@ -163,6 +163,11 @@ CASES = [
          ":property"), P.CONTENT_EDITED),
     case("record_versions.content as a number", sql("UPDATE record_versions SET content = 7 WHERE record_id = :property"),
          P.CONTENT_EDITED, sqlite_only=True),
+    case("resident_hints insert", sql("INSERT INTO resident_hints (resident, id_number_masked, id_record_id, id_version, "
+         "updated_at) VALUES (:resident, '110101********0000', :record, 1, CURRENT_TIMESTAMP)"), P.HINT_DIFFERS),
+    case("resident_hints from an erased record", sql("INSERT INTO resident_hints (resident, address_masked, "
+         "address_record_id, address_version, updated_at) VALUES (:resident, '白鹤小区 3 幢', :erased, 1, "
+         "CURRENT_TIMESTAMP)"), P.HINT_DIFFERS),
     case("record_versions delete", sql("DELETE FROM record_versions WHERE record_id = :record AND version = 2"),
          P.VERSION_MISSING),
     case("record_versions reorder", steps(

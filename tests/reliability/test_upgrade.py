@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BASELINES = [
     pytest.param("3c48ac2", "0007", id="3c48ac2-before-issue-11"),
     pytest.param("07b12d3", "0009", id="07b12d3-before-org-names"),
+    pytest.param("5d9eb08", "0010", id="5d9eb08-before-resident-hints"),
 ]
 #: Columns a later migration replaced, and how the upgraded row must carry them: an
 #: organisation's single name became its two names (0010), kept for its seal.
@@ -281,7 +282,8 @@ def test_an_installation_made_by_older_code_upgrades_with_nothing_lost(
                 for column, values in columns.items():
                     now = after[table].get(REPLACED.get((table, column), column))
                     assert now == values, f"{table}.{column} changed in the upgrade"
-            _names_split(ledger, before["org_profiles"]["name"], after["org_profiles"])
+            if "name" in before["org_profiles"]:  # made before 0010
+                _names_split(ledger, before["org_profiles"]["name"], after["org_profiles"])
 
             # The log goes on where the older code left it, and the chain accepts its next checkpoint.
             read = Access(ledger).read(facts["record"], accessor="dept-u-officer", grant_id=facts["grant"])
@@ -311,13 +313,75 @@ def test_an_installation_made_by_older_code_upgrades_with_nothing_lost(
 def test_0010_splits_a_single_name_as_the_seal_check_does(name: str, split: tuple[str, str]) -> None:
     """The migration's frozen copy of the rule and :func:`ledger.seal.split_legacy_name` agree:
     an old seal is checked against the names the migration made."""
-    import importlib.util
-
     from ledger.seal import split_legacy_name
 
-    path = ROOT / "ledger/store/migrations/versions/0010_org_names.py"
-    spec = importlib.util.spec_from_file_location("migration_0010", path)
+    migration = _migration("ledger/store/migrations/versions/0010_org_names.py")
+    assert migration._split(name, "code-x") == split_legacy_name(name, "code-x") == split
+
+
+def _migration(path: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    assert migration._split(name, "code-x") == split_legacy_name(name, "code-x") == split
+    return migration
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["330203199001011234", "33020319900101123x", "330203900101123", "12345", "", "海曙区白鹤小区 3 幢 502 室",
+     "中山东路88号302室", "白鹤小区 12-3-502", "东钱湖镇韩岭村", "502"],
+)  # fmt: skip
+def test_0011_masks_as_the_library_does(value: str) -> None:
+    """The migration's frozen copy of the masking rules and :mod:`ledger.hints` agree."""
+    from ledger.hints import mask_address, mask_id_number
+
+    migration = _migration("ledger/store/migrations/versions/0011_resident_hints.py")
+    assert migration._mask_id_number(value) == mask_id_number(value)
+    assert migration._mask_address(value) == mask_address(value)
+
+
+def test_0011_fills_the_hints_from_stored_identity_and_residence_versions(tmp_path: Path) -> None:
+    """An installation at 0010 gets each resident's hints from the newest stored version of
+    their identity and residence records; erased records and other categories give none."""
+    from sqlalchemy import text
+
+    from ledger.store import migrate
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'hints.db'}")
+    try:
+        migrate(engine, "0010")
+        now = "2026-12-01 00:00:00"
+        ident = {"name": "李秀英", "id_number": "330203195203041234", "gender": "female", "birth_date": "1952-03-04"}
+        home = {"address": "白鹤小区 3 幢 2 单元 502 室", "since": "2001-05-01", "tenure": "owner"}
+        moved = {**home, "address": "白鹤小区 7 幢 101 室"}
+        rows = [  # record, subject, category, erased, versions
+            ("0x01", "0xA", 0, None, [ident]),
+            ("0x02", "0xA", 2, None, [home, moved]),
+            ("0x03", "0xB", 0, now, [None]),
+            ("0x04", "0xB", 3, None, [{"blood_type": "O"}]),
+        ]
+        with engine.begin() as db:
+            for record_id, subject, category, erased, versions in rows:
+                db.execute(
+                    text("INSERT INTO records (record_id, committee_id, subject, category, created_by, created_at, "
+                         "erased_at) VALUES (:r, '0xc', :s, :c, '0xw', :t, :e)"),
+                    {"r": record_id, "s": subject, "c": category, "t": now, "e": erased},
+                )  # fmt: skip
+                for number, content in enumerate(versions, 1):
+                    db.execute(
+                        text("INSERT INTO record_versions (record_id, version, content, salt, content_hash, prev_hash, "
+                             "created_by, created_at, tx_hash) VALUES (:r, :v, :c, NULL, '0x', '0x', '0xw', :t, '0x')"),
+                        {"r": record_id, "v": number, "c": None if content is None else json.dumps(content), "t": now},
+                    )  # fmt: skip
+        migrate(engine, "0011")
+        with engine.connect() as db:
+            found = db.execute(
+                text("SELECT resident, id_number_masked, id_record_id, address_masked, address_version "
+                     "FROM resident_hints ORDER BY resident")
+            ).all()  # fmt: skip
+        assert [tuple(r) for r in found] == [("0xA", "330203********1234", "0x01", "白鹤小区 7 幢", 2)]
+    finally:
+        engine.dispose()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ledger.access import CHINA, today
 from ledger.accesslog import Draft
@@ -230,6 +230,44 @@ def test_grants_show_the_residents_account_code_and_address_to_tell_namesakes_ap
     auth.login_as("officer")
     page = client.get("/department/grants").get_data(as_text=True)
     assert "张*英" in page and World.resident in page and f'title="{resident}"' in page
+
+
+IDENTITY = {"name": "张秀英", "id_number": "33020319520304123X", "gender": "female", "birth_date": "1952-03-04"}
+RESIDENCE = {"address": "海曙区白鹤街道白鹤小区 3 幢 2 单元 502 室", "since": "2001-05-01", "tenure": "owner"}
+
+
+def test_grants_show_the_masked_id_number_and_the_building_never_the_full_values(
+    client: FlaskClient, auth: Auth, svc: Services
+) -> None:
+    """Defect 6: the list showed only 张*英; an officer needs enough to act on, no more."""
+    for category, content in ((Category.IDENTITY, IDENTITY), (Category.RESIDENCE, RESIDENCE)):
+        svc.records.add(actor=World.members[0], subject=World.resident, category=category, content=content)
+    gid = grant(svc)
+    auth.login_as("officer")
+    page = client.get("/department/grants").get_data(as_text=True)
+    row = page[page.index(f'data-grant-id="{gid}"') :]
+    assert re.search(r'data-testid="grant-id-number"[^>]*>330203\*{8}123X<', row)
+    assert re.search(r'data-testid="grant-address"[^>]*>海曙区白鹤街道白鹤小区 3 幢<', row)
+    assert "张*英" in row and World.resident in row
+    assert IDENTITY["id_number"] not in page and "19520304" not in page and "502 室" not in page
+    with svc.ledger.store.session() as db:
+        reads = db.scalar(select(func.count()).select_from(AccessEvent))
+    assert reads == 0  # shown without reading any record: nothing logged, nothing to log
+
+    def ids(query: str) -> list[str]:
+        page = client.get("/department/grants?" + query).get_data(as_text=True)
+        return re.findall(r'data-grant-id="(0x[0-9a-f]+)"', page)
+
+    assert ids("resident=123X") == ids("resident=123x") == [gid]  # the last four the list shows
+    assert ids("resident=1234") == [] and ids("resident=0304") == []  # hidden digits find nobody
+
+
+def test_grants_without_identity_records_show_no_hint(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    grant(svc)
+    auth.login_as("officer")
+    page = client.get("/department/grants").get_data(as_text=True)
+    assert 'data-testid="grant-id-number"' not in page and 'data-testid="grant-address"' not in page
+    assert "张*英" in page
 
 
 def test_grants_page_has_an_empty_state(client: FlaskClient, auth: Auth) -> None:

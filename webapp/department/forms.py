@@ -128,7 +128,7 @@ class GrantFilter(FlaskForm):
         csrf = False
 
     resident = StringField(
-        _l("Resident (full name, account code or address)"),
+        _l("Resident (full name, last 4 of the ID number, account code or address)"),
         filters=[_strip],
         validators=[Optional(), Length(max=100, message=_l("At most %(max)d characters."))],
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
+from ledger import hints
 from ledger.access import CHINA
 from ledger.categories import Category
 from ledger.history import organisation_leaf
@@ -27,6 +28,7 @@ from ledger.store.models import (
     OrgProfile,
     Record,
     RecordVersion,
+    ResidentHint,
     WebUser,
 )
 
@@ -252,14 +254,25 @@ def grant_ids_from(resident: str, department_id: str) -> list[str]:
 
 def residents_named(text: str, candidates: Iterable[str]) -> set[str]:
     """Those of ``candidates`` (addresses) that ``text`` names: a web log-in's full name or
-    the account's code exactly, or the address (a prefix of at least six characters). Only
-    the full name finds someone: the list shows names masked, a part of one finds nobody."""
+    the account's code exactly, the address (a prefix of at least six characters), or the
+    last four characters of the ID number (those the list shows). Only the full name finds
+    someone: the list shows names masked, a part of one finds nobody."""
     wanted = set(candidates)
     text = text.strip()
     if not text or not wanted:
         return set()
     found = {a for a in wanted if len(text) >= 6 and a.lower().startswith(text.lower())}
     with services().ledger.store.session() as db:
+        if len(text) == hints.ID_TAIL and text[:-1].isdigit() and (text[-1].isdigit() or text[-1] in "xX"):
+            found |= set(
+                db.scalars(
+                    select(ResidentHint.resident).where(
+                        ResidentHint.resident.in_(wanted),
+                        func.length(ResidentHint.id_number_masked) == 18,
+                        ResidentHint.id_number_masked.like("%" + text.upper()),
+                    )
+                )
+            )
         found |= set(
             db.scalars(select(WebUser.address).where(WebUser.address.in_(wanted), WebUser.display_name == text))
         )
@@ -280,4 +293,21 @@ def account_codes(addresses: Iterable[str]) -> dict[str, str]:
         return {
             str(a): str(label)
             for a, label in db.execute(select(Account.address, Account.label).where(Account.address.in_(wanted)))
+        }
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What the list shows to tell residents apart, masked (:mod:`ledger.hints`); "" unknown."""
+
+    id_number: str
+    address: str
+
+
+def resident_hints(addresses: Iterable[str]) -> dict[str, Hint]:
+    """address -> the resident's masked ID number and building-level address."""
+    wanted = list(set(addresses))
+    with services().ledger.store.session() as db:
+        return {
+            a: Hint(h.id_number_masked or "", h.address_masked or "") for a, h in hints.hints_of(db, wanted).items()
         }

@@ -158,6 +158,7 @@ def grants() -> Any:
     shown = matching[(page - 1) * GRANTS_PAGE : page * GRANTS_PAGE]
     names = display_names((g.resident for g in shown), masked=True)
     codes = queries.account_codes(g.resident for g in shown)
+    hints = queries.resident_hints(g.resident for g in shown)
     records = queries.records_of(g.resident for g in shown if g.status == GrantStatus.ACTIVE)
     rows = []
     for grant in shown:
@@ -171,6 +172,7 @@ def grants() -> Any:
                 "grant": grant,
                 "resident": names.get(grant.resident, ""),
                 "code": codes.get(grant.resident, ""),
+                "hint": hints.get(grant.resident, queries.Hint("", "")),
                 "records": covered,
             }
         )
