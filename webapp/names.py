@@ -97,8 +97,10 @@ def org_name(org: Any, locale: Any = None) -> str:
         names, fallback = OrgNames.of_profile(org), str(getattr(org, "code", "") or "")
     elif hasattr(org, "org_names"):  # the logged-in Actor
         names, fallback = org.org_names, str(org.org_code or org.org_id or "")
-    else:
+    elif hasattr(org, "names") or hasattr(org, "org_id"):
         names, fallback = getattr(org, "names", None), str(getattr(org, "code", None) or getattr(org, "org_id", ""))
+    else:
+        raise TypeError(f"not an organisation: {org!r}")  # a page would show an empty name
     return names.for_locale(locale) if names is not None else fallback
 
 
