@@ -41,6 +41,7 @@ from ledger.history import Finding as HistoryFinding
 from ledger.history import HistoryFindingKind
 from ledger.membership import Status as MemberStatus
 from ledger.membership import name_of as code_of
+from ledger.verify import Problem
 
 from .i18n import CATEGORY_NAMES, format_ms, lazy_gettext, name_of
 
@@ -126,6 +127,61 @@ FINDING_NAMES: dict[str, LazyString] = {
     FindingKind.EMERGENCY_FLAGGED: lazy_gettext("Emergency access flagged"),
     FindingKind.REFUSED: lazy_gettext("Refused attempt"),
     FindingKind.VOLUME_ANOMALY: lazy_gettext("Unusual volume"),
+}
+#: What an integrity finding (ledger.verify) says is wrong, in a few words, for the office.
+PROBLEM_NAMES: dict[str, LazyString] = {
+    # chain: the indexed tables against the chain's events
+    Problem.INDEX_MISSING: lazy_gettext("Chain data missing from the database"),
+    Problem.INDEX_EXTRA: lazy_gettext("Chain data the chain does not hold"),
+    Problem.INDEX_DIFFERS: lazy_gettext("Chain data kept here differs from the chain"),
+    Problem.EVENT_MISSING: lazy_gettext("A chain event is missing"),
+    Problem.EVENT_EXTRA: lazy_gettext("An event the chain does not have"),
+    Problem.EVENT_DIFFERS: lazy_gettext("A chain event differs from the chain"),
+    Problem.CURSOR_OFF_CHAIN: lazy_gettext("The indexer's position is not on the chain"),
+    # records
+    Problem.RECORD_DIFFERS: lazy_gettext("A record differs from the chain"),
+    Problem.CONTENT_EDITED: lazy_gettext("A record's content was changed"),
+    Problem.VERSION_DIFFERS: lazy_gettext("A record version differs from the chain"),
+    Problem.VERSION_MISSING: lazy_gettext("A record version is missing"),
+    Problem.NEVER_ANCHORED: lazy_gettext("Never written to the chain"),
+    Problem.NO_CONTENT: lazy_gettext("A record's content is missing"),
+    Problem.ERASURE_NOT_ANCHORED: lazy_gettext("An erasure not on the chain"),
+    Problem.CONTENT_AFTER_ERASURE: lazy_gettext("Content kept after erasure"),
+    Problem.APPROVAL_INVALID: lazy_gettext("An approval signature is not valid"),
+    Problem.CONTENT_LOST: lazy_gettext("A record's content lost with a restore"),
+    Problem.REASON_LOST: lazy_gettext("A written reason lost with a restore"),
+    # grants
+    Problem.TERMS_EDITED: lazy_gettext("A grant's terms were changed"),
+    Problem.FIELDS_DIFFER: lazy_gettext("A grant differs from the chain"),
+    Problem.STATUS_DIFFERS: lazy_gettext("A grant's status differs from the chain"),
+    Problem.UNKNOWN_GRANT: lazy_gettext("A grant the chain does not know"),
+    Problem.TERMS_LOST: lazy_gettext("A grant's terms lost with a restore"),
+    # the access log
+    Problem.LEAF_MISSING: lazy_gettext("A log entry is missing"),
+    Problem.LEAF_MOVED: lazy_gettext("A log entry is out of place"),
+    Problem.LEAF_UNREADABLE: lazy_gettext("A log entry cannot be read"),
+    Problem.LEAF_HASH_MISMATCH: lazy_gettext("A log entry does not match its hash"),
+    Problem.LEAF_UNSEALED: lazy_gettext("A log entry without a valid seal"),
+    Problem.COLUMN_DIFFERS: lazy_gettext("A log column differs from its entry"),
+    Problem.JUSTIFICATION_DIFFERS: lazy_gettext("A written justification was changed"),
+    Problem.NUMBERING: lazy_gettext("A gap or repeat in a resident's access numbers"),
+    Problem.BEYOND_HEAD: lazy_gettext("A log entry beyond the log's end"),
+    Problem.HEAD_UNSEALED: lazy_gettext("The log's end without a valid seal"),
+    Problem.NODE_DIFFERS: lazy_gettext("A stored log hash is wrong"),
+    Problem.NODE_MISSING: lazy_gettext("A stored log hash is missing"),
+    Problem.NODE_EXTRA: lazy_gettext("A stored log hash that should not be there"),
+    Problem.CHECKPOINT_MISMATCH: lazy_gettext("The log no longer gives a checkpoint on the chain"),
+    Problem.CHECKPOINT_NOT_ON_CHAIN: lazy_gettext("A checkpoint is not on the chain"),
+    Problem.CHECKPOINT_ROW_DIFFERS: lazy_gettext("A checkpoint's details differ from the chain"),
+    Problem.CHECKPOINT_ROW_MISSING: lazy_gettext("A checkpoint on the chain is not recorded"),
+    Problem.REVIEW_DIFFERS: lazy_gettext("An emergency review differs from its log entry"),
+    Problem.REVIEW_MISSING: lazy_gettext("An emergency review is missing"),
+    Problem.ENTRIES_LOST: lazy_gettext("Log entries lost with a restore"),
+    Problem.PROOFS_LOST: lazy_gettext("Log proofs lost with a restore"),
+    Problem.GAP_DIFFERS: lazy_gettext("A recorded gap in the log does not fit the chain"),
+    # seals
+    Problem.ROW_UNSEALED: lazy_gettext("A row without a valid seal"),
+    Problem.CODE_MISMATCH: lazy_gettext("An organisation's code does not match the chain"),
 }
 #: Why a read was refused: to staff in a few words, to the resident whose data it was in a
 #: sentence about the people who asked.
@@ -237,6 +293,17 @@ def finding_name(kind: str | None) -> str:
     return _lookup(FINDING_NAMES, kind)
 
 
+def problem_name(code: str | None) -> str:
+    """An integrity finding's code (ledger.verify.Problem) in a few words."""
+    return _lookup(PROBLEM_NAMES, code)
+
+
+def problem_advice(code: str | None) -> str:
+    """What an integrity finding means and what the office should do."""
+    found = PROBLEM_ADVICE.get(code or "")
+    return str(found) if found is not None else ""
+
+
 def refusal_name(reason: str | None, audience: Audience = STAFF) -> str:
     if not reason:
         return ""
@@ -286,6 +353,130 @@ FINDING_DETAILS: dict[str, LazyString] = {
     FindingKind.OUTSIDE_TIME: lazy_gettext("Read before the grant started."),
     FindingKind.EMERGENCY_UNREVIEWED: lazy_gettext("No admin has reviewed this emergency read yet."),
     FindingKind.EMERGENCY_FLAGGED: lazy_gettext("An admin flagged this emergency read as not justified."),
+}
+
+_EDITED = lazy_gettext(
+    "The database may have been changed behind the ledger's back. Restore it from a backup and run "
+    "gridledger verify all again."
+)
+_REINDEX = lazy_gettext(
+    "The copy of the chain's data kept in the database may have been changed. Ask the technical staff to check "
+    "the indexer and run gridledger verify all again."
+)
+_LOST = lazy_gettext(
+    "Expected after restoring the database from a backup: nothing was changed. Enter again what was lost where "
+    "the office still has it."
+)
+
+#: What an integrity finding means and what the office should do, in a sentence or two.
+PROBLEM_ADVICE: dict[str, LazyString] = {
+    Problem.INDEX_MISSING: _REINDEX,
+    Problem.INDEX_EXTRA: _REINDEX,
+    Problem.INDEX_DIFFERS: _REINDEX,
+    Problem.EVENT_MISSING: _REINDEX,
+    Problem.EVENT_EXTRA: _REINDEX,
+    Problem.EVENT_DIFFERS: _REINDEX,
+    Problem.CURSOR_OFF_CHAIN: lazy_gettext(
+        "The database was indexed from a block the chain does not have (another chain, or the chain was reset). "
+        "Ask the technical staff to check which node the installation uses."
+    ),
+    Problem.RECORD_DIFFERS: lazy_gettext(
+        "A record's committee, resident, category, author or erasure in the database differs from the chain. "
+        "Restore the database from a backup and run gridledger verify all again."
+    ),
+    Problem.CONTENT_EDITED: lazy_gettext(
+        "The record's content in the database no longer matches its commitment on the chain: the database may "
+        "have been changed. Restore it from a backup and run gridledger verify all again."
+    ),
+    Problem.VERSION_DIFFERS: _EDITED,
+    Problem.VERSION_MISSING: lazy_gettext(
+        "The chain has a version of a record that the database lacks. Restore the database from a newer backup, "
+        "or ask the committee to enter the version again."
+    ),
+    Problem.NEVER_ANCHORED: lazy_gettext(
+        "The database has a record version or grant the chain never received: it was written into the database "
+        "directly. Nobody relies on it; find out who wrote it and restore from a backup."
+    ),
+    Problem.NO_CONTENT: lazy_gettext(
+        "A version on the chain has no content in the database, and it was not erased. Restore the content from a "
+        "backup, or ask the committee to enter it again."
+    ),
+    Problem.ERASURE_NOT_ANCHORED: lazy_gettext(
+        "The record is marked erased in the database but not on the chain. Restore it from a backup; to erase it, "
+        "use the erasure the ledger offers."
+    ),
+    Problem.CONTENT_AFTER_ERASURE: lazy_gettext(
+        "The record was erased on the chain, but its content is still stored. The content must be removed: ask "
+        "the technical staff to complete the erasure."
+    ),
+    Problem.APPROVAL_INVALID: _EDITED,
+    Problem.CONTENT_LOST: _LOST,
+    Problem.REASON_LOST: _LOST,
+    Problem.TERMS_EDITED: lazy_gettext(
+        "The grant's terms in the database no longer match those on the chain: the database may have been "
+        "changed. Restore it from a backup and run gridledger verify all again."
+    ),
+    Problem.FIELDS_DIFFER: _EDITED,
+    Problem.STATUS_DIFFERS: _EDITED,
+    Problem.UNKNOWN_GRANT: lazy_gettext(
+        "The database has a grant the chain does not know: it was written into the database directly. It gives "
+        "no right to read; find out who wrote it and restore from a backup."
+    ),
+    Problem.TERMS_LOST: _LOST,
+    Problem.LEAF_MISSING: lazy_gettext(
+        "An entry of the access log was deleted from the database. Restore the database from a backup and run "
+        "gridledger verify all again."
+    ),
+    Problem.LEAF_MOVED: _EDITED,
+    Problem.LEAF_UNREADABLE: _EDITED,
+    Problem.LEAF_HASH_MISMATCH: lazy_gettext(
+        "An entry of the access log was changed after it was written. Restore the database from a backup and run "
+        "gridledger verify all again."
+    ),
+    Problem.LEAF_UNSEALED: lazy_gettext(
+        "An entry of the access log was not written by this installation. Restore the database from a backup and "
+        "find out who wrote it."
+    ),
+    Problem.COLUMN_DIFFERS: _EDITED,
+    Problem.JUSTIFICATION_DIFFERS: lazy_gettext(
+        "The written reason for an access was changed after it was logged. Restore the database from a backup and "
+        "run gridledger verify all again."
+    ),
+    Problem.NUMBERING: _EDITED,
+    Problem.BEYOND_HEAD: _EDITED,
+    Problem.HEAD_UNSEALED: _EDITED,
+    Problem.NODE_DIFFERS: _EDITED,
+    Problem.NODE_MISSING: _EDITED,
+    Problem.NODE_EXTRA: _EDITED,
+    Problem.CHECKPOINT_MISMATCH: lazy_gettext(
+        "The access log no longer gives a checkpoint anchored on the chain: entries were changed or removed. "
+        "Restore the database from a backup and run gridledger verify all again."
+    ),
+    Problem.CHECKPOINT_NOT_ON_CHAIN: lazy_gettext(
+        "The database says a checkpoint of the access log is anchored, but the chain does not have it. Ask the "
+        "technical staff to check the anchoring, and run gridledger verify all again."
+    ),
+    Problem.CHECKPOINT_ROW_DIFFERS: _EDITED,
+    Problem.CHECKPOINT_ROW_MISSING: _EDITED,
+    Problem.REVIEW_DIFFERS: _EDITED,
+    Problem.REVIEW_MISSING: _EDITED,
+    Problem.ENTRIES_LOST: lazy_gettext(
+        "Entries of the access log anchored on the chain were lost when the database was restored from a backup. "
+        "The gap is recorded; nothing needs doing unless it is unexpected."
+    ),
+    Problem.PROOFS_LOST: lazy_gettext(
+        "Some entries restored from a backup can no longer be proven against the chain, because entries beside "
+        "them were lost. Nothing needs doing unless the restore is unexpected."
+    ),
+    Problem.GAP_DIFFERS: _EDITED,
+    Problem.ROW_UNSEALED: lazy_gettext(
+        "A log-in, name or label in the database was not written by this installation. Find out who wrote it, "
+        "and restore the database from a backup."
+    ),
+    Problem.CODE_MISMATCH: lazy_gettext(
+        "An organisation's code in the database does not give its id on the chain: it was changed. Restore the "
+        "database from a backup."
+    ),
 }
 
 
@@ -424,6 +615,8 @@ def init_app(app: Flask) -> None:
         severity_name=severity_name,
         finding_name=finding_name,
         finding_detail=finding_detail,
+        problem_name=problem_name,
+        problem_advice=problem_advice,
         refusal_name=refusal_name,
         refusal_sentence=refusal_sentence,
         history_finding=history_finding,

@@ -881,6 +881,12 @@ def pdf_text(data: bytes) -> str:
     return re.sub(r"\s+", " ", text)  # a cell's words wrap onto lines
 
 
+def visible(page: str) -> str:
+    """A page's text as a reader sees it: no tags, attributes, scripts or styles."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
 RAW_CODES = ("refused-attempt", "emergency-unreviewed", "dept-a-health", "dept-a-police", "0x82")
 
 
@@ -935,6 +941,31 @@ def test_pdf_report_is_worded_in_the_pages_language(
         assert words in english, words
     assert "not checked against the chain" not in english  # checked: its result in words
     assert not any(code in english for code in RAW_CODES[:4]), english  # the checkpoint's root is 0x…
+
+
+def test_the_reports_word_integrity_problems_and_keep_the_code_in_its_column(
+    client: FlaskClient, auth: Auth, svc: Services, reads: Reads
+) -> None:
+    anchor(svc)
+    with svc.ledger.store.session() as db, db.begin():
+        db.execute(
+            update(RecordVersion)
+            .where(RecordVersion.record_id == reads.record)
+            .values(content=json.dumps({**HEALTH, "blood_type": "AB"}))
+        )
+    auth.login_as("admin")
+    chinese = pdf_text(client.get("/office/export/pdf?integrity=y", headers={"Accept-Language": "zh-CN"}).data)
+    for words in ("发现问题 1 项", "记录内容被改动 × 1", "数据库中的记录内容与链上承诺不一致", "gridledger verify all"):
+        assert words in chinese, words
+    english = pdf_text(client.get("/office/export/pdf?integrity=y").data)
+    for words in ("Problems found: 1", "A record's content was changed × 1", "no longer matches its commitment"):
+        assert words in english, words
+    for text in (chinese, english):
+        assert "content-edited" not in text and "docs/formats.md" not in text
+    rows = csv_rows(client.get("/office/export/csv?integrity=y", headers={"Accept-Language": "zh-CN"}))
+    problem = next(dict(zip(rows[0], r, strict=True)) for r in rows[1:] if r[1] == "content-edited")
+    assert problem["发现"] == "完整性（记录）：记录内容被改动"
+    assert reads.record in problem["详情"] and "从备份恢复" in problem["详情"]
 
 
 def test_a_long_pdf_report_numbers_its_pages(app: Flask, svc: Services) -> None:
@@ -1008,6 +1039,10 @@ def test_the_integrity_check_reports_a_record_edited_behind_the_ledgers_back(
     assert "Integrity check done: problems were found. See below." in flashes(text)
     assert re.search(r'data-testid="integrity-records" data-ok="no"', text)
     assert re.search(r'data-testid="integrity-log" data-ok="yes"', text)
-    assert "<code>content-edited</code> × 1" in text
+    assert 'data-testid="problem-content-edited"' in text
+    for language, words in (("en", "A record's content was changed"), ("zh-CN", "记录内容被改动")):
+        shown = visible(page_of(client.get("/office/audit", headers={"Accept-Language": language})))
+        assert f"{words} × 1" in shown, language
+        assert "gridledger verify all" in shown and "content-edited" not in shown, language
     dashboard = page_of(client.get("/office/"))
     assert 'data-state="problems"' in dashboard and 'data-testid="integrity-part-records" data-ok="no"' in dashboard

@@ -20,6 +20,7 @@ from ledger.errors import AccessRefused, InputError, Invalid, NotFoundError, Ref
 from ledger.grants import GrantStatus
 from ledger.history import Finding as HistoryFinding
 from ledger.history import HistoryFindingKind
+from ledger.verify import Problem
 from webapp import i18n, presentation
 from webapp.presentation import RESIDENT, STAFF, Audience
 
@@ -65,6 +66,8 @@ def named(audience: Audience) -> Iterator[tuple[type[StrEnum], Callable[[str], s
     yield FindingKind, presentation.finding_name
     yield Refusal, lambda code: presentation.refusal_name(code, audience)
     yield Refusal, presentation.refusal_sentence
+    yield Problem, presentation.problem_name
+    yield Problem, presentation.problem_advice
 
 
 CASES = [
@@ -139,3 +142,12 @@ def test_grant_statuses_in_official_chinese(words: Any) -> None:
     }  # fmt: skip
     for status, chinese in expected.items():
         assert words("zh", lambda s=status: presentation.grant_status_name(s)) == chinese
+
+
+def test_integrity_problems_are_named_apart_and_in_official_chinese(words: Any) -> None:
+    """Each code has its own name (the page lists them side by side), and the office reads what to do."""
+    said = [words("en", lambda c=code: presentation.problem_name(c)) for code in Problem]
+    assert len(set(said)) == len(said)
+    assert words("zh", lambda: presentation.problem_name(Problem.LEAF_MISSING)) == "访问日志条目缺失"
+    advice = words("zh", lambda: presentation.problem_advice(Problem.CONTENT_EDITED))
+    assert "备份" in advice and "gridledger verify all" in advice

@@ -26,7 +26,7 @@ from ledger.audit import Audit, Finding, Reads, Severity
 
 from ..i18n import format_ms
 from ..names import org_name
-from ..presentation import finding_detail, finding_name, severity_name
+from ..presentation import finding_detail, finding_name, problem_advice, problem_name, severity_name
 
 #: A CID font PDF readers supply (docs/decisions.md): Chinese prints without shipping a font file.
 CJK_FONT = "STSong-Light"
@@ -112,9 +112,11 @@ def to_csv(audit: Audit, ctx: Context) -> bytes:
     if audit.integrity is not None:
         for problem in audit.integrity.findings:
             writer.writerow([
-                _("Integrity: %(part)s", part=ctx.part_name(problem.part)), str(problem.code),
+                _("Integrity (%(part)s): %(problem)s", part=ctx.part_name(problem.part),
+                  problem=problem_name(problem.code)), str(problem.code),
                 severity_name(Severity.HIGH), str(Severity.HIGH), "" if problem.seq is None else str(problem.seq),
-                "", "", "", "", "", problem.subject, "", "",
+                "", "", "", "", "", _("About %(subject)s. %(advice)s", subject=problem.subject,
+                                      advice=problem_advice(problem.code)), "", "",
             ])  # fmt: skip
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -186,7 +188,9 @@ def to_pdf(audit: Audit, ctx: Context) -> bytes:
     width = A4[0] - 36 * mm
 
     def pairs(rows: list[tuple[str, Any]]) -> Table:
-        table = Table([[p(k, cell), p(v, cell)] for k, v in rows], colWidths=[0.38 * width, 0.62 * width])
+        """Two columns, a name and its value (text, or a list of flowables)."""
+        table = Table([[p(k, cell), v if isinstance(v, list) else p(v, cell)] for k, v in rows],
+                      colWidths=[0.38 * width, 0.62 * width])  # fmt: skip
         table.setStyle(TableStyle([*grid, ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f0f0f0"))]))
         return table
 
@@ -254,13 +258,18 @@ def to_pdf(audit: Audit, ctx: Context) -> bytes:
         else:
             verdict = _("The check could not be completed: the chain or a setting was unavailable.")
         section.append(p(verdict))
-        parts = []
+        parts: list[tuple[str, Any]] = []
         for name in report.parts:
             found = report.of(name)
-            kinds = Counter(str(f.code) for f in found)
-            codes = ", ".join(f"{code} × {n}" for code, n in sorted(kinds.items()))  # ledger.verify.Problem
-            parts.append((ctx.part_name(name), _("intact") if not found else _(
-                "Problems found: %(n)s; codes in docs/formats.md: %(codes)s", n=len(found), codes=codes)))  # fmt: skip
+            if not found:
+                parts.append((ctx.part_name(name), _("intact")))
+                continue
+            words: list[Any] = [p(_("Problems found: %(n)s", n=len(found)), cell)]
+            for code, n in sorted(Counter(f.code for f in found).items()):  # ledger.verify.Problem
+                words.append(p(f"{problem_name(code)} × {n}", head_cell))
+                if advice := problem_advice(code):
+                    words.append(p(advice, cell))
+            parts.append((ctx.part_name(name), words))
         section.append(Spacer(1, 2 * mm))
         section.append(pairs(parts))
     cp = ctx.checkpoint
