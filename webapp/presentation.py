@@ -150,6 +150,7 @@ PROBLEM_NAMES: dict[str, LazyString] = {
     Problem.APPROVAL_INVALID: lazy_gettext("An approval signature is not valid"),
     Problem.CONTENT_LOST: lazy_gettext("A record's content lost with a restore"),
     Problem.REASON_LOST: lazy_gettext("A written reason lost with a restore"),
+    Problem.HINT_DIFFERS: lazy_gettext("A masked ID number or address differs from its record"),
     # grants
     Problem.TERMS_EDITED: lazy_gettext("A grant's terms were changed"),
     Problem.FIELDS_DIFFER: lazy_gettext("A grant differs from the chain"),
@@ -423,6 +424,11 @@ PROBLEM_ADVICE: dict[str, LazyString] = {
         "no right to read; find out who wrote it and restore from a backup."
     ),
     Problem.TERMS_LOST: _LOST,
+    Problem.HINT_DIFFERS: lazy_gettext(
+        "A masked ID number or address shown to departments does not come from the record version it names: "
+        "the database may have been changed. It decides nothing; restore from a backup and run gridledger "
+        "verify all again."
+    ),
     Problem.LEAF_MISSING: lazy_gettext(
         "An entry of the access log was deleted from the database. Restore the database from a backup and run "
         "gridledger verify all again."
