@@ -237,14 +237,14 @@ class Access:
         log: AccessLog | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], int] = now_ms,
+        now: Callable[[], int] | None = None,
     ) -> None:
         """``clock`` (seconds, monotonic) ages the cached health; ``now`` (milliseconds since
         the epoch) stamps events and measures how long anchoring has waited. Tests pass their
         own to control time."""
         self.ledger = ledger
         self.clock = clock
-        self.now = now
+        self.now = now if now is not None else lambda: now_ms()  # looked up at each call
         self.log = log or ledger.log
         self.view = ledger.view
         self.limit = ledger.settings.anchor_fail_after

@@ -240,7 +240,8 @@ class Ledger:
     def sync(self, tx_hashes: list[str] | None = None, timeout: float = 60.0) -> None:
         """Sends pending writes, waits for ``tx_hashes`` to be mined, and indexes up to the head."""
         if tx_hashes:
-            self.outbox.wait(tx_hashes, timeout=timeout)
+            done = self.outbox.wait(tx_hashes, timeout=timeout)
+            self.saw_block(max((row.block_number or 0 for row in done), default=0))
         else:
             self.outbox.pump()
         self.indexer().run_once()

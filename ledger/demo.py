@@ -716,6 +716,9 @@ class _Builder:
             return
         done = self.ledger.outbox.wait(hashes, timeout=WAIT)
         self.ledger.indexer().run_once()  # the next stage's checks read the indexed tables
+        # The next stage's reads decide on what this one wrote (a withdrawal, say), not on a
+        # head remembered from before it was mined.
+        self.ledger.saw_block(max((row.block_number or 0 for row in done), default=0))
         raise_for_revert(done)
 
     def stage(self, name: str, steps: Iterable[tuple[bool, Callable[[], str | None]]]) -> int:
