@@ -322,6 +322,8 @@ def test_content_comes_with_its_fields_and_their_language_is_documented() -> Non
     for name in with_content:
         assert "fields" in schemas[name]["required"], name
     assert set(schemas["ContentField"]["required"]) == {"path", "label", "value"}
+    assert set(schemas["Names"]["required"]) == {"zh-CN", "en"}
+    assert all("names" in schemas[name]["required"] for name in ("MeOrganisation", "OrgName"))
     for path, method, operation in operations():
         languages = [p for p in operation.get("parameters", []) if p["name"] == "Accept-Language"]
         labelled = operation["operationId"] in ("department_read", "resident_records")
@@ -442,7 +444,10 @@ def test_me_and_status_answer_every_role_for_its_own_account(api: Api, ledger: L
         status = api("get", f"{API}/status", token)
         assert status.status == 200 and status.body["log"]["state"] in ("ok", "anchoring")
     me = api("get", f"{API}/me", tokens["department-officer"]).body
-    assert me["organisation"] == {"id": HEALTH_DEPT, "code": World.department, "name": "Health A", "kind": "department"}
+    assert me["organisation"] == {
+        "id": HEALTH_DEPT, "code": World.department, "name": "Health A", "kind": "department",
+        "names": {"zh-CN": "甲卫生健康办", "en": "Health A"},
+    }  # fmt: skip
 
 
 @pytest.mark.chain
@@ -747,7 +752,8 @@ def test_residents_only_ever_see_their_own_records_grants_and_accesses(
     history = api("get", f"{API}/resident/accesses", resident).body
     assert history["resident"] == me and [e["seq"] for e in history["entries"]] == [mine_seq]
     assert all(e["leaf"]["resident"] == me for e in history["entries"])
-    assert history["organisations"] == {HEALTH_DEPT: {"code": World.department, "name": "Health A"}}
+    names = {"zh-CN": "甲卫生健康办", "en": "Health A"}
+    assert history["organisations"] == {HEALTH_DEPT: {"code": World.department, "name": "Health A", "names": names}}
     # Another resident's objects are not found, so their ids cannot be probed.
     assert api("get", f"{API}/resident/accesses/{theirs_seq}/proof", resident).status == 404
     assert api("post", f"{API}/resident/grants/{theirs_gid}/withdraw", resident).status == 404

@@ -420,6 +420,16 @@ class Checkpoint(_Answer):
     block: Count | None
 
 
+class Names(_Answer):
+    """An organisation's name in each language the pages speak."""
+
+    zh_cn: str = Field(alias="zh-CN", examples=["甲卫生健康办"])
+    en: str = Field(examples=["Health A"])
+
+
+ORG_NAME = "The English name (as the API has always given it); `names` has it in each language."
+
+
 class ContentField(_Answer):
     """One field of a record's content as the pages show it (webapp/content.py): labelled by
     its schema title, an enum value by its title (never its code), in the language asked for."""
@@ -448,7 +458,8 @@ class Ping(_Answer):
 class MeOrganisation(_Answer):
     id: Id
     code: str | None
-    name: str | None
+    name: str | None = Field(description=ORG_NAME)
+    names: Names | None
     kind: Annotated[str, OneOf(ORG_KINDS)] | None
 
 
@@ -731,7 +742,8 @@ class HistoryFinding(_Answer):
 
 class OrgName(_Answer):
     code: str
-    name: str
+    name: str = Field(description=ORG_NAME)
+    names: Names
 
 
 class History(_Answer):

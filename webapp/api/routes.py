@@ -163,6 +163,10 @@ def _language() -> str:
     return chosen
 
 
+def _names(profile: queries.Profile) -> m.Names:
+    return m.Names.model_validate({"zh-CN": profile.name_zh, "en": profile.name})
+
+
 # -- no token needed ----------------------------------------------------------------------------
 
 
@@ -195,7 +199,7 @@ def me() -> m.Me:
         address=who.address, role=who.role,
         organisation=m.MeOrganisation(
             id=who.org_id, code=profile.code if profile else None, name=profile.name if profile else None,
-            kind=who.org_kind,
+            names=_names(profile) if profile else None, kind=who.org_kind,
         ),
         token=m.MeToken(id=who.token_id, name=who.token_name),
     )  # fmt: skip
@@ -339,7 +343,7 @@ def resident_accesses(query: m.ResidentAccessesQuery) -> m.History:
     )  # fmt: skip
     ids = {e.leaf["organisation"] for e in found.entries if e.leaf and e.leaf.get("organisation")}
     names = queries.profiles(services().ledger.store, ids)
-    return m.History.of(found, {k: m.OrgName(code=p.code, name=p.name) for k, p in names.items()})
+    return m.History.of(found, {k: m.OrgName(code=p.code, name=p.name, names=_names(p)) for k, p in names.items()})
 
 
 @operation("resident_access_proof")
