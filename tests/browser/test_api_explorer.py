@@ -66,3 +66,13 @@ def test_the_explorer_calls_me_with_a_pasted_token_and_shows_the_json(  # type: 
     assert json.loads(page.input_value("#body-department_read")) == {"basis": "grant"}
     page.evaluate("window.scrollTo(0, 0)")  # the side list is sticky: shoot from the top
     shots.take(page, "grants-answered-en")
+
+    # A header parameter (the language of record content's fields) is sent as a header.
+    page.fill("#api-token", create_token(ledger, World.resident, "explorer resident").token)
+    page.click("#op-resident_records > summary")
+    page.fill("#p-resident_records-Accept-Language", "en")
+    page.click("#send-resident_records")
+    page.wait_for_selector("#status-resident_records")
+    assert page.inner_text("#status-resident_records") == "200"
+    curl = page.text_content("#op-resident_records .curl-line") or ""
+    assert "-H 'Accept-Language: en'" in curl and curl.endswith("/api/v1/resident/records'"), curl

@@ -43,7 +43,7 @@ from ledger.settings import Settings
 from ledger.store.models import ApiToken, OutboxTx
 from ledger.verifier import verify_bundle, verify_proof
 from tests.conftest import World, free_port, make_settings
-from webapp import create_app, errors
+from webapp import content, create_app, errors
 from webapp.api import models, routes
 from webapp.api.auth import ROLE_PLURALS
 from webapp.api.models import ROLES as ALL_ROLES
@@ -123,8 +123,11 @@ class Api:
         body: Any = None,
         raw: str | None = None,
         authorization: str | None = None,
+        language: str | None = None,
     ) -> Answer:
         headers = {"Accept": "application/json"}
+        if language is not None:
+            headers["Accept-Language"] = language
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         if authorization is not None:
@@ -205,10 +208,11 @@ def tokens(ledger: Ledger) -> dict[str, str]:
     return {role: create_token(ledger, label, f"system of {label}").token for role, label in HOLDERS.items()}
 
 
-def add_record(svc: Services, subject: str = World.resident, content: dict[str, Any] | None = None) -> str:
-    rid, _ = svc.records.add(
-        actor=World.members[0], subject=subject, category=Category.HEALTH, content=content or HEALTH
-    )
+def add_record(
+    svc: Services, subject: str = World.resident, content: dict[str, Any] | None = None,
+    category: Category = Category.HEALTH,
+) -> str:  # fmt: skip
+    rid, _ = svc.records.add(actor=World.members[0], subject=subject, category=category, content=content or HEALTH)
     svc.records.sign(rid, signer=World.members[0])
     svc.records.sign(rid, signer=World.members[1])
     return rid
@@ -226,8 +230,13 @@ def anchor(ledger: Ledger) -> None:
     Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
 
 
-def read(api: Api, token: str, rid: str, **body: Any) -> Answer:
-    return api("post", f"{API}/department/records/{rid}/read", token, body=body or None)
+def read(api: Api, token: str, rid: str, language: str | None = None, **body: Any) -> Answer:
+    return api("post", f"{API}/department/records/{rid}/read", token, body=body or None, language=language)
+
+
+def rows(answer: Any) -> dict[str, tuple[str, str]]:
+    """An answer's ``fields`` as path -> (label, value)."""
+    return {f["path"]: (f["label"], f["value"]) for f in answer["fields"]}
 
 
 # -- the document -------------------------------------------------------------------------------
@@ -304,6 +313,25 @@ def test_the_documented_limits_are_the_models_limits() -> None:
     assert body["purpose"]["oneOf"][0]["enum"] == [int(p) for p in models.GRANT_PURPOSES]
     assert 7 not in body["purpose"]["oneOf"][0]["enum"]  # an emergency is not consented to
     assert DOC["components"]["schemas"]["ReadRequest"]["properties"]["basis"]["enum"] == list(models.READ_BASES)
+
+
+def test_content_comes_with_its_fields_and_their_language_is_documented() -> None:
+    schemas = DOC["components"]["schemas"]
+    with_content = {name for name, schema in schemas.items() if "content" in schema.get("properties", {})}
+    assert with_content == {"Disclosure", "RecordVersion"}
+    for name in with_content:
+        assert "fields" in schemas[name]["required"], name
+    assert set(schemas["ContentField"]["required"]) == {"path", "label", "value"}
+    assert set(schemas["Names"]["required"]) == {"zh-CN", "en"}
+    assert all("names" in schemas[name]["required"] for name in ("MeOrganisation", "OrgName"))
+    for path, method, operation in operations():
+        languages = [p for p in operation.get("parameters", []) if p["name"] == "Accept-Language"]
+        labelled = operation["operationId"] in ("department_read", "resident_records")
+        assert len(languages) == labelled, (method, path)
+        if labelled:
+            assert languages[0]["in"] == "header" and languages[0]["schema"]["default"] == "zh-CN"
+            ok = next(r for status, r in operation["responses"].items() if status.startswith("2"))
+            assert ok["headers"]["Content-Language"]["schema"]["enum"] == ["zh-CN", "en"]
 
 
 def test_the_documents_vocabularies_are_the_librarys() -> None:
@@ -416,7 +444,10 @@ def test_me_and_status_answer_every_role_for_its_own_account(api: Api, ledger: L
         status = api("get", f"{API}/status", token)
         assert status.status == 200 and status.body["log"]["state"] in ("ok", "anchoring")
     me = api("get", f"{API}/me", tokens["department-officer"]).body
-    assert me["organisation"] == {"id": HEALTH_DEPT, "code": World.department, "name": "Health A", "kind": "department"}
+    assert me["organisation"] == {
+        "id": HEALTH_DEPT, "code": World.department, "name": "Health A", "kind": "department",
+        "names": {"zh-CN": "甲卫生健康办", "en": "Health A"},
+    }  # fmt: skip
 
 
 @pytest.mark.chain
@@ -515,6 +546,48 @@ def test_a_read_under_an_active_grant_returns_the_content_and_its_logged_access(
     mine = api("get", f"{API}/department/accesses", officer).body["events"]
     assert [e["seq"] for e in mine] == [before + 1, before]
     assert mine[0]["outcome"] == "allowed" and mine[0]["recordId"] == rid
+
+
+@pytest.mark.chain
+def test_a_read_labels_the_content_in_the_language_asked_for(api: Api, svc: Services, tokens: dict[str, str]) -> None:
+    rid = add_record(svc)
+    grant(svc)
+    officer = tokens["department-officer"]
+    chinese = read(api, officer, rid)  # no Accept-Language: Chinese, as the pages by default
+    assert chinese.status == 200 and chinese.headers["Content-Language"] == "zh-CN"
+    assert chinese.body["content"] == HEALTH
+    assert [f["path"] for f in chinese.body["fields"]] == list(HEALTH)
+    assert rows(chinese.body)["blood_type"] == ("血型", "O型")
+    assert rows(chinese.body)["allergies"][1] == "（无）" and rows(chinese.body)["family_doctor"][1] == "李医生"
+    english = read(api, officer, rid, language="en-GB,en;q=0.9,zh-CN;q=0.5")
+    assert english.headers["Content-Language"] == "en" and rows(english.body)["blood_type"] == ("Blood type", "Type O")
+    assert rows(english.body)["allergies"][1] == "(none)"
+    assert rows(read(api, officer, rid, language="zh-CN,en;q=0.8").body)["blood_type"] == ("血型", "O型")
+    assert rows(read(api, officer, rid, language="fr").body)["blood_type"] == ("血型", "O型")
+    # The same words as the pages: the one renderer.
+    assert english.body["fields"] == [
+        {"path": r.path, "label": r.label, "value": r.value} for r in content.fields(Category.HEALTH, HEALTH, "en")
+    ]
+
+
+@pytest.mark.chain
+def test_a_residents_records_are_labelled_an_enum_by_its_title_never_its_code(
+    api: Api, svc: Services, tokens: dict[str, str]
+) -> None:
+    care = {"care_level": "partly_dependent", "lives_alone": True, "subsidy": "age_allowance"}
+    add_record(svc, content=care, category=Category.ELDERLY_CARE)
+    resident = tokens["resident"]
+    chinese = api("get", f"{API}/resident/records", resident)
+    assert chinese.headers["Content-Language"] == "zh-CN"
+    version = chinese.body["records"][0]["versions"][-1]
+    assert version["content"] == care
+    assert rows(version) == {
+        "care_level": ("照护等级", "部分需要照护"), "lives_alone": ("独居", "是"), "subsidy": ("补贴类型", "高龄津贴"),
+    }  # fmt: skip
+    english = api("get", f"{API}/resident/records", resident, language="en").body["records"][0]["versions"][-1]
+    assert rows(english)["care_level"] == ("Care level", "Needs some help")
+    assert rows(english)["lives_alone"] == ("Lives alone", "Yes")
+    assert "partly_dependent" not in json.dumps(version["fields"]) + json.dumps(english["fields"])
 
 
 @pytest.mark.chain
@@ -679,7 +752,8 @@ def test_residents_only_ever_see_their_own_records_grants_and_accesses(
     history = api("get", f"{API}/resident/accesses", resident).body
     assert history["resident"] == me and [e["seq"] for e in history["entries"]] == [mine_seq]
     assert all(e["leaf"]["resident"] == me for e in history["entries"])
-    assert history["organisations"] == {HEALTH_DEPT: {"code": World.department, "name": "Health A"}}
+    names = {"zh-CN": "甲卫生健康办", "en": "Health A"}
+    assert history["organisations"] == {HEALTH_DEPT: {"code": World.department, "name": "Health A", "names": names}}
     # Another resident's objects are not found, so their ids cannot be probed.
     assert api("get", f"{API}/resident/accesses/{theirs_seq}/proof", resident).status == 404
     assert api("post", f"{API}/resident/grants/{theirs_gid}/withdraw", resident).status == 404

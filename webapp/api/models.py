@@ -48,6 +48,7 @@ from ledger.history import BUNDLE_FORMAT, PROOF_FORMAT, HistoryFindingKind
 from ledger.membership import CODE_PATTERN, OrgKind, Role, name_of
 from ledger.records import Check, RecordView
 
+from .. import content as content_
 from .. import errors
 
 # -- limits ---------------------------------------------------------------------------------------
@@ -419,6 +420,37 @@ class Checkpoint(_Answer):
     block: Count | None
 
 
+class Names(_Answer):
+    """An organisation's name in each language the pages speak."""
+
+    zh_cn: str = Field(alias="zh-CN", examples=["甲卫生健康办"])
+    en: str = Field(examples=["Health A"])
+
+
+ORG_NAME = "The English name (as the API has always given it); `names` has it in each language."
+
+
+class ContentField(_Answer):
+    """One field of a record's content as the pages show it (webapp/content.py): labelled by
+    its schema title, an enum value by its title (never its code), in the language asked for."""
+
+    path: str = Field(description="The field in `content`, as the library names it: `blood_type`, `members[0].name`.",
+                      examples=["blood_type"])  # fmt: skip
+    label: str = Field(examples=["血型"])
+    value: str = Field(examples=["O型"])
+
+
+#: The languages of ``fields``, the default first.
+LANGUAGES = (content_.CHINESE, content_.ENGLISH)
+FIELDS = ("`content` as labelled rows in schema order, in the language asked for with `Accept-Language` "
+          "(`zh-CN`, the default, or `en`); the same words as the pages.")  # fmt: skip
+
+
+def content_fields(category: Category, content: Any, locale: str) -> list[ContentField]:
+    """A version's content as the API's labelled rows, in ``locale`` (``zh-CN`` or ``en``)."""
+    return [ContentField(path=r.path, label=r.label, value=r.value) for r in content_.fields(category, content, locale)]
+
+
 class Ping(_Answer):
     status: Literal["ok"]
 
@@ -426,7 +458,8 @@ class Ping(_Answer):
 class MeOrganisation(_Answer):
     id: Id
     code: str | None
-    name: str | None
+    name: str | None = Field(description=ORG_NAME)
+    names: Names | None
     kind: Annotated[str, OneOf(ORG_KINDS)] | None
 
 
@@ -549,6 +582,7 @@ class Disclosure(_Answer):
     content: dict[str, Any] = Field(
         description="The record's content, valid against its category's JSON Schema (ledger/schemas/<category>.json)."
     )
+    fields: list[ContentField] = Field(description=FIELDS)
     access: DisclosureAccess
 
 
@@ -593,6 +627,7 @@ class RecordVersion(_Answer):
         description="null once erased, and whenever `check` is not `verified` (content is handed out only when it "
                     "gives the commitment on chain)."
     )  # fmt: skip
+    fields: list[ContentField] | None = Field(description=f"{FIELDS} null when `content` is.")
     check: Annotated[str, OneOf(CHECKS)] = Field(
         description="The content and salt stored against the chain's commitment, checked on this request."
     )
@@ -616,7 +651,7 @@ class Record(_Answer):
     versions: list[RecordVersion]
 
     @classmethod
-    def of(cls, view: RecordView) -> Record:
+    def of(cls, view: RecordView, locale: str) -> Record:
         certified = [v.version for v in view.versions if v.certified]
         return cls(
             record_id=view.record_id, category=view.category.slug, committee=view.committee_id, erased=view.erased,
@@ -624,7 +659,9 @@ class Record(_Answer):
             certified_version=max(certified) if certified else None,
             versions=[
                 RecordVersion(
-                    version=v.version, content=v.content, check=v.check, content_hash=v.content_hash,
+                    version=v.version, content=v.content,
+                    fields=content_fields(view.category, v.content, locale) if v.content is not None else None,
+                    check=v.check, content_hash=v.content_hash,
                     prev_hash=v.prev_hash, created_at=_stored_time(v.created_at), on_chain=v.on_chain,
                     certified=v.certified, signers=v.signers,
                 )
@@ -705,7 +742,8 @@ class HistoryFinding(_Answer):
 
 class OrgName(_Answer):
     code: str
-    name: str
+    name: str = Field(description=ORG_NAME)
+    names: Names
 
 
 class History(_Answer):

@@ -24,16 +24,18 @@ _e = _EVENTS.c
 
 @dataclass(frozen=True)
 class Profile:
-    """An organisation as the API names it: its code and its English name (the API speaks English)."""
+    """An organisation as the API names it: its code, its English name (``name``, as the API
+    has always given it) and its name in each language the pages speak."""
 
     code: str
     name: str
+    name_zh: str
 
 
 def profile(store: Store, org_id: str) -> Profile | None:
     with store.session() as db:
         found = db.get(OrgProfile, org_id)
-        return Profile(found.code, found.name_en) if found is not None else None
+        return Profile(found.code, found.name_en, found.name_zh) if found is not None else None
 
 
 def profiles(store: Store, org_ids: Iterable[str]) -> dict[str, Profile]:
@@ -43,7 +45,7 @@ def profiles(store: Store, org_ids: Iterable[str]) -> dict[str, Profile]:
         return {}
     with store.session() as db:
         found = db.scalars(select(OrgProfile).where(OrgProfile.org_id.in_(wanted)))
-        return {p.org_id: Profile(p.code, p.name_en) for p in found}
+        return {p.org_id: Profile(p.code, p.name_en, p.name_zh) for p in found}
 
 
 def department_events(

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, after_this_request, current_app, render_template, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -34,7 +34,7 @@ from ledger.history import anchored_checkpoint, organisation_leaf, own_event, pr
 from ledger.history import bundle as make_bundle
 from ledger.membership import org_id
 
-from .. import errors
+from .. import content, errors
 from ..services import services
 from . import models as m
 from . import queries
@@ -147,6 +147,26 @@ def operation(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return register
 
 
+def _language() -> str:
+    """The language of content's labels (``fields``), from ``Accept-Language``: ``en`` when the
+    caller prefers English to Chinese, else ``zh-CN`` (also when it names neither); the answer
+    says which in ``Content-Language``."""
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
+    chosen = content.ENGLISH if best == "en" else content.CHINESE
+
+    @after_this_request
+    def tell(response: Any) -> Any:
+        response.headers["Content-Language"] = chosen
+        response.vary.add("Accept-Language")
+        return response
+
+    return chosen
+
+
+def _names(profile: queries.Profile) -> m.Names:
+    return m.Names.model_validate({"zh-CN": profile.name_zh, "en": profile.name})
+
+
 # -- no token needed ----------------------------------------------------------------------------
 
 
@@ -179,7 +199,7 @@ def me() -> m.Me:
         address=who.address, role=who.role,
         organisation=m.MeOrganisation(
             id=who.org_id, code=profile.code if profile else None, name=profile.name if profile else None,
-            kind=who.org_kind,
+            names=_names(profile) if profile else None, kind=who.org_kind,
         ),
         token=m.MeToken(id=who.token_id, name=who.token_name),
     )  # fmt: skip
@@ -238,9 +258,11 @@ def department_read(params: m.RecordPath, body: m.ReadRequest) -> m.Disclosure:
             justification=body.justification,
             disclose_on=body.disclose_on.isoformat() if body.disclose_on is not None else None,
         )  # fmt: skip
+    language = _language()
     return m.Disclosure(
         record_id=got.record_id, version=got.version, certified=got.certified, category=got.category.slug,
-        content=got.content, access=m.DisclosureAccess(seq=got.seq, basis=got.basis, grant_id=got.grant_id),
+        content=got.content, fields=m.content_fields(got.category, got.content, language),
+        access=m.DisclosureAccess(seq=got.seq, basis=got.basis, grant_id=got.grant_id),
     )  # fmt: skip
 
 
@@ -269,7 +291,8 @@ def resident_records() -> m.RecordList:
     """My own records with every version, content included (my own data: not an access by
     someone else, so not logged; see docs/decisions.md)."""
     views = services().records.of_subject(caller().address)
-    return m.RecordList(records=[m.Record.of(v) for v in views])
+    language = _language()
+    return m.RecordList(records=[m.Record.of(v, language) for v in views])
 
 
 @operation("resident_grants")
@@ -320,7 +343,7 @@ def resident_accesses(query: m.ResidentAccessesQuery) -> m.History:
     )  # fmt: skip
     ids = {e.leaf["organisation"] for e in found.entries if e.leaf and e.leaf.get("organisation")}
     names = queries.profiles(services().ledger.store, ids)
-    return m.History.of(found, {k: m.OrgName(code=p.code, name=p.name) for k, p in names.items()})
+    return m.History.of(found, {k: m.OrgName(code=p.code, name=p.name, names=_names(p)) for k, p in names.items()})
 
 
 @operation("resident_access_proof")

@@ -64,6 +64,7 @@ class Operation:
     errors: tuple[int, ...] = ()  # beyond a token's 401, 403 and 500
     refused: str | None = None  # what a 403 means here, when more than the token's role
     content: tuple[str, dict[str, Any], str] | None = None  # a non-JSON answer: (media type, schema, description)
+    labelled: bool = False  # answers record content with its `fields`, in the language of Accept-Language
 
     @property
     def rule(self) -> str:
@@ -107,7 +108,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
         "returns the content. A refusal is logged too and answers 403 with `reason` and `seq`. A `grantId` that is "
         "not a grant to my department answers 404 before anything is read or logged. Emergency reads are reviewed "
         "by the office.", DEPARTMENT, m.Disclosure, answered="The content, and the log entry of this read",
-        params=m.RecordPath, body=m.ReadRequest, example={"basis": "grant"}, errors=(400, 404, 503),
+        params=m.RecordPath, body=m.ReadRequest, example={"basis": "grant"}, errors=(400, 404, 503), labelled=True,
         refused="Refused and logged (`reason`, `seq`), or the token may not use this endpoint.",
     ),
     Operation(
@@ -118,7 +119,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation(
         "resident_records", "get", "/resident/records", "Resident", N_("My records"),
         "My own records with every version and its content. (Reading my own data is my right of access, not a use "
-        "by someone else: it is not logged.)", RESIDENT, m.RecordList,
+        "by someone else: it is not logged.)", RESIDENT, m.RecordList, labelled=True,
     ),
     Operation(
         "resident_grants", "get", "/resident/grants", "Resident", N_("My grants"),
@@ -193,6 +194,17 @@ HEADERS = {
     503: {"Retry-After": {"description": "Seconds to wait (when not anchored yet).", "schema": {"type": "integer"}}},
 }  # fmt: skip
 REF = "#/components/schemas/{model}"
+#: The request header and answer header of an operation that answers record content with its `fields`.
+ACCEPT_LANGUAGE = {
+    "name": "Accept-Language", "in": "header", "required": False,
+    "description": "The language of `fields` (labels and enum titles): `zh-CN` (the default, also when neither is "
+                   "named) or `en`, by the usual preference rules (`en;q=0.9, zh-CN;q=0.8`).",
+    "schema": {"type": "string", "default": m.LANGUAGES[0], "examples": list(m.LANGUAGES)},
+}  # fmt: skip
+CONTENT_LANGUAGE = {
+    "Content-Language": {"description": "The language of `fields`: `zh-CN` or `en`.",
+                         "schema": {"type": "string", "enum": list(m.LANGUAGES)}},
+}  # fmt: skip
 
 
 class _Schemas(GenerateJsonSchema):
@@ -255,6 +267,8 @@ def _operation(op: Operation, refs: dict[Any, dict[str, Any]], schemas: dict[str
         parameters += _parameters(op.params, "path", schemas, refs[(op.params, "validation")])
     if op.query is not None:
         parameters += _parameters(op.query, "query", schemas, refs[(op.query, "validation")])
+    if op.labelled:
+        parameters.append(dict(ACCEPT_LANGUAGE))
     if parameters:
         found["parameters"] = parameters
     if op.body is not None:
@@ -268,6 +282,8 @@ def _operation(op: Operation, refs: dict[Any, dict[str, Any]], schemas: dict[str
     else:
         assert op.answer is not None, op.name
         answer = {"description": op.answered, "content": {"application/json": {"schema": refs[(op.answer, "serialization")]}}}  # fmt: skip
+        if op.labelled:
+            answer["headers"] = copy.deepcopy(CONTENT_LANGUAGE)
     responses: dict[str, Any] = {str(op.status): answer}
     for status in op.errors:
         responses[str(status)] = _response(status)

@@ -200,10 +200,11 @@
     return el("div", { className: "param in-" + param["in"] }, [label, input, param.description ? richText(param.description, "small") : null]);
   }
 
-  function curlLine(method, url, body, needsToken) {
+  function curlLine(method, url, body, needsToken, extra) {
     var parts = ["curl"];
     if (method !== "GET") { parts.push("-X " + method); }
     if (needsToken) { parts.push("-H 'Authorization: Bearer $GRIDLEDGER_TOKEN'"); }
+    Object.keys(extra).forEach(function (name) { parts.push("-H '" + name + ": " + extra[name].replace(/'/g, "'\\''") + "'"); });
     if (body !== null) { parts.push("-H 'Content-Type: application/json'", "-d '" + body.replace(/'/g, "'\\''") + "'"); }
     parts.push("'" + url + "'");
     return parts.join(" ");
@@ -263,6 +264,7 @@
       problem.hidden = true;
       var path = entry.path;
       var query = [];
+      var extra = {};
       var missing = null;
       form.querySelectorAll("[data-param]").forEach(function (input) {
         var value = (input.value || "").trim();
@@ -270,6 +272,8 @@
         if (input.getAttribute("data-in") === "path") {
           if (!value) { missing = missing || name; }
           path = path.replace("{" + name + "}", encodeURIComponent(value));
+        } else if (input.getAttribute("data-in") === "header") {
+          if (value) { extra[name] = value; }
         } else if (value) {
           query.push(encodeURIComponent(name) + "=" + encodeURIComponent(value));
         }
@@ -284,7 +288,7 @@
         payload = textarea.value;
       }
       var url = state.base + path + (query.length ? "?" + query.join("&") : "");
-      var headers = { Accept: "application/json" };
+      var headers = Object.assign({ Accept: "application/json" }, extra);
       if (needsToken) { headers.Authorization = "Bearer " + token(); }
       if (payload !== null) { headers["Content-Type"] = "application/json"; }
       send.setAttribute("aria-busy", "true");
@@ -309,7 +313,7 @@
           try { parsed = JSON.parse(text); } catch (error) { parsed = undefined; }
           if (parsed !== undefined) { pre.appendChild(jsonView(parsed)); }
           else { pre.appendChild(el("code", { text: text || msg("empty") })); }
-          result.querySelector(".curl-line").textContent = curlLine(method, location.origin + url, payload, needsToken);
+          result.querySelector(".curl-line").textContent = curlLine(method, location.origin + url, payload, needsToken, extra);
           result.hidden = false;
         })
         .catch(function (error) {
