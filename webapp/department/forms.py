@@ -128,8 +128,9 @@ class GrantFilter(FlaskForm):
         csrf = False
 
     resident = StringField(
-        _l("Resident (full name, last 4 of the ID number, account code or address)"),
+        _l("Resident"),
         filters=[_strip],
+        description=_l("Full name, last 4 of the ID number, account code or address"),
         validators=[Optional(), Length(max=100, message=_l("At most %(max)d characters."))],
     )
     category = SelectField(_l("Record category"), validators=[Optional()])
