@@ -238,7 +238,9 @@ def extract(area: str) -> dict[str, list[tuple[str, int]]]:
     found: dict[str, list[tuple[str, int]]] = {}
     for path in sorted(files):
         method = "python" if path.suffix == ".py" else "jinja2.ext:babel_extract"
-        options = {} if path.suffix == ".py" else {"trimmed": "true"}
+        # silent=false: a template that does not parse raises here, instead of losing its
+        # messages (and their translations) from the catalogue without a word.
+        options = {} if path.suffix == ".py" else {"trimmed": "true", "silent": "false"}
         for lineno, message, _comments, _context in extract_from_file(
             method, str(path), keywords=keywords, options=options
         ):
