@@ -746,9 +746,8 @@ def main_test(pytest_args: list[str]) -> None:
     setup()
     workers = test_workers()
     # The whole suite runs in parallel (each process with its own node and world); tests
-    # that are named run in this one process, as pytest alone would. A process that runs out
-    # of tests takes some of the other's: the crash and restore campaigns take minutes.
-    parallel = ["-n", str(workers), "--dist", "worksteal"] if not pytest_args and workers > 1 else []
+    # that are named run in this one process, as pytest alone would.
+    parallel = ["-n", str(workers)] if not pytest_args and workers > 1 else []
     say(f"running the tests{f' in {workers} processes' if parallel else ''}")
     result = subprocess.run([str(PYTHON), "-m", "pytest", *parallel, *pytest_args], cwd=ROOT)
     sys.exit(result.returncode)
