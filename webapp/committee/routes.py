@@ -43,6 +43,7 @@ from ledger.grants import IN_FORCE
 from ledger.records import RecordExists
 
 from .. import errors as web_errors
+from .. import presentation
 from ..content import changes as content_changes
 from ..content import fields as content_fields
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
@@ -460,10 +461,9 @@ def _write_error(category: Category, form: Any, exc: LedgerError) -> tuple[dict[
     problems: list[str] = []
     status, _code = web_errors.status_of(exc)
     if isinstance(exc, InputError) and exc.field and parse_path(exc.field):
-        message = str(exc).removeprefix(f"{exc.field}: ")
-        _place(category, form[CONTENT].form, exc.field, message, {}, groups, problems)
+        _place(category, form[CONTENT].form, exc.field, presentation.error(exc), {}, groups, problems)
     else:
-        problems.append(str(exc))
+        problems.append(presentation.error(exc))
     return groups, problems, status
 
 
@@ -735,7 +735,7 @@ def sign(record_id: str) -> Any:
         flash(_("This record changed while you were signing. Look at the newest version and sign again."), "error")
         return redirect(back)
     except LedgerError as exc:
-        flash(_("Your signature was not accepted: %(reason)s", reason=str(exc)), "error")
+        flash(_("Your signature was not accepted: %(reason)s", reason=presentation.error(exc)), "error")
         return redirect(back)
     if outcome.certify_tx:
         flash(
