@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from pathlib import Path
 
 import click
 from rich.table import Table
@@ -116,3 +117,23 @@ def grant_show(grant_id: str) -> None:
             f"grant {g.grant_id} · {g.status} · {ledger.label_of(g.resident) or g.resident} → {g.department_code}"
         )
         console.print_json(json.dumps(g.terms, ensure_ascii=False))
+
+
+@grant.command("receipt")
+@click.argument("grant_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write it here (default: print).")
+def grant_receipt(grant_id: str, output: Path | None) -> None:
+    """Write GRANT_ID's consent receipt (ISO/IEC TS 27560 / Kantara shape), signed by the
+    installation's anchorer; 'gridledger verify receipt FILE --rpc-url URL' checks it."""
+    import json
+
+    from ..receipts import build
+
+    with open_ledger() as ledger:
+        receipt = build(ledger, grant_id, signer=ledger.account(ledger.settings.anchorer))
+    text = json.dumps(receipt, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"consent receipt of grant {receipt['evidence']['grantId']} written to {output}", highlight=False)

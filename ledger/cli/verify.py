@@ -104,3 +104,41 @@ def verify_proof_command(path: Path, rpc_url: str) -> None:
     from ..verifier import load, verify_proof
 
     _print_verdict(verify_proof(load(path), rpc_url))
+
+
+# -- consent receipts -------------------------------------------------------------------------
+
+
+@verify.command("receipt")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rpc-url", required=True, help="Any node of the chain, e.g. http://127.0.0.1:8545.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON (verdict, status, findings, notes).")
+def verify_receipt_command(path: Path, rpc_url: str, as_json: bool) -> None:
+    """Check a consent receipt against the chain alone (no database, no keys): exit 0 VALID,
+    1 with any finding, 2 when the file cannot be read."""
+    import json
+
+    from ..errors import VerificationError
+    from ..receipts import verify as verify_receipt
+    from ..verifier import load
+
+    try:
+        document = load(path)
+    except VerificationError as exc:
+        err.print(f"[bold red]could not check:[/] {exc}", highlight=False)
+        sys.exit(2)
+    verdict = verify_receipt(document, rpc_url)
+    if as_json:
+        click.echo(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2, default=str))
+    else:
+        for finding in verdict.findings:  # one line each: code and its parameters
+            params = json.dumps(finding.params, ensure_ascii=False, default=str)
+            console.print(f"[red]{finding.code}[/] {params}", highlight=False)
+        for note in verdict.notes:
+            console.print(f"[yellow]note[/] {note.code} {json.dumps(note.params, default=str)}", highlight=False)
+        status = f"; the grant is {verdict.status} on chain now" if verdict.status else ""
+        if verdict.ok:
+            console.print(f"[bold green]VALID[/]: grant {verdict.grant_id}{status}", highlight=False)
+        else:
+            console.print(f"[bold red]INVALID[/]: {len(verdict.findings)} finding(s){status}", highlight=False)
+    sys.exit(0 if verdict.ok else 1)

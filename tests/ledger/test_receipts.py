@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from eth_account import Account
 from eth_utils import keccak
 from sqlalchemy import update
 
 from ledger import formats
 from ledger.categories import Category
+from ledger.cli import main
 from ledger.consent import Consent, LegalBasis, Purpose
 from ledger.context import Ledger
 from ledger.errors import NotFoundError, VerificationError
@@ -136,6 +141,7 @@ def test_every_purpose_legal_basis_and_category_has_a_mapping() -> None:
     assert all(code.startswith("dpv-pd:") for code, _ in CATEGORY_DPV.values())
 
 
+@pytest.mark.slow
 def test_any_change_is_found_and_still_found_when_signed_again(ledger: Ledger, consent: Consent, world) -> None:  # type: ignore[no-untyped-def]
     rpc = ledger.settings.rpc_url
     grant_id = _issue(consent, world)
@@ -303,3 +309,56 @@ def test_build_takes_nothing_from_the_store_the_chain_does_not_vouch_for(ledger:
         _receipt(ledger, grant_id)
     with pytest.raises(NotFoundError):
         _receipt(ledger, formats.to_hex(formats.new_id()))
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def _cli_env(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDLEDGER_VAR", str(settings.var_dir))
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("GRIDLEDGER_NODE_PORT", str(settings.node_port))
+    monkeypatch.setenv("GRIDLEDGER_KEY_PASSWORD", "test-password")
+
+
+def _verify_alone(path: Any, rpc: str, tmp_path: Any, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``gridledger verify receipt`` in a process of its own that has nothing but the file and
+    the node's URL: no settings, no database, no keys (its var directory is empty)."""
+    empty = tmp_path / "nothing-here"
+    empty.mkdir(exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(empty), "GRIDLEDGER_VAR": str(empty)}
+    return subprocess.run(
+        [sys.executable, "-m", "ledger.cli", "verify", "receipt", str(path), "--rpc-url", rpc, *extra],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_cli_writes_a_receipt_and_verifies_it_with_nothing_but_the_node(
+    ledger: Ledger, consent: Consent, world, settings, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    grant_id = _issue(consent, world)
+    _cli_env(settings, monkeypatch)
+    path = tmp_path / "receipt.json"
+    written = CliRunner().invoke(main, ["grant", "receipt", grant_id, "-o", str(path)], catch_exceptions=False)
+    assert written.exit_code == 0, written.output
+    assert json.loads(path.read_text(encoding="utf-8"))["evidence"]["grantId"] == grant_id
+
+    rpc = ledger.settings.rpc_url
+    valid = _verify_alone(path, rpc, tmp_path)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert "VALID" in valid.stdout and "active" in valid.stdout
+    assert list((tmp_path / "nothing-here").iterdir()) == []  # no database, no keystore, nothing made
+
+    as_json = json.loads(_verify_alone(path, rpc, tmp_path, "--json").stdout)
+    assert as_json == {"verdict": "VALID", "grantId": grant_id, "status": "active", "findings": [], "notes": []}
+
+    consent.withdraw(grant_id)
+    stale = _verify_alone(path, rpc, tmp_path, "--json")
+    assert stale.returncode == 1
+    assert [f["code"] for f in json.loads(stale.stdout)["findings"]] == ["status-changed"]
+
+    path.write_text("not json", encoding="utf-8")
+    assert _verify_alone(path, rpc, tmp_path).returncode == 2
+    missing = CliRunner().invoke(main, ["grant", "receipt", formats.to_hex(formats.new_id())])
+    assert missing.exit_code == 1 and "NotFoundError" in missing.output
