@@ -770,3 +770,37 @@ def _now_status(grant: ChainGrant, now: int) -> GrantStatus:
     if grant.status == 3:
         return GrantStatus.REVOKED
     return window_at(grant.valid_from, grant.valid_until, now)
+
+
+# -- who may have one -------------------------------------------------------------------------------
+
+
+class ReceiptReader(StrEnum):
+    """Why an account may have a grant's receipt (:func:`reader_of`)."""
+
+    RESIDENT = "resident"  # the grant is theirs
+    DEPARTMENT = "department"  # an active officer of the grant's department
+    OFFICE = "office"  # an active admin of the office governing the department
+
+
+def reader_of(view: Any, grant_id: str, address: str) -> ReceiptReader:
+    """Who ``address`` is to grant ``grant_id``, from the chain's view (:class:`ledger.chainview.
+    ChainView`), never from a row. Raises :class:`NotFoundError` for anyone else, as for a grant
+    the chain does not know: a grant id cannot be probed."""
+    key = formats.parse_id(grant_id, field="grant_id", what="grant id")
+    grant = view.grant(key)
+    if grant is not None:
+        if grant.resident.lower() == address.lower():
+            return ReceiptReader.RESIDENT
+        member = view.member(address)
+        if member is not None and member.acts_as("department-officer") and member.org_id == grant.department:
+            return ReceiptReader.DEPARTMENT
+        department = view.organisation(grant.department)
+        if (
+            member is not None
+            and member.acts_as("office-admin")
+            and department is not None
+            and member.org_id == department.office
+        ):
+            return ReceiptReader.OFFICE
+    raise NotFoundError(f"no grant {key} whose receipt this account may have")

@@ -362,3 +362,21 @@ def test_the_cli_writes_a_receipt_and_verifies_it_with_nothing_but_the_node(
     assert _verify_alone(path, rpc, tmp_path).returncode == 2
     missing = CliRunner().invoke(main, ["grant", "receipt", formats.to_hex(formats.new_id())])
     assert missing.exit_code == 1 and "NotFoundError" in missing.output
+
+
+def test_only_the_resident_the_department_and_its_office_may_have_a_receipt(
+    ledger: Ledger, consent: Consent, world
+) -> None:  # type: ignore[no-untyped-def]
+    from ledger.receipts import ReceiptReader, reader_of
+
+    grant_id = _issue(consent, world)
+    view, of = ledger.view, ledger.address_of
+    assert reader_of(view, grant_id, of(world.resident)) == ReceiptReader.RESIDENT
+    assert reader_of(view, grant_id, of(world.officer)) == ReceiptReader.DEPARTMENT
+    assert reader_of(view, grant_id, of(world.admin)) == ReceiptReader.OFFICE
+    for label in (world.police_officer, world.other_admin, world.grid_worker, world.members[0], world.stranger,
+                  world.suspended):  # fmt: skip
+        with pytest.raises(NotFoundError):
+            reader_of(view, grant_id, of(label))
+    with pytest.raises(NotFoundError):
+        reader_of(view, formats.to_hex(formats.new_id()), of(world.resident))
