@@ -385,8 +385,7 @@ def _history(facts: Facts) -> list[dict[str, Any]]:
         if e.event == ReceiptEvent.REVOKED:
             row["party"] = {"role": str(Party.OFFICE), "office": facts.office.org_id, "account": e.by}
             row["reasonHash"] = e.reason_hash
-            if facts.reason is not None:
-                row["reason"] = facts.reason
+            row["reason"] = facts.reason  # None when not known, or not the one the chain's hash is of
         else:
             row["party"] = {"role": str(Party.RESIDENT), "account": grant.resident, "relayer": e.relayer}
         row["sentBy"] = e.sender
@@ -680,7 +679,7 @@ def verify(document: dict[str, Any], rpc_url: str) -> ReceiptVerdict:
             )
             continue
         events.append(event)
-        if event.event == ReceiptEvent.REVOKED and "reason" in row:
+        if event.event == ReceiptEvent.REVOKED and row.get("reason") is not None:
             if not isinstance(row["reason"], str) or formats.to_hex(keccak(text=row["reason"])) != event.reason_hash:
                 findings.append(Finding(ReceiptFinding.REASON_MISMATCH, {"index": i}))
             else:

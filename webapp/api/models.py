@@ -33,6 +33,7 @@ from werkzeug.exceptions import default_exceptions
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ledger import history
+from ledger import receipts as _receipts
 from ledger.access import BASES, MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION, LogState, ReadBasis
 from ledger.accesslog import FORMAT as LEAF_FORMAT
 from ledger.accesslog import Action as LeafAction
@@ -881,5 +882,150 @@ class Bundle(_Answer):
     checkpoint: Checkpoint
     entries: list[ProofEntry]
     withheld: list[WithheldProofEntry]
+    signer: Address
+    signature: str = Field(pattern=r"^0x[0-9a-f]{130}$")
+
+
+# -- consent receipts (ledger.receipts; docs/formats.md, 'Consent receipts') ----------------------
+
+class ReceiptAsOf(_Answer):
+    block: Count
+    block_hash: Hash
+    time: Seconds
+
+
+class ReceiptNames(_Answer):
+    zh: str
+    en: str
+
+
+class ReceiptOrg(_Answer):
+    id: Id
+    code: str = Field(description="The organisation's public code; empty when the store's code is not the id's.")
+    name: ReceiptNames
+
+
+class ReceiptController(_Answer):
+    """The PII controller: the department, and the office governing it."""
+
+    department: ReceiptOrg
+    office: ReceiptOrg
+
+
+class ReceiptPrincipal(_Answer):
+    address: Address = Field(description="The resident's account: no name, no id number.")
+
+
+class ReceiptPurpose(_Answer):
+    code: Count
+    name: str
+    dpv: str = Field(description="The closest DPV purpose (https://w3id.org/dpv#).")
+    text: str
+    primary_purpose: bool
+
+
+class ReceiptCategory(_Answer):
+    code: Count
+    name: CategorySlug
+    dpv: str = Field(description="The closest DPV personal-data concept (https://w3id.org/dpv/pd#).")
+    sensitive: bool = Field(description="Sensitive personal information under PIPL Art. 28.")
+    sensitive_because: Annotated[str, OneOf(_codes(_receipts.Sensitivity))] | None
+
+
+class ReceiptLegalBasis(_Answer):
+    code: Count
+    name: str
+    dpv: str
+    pipl: str = Field(description="The ground of PIPL Art. 13 para. 1.")
+
+
+class ReceiptValidity(_Answer):
+    start: Seconds = Field(alias="from", description="First second the grant is valid (inclusive).")
+    until: Seconds = Field(description="End of validity (exclusive).")
+
+
+class ResidentParty(_Answer):
+    role: Annotated[str, OneOf((str(_receipts.Party.RESIDENT),))]
+    account: Address
+    relayer: Address | None = Field(description="The grid worker who sent the resident's signature, if any.")
+
+
+class OfficeParty(_Answer):
+    role: Annotated[str, OneOf((str(_receipts.Party.OFFICE),))]
+    office: Id
+    account: Address
+
+
+class TimeParty(_Answer):
+    role: Annotated[str, OneOf((str(_receipts.Party.TIME),))]
+
+
+class ResidentEvent(_Answer):
+    """Issued or withdrawn: by the resident, directly or through a relayer."""
+
+    event: Annotated[str, OneOf((str(_receipts.ReceiptEvent.ISSUED), str(_receipts.ReceiptEvent.WITHDRAWN)))]
+    time: Seconds
+    party: ResidentParty
+    tx_hash: Hash
+    block: Count
+    sent_by: Address
+
+
+class RevokedEvent(_Answer):
+    """Revoked by the office, with the hash of its reason (and the reason, when known)."""
+
+    event: Annotated[str, OneOf((str(_receipts.ReceiptEvent.REVOKED),))]
+    time: Seconds
+    party: OfficeParty
+    tx_hash: Hash
+    block: Count
+    sent_by: Address
+    reason_hash: Hash
+    reason: str | None
+
+
+class ExpiredEvent(_Answer):
+    """Ended by time, at validUntil: no transaction."""
+
+    event: Annotated[str, OneOf((str(_receipts.ReceiptEvent.EXPIRED),))]
+    time: Seconds
+    party: TimeParty
+
+
+class ReceiptEvidence(_Answer):
+    chain_id: int
+    genesis_hash: Hash
+    consent_registry: Address
+    access_log_anchor: Address
+    grant_id: Id
+    terms_hash: Hash
+
+
+class ConsentReceipt(_Answer):
+    """A grant as a consent record (ISO/IEC TS 27560, Kantara Consent Receipt v1.1), signed
+    (EIP-191) by the installation's anchorer; `gridledger verify receipt FILE --rpc-url URL`
+    checks it against the chain alone (docs/formats.md, 'Consent receipts')."""
+
+    format: Annotated[str, OneOf((_receipts.FORMAT,))]
+    version: str
+    conforms_to: list[str]
+    receipt_id: str = Field(description="UUID v5 of the chain, the grant and the block it speaks as of.")
+    as_of: ReceiptAsOf
+    language: Annotated[str, OneOf(_receipts.LANGUAGES)]
+    jurisdiction: str
+    legal_framework: str
+    consent_timestamp: Seconds
+    collection_method: Annotated[str, OneOf(_codes(_receipts.CollectionMethod))]
+    pii_principal: ReceiptPrincipal
+    pii_controller: ReceiptController
+    purposes: list[ReceiptPurpose]
+    data_categories: list[ReceiptCategory]
+    sensitive: bool
+    legal_basis: ReceiptLegalBasis
+    validity: ReceiptValidity
+    status: Annotated[str, OneOf(GRANT_STATES)]
+    history: list[ResidentEvent | RevokedEvent | ExpiredEvent]
+    evidence: ReceiptEvidence
+    terms: ConsentTerms
     signer: Address
     signature: str = Field(pattern=r"^0x[0-9a-f]{130}$")

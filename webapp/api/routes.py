@@ -437,3 +437,19 @@ def audit_emergency() -> m.EmergencyList:
     pending = [e for e in audit_.unreviewed(ledger) if e.organisation in orgs]
     codes = audit_.org_codes(ledger)
     return m.EmergencyList(emergencies=[m.Emergency.of(e.seq, e.leaf, e.justification, codes) for e in pending])
+
+
+# -- consent receipts -------------------------------------------------------------------------------
+
+
+@operation("grant_receipt")
+def grant_receipt(params: m.GrantPath) -> Any:
+    """The grant's signed consent receipt, for its resident, its department and its office only
+    (decided from the chain's view: :func:`ledger.receipts.reader_of`)."""
+    from ledger.receipts import build, reader_of
+
+    ledger = services().ledger
+    reader_of(ledger.view, params.grant_id, caller().address)  # anyone else: 404, as for no grant
+    language = "en" if _language() == content.ENGLISH else "zh-CN"
+    document = build(ledger, params.grant_id, signer=ledger.account(ledger.settings.anchorer), language=language)
+    return m.ConsentReceipt.model_validate(document)

@@ -173,6 +173,18 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
 )}  # fmt: skip
 
 #: operationId -> summary; translated on the explorer page.
+# -- consent receipts (ledger.receipts) -----------------------------------------------------------
+OPERATIONS["grant_receipt"] = Operation(
+    "grant_receipt", "get", "/grants/{grantId}/receipt", "Department", N_("A grant's consent receipt"),
+    "The grant as a consent record in the shape of ISO/IEC TS 27560 and the Kantara Consent Receipt v1.1: "
+    "jurisdiction, controller, purposes and data categories with DPV codes, legal basis, validity, the status "
+    "history with the party who acted and each transaction, the full terms, signed by the installation's anchorer. "
+    "`gridledger verify receipt FILE --rpc-url URL` checks it against the chain alone. For the department holding "
+    "the grant, its resident, and the office governing the department; anyone else's answers 404, as does a grant "
+    "not on chain yet.", DEPARTMENT + RESIDENT + ADMIN, m.ConsentReceipt,
+    answered="The signed receipt", params=m.GrantPath, errors=(400, 404),
+)
+
 SUMMARIES = {name: op.summary for name, op in OPERATIONS.items()}
 
 # -- the document --------------------------------------------------------------------------------

@@ -394,3 +394,16 @@ def history() -> Any:
 
 def _category(slug: str) -> str:
     return name_of(CATEGORY_NAMES, slug)
+
+
+# -- consent receipts ---------------------------------------------------------------------------
+
+
+@bp.get("/grants/<grant_id>/receipt.json")
+def grant_receipt(grant_id: str) -> Any:
+    """A grant to my department as a consent record: what the department can show it holds."""
+    from ledger.receipts import ReceiptReader
+
+    from ..receipts import receipt_download
+
+    return receipt_download(grant_id, _actor().address, ReceiptReader.DEPARTMENT, back=url_for("department.grants"))

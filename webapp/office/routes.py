@@ -1079,3 +1079,16 @@ def clear_throttle() -> Any:
     queries.clear_login_throttle(Lane(kind), key)
     flash(_("Cleared: %(who)s may try again at once.", who=key))
     return redirect(url_for("office.throttles"))
+
+
+# -- consent receipts ---------------------------------------------------------------------------
+
+
+@bp.get("/grants/<grant_id>/receipt.json")
+def grant_receipt(grant_id: str) -> Any:
+    """A grant to one of my office's departments as a consent record."""
+    from ledger.receipts import ReceiptReader
+
+    from ..receipts import receipt_download
+
+    return receipt_download(grant_id, actor().address, ReceiptReader.OFFICE, back=url_for("office.grants"))

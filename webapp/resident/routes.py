@@ -740,3 +740,16 @@ def printable() -> Any:
         checkpoint=history.checkpoint,
         printed_at=datetime.now(CHINA).strftime("%Y-%m-%d %H:%M"),
     )
+
+
+# -- consent receipts ---------------------------------------------------------------------------
+
+
+@bp.get("/grants/<grant_id>/receipt.json")
+def grant_receipt(grant_id: str) -> Any:
+    """My permission as a consent record I can keep and have checked against the chain."""
+    from ledger.receipts import ReceiptReader
+
+    from ..receipts import receipt_download
+
+    return receipt_download(grant_id, _actor().address, ReceiptReader.RESIDENT, back=url_for("resident.grants"))
