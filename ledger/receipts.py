@@ -690,7 +690,10 @@ def verify(document: dict[str, Any], rpc_url: str) -> ReceiptVerdict:
     if grant.status in (2, 3):
         changed = ReceiptEvent.WITHDRAWN if grant.status == 2 else ReceiptEvent.REVOKED
         if changed not in {e.event for e in events}:
-            if grant.status_at > block[2]:
+            after = grant.status_at > block[2]
+            if grant.status_at == block[2]:  # the same second: was it in a later block than asOf?
+                after = chain.search(grant_id, changed, block[0] + 1, min(head[0], block[0] + MAX_SCAN)) is not None
+            if after:
                 findings.append(Finding(ReceiptFinding.STATUS_CHANGED, {
                     "receipt": document.get("status"), "chain": str(verdict.status), "at": grant.status_at,
                 }))  # fmt: skip

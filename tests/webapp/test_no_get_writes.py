@@ -126,6 +126,7 @@ def fillings(name: str, ids: Ids) -> list[str]:
     found = {
         "record_id": [ids.record, ids.other_record, UNKNOWN_ID, "not-an-id"],
         "grant_id": [ids.grant, UNKNOWN_ID, "not-an-id"],
+        "grantId": [ids.grant, UNKNOWN_ID, "not-an-id"],  # the API's name for it
         "seq": [str(ids.read), str(ids.emergency), str(ids.unanchored), "999999", "99999999999999999999999"],
         "code": [World.committee, World.department, World.office, World.other_committee, "no-such-organisation"],
         "address": [ids.resident, ids.member, ids.other_resident, UNKNOWN_ADDRESS, "not-an-address"],
