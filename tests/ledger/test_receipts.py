@@ -380,3 +380,24 @@ def test_only_the_resident_the_department_and_its_office_may_have_a_receipt(
             reader_of(view, grant_id, of(label))
     with pytest.raises(NotFoundError):
         reader_of(view, formats.to_hex(formats.new_id()), of(world.resident))
+
+
+def test_a_receipt_of_the_wrong_shape_is_a_finding_never_a_crash(ledger: Ledger, consent: Consent, world) -> None:  # type: ignore[no-untyped-def]
+    rpc = ledger.settings.rpc_url
+    receipt = _receipt(ledger, _issue(consent, world))
+    shapes: list[tuple[tuple[Any, ...], Any]] = [
+        (("purposes",), "x"), (("dataCategories",), [None]), (("terms", "purpose"), "x"), (("terms",), {}),
+        (("piiController", "department", "code"), 5), (("piiController", "office", "name"), None),
+        (("history", 0, "txHash"), 5), (("history", 0, "event"), "born"), (("history",), []),
+        (("asOf", "block"), -1), (("asOf", "block"), 10**30), (("evidence", "chainId"), "x"),
+        (("evidence", "grantId"), "0x12"), (("evidence", "consentRegistry"), "0x" + "00" * 20),
+        (("signature",), "0x"), (("validity",), None), (("language",), 7),
+    ]  # fmt: skip
+    for path, value in shapes:
+        broken = copy.deepcopy(receipt)
+        target = broken
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        verdict = verify(broken, rpc)
+        assert not verdict.ok and verdict.findings, path
