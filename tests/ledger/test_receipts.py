@@ -401,3 +401,18 @@ def test_a_receipt_of_the_wrong_shape_is_a_finding_never_a_crash(ledger: Ledger,
         target[path[-1]] = value
         verdict = verify(broken, rpc)
         assert not verdict.ok and verdict.findings, path
+
+
+def test_a_withdrawal_in_the_same_second_as_the_receipt_is_told_apart_by_its_block(
+    ledger: Ledger, consent: Consent, world
+) -> None:  # type: ignore[no-untyped-def]
+    """Regression: on 0.2 s blocks a receipt and the withdrawal after it shared a second, and the
+    withdrawal was reported as left out of the receipt rather than made after it."""
+    grant_id = _issue(consent, world)
+    before = _receipt(ledger, grant_id)
+    same_second = before["asOf"]["time"]
+    ledger.w3.provider.make_request("evm_setNextBlockTimestamp", [same_second])  # type: ignore[arg-type]
+    tx = consent.withdraw(grant_id)
+    block = ledger.w3.eth.get_block(ledger.w3.eth.get_transaction_receipt(tx)["blockNumber"])  # type: ignore[arg-type]
+    assert block["timestamp"] == same_second and block["number"] > before["asOf"]["block"]
+    assert verify(before, ledger.settings.rpc_url).codes() == [ReceiptFinding.STATUS_CHANGED]
