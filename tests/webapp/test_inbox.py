@@ -290,3 +290,29 @@ def test_a_deferred_read_is_a_message_only_from_its_disclosure_date(
     assert count(after) == 1
     inbox = page(client, "/resident/inbox")
     assert items(inbox) == [(f"access:{seq}", "data-read", "yes")] and "Police A" in inbox
+
+
+def test_the_inbox_pages_older_messages_and_marks_only_what_a_page_showed(
+    client: FlaskClient, auth: Auth, svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("webapp.resident.routes.INBOX_PAGE", 2)
+    rid = add_record(svc)
+    grant(svc, int(time.time()) + YEAR)
+    seqs = [svc.access.read(rid, accessor=World.officer).seq for _ in range(3)]
+    auth.login_as("resident")
+    first = page(client, "/resident/inbox")
+    assert [k for k, _kind, _u in items(first)] == [f"access:{seqs[2]}", f"access:{seqs[1]}"]
+    assert re.findall(r'name="key" value="([^"]+)"', first) == [f"access:{seqs[2]}", f"access:{seqs[1]}"]
+    assert 'href="/resident/inbox?start=2" id="inbox-older"' in first and count(first) == 3
+    assert seen(auth, [f"access:{seqs[2]}", f"access:{seqs[1]}"]).status_code == 302  # type: ignore[attr-defined]
+    older = page(client, "/resident/inbox?start=2")
+    assert items(older) == [(f"access:{seqs[0]}", "data-read", "yes")] and count(older) == 1
+    assert 'id="inbox-newest"' in older and 'id="inbox-older"' not in older
+    assert items(page(client, "/resident/inbox?start=99")) == items(page(client, "/resident/inbox"))  # out of range
+
+
+def test_the_count_is_in_the_header_of_an_error_page_too(client: FlaskClient, auth: Auth, svc: Services) -> None:
+    a_read(svc)
+    auth.login_as("resident")
+    missing = client.get("/resident/history/999999/proof.json")
+    assert missing.status_code == 404 and count(missing.get_data(as_text=True)) == 1
