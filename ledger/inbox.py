@@ -66,7 +66,7 @@ class ItemKind(StrEnum):
     words each one. In the API: never respell."""
 
     #: someone used the resident's data; params: seq, number, organisation, category, basis,
-    #: purpose, grant, day (China date)
+    #: purpose, grant, day (China date), time (the leaf's, milliseconds)
     DATA_READ = "data-read"
     #: someone asked to and was refused; params as for DATA_READ, and reason (a Refusal)
     READ_REFUSED = "read-refused"
@@ -175,7 +175,7 @@ def history_items(ctx: Context) -> Iterable[Item]:
         params: dict[str, Any] = {
             "seq": entry.seq, "number": entry.resident_seq + 1, "organisation": leaf.get("organisation"),
             "category": leaf.get("category"), "basis": leaf.get("basis"), "purpose": leaf.get("purpose"),
-            "grant": leaf.get("grantId"), "day": _day_of(int(leaf.get("time") or 0)),
+            "grant": leaf.get("grantId"), "day": _day_of(int(leaf.get("time") or 0)), "time": leaf.get("time"),
         }  # fmt: skip
         if leaf.get("action") == "review":
             kind = ItemKind.READ_REVIEWED

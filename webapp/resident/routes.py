@@ -45,16 +45,7 @@ from ledger.merkle import leaf_hash, verify_inclusion
 from .. import content
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, org_name, short_address
-from ..presentation import (
-    RESIDENT,
-    decision_name,
-    grant_note,
-    history_finding,
-    inbox_sentence,
-    invalid,
-    refusal_name,
-    say_day,
-)
+from ..presentation import RESIDENT, decision_name, grant_note, history_finding, inbox_sentence, invalid, refusal_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -771,7 +762,7 @@ class InboxEntry:
     sentence: str
     href: str
     unread: bool
-    day: str  # the day it arrived (China time), for the list
+    at: str = ""  # for a use of the data: the time of day it happened (China time), beside its sentence
 
 
 def _inbox_href(item: InboxItem) -> str:
@@ -784,15 +775,17 @@ def _inbox_href(item: InboxItem) -> str:
 def _inbox_entries(items: list[InboxItem], names: Names) -> list[InboxEntry]:
     return [
         InboxEntry(
-            key=item.key,
-            kind=item.kind,
-            sentence=inbox_sentence(item, names.org),
-            href=_inbox_href(item),
-            unread=item.unread,
-            day=say_day(datetime.fromtimestamp(item.time / 1000, UTC).astimezone(CHINA).date().isoformat()),
+            item.key, item.kind, inbox_sentence(item, names.org), _inbox_href(item), item.unread,
+            at=_local_time(item.params.get("time")) if item.link.kind == LinkKind.HISTORY_ENTRY else "",
         )  # fmt: skip
         for item in items
     ]
+
+
+def _local_time(ms: Any) -> str:
+    if not isinstance(ms, int):
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(CHINA).strftime("%H:%M")
 
 
 def header_unread() -> int | None:

@@ -15,6 +15,8 @@
     .then(function (data) {
       if (!data) return;
       form.hidden = true;
+      var all = document.getElementById("inbox-read-all-form");
+      if (all && data.unread === 0) all.hidden = true;
       var count = document.getElementById("inbox-count");
       if (count && typeof data.unread === "number") {
         if (data.unread > 0) count.firstChild.nodeValue = String(data.unread);
