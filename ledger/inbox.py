@@ -1,7 +1,8 @@
 """A resident's inbox: what they should know about, derived from what the ledger already holds.
 
-Nothing of an item is stored. Each *source* is one small function that derives the items of
-its kind, on request, from the data the resident's other pages already trust:
+Nothing of an item is stored. Each *source* (:class:`Source`) is a small function that derives
+the items of its kind, on request, from the data the resident's other pages already trust, and
+the query of the same items' keys for the header's count:
 
 * reads of the resident's data (and refused attempts, and the office's reviews of an
   emergency read): the entries of :func:`ledger.history.resident_history`, the same source
