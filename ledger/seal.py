@@ -85,6 +85,9 @@ SEALED: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "log_gaps": lambda r: (r.start_seq, r.end_seq, r.restore_id, r.checkpoint_index, r.checkpoint_tx),
 }
 
+# The resident's inbox (ledger.inbox): a read mark, bound to its resident and its item.
+SEALED["inbox_seen"] = lambda r: (r.resident, r.item_key, r.seen_at)
+
 
 def row_seal(sealer: Sealer, table: str, row: Any) -> bytes:
     """The seal of ``row`` of ``table`` (one of :data:`SEALED`)."""

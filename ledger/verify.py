@@ -80,6 +80,7 @@ from .store.models import (
     ChainEvent,
     EmergencyReview,
     GrantTerms,
+    InboxSeen,
     IndexCursor,
     LogCheckpoint,
     LogGap,
@@ -1158,6 +1159,10 @@ _SEALED_MODELS: dict[str, Any] = {
 }  # fmt: skip
 _SEALED_KEYS = {"accounts": "address", "org_profiles": "org_id", "web_users": "username", "api_tokens": "id",
                 "verify_runs": "id", "restores": "id", "log_gaps": "start_seq"}  # fmt: skip
+
+# The resident's inbox: read marks (ledger.inbox).
+_SEALED_MODELS["inbox_seen"] = InboxSeen
+_SEALED_KEYS["inbox_seen"] = "item_key"
 
 
 def _check_seals(ctx: _Context) -> None:

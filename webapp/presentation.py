@@ -13,14 +13,17 @@ enums, so a new code without words fails).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from flask import Flask
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel.speaklater import LazyString
 
-from ledger.access import LogState, ReadBasis
+from ledger.access import CHINA, LogState, ReadBasis
 from ledger.accesslog import Action, Outcome
 from ledger.audit import Decision, Finding, FindingKind, Severity
 from ledger.errors import (
@@ -39,11 +42,13 @@ from ledger.errors import (
 from ledger.grants import ENDED, IN_FORCE, GrantStatus
 from ledger.history import Finding as HistoryFinding
 from ledger.history import HistoryFindingKind
+from ledger.inbox import Item as InboxItem
+from ledger.inbox import ItemKind
 from ledger.membership import Status as MemberStatus
 from ledger.membership import name_of as code_of
 from ledger.verify import Problem
 
-from .i18n import CATEGORY_NAMES, format_ms, lazy_gettext, name_of
+from .i18n import CATEGORY_NAMES, PURPOSE_NAMES, format_ms, lazy_gettext, name_of
 
 
 class Audience(StrEnum):
@@ -628,3 +633,66 @@ def init_app(app: Flask) -> None:
         history_finding=history_finding,
         invalid_words=invalid,
     )
+
+
+# -- the resident's inbox (ledger.inbox) --------------------------------------------------------
+
+
+def say_day(iso: str | None, today: date | None = None) -> str:
+    """A day as a resident says it: "10 月 3 日" / "3 October", with the year when it is not
+    this year's."""
+    try:
+        day = date.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso or "")
+    this_year = (today or datetime.now(CHINA).date()).year == day.year
+    locale = get_locale()
+    if locale is not None and locale.language == "zh":
+        return f"{day.month} 月 {day.day} 日" if this_year else f"{day.year} 年 {day.month} 月 {day.day} 日"
+    return f"{day.day} {_MONTHS[day.month - 1]}" if this_year else f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")  # fmt: skip
+
+
+def _say_list(names: list[str]) -> str:
+    locale = get_locale()
+    if locale is not None and locale.language == "zh":
+        return "、".join(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return _("%(first)s and %(last)s", first=", ".join(names[:-1]), last=names[-1])
+
+
+def inbox_sentence(item: InboxItem, org: Callable[[str | None], str], today: date | None = None) -> str:
+    """An inbox item in one plain sentence, in the resident's words. ``org`` names an
+    organisation from its id."""
+    p = item.params
+    day = say_day(p.get("day"), today)
+    who = org(p.get("organisation"))
+    category = name_of(CATEGORY_NAMES, p.get("category")) if p.get("category") else _("personal")
+    if item.kind == ItemKind.DATA_READ:
+        if p.get("basis") == ReadBasis.GRANT:
+            return _("%(organisation)s looked at your %(category)s record on %(day)s, with your permission.",
+                     organisation=who, category=category, day=day)  # fmt: skip
+        if p.get("basis") == ReadBasis.EMERGENCY:
+            return _("%(organisation)s looked at your %(category)s record on %(day)s in an emergency, without your "
+                     "permission. The subdistrict office checks every such use.",
+                     organisation=who, category=category, day=day)  # fmt: skip
+        return _("%(organisation)s looked at your %(category)s record on %(day)s, as part of its duty to look after "
+                 "your records.", organisation=who, category=category, day=day)  # fmt: skip
+    if item.kind == ItemKind.READ_REFUSED:
+        return _("%(organisation)s asked to see your %(category)s record on %(day)s and was refused: they saw "
+                 "nothing.", organisation=who, category=category, day=day)  # fmt: skip
+    if item.kind == ItemKind.READ_REVIEWED:
+        if p.get("decision") == Decision.FLAG:
+            return _("On %(day)s %(organisation)s checked an emergency use of your data and is following it up.",
+                     organisation=who, day=day)  # fmt: skip
+        return _("On %(day)s %(organisation)s checked an emergency use of your data and found it justified.",
+                 organisation=who, day=day)  # fmt: skip
+    # GRANT_ENDING
+    categories = _say_list([name_of(CATEGORY_NAMES, c) for c in p.get("categories") or []])
+    return _("Your permission for %(department)s to use your %(categories)s records for %(purpose)s ends soon: "
+             "%(day)s is its last day.", department=org(p.get("department")), categories=categories,
+             purpose=name_of(PURPOSE_NAMES, p.get("purpose")), day=say_day(p.get("lastDay"), today))  # fmt: skip

@@ -11,6 +11,7 @@ from ledger.access import Access
 from ledger.accesslog import AccessLog
 from ledger.consent import Consent
 from ledger.context import Ledger
+from ledger.inbox import Inbox
 from ledger.organisations import Organisations
 from ledger.records import Records
 from ledger.settings import Settings
@@ -54,6 +55,13 @@ class Services:
     def orgs(self) -> Organisations:
         return Organisations(self.ledger, timeout=WRITE_TIMEOUT)
 
+    # -- the resident's inbox (issue 13) --------------------------------------------------
+
+    @cached_property
+    def inbox(self) -> Inbox:
+        """On the app's clock (``CLOCK``: tests move it), read in the request."""
+        return Inbox(self.ledger, log=self.log, now=_app_now_ms)
+
     def close(self) -> None:
         with self._lock:
             if self._ledger is not None:
@@ -64,3 +72,9 @@ class Services:
 def services() -> Services:
     found: Services = current_app.extensions["gridledger"]
     return found
+
+
+def _app_now_ms() -> int:
+    from .throttle import now
+
+    return int(now().timestamp() * 1000)

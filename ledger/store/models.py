@@ -546,3 +546,20 @@ class LogGap(Base):
     checkpoint_index: Mapped[int] = mapped_column(BigInteger)
     checkpoint_tx: Mapped[str] = mapped_column(String(66))
     seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["log_gaps"]
+
+
+# -- the resident's inbox (issue 13: notifications) ------------------------------------------------
+
+
+class InboxSeen(Base):
+    """An item of a resident's inbox the resident has seen (:mod:`ledger.inbox`). The items
+    themselves are derived from the log and the chain, never stored; this says only which of
+    them the resident has read. Sealed: a row written behind the installation's back does not
+    count, so an edit cannot make a new item look read."""
+
+    __tablename__ = "inbox_seen"
+
+    resident: Mapped[str] = mapped_column(String(42), primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(80), primary_key=True)  # ledger.inbox.Item.key
+    seen_at: Mapped[int] = mapped_column(BigInteger)  # milliseconds since the epoch, UTC
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["inbox_seen"]

@@ -151,3 +151,35 @@ def test_integrity_problems_are_named_apart_and_in_official_chinese(words: Any) 
     assert words("zh", lambda: presentation.problem_name(Problem.LEAF_MISSING)) == "访问日志条目缺失"
     advice = words("zh", lambda: presentation.problem_advice(Problem.CONTENT_EDITED))
     assert "备份" in advice and "gridledger verify all" in advice
+
+
+# -- the resident's inbox (ledger.inbox) ------------------------------------------------------------
+
+
+def _inbox_items() -> Iterator[Any]:
+    from ledger.inbox import Item, ItemKind, Link, LinkKind
+
+    params = {"organisation": "0xdept", "department": "0xdept", "category": "health", "categories": ["health", "elderly_care"],
+              "purpose": 2, "day": "2026-10-03", "lastDay": "2027-06-30", "decision": "approve", "reason": "no-active-grant"}  # fmt: skip
+    for kind in ItemKind:
+        for basis in ("grant", "duty", "emergency"), ("flag",):
+            for value in basis:
+                extra = {"basis": value} if value != "flag" else {"decision": "flag"}
+                yield pytest.param(Item(kind, f"{kind}:1", 0, {**params, **extra}, Link(LinkKind.GRANT, "1")),
+                                   id=f"{kind}-{value}")  # fmt: skip
+
+
+@pytest.mark.parametrize("item", list(_inbox_items()))
+def test_every_inbox_item_is_one_sentence_in_both_languages(words: Any, item: Any) -> None:
+    from datetime import date
+
+    name = {"0xdept": "民政科"}.get
+    english = words("en", lambda: presentation.inbox_sentence(item, name, date(2026, 12, 3)))
+    chinese = words("zh", lambda: presentation.inbox_sentence(item, name, date(2026, 12, 3)))
+    assert english.endswith(".") and "%(" not in english and "民政科" in english
+    assert CJK.search(chinese) and chinese.endswith("。") and "%(" not in chinese and "月" in chinese
+    if item.kind == "data-read" and item.params.get("basis") == "grant":
+        assert chinese == "民政科 10 月 3 日查看了您的健康记录（依据您的授权）。"
+        assert english == "民政科 looked at your Health record on 3 October, with your permission."
+    if item.kind == "grant-ending":
+        assert "2027 年 6 月 30 日" in chinese and "30 June 2027" in english and "健康、养老服务" in chinese

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -38,12 +38,14 @@ from ledger.history import (
     proof_document,
     resident_history,
 )
+from ledger.inbox import Item as InboxItem
+from ledger.inbox import LinkKind
 from ledger.merkle import leaf_hash, verify_inclusion
 
 from .. import content
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, org_name, short_address
-from ..presentation import RESIDENT, decision_name, grant_note, history_finding, invalid, refusal_name
+from ..presentation import RESIDENT, decision_name, grant_note, history_finding, inbox_sentence, invalid, refusal_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -753,3 +755,120 @@ def grant_receipt(grant_id: str) -> Any:
     from ..receipts import receipt_download
 
     return receipt_download(grant_id, _actor().address, ReceiptReader.RESIDENT, back=url_for("resident.grants"))
+
+
+# -- the inbox (issue 13: notifications) --------------------------------------------------------
+#
+# Items are derived by the library (ledger.inbox) from the verified history and the chain's
+# grants; what is stored is which of them the resident has read. Showing the inbox writes
+# nothing (no GET writes): the page's script posts the keys it showed (``/inbox/seen``), and
+# "Mark all as read" is a plain form. Only the logged-in resident marks their own inbox (the
+# library checks it on chain), so a grid worker helping them never does.
+
+INBOX_PAGE = 30  # items on one page of the inbox
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    key: str
+    kind: str
+    sentence: str
+    href: str
+    unread: bool
+    at: str = ""  # for a use of the data: the time of day it happened (China time), beside its sentence
+
+
+def _inbox_href(item: InboxItem) -> str:
+    if item.link.kind == LinkKind.HISTORY_ENTRY:
+        seq = int(item.link.ref)  # the page of the history that starts at this entry
+        return url_for("resident.history", before=seq + 1, _anchor=f"entry-{seq}")
+    return url_for("resident.grants", _anchor=f"grant-{item.link.ref}")
+
+
+def _inbox_entries(items: list[InboxItem], names: Names) -> list[InboxEntry]:
+    return [
+        InboxEntry(
+            item.key, item.kind, inbox_sentence(item, names.org), _inbox_href(item), item.unread,
+            at=_local_time(item.params.get("time")) if item.link.kind == LinkKind.HISTORY_ENTRY else "",
+        )  # fmt: skip
+        for item in items
+    ]
+
+
+def _local_time(ms: Any) -> str:
+    if not isinstance(ms, int):
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(CHINA).strftime("%H:%M")
+
+
+def header_unread() -> int | None:
+    """The unread count for the page header: a logged-in, active resident's only (one
+    query, once per request); None for everyone else and when it cannot be asked."""
+    if "inbox_unread" in g:
+        return g.inbox_unread  # type: ignore[no-any-return]
+    count = None
+    try:
+        actor = current_actor()
+        if actor is not None and actor.acts_as("resident"):
+            count = services().inbox.unread_count(actor.address)
+    except LedgerError:
+        count = None  # the page still renders; the count comes back with the chain
+    g.inbox_unread = count
+    return count
+
+
+@bp.app_context_processor
+def _inbox_header() -> dict[str, Any]:
+    return {"inbox_unread": header_unread}
+
+
+@bp.get("/inbox")
+def inbox() -> Any:
+    actor = _actor()
+    listing = services().inbox.items(actor.address)
+    start = request.args.get("start", default=0, type=int)
+    if not 0 <= start < max(len(listing.items), 1):
+        start = 0
+    shown = listing.items[start : start + INBOX_PAGE]
+    older = url_for("resident.inbox", start=start + INBOX_PAGE) if start + INBOX_PAGE < len(listing.items) else None
+    newer = url_for("resident.inbox") if start else None
+    return render_template(
+        "resident/inbox.html",
+        entries=_inbox_entries(shown, _names()),
+        unread=listing.unread,
+        seen_keys=[item.key for item in shown if item.unread],
+        findings=[history_finding(f) for f in listing.findings],
+        older=older,
+        newer=newer,
+    )
+
+
+def _inbox_done(message: str | None) -> Any:
+    """After marking: the new count for the page's script, else back to the inbox."""
+    if request.accept_mimetypes.best == "application/json":
+        g.pop("inbox_unread", None)
+        return jsonify({"unread": header_unread()})
+    if message:
+        flash(message, "success")
+    return redirect(url_for("resident.inbox"))
+
+
+@bp.post("/inbox/seen")
+def inbox_seen() -> Any:
+    """Marks read the items the inbox page showed (its script posts their keys)."""
+    actor = _actor()
+    keys = request.form.getlist("key")
+    if not keys or len(keys) > INBOX_PAGE:
+        abort(400)
+    try:
+        services().inbox.mark_read(actor.address, keys, by=actor.address)
+    except InputError:
+        abort(400)  # an item that is not (or no longer) the resident's: nothing is marked
+    return _inbox_done(None)
+
+
+@bp.post("/inbox/read-all")
+def inbox_read_all() -> Any:
+    actor = _actor()
+    services().inbox.mark_all_read(actor.address, by=actor.address)
+    return _inbox_done(_("Everything in your messages is marked as read."))
