@@ -13,6 +13,7 @@ from ledger.consent import Consent
 from ledger.context import Ledger
 from ledger.organisations import Organisations
 from ledger.records import Records
+from ledger.rights import Rights
 from ledger.settings import Settings
 
 #: Seconds a web request waits for its transaction to be mined and indexed.
@@ -53,6 +54,11 @@ class Services:
     @cached_property
     def orgs(self) -> Organisations:
         return Organisations(self.ledger, timeout=WRITE_TIMEOUT)
+
+    # residents' rights requests (ledger.rights)
+    @cached_property
+    def rights(self) -> Rights:
+        return Rights(self.ledger, records=self.records)
 
     def close(self) -> None:
         with self._lock:
