@@ -239,3 +239,47 @@ def test_only_committee_and_office_reach_their_request_pages(
     auth.login_as(username)
     assert client.get("/committee/corrections").status_code == 403
     assert client.get("/office/requests").status_code == 403
+
+
+# -- the API ---------------------------------------------------------------------------------------
+
+
+def test_an_office_system_lists_and_gets_its_requests_and_a_resident_their_own(
+    app, svc: Services, manual: ManualClock, ledger  # type: ignore[no-untyped-def]
+) -> None:
+    from webapp.users import create_token
+
+    from .test_api import API, Api
+
+    rid = add_record(svc)
+    asked = svc.rights.ask_deletion(rid, comment="搬走了", actor=World.resident)
+    objected = svc.rights.object_to(svc.access.read(rid, accessor=World.admin).seq, actor=World.resident)
+    manual.advance(16 * 86_400)
+    svc.rights.answer(objected.request_id, "not-upheld", "审计所需 an audit read", actor=World.admin)
+    api = Api(app.test_client())
+    office = create_token(ledger, World.admin, "office system").token
+    other = create_token(ledger, World.other_admin, "office b").token
+    resident = create_token(ledger, World.resident, "resident's app").token
+    officer = create_token(ledger, World.officer, "health system").token
+
+    listed = api("get", f"{API}/audit/rights-requests", office)
+    assert listed.status == 200
+    by_id = {r["requestId"]: r for r in listed.body["requests"]}
+    assert set(by_id) == {asked.request_id, objected.request_id}
+    assert by_id[asked.request_id]["overdue"] is True and by_id[asked.request_id]["status"] == "open"
+    assert by_id[objected.request_id]["outcome"] == "not-upheld" and by_id[objected.request_id]["overdue"] is False
+    overdue = api("get", f"{API}/audit/rights-requests?overdue=true&status=open", office)
+    assert [r["requestId"] for r in overdue.body["requests"]] == [asked.request_id]
+    assert [r["requestId"] for r in api("get", f"{API}/audit/rights-requests?kind=objection", office).body["requests"]] == [
+        objected.request_id
+    ]
+    one = api("get", f"{API}/audit/rights-requests/{asked.request_id}", office)
+    assert one.status == 200 and one.body["comment"] == "搬走了" and one.body["dueAt"] == asked.due_at
+    assert api("get", f"{API}/audit/rights-requests/{asked.request_id}", other).status == 404  # another office
+    assert api("get", f"{API}/audit/rights-requests", other).body["requests"] == []
+    assert api("get", f"{API}/audit/rights-requests?status=maybe", office).status == 400
+    assert api("get", f"{API}/audit/rights-requests", officer).status == 403
+    mine = api("get", f"{API}/resident/rights-requests", resident)
+    assert {r["requestId"] for r in mine.body["requests"]} == {asked.request_id, objected.request_id}
+    history = api("get", f"{API}/resident/accesses", resident)  # the decision's entry fits the document
+    assert history.status == 200 and "not-upheld" in {e["leaf"]["decision"] for e in history.body["entries"] if e["leaf"]}
