@@ -315,3 +315,21 @@ def test_verify_finds_a_decision_row_edited_in_the_database(
                         .values(status="open", decision_seq=None))  # fmt: skip
     missing = [f for f in verify(ledger, ("log",)).findings if f.code == Problem.DECISION_MISSING]
     assert [f.seq for f in missing] == [refused.decision_seq]
+
+
+def test_the_demo_asks_a_few_of_each_kind_some_overdue_some_decided(ledger: Ledger) -> None:
+    from ledger.demo import build_demo
+    from tests.webapp.conftest import CHEAP_HASHER
+
+    build_demo(ledger, residents=24, hasher=CHEAP_HASHER)
+    rights = Rights(ledger)
+    with ledger.store.session() as session:
+        ids = [r.request_id for r in session.query(RightsRequest)]
+    found = [rights.get(i) for i in ids]
+    assert {r.kind for r in found} == set(RequestKind)
+    assert any(r.overdue for r in found) and any(r.outcome is not None for r in found)
+    assert {r.outcome for r in found} >= {RequestOutcome.DECLINED, RequestOutcome.REFUSED, RequestOutcome.ERASED,
+                                          RequestOutcome.UPHELD, RequestOutcome.NOT_UPHELD}  # fmt: skip
+    assert not verify(ledger, ("log", "seals")).findings
+    again = build_demo(ledger, residents=24, hasher=CHEAP_HASHER)
+    assert again.created == [], again.created
