@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from sqlalchemy import update
@@ -15,6 +16,7 @@ from sqlalchemy import update
 from ledger.access import Access
 from ledger.audit import run as run_audit
 from ledger.categories import Category
+from ledger.cli import main
 from ledger.context import Ledger
 from ledger.errors import Conflict, InputError, Invalid, LedgerError, NotFoundError, RequestConflict
 from ledger.history import resident_history
@@ -36,6 +38,7 @@ from ledger.settings import Settings
 from ledger.store.models import RightsRequest
 from ledger.verify import Problem, verify
 from tests.clock import ManualClock
+from tests.ledger.test_cli import run  # noqa: F401 - the command line, run in-process
 
 HEALTH = {"blood_type": "O", "chronic_conditions": ["高血压 hypertension"], "allergies": [], "family_doctor": "李医生"}
 OTHER_RESIDENT = "cmte-a-resident-2"
@@ -333,3 +336,28 @@ def test_the_demo_asks_a_few_of_each_kind_some_overdue_some_decided(ledger: Ledg
     assert not verify(ledger, ("log", "seals")).findings
     again = build_demo(ledger, residents=24, hasher=CHEAP_HASHER)
     assert again.created == [], again.created
+
+
+def test_the_rights_commands_ask_list_show_draft_settle_and_decide(run, world, records: Records, record_id: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import re
+
+    asked = run("rights", "ask", "correction", record_id, "--field", "family_doctor", "--value", "王医生",
+                "--comment", "换了医生", "--as", world.resident)  # fmt: skip
+    assert asked.exit_code == 0, asked.output
+    correction = re.search(r"(0x[0-9a-f]{64}): correction asked, due", asked.output).group(1)  # type: ignore[union-attr]
+    deletion = re.search(r"(0x[0-9a-f]{64})", run("rights", "ask", "deletion", record_id, "--as", world.grid_worker)
+                         .output).group(1)  # type: ignore[union-attr]  # fmt: skip
+    listed = run("rights", "list", "--open")
+    assert listed.exit_code == 0 and correction in listed.output and deletion in listed.output
+    assert "2 request(s)" in listed.output
+    assert '"field": "family_doctor"' in run("rights", "show", correction).output
+    assert run("rights", "draft", correction, "--as", world.members[2]).exit_code == 0
+    records.sign(record_id, signer=world.members[0])
+    records.sign(record_id, signer=world.members[1])
+    assert "corrected (version 2)" in run("rights", "settle").output
+    refused = run("rights", "decide", deletion, "refused", "--reason", "kept by law", "--basis", "retention-period",
+                  "--as", world.admin)  # fmt: skip
+    assert refused.exit_code == 0 and "refused, signed by" in refused.output
+    again = CliRunner().invoke(main, ["rights", "decide", deletion, "erased", "--reason", "x", "--as", world.admin])
+    assert again.exit_code == 1 and "RequestConflict" in again.output
+    assert run("rights", "list", "--open").output.strip().endswith("0 request(s)")
