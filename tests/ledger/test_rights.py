@@ -361,3 +361,23 @@ def test_the_rights_commands_ask_list_show_draft_settle_and_decide(run, world, r
     again = CliRunner().invoke(main, ["rights", "decide", deletion, "erased", "--reason", "x", "--as", world.admin])
     assert again.exit_code == 1 and "RequestConflict" in again.output
     assert run("rights", "list", "--open").output.strip().endswith("0 request(s)")
+
+
+def test_after_the_resident_left_the_committee_nobody_asks_for_them_and_open_requests_are_still_answered(
+    ledger: Ledger, world, rights: Rights, record_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    asked = rights.ask_correction(record_id, field="family_doctor", value="王医生", actor=world.resident)
+    deletion = rights.ask_deletion(record_id, actor=world.resident)
+    orgs = Organisations(ledger)
+    orgs.suspend(world.resident, actor=world.admin)
+    orgs.revoke(world.resident, actor=world.admin)  # the resident moved away
+    for actor in (world.resident, world.grid_worker, world.members[0]):
+        with pytest.raises(LedgerError, match="asked by the resident"):
+            rights.ask_deletion(record_id, actor=actor)
+    with pytest.raises(LedgerError):  # no new version of a record whose resident is no longer the committee's
+        rights.draft(asked.request_id, actor=world.members[0])
+    assert rights.get(asked.request_id).status == RequestStatus.OPEN
+    declined = rights.decline(asked.request_id, "居民已迁出 the resident moved away", actor=world.members[0])
+    assert declined.outcome == RequestOutcome.DECLINED
+    assert rights.erase(deletion.request_id, "moved away", actor=world.admin).outcome == RequestOutcome.ERASED
+    assert not verify(ledger, ("log",)).findings

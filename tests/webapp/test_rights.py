@@ -283,3 +283,37 @@ def test_an_office_system_lists_and_gets_its_requests_and_a_resident_their_own(
     assert {r["requestId"] for r in mine.body["requests"]} == {asked.request_id, objected.request_id}
     history = api("get", f"{API}/resident/accesses", resident)  # the decision's entry fits the document
     assert history.status == 200 and "not-upheld" in {e["leaf"]["decision"] for e in history.body["entries"] if e["leaf"]}
+
+
+@pytest.mark.parametrize("username", ["resident", "officer", "grid"])
+def test_committee_and_office_decisions_are_refused_to_other_roles(
+    client: FlaskClient, auth: Auth, svc: Services, username: str
+) -> None:
+    rid = add_record(svc)
+    correction = svc.rights.ask_correction(rid, field="blood_type", value="A", actor=World.resident)
+    deletion = svc.rights.ask_deletion(rid, actor=World.resident)
+    auth.login_as(username)
+    drafted = auth.post(f"/committee/records/{rid}/corrections/{correction.request_id}/draft", {"opening": "o1"},
+                        page="/login")  # fmt: skip
+    assert drafted.status_code == 403
+    assert auth.post(f"/office/requests/{deletion.request_id}", {}, page="/login").status_code == 403
+    assert svc.rights.get(correction.request_id).open and svc.rights.get(deletion.request_id).open
+    assert svc.ledger.log.size() == 0  # nothing was read or decided
+
+
+def test_every_code_of_the_requests_has_words_in_both_languages(app) -> None:  # type: ignore[no-untyped-def]
+    from ledger.errors import Conflict
+    from ledger.rights import RefusalBasis, RequestKind, RequestStatus
+    from webapp import presentation
+
+    cjk = re.compile(r"[\u3400-\u9fff]")
+    for language, chinese in (("zh-CN", True), ("en", False)):
+        with app.test_request_context("/", headers={"Accept-Language": language}):
+            words = [presentation.request_kind_name(k, a) for k in RequestKind for a in presentation.Audience]
+            words += [presentation.request_status_name(s, a) for s in RequestStatus for a in presentation.Audience]
+            words += [presentation.request_outcome_name(o, a) for o in RequestOutcome for a in presentation.Audience]
+            words += [presentation.refusal_basis_name(b) for b in RefusalBasis]
+            words += [presentation.conflict_words(c) for c in Conflict]
+            words += [presentation.problem_name(p) for p in ("decision-differs", "decision-missing")]
+            for word in words:
+                assert word and bool(cjk.search(word)) == chinese, (language, word)
