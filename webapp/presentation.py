@@ -684,7 +684,7 @@ REQUEST_STATUS_NAMES: dict[Audience, dict[str, LazyString]] = {
         RequestStatus.DECIDED: lazy_gettext("Answered"),
     },
     STAFF: {
-        RequestStatus.OPEN: lazy_gettext("Open"),
+        RequestStatus.OPEN: lazy_gettext("Waiting for a decision"),
         RequestStatus.DRAFTED: lazy_gettext("Corrected version awaiting signatures"),
         RequestStatus.DECIDING: lazy_gettext("Being decided"),
         RequestStatus.DECIDED: lazy_gettext("Decided"),
