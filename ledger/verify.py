@@ -1072,6 +1072,10 @@ def _check_decisions(ctx: _Context, leaves: dict[int, dict[str, Any]]) -> None:
                          f"#{row.decision_seq}", table="rights_requests", column="status", seq=row.decision_seq)  # fmt: skip
             continue
         leaf = leaves.pop(row.decision_seq, None) if isinstance(row.decision_seq, int) else None
+        if leaf is None and isinstance(row.decision_seq, int) and any(
+            int(g.start_seq) <= row.decision_seq < int(g.end_seq) for g in ctx.gaps
+        ):
+            continue  # its leaf was lost with a restore: reported as entries-lost, not as a missing decision
         if leaf is None:
             ctx.find("log", Problem.DECISION_MISSING, where, "the row is decided; the log holds no decision leaf for it",
                      table="rights_requests", column="decision_seq")  # fmt: skip
