@@ -31,7 +31,6 @@ request is overdue once its due time has passed without a decision.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,6 +38,7 @@ from typing import Any, cast
 
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy import CursorResult, Table, or_, select, update
 
@@ -268,7 +268,6 @@ class Rights:
         self.now = now if now is not None else lambda: now_ms()
         self.records = records or Records(ledger)
         self.due_days = ledger.settings.rights_due_days
-        self._lock = threading.Lock()
 
     # -- asking ----------------------------------------------------------------------
 
@@ -393,7 +392,8 @@ class Rights:
 
     def settle(self, request_id: str | None = None) -> list[RequestView]:
         """Corrections whose drafted version the chain has certified become *corrected*,
-        signed by the member who drafted it (whose key is held here). Returns those settled.
+        signed by the member who committed that version, as the chain says (whose key is held
+        here). Returns those settled.
         Called after a signature, by the worker and by ``gridledger rights settle``."""
         with self.ledger.store.session() as session:
             query = select(RightsRequest).where(RightsRequest.status == RequestStatus.DRAFTED)
@@ -403,15 +403,18 @@ class Rights:
         settled = []
         contract = self.ledger.contract("RecordLedger")
         for row in rows:
-            if row.draft_version is None or row.drafted_by is None or not self.ledger.keys.has(row.drafted_by):
+            if row.draft_version is None or not self._trusted(row):
                 continue
             version = contract.functions.versionOf(formats.from_hex(str(row.record_id)), row.draft_version).call()
             stored = self.records.show(str(row.record_id)).versions
             ours = next((v for v in stored if v.version == row.draft_version), None)
             if not version[4] or ours is None or formats.to_hex(version[0]) != ours.content_hash.lower():
                 continue  # not certified yet (or not the version stored here)
+            drafter = to_checksum_address(version[2])  # who committed it, as the chain says (not the row)
+            if not self.ledger.keys.has(drafter):
+                continue  # signed elsewhere: `gridledger rights settle` where the key is held
             state = self.records._chain_record(str(row.record_id))
-            account = self.ledger.account(row.drafted_by)
+            account = self.ledger.account(drafter)
             member = self.ledger.view.member(account.address)
             try:
                 settled.append(self._decide(
