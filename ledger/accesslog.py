@@ -105,6 +105,7 @@ class Action(StrEnum):
 
     READ = "read"
     REVIEW = "review"
+    DECIDE = "decide"  # a decision on a resident's rights request (ledger.rights)
 
 
 class Outcome(StrEnum):
@@ -119,7 +120,7 @@ class Draft:
     """An access event before the log numbers it. ``justification`` stays off the leaf
     (its hash is on it); the rest becomes the leaf."""
 
-    action: str  # read | review
+    action: str  # read | review | decide
     outcome: str  # allowed | refused
     resident: str
     accessor: str

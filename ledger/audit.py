@@ -192,6 +192,8 @@ def run(ledger: Ledger, scope: Scope | None = None, *, integrity: bool = True, c
             if leaf.get("action") == "review" and leaf.get("reviewOf") is not None:
                 reviews[int(leaf["reviewOf"])] = str(leaf.get("decision"))
                 continue
+            if leaf.get("action") == Action.DECIDE:
+                continue  # a decision on a resident's rights request (ledger.rights), not a use of the data
             t = int(leaf["time"])
             if (scope.resident and leaf["resident"] != scope.resident) or (
                 scope.department and leaf["organisation"] != scope.department

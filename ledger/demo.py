@@ -771,6 +771,7 @@ def build_demo(
     _records(b, people)
     _grants(b, people)
     _accesses(b, people)
+    _rights_requests(b, people)
     _logins(b, people, hasher)
     report.seconds = time.monotonic() - started
     return report
@@ -1036,6 +1037,95 @@ def _accesses(b: _Builder, people: list[Resident]) -> None:
     after = reads.anchorer.log.anchored()
     if after is not None and (before is None or after.size > before.size):
         b.say(f"  access log: anchored {after.size:,} events ({time.monotonic() - started:.1f} s)")
+
+
+# -- residents' rights requests (ledger.rights) ------------------------------------------------
+# Not part of the story told by the first six residents: a few requests of each kind by
+# residents after them, some asked long enough ago to be overdue, some decided.
+
+RIGHTS_ASKED_DAYS_AGO = (20, 3)  # overdue (past the 15-day due date), and recent
+
+
+def _rights_requests(b: _Builder, people: list[Resident]) -> None:
+    from .rights import DAY_MS, RefusalBasis, Rights
+    from .store.models import RightsRequest
+
+    ledger = b.ledger
+    with ledger.store.session() as db:
+        existing = int(db.scalar(select(func.count()).select_from(RightsRequest)) or 0)
+    if existing:
+        b.report.add("residents' requests", 0, existing)
+        b.say(f"  residents' requests: all {existing:,} there already")
+        return
+    state = _State.load(ledger)
+    now = time.time_ns() // 1_000_000
+    long_ago, lately = (now - days * DAY_MS for days in RIGHTS_ASKED_DAYS_AGO)
+    old, recent = Rights(ledger, now=lambda: long_ago), Rights(ledger, now=lambda: lately)
+    deciding = Rights(ledger)
+
+    def record_of(p: Resident) -> str | None:
+        return state.records.get((state.addresses.get(p.label, ""), int(Category.HEALTH)))
+
+    def open_correction(p: Resident) -> None:
+        old.ask_correction(str(record_of(p)), field="family_doctor", value="王医生", comment="家庭医生换人了",
+                           actor=p.label)  # fmt: skip
+
+    def declined_correction(p: Resident) -> None:
+        asked = recent.ask_correction(str(record_of(p)), field="blood_type", value="AB", comment="我记得是AB型",
+                                      actor=p.label)  # fmt: skip
+        deciding.decline(asked.request_id, "体检报告显示为O型，如有新的化验单请带来居委会。",
+                         actor=member_label(p.committee, 1))  # fmt: skip
+
+    def correction_by_grid_worker(p: Resident) -> None:
+        recent.ask_correction(str(record_of(p)), field="allergies", value="青霉素\n海鲜", comment="本人在场",
+                              actor=grid_worker_label(p.committee))  # fmt: skip
+
+    def open_deletion(p: Resident) -> None:
+        old.ask_deletion(str(record_of(p)), comment="已经不需要这份记录了", actor=p.label)
+
+    def refused_deletion(p: Resident) -> None:
+        asked = recent.ask_deletion(str(record_of(p)), comment="请删除", actor=p.label)
+        deciding.refuse(asked.request_id, RefusalBasis.RETENTION_PERIOD, "慢病随访档案依法须保存，保存期满后会删除。",
+                        actor=OFFICE_ADMIN)  # fmt: skip
+
+    def erased_deletion(p: Resident) -> None:
+        asked = recent.ask_deletion(str(record_of(p)), comment="搬离本社区", actor=p.label)
+        deciding.erase(asked.request_id, "居民已迁出，处理目的已实现（《个人信息保护法》第四十七条）", actor=OFFICE_ADMIN)
+
+    plans = (open_correction, open_deletion, declined_correction, refused_deletion, correction_by_grid_worker,
+             erased_deletion)  # fmt: skip
+    # Residents after the story's six whose health record is certified at its newest version.
+    with_health = [p for p in people[6:] if (rid := record_of(p)) is not None and (rid, state.heads.get(rid, 0))
+                   in state.certified]  # fmt: skip
+    made = 0
+    for step, p in zip(plans, with_health, strict=False):
+        step(p)
+        made += 1
+    with ledger.store.session() as db:
+        reads = list(db.execute(
+            select(AccessEvent.seq, AccessEvent.resident).where(
+                AccessEvent.action == "read", AccessEvent.outcome == "allowed", AccessEvent.disclose_on.is_(None)
+            ).order_by(AccessEvent.seq)
+        ))  # fmt: skip
+    label_of = {address: label for label, address in state.addresses.items()}
+    story = {state.addresses.get(p.label) for p in people[:6]}
+    chosen: list[tuple[int, str]] = []
+    for seq, resident in reads:
+        if resident not in story and resident in label_of and resident not in {r for _s, r in chosen}:
+            chosen.append((int(seq), label_of[resident]))
+        if len(chosen) == 3:
+            break
+    outcomes = (None, "upheld", "not-upheld")
+    for (seq, label), outcome in zip(chosen, outcomes, strict=False):
+        asking = old if outcome is None else recent
+        objection = asking.object_to(seq, comment="我不知道他们为什么要看我的记录", actor=label)
+        if outcome is not None:
+            deciding.answer(objection.request_id, outcome, "已核实：这次查看是为核对补贴资格，工作人员会先告知您。"
+                            if outcome == "not-upheld" else "已核实此次查看不必要，已要求该部门整改。",
+                            actor=OFFICE_ADMIN)  # fmt: skip
+        made += 1
+    b.report.add("residents' requests", made, 0)
+    b.say(f"  residents' requests: {made} new (corrections, deletions, objections; some overdue, some decided)")
 
 
 def _logins(b: _Builder, people: list[Resident], hasher: PasswordHasher | None) -> None:

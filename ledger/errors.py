@@ -37,6 +37,13 @@ class Invalid(StrEnum):
     OTHER_OFFICE = "other-office"  # params: department, office, own
     NO_SCOPE = "no-scope"  # a department or a resident must be named
     INVALID = "invalid"  # any other value the API's validation refused; params: problem
+    # residents' rights requests (ledger.rights)
+    NOT_OWN_ENTRY = "not-own-entry"  # an objection to an entry that is not the resident's own; params: seq
+    NOT_A_READ = "not-a-read"  # an objection to an entry that is not a use of the data; params: seq
+    RECORD_ERASED = "record-erased"  # a request about a record that is erased already
+    NOT_A_FIELD = "not-a-field"  # a correction of a field the category's schema does not have; params: category, value
+    WRONG_KIND = "wrong-kind"  # an outcome that does not answer this kind of request; params: kind, value, choices
+    BASIS_REQUIRED = "basis-required"  # a refused deletion names its legal basis (ledger.rights.RefusalBasis)
 
 
 class Refusal(StrEnum):
@@ -140,3 +147,23 @@ class AccessRefused(LedgerError):
         self.seq = seq
         logged = f" (logged as access event #{seq})" if seq is not None else ""
         super().__init__(f"access refused: {message}{logged}")
+
+
+class Conflict(StrEnum):
+    """Why a change was refused as a conflict (:attr:`RequestConflict.code`). In the API: never
+    respell."""
+
+    ALREADY_DECIDED = "already-decided"  # the rights request has been answered already
+    ALREADY_DRAFTED = "already-drafted"  # a corrected version is drafted already, awaiting signatures
+    ALREADY_ASKED = "already-asked"  # the same request is open already
+
+
+class RequestConflict(ConflictError):
+    """A residents' rights request cannot take this step (:mod:`ledger.rights`): ``code`` says
+    why, ``params`` with what."""
+
+    def __init__(self, message: str, *, code: Conflict, params: dict[str, Any] | None = None) -> None:
+        self.code = Conflict(code)
+        self.params = dict(params or {})
+        self.message = message
+        super().__init__(message)

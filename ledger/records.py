@@ -170,10 +170,18 @@ class Records:
         return to_hex(record_id), tx
 
     def update(
-        self, record_id: str, content: Any, *, actor: str, expected_version: int | None = None
+        self,
+        record_id: str,
+        content: Any,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        also: Callable[[Any, str, int], None] | None = None,
     ) -> tuple[int, str]:
         """Adds version head+1. With ``expected_version`` (the version the caller loaded),
-        a record changed since then is refused with :class:`ConflictError`."""
+        a record changed since then is refused with :class:`ConflictError`. ``also(session,
+        tx_hash, version)`` writes rows of its own in the same transaction (a resident's
+        correction request this version answers, :mod:`ledger.rights`)."""
         record = self._record(record_id)
         state = self._chain_record(record.record_id)
         if record.erased_at is not None or state.erased:
@@ -218,6 +226,8 @@ class Records:
                 session, subject=record.subject, category=state.category, record_id=record.record_id,
                 version=version, content=content,
             )  # fmt: skip
+            if also is not None:
+                also(session, tx_hash, version)
 
         return version, self._submit(signer, call, rows)
 
@@ -320,8 +330,12 @@ class Records:
 
         return self._submit(signer, call, rows)
 
-    def erase(self, record_id: str, reason: str, *, actor: str) -> str:
-        """Deletes content and salts of every version and records the erasure on chain."""
+    def erase(
+        self, record_id: str, reason: str, *, actor: str, also: Callable[[Any, str], None] | None = None
+    ) -> str:
+        """Deletes content and salts of every version and records the erasure on chain.
+        ``also(session, tx_hash)`` writes rows of its own in the same transaction (a
+        resident's deletion request decided by this erasure, :mod:`ledger.rights`)."""
         if not reason.strip():
             raise InputError("give the legal reason for the erasure", code=Invalid.REQUIRED, field="reason")
         record = self._record(record_id)
@@ -338,6 +352,8 @@ class Records:
                 version.content = None
                 version.salt = None
             hints.clear_record(session, record.record_id)
+            if also is not None:
+                also(session, tx_hash)
 
         return self._submit(signer, call, rows)
 

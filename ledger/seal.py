@@ -83,6 +83,11 @@ SEALED: dict[str, Callable[[Any], tuple[Any, ...]]] = {
         r.id, r.at, r.backup_at, r.backup_block, r.restored_block, r.log_size, r.resumed_at, r.manifest_sha256,
     ),  # fmt: skip
     "log_gaps": lambda r: (r.start_seq, r.end_seq, r.restore_id, r.checkpoint_index, r.checkpoint_tx),
+    # residents' rights requests (ledger.rights): what was asked, by whom, for whom, and when
+    "rights_requests": lambda r: (
+        r.request_id, r.kind, r.resident, r.record_id, r.access_seq, r.field, r.proposed, r.comment, r.asked_by,
+        r.asked_at, r.due_at,
+    ),  # fmt: skip
 }
 
 # The resident's inbox (ledger.inbox): a read mark, bound to its resident and its item.

@@ -41,6 +41,8 @@ class Settings:
     anchor_fail_after: float = 30.0
     metrics_token: str | None = field(default=None, repr=False)  # bearer token for /metrics
     metrics_loopback: bool = True  # /metrics answers loopback clients without the token
+    # residents' rights requests (ledger.rights): days a request has before it is overdue
+    rights_due_days: int = 15
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +79,12 @@ class Settings:
             metrics_token=env.get("GRIDLEDGER_METRICS_TOKEN") or None,
             metrics_loopback=_flag(env, "GRIDLEDGER_METRICS_LOOPBACK", True),
         )
+        # residents' rights requests (ledger.rights)
+        settings = replace(settings, rights_due_days=_int(env, "GRIDLEDGER_RIGHTS_DUE_DAYS", 15))
+        if not 1 <= settings.rights_due_days <= 366:
+            raise ConfigurationError(
+                f"GRIDLEDGER_RIGHTS_DUE_DAYS must be 1..366 days; got {settings.rights_due_days}"
+            )
         if not 1 <= settings.log_window <= 2_000:
             raise ConfigurationError(
                 f"GRIDLEDGER_LOG_WINDOW must be 1..2000 blocks (Besu's eth_getLogs bound); got {settings.log_window}"

@@ -92,6 +92,7 @@ from .store.models import (
     RecordVersion,
     ResidentHint,
     Restore,
+    RightsRequest,
     VerifyRun,
     WebUser,
 )
@@ -159,6 +160,9 @@ class Problem(StrEnum):
     # seals
     ROW_UNSEALED = "row-unsealed"  # a row only this installation vouches for has no valid seal
     CODE_MISMATCH = "code-mismatch"  # an organisation's code does not give its on-chain id
+    # residents' rights requests (ledger.rights), part of the log's check
+    DECISION_DIFFERS = "decision-differs"  # a decided request row disagrees with its decision leaf or signature
+    DECISION_MISSING = "decision-missing"  # a decision leaf with no request row, or a decided row with no leaf
 
 
 @dataclass(frozen=True)
@@ -740,6 +744,7 @@ def _check_log(ctx: _Context) -> None:
     crossing = _Crossing(ctx, chain_checkpoints(list(ctx.of("AccessLogAnchor", "CheckpointAppended"))))
     numbers: dict[str, list[tuple[int, int]]] = defaultdict(list)
     review_leaves: dict[int, dict[str, Any]] = {}
+    decision_leaves: dict[int, dict[str, Any]] = {}
     leaves_by_seq: dict[int, bytes] = {}  # only the reviewed emergency reads' leaves are kept
     reviewed_seqs = set(ctx.db.execute(select(_t(EmergencyReview).c.access_seq)).scalars())
     expected = 0
@@ -815,6 +820,8 @@ def _check_log(ctx: _Context) -> None:
             numbers[leaf["resident"]].append((seq, leaf["residentSeq"]))
         if leaf.get("action") == "review" and leaf.get("reviewOf") is not None:
             review_leaves[seq] = leaf
+        if leaf.get("action") == "decide":  # a decision on a rights request (ledger.rights)
+            decision_leaves[seq] = leaf
         if seq in reviewed_seqs:
             leaves_by_seq[seq] = raw
     resumed = crossing.cross(expected, frontier, nodes)  # a gap at the end of the log
@@ -833,6 +840,7 @@ def _check_log(ctx: _Context) -> None:
                      table="access_log", column="resident_seq")  # fmt: skip
     _check_checkpoints(ctx, checkpoints, leaves)
     _check_reviews(ctx, review_leaves, leaves_by_seq)
+    _check_decisions(ctx, decision_leaves)
 
 
 def _leaf_object(raw: bytes) -> dict[str, Any] | None:
@@ -1041,6 +1049,64 @@ def _check_reviews(ctx: _Context, review_leaves: dict[int, dict[str, Any]], read
                  table="emergency_reviews", seq=seq if isinstance(seq, int) else None)  # fmt: skip
 
 
+# -- residents' rights requests (ledger.rights) ---------------------------------------------------
+
+# The decided row's columns and the decision leaf's key each must equal.
+_DECISION_COLUMNS = {
+    "outcome": "decision", "decider": "accessor", "resident": "resident", "record_id": "recordId",
+    "access_seq": "reviewOf", "decided_at": "time",
+}  # fmt: skip
+
+
+def _check_decisions(ctx: _Context, leaves: dict[int, dict[str, Any]]) -> None:
+    """Each decided request row against its decision leaf (outcome, decider, resident, record,
+    entry objected to, time, the reason's hash) and its signed statement; each decision leaf
+    has its row."""
+    from .rights import OUTCOMES, RequestKind, RequestStatus, statement_of
+
+    for row in _rows(ctx.db, RightsRequest, "request_id"):
+        where = f"request {row.request_id}"
+        if row.status != RequestStatus.DECIDED:
+            if row.decision_seq is not None:
+                leaves.pop(row.decision_seq, None)
+                ctx.find("log", Problem.DECISION_DIFFERS, where, f"the row is {row.status!r} yet names decision "
+                         f"#{row.decision_seq}", table="rights_requests", column="status", seq=row.decision_seq)  # fmt: skip
+            continue
+        leaf = leaves.pop(row.decision_seq, None) if isinstance(row.decision_seq, int) else None
+        if leaf is None and isinstance(row.decision_seq, int) and any(
+            int(g.start_seq) <= row.decision_seq < int(g.end_seq) for g in ctx.gaps
+        ):
+            continue  # its leaf was lost with a restore: reported as entries-lost, not as a missing decision
+        if leaf is None:
+            ctx.find("log", Problem.DECISION_MISSING, where, "the row is decided; the log holds no decision leaf for it",
+                     table="rights_requests", column="decision_seq")  # fmt: skip
+            continue
+        ctx.report.checked["log"] += 1
+        problems = [c for c, k in _DECISION_COLUMNS.items() if not _same(getattr(row, c), leaf.get(k))]
+        if not isinstance(row.reason, (str, type(None))) or justification_hash(row.reason) != leaf.get(
+            "justificationHash"
+        ):
+            problems.append("reason")
+        try:
+            if row.outcome not in OUTCOMES[RequestKind(row.kind)]:
+                problems.append("outcome")
+            if row.statement != formats.canonical_json(statement_of(row)).decode():
+                problems.append("statement")
+            signer = Account.recover_message(encode_defunct(str(row.statement).encode()),
+                                             signature=formats.from_hex(row.signature))  # fmt: skip
+            if signer.lower() != str(row.decider).lower():
+                problems.append("signature")
+        except (TypeError, ValueError, AttributeError, LedgerError):
+            problems.append("statement")
+        if problems:
+            shown = ", ".join(sorted(set(problems)))
+            ctx.find("log", Problem.DECISION_DIFFERS, where, f"differ from the decision's leaf or signature: {shown}",
+                     table="rights_requests", column=shown.replace(" ", ""), seq=row.decision_seq)  # fmt: skip
+    for seq in sorted(leaves):
+        ctx.find("log", Problem.DECISION_MISSING, f"#{seq}", "the log holds this decision; no request row records it",
+                 table="rights_requests", seq=seq)  # fmt: skip
+
+
 class _Crossing:
     """The log's gaps (events lost with a restore), crossed as the leaves are read: each is
     checked against the chain's checkpoints (:func:`ledger.loggap.bridge`, computed afresh),
@@ -1159,6 +1225,9 @@ _SEALED_MODELS: dict[str, Any] = {
 }  # fmt: skip
 _SEALED_KEYS = {"accounts": "address", "org_profiles": "org_id", "web_users": "username", "api_tokens": "id",
                 "verify_runs": "id", "restores": "id", "log_gaps": "start_seq"}  # fmt: skip
+# residents' rights requests (ledger.rights): the asking is sealed
+_SEALED_MODELS["rights_requests"] = RightsRequest
+_SEALED_KEYS["rights_requests"] = "request_id"
 
 # The resident's inbox: read marks (ledger.inbox).
 _SEALED_MODELS["inbox_seen"] = InboxSeen

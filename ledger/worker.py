@@ -180,6 +180,17 @@ class Worker:
         events = indexer.run_once()
         if events:
             self.report(f"indexed {events} events")
+            self._settle_rights()
+
+    def _settle_rights(self) -> None:
+        """Residents' corrections whose drafted version the chain has just certified are
+        decided as corrected (:meth:`ledger.rights.Rights.settle`), seen as the indexer sees it."""
+        from .rights import Rights
+
+        if getattr(self, "_rights", None) is None:
+            self._rights = Rights(self.ledger)
+        for done in self._rights.settle():
+            self.report(f"rights: correction {done.request_id} corrected (version {done.draft_version})")
 
     def _anchor_cycle(self) -> None:
         if self.lease is not None and not self.lease.held():

@@ -29,6 +29,7 @@ from ledger.audit import Decision, Finding, FindingKind, Severity
 from ledger.errors import (
     AccessRefused,
     ConfigurationError,
+    Conflict,
     ConflictError,
     ContractRevert,
     InputError,
@@ -37,6 +38,7 @@ from ledger.errors import (
     NodeError,
     NotFoundError,
     Refusal,
+    RequestConflict,
     VerificationError,
 )
 from ledger.grants import ENDED, IN_FORCE, GrantStatus
@@ -46,6 +48,7 @@ from ledger.inbox import Item as InboxItem
 from ledger.inbox import ItemKind
 from ledger.membership import Status as MemberStatus
 from ledger.membership import name_of as code_of
+from ledger.rights import RefusalBasis, RequestKind, RequestOutcome, RequestStatus
 from ledger.verify import Problem
 
 from .i18n import CATEGORY_NAMES, PURPOSE_NAMES, format_ms, lazy_gettext, name_of
@@ -579,6 +582,19 @@ def invalid(code: Invalid | str, params: dict[str, Any] | None = None) -> str:
             )
         case Invalid.NO_SCOPE:
             return _("Name a department or a resident.")
+        # residents' rights requests (ledger.rights)
+        case Invalid.NOT_OWN_ENTRY:
+            return _("This entry is not in your history.")
+        case Invalid.NOT_A_READ:
+            return _("This entry is not a use of your data.")
+        case Invalid.RECORD_ERASED:
+            return _("This record is erased already.")
+        case Invalid.NOT_A_FIELD:
+            return _("Choose one of the record's fields.")
+        case Invalid.WRONG_KIND:
+            return _("This answer does not fit this kind of request.")
+        case Invalid.BASIS_REQUIRED:
+            return _("Name the legal basis for the refusal.")
     return _("This value is not accepted.")  # Invalid.INVALID
 
 
@@ -598,6 +614,8 @@ def error(exc: LedgerError, audience: Audience = STAFF) -> str:
     """An error page's message: the error's code in words, never its English text."""
     if isinstance(exc, InputError):
         return invalid(exc.code, exc.params)
+    if isinstance(exc, RequestConflict):  # residents' rights requests (ledger.rights)
+        return conflict_words(exc.code)
     if isinstance(exc, AccessRefused):
         reason = refusal_name(exc.reason, STAFF)
         if exc.seq is not None:
@@ -633,6 +651,7 @@ def init_app(app: Flask) -> None:
         history_finding=history_finding,
         invalid_words=invalid,
     )
+    _init_rights(app)
 
 
 # -- the resident's inbox (ledger.inbox) --------------------------------------------------------
@@ -696,3 +715,111 @@ def inbox_sentence(item: InboxItem, org: Callable[[str | None], str], today: dat
     return _("Your permission for %(department)s to use your %(categories)s records for %(purpose)s ends soon: "
              "%(day)s is its last day.", department=org(p.get("department")), categories=categories,
              purpose=name_of(PURPOSE_NAMES, p.get("purpose")), day=say_day(p.get("lastDay"), today))  # fmt: skip
+
+
+# -- residents' rights requests (ledger.rights) ---------------------------------------------------
+
+ACTION_NAMES[Action.DECIDE] = lazy_gettext("Decision on a request")
+PROBLEM_NAMES[Problem.DECISION_DIFFERS] = lazy_gettext("A decision on a resident's request was changed")
+PROBLEM_NAMES[Problem.DECISION_MISSING] = lazy_gettext("A decision on a resident's request is missing")
+PROBLEM_ADVICE[Problem.DECISION_DIFFERS] = lazy_gettext(
+    "A decision on a resident's request in the database no longer matches its signed statement or its entry in "
+    "the access log: the database may have been changed. Restore it from a backup and run gridledger verify all "
+    "again."
+)
+PROBLEM_ADVICE[Problem.DECISION_MISSING] = lazy_gettext(
+    "The access log holds a decision on a resident's request that the database does not record, or the other way "
+    "round: a row was changed or deleted. Restore the database from a backup and run gridledger verify all again."
+)
+
+REQUEST_KIND_NAMES: dict[Audience, dict[str, LazyString]] = {
+    RESIDENT: {
+        RequestKind.CORRECTION: lazy_gettext("Correct a record"),
+        RequestKind.DELETION: lazy_gettext("Delete a record"),
+        RequestKind.OBJECTION: lazy_gettext("“I did not expect this”"),
+    },
+    STAFF: {
+        RequestKind.CORRECTION: lazy_gettext("Correction"),
+        RequestKind.DELETION: lazy_gettext("Deletion"),
+        RequestKind.OBJECTION: lazy_gettext("Objection"),
+    },
+}
+REQUEST_STATUS_NAMES: dict[Audience, dict[str, LazyString]] = {
+    RESIDENT: {
+        RequestStatus.OPEN: lazy_gettext("Waiting for an answer"),
+        RequestStatus.DRAFTED: lazy_gettext("The corrected record is waiting for the committee’s signatures"),
+        RequestStatus.DECIDING: lazy_gettext("Being answered"),
+        RequestStatus.DECIDED: lazy_gettext("Answered"),
+    },
+    STAFF: {
+        RequestStatus.OPEN: lazy_gettext("Waiting for a decision"),
+        RequestStatus.DRAFTED: lazy_gettext("Corrected version awaiting signatures"),
+        RequestStatus.DECIDING: lazy_gettext("Being decided"),
+        RequestStatus.DECIDED: lazy_gettext("Decided"),
+    },
+}
+REQUEST_OUTCOME_NAMES: dict[Audience, dict[str, LazyString]] = {
+    RESIDENT: {
+        RequestOutcome.CORRECTED: lazy_gettext("Corrected"),
+        RequestOutcome.DECLINED: lazy_gettext("Not corrected"),
+        RequestOutcome.ERASED: lazy_gettext("Deleted"),
+        RequestOutcome.REFUSED: lazy_gettext("Not deleted"),
+        RequestOutcome.UPHELD: lazy_gettext("The office agrees with you"),
+        RequestOutcome.NOT_UPHELD: lazy_gettext("The office found this use was allowed"),
+    },
+    STAFF: {
+        RequestOutcome.CORRECTED: lazy_gettext("Corrected"),
+        RequestOutcome.DECLINED: lazy_gettext("Declined"),
+        RequestOutcome.ERASED: lazy_gettext("Erased"),
+        RequestOutcome.REFUSED: lazy_gettext("Refused"),
+        RequestOutcome.UPHELD: lazy_gettext("Upheld"),
+        RequestOutcome.NOT_UPHELD: lazy_gettext("Not upheld"),
+    },
+}
+REFUSAL_BASIS_NAMES: dict[str, LazyString] = {
+    RefusalBasis.RETENTION_PERIOD: lazy_gettext("A retention period set by law has not ended (PIPL Art. 47)"),
+    RefusalBasis.TECHNICALLY_INFEASIBLE: lazy_gettext(
+        "Deletion is technically not feasible; the data is only stored and protected (PIPL Art. 47)"
+    ),
+    RefusalBasis.STATUTORY_DUTY: lazy_gettext("Needed to carry out a statutory duty (PIPL Art. 13(3))"),
+    RefusalBasis.PURPOSE_NOT_ACHIEVED: lazy_gettext(
+        "None of the grounds for deletion applies: the record is still needed for its purpose (PIPL Art. 47)"
+    ),
+    RefusalBasis.PUBLIC_HEALTH: lazy_gettext(
+        "Needed for a public health emergency or to protect someone’s life (PIPL Art. 13(4))"
+    ),
+}
+CONFLICT_WORDS: dict[str, LazyString] = {
+    Conflict.ALREADY_DECIDED: lazy_gettext("This request has been answered already."),
+    Conflict.ALREADY_DRAFTED: lazy_gettext("The corrected version is drafted already and waits for its signatures."),
+    Conflict.ALREADY_ASKED: lazy_gettext("The same request is waiting for an answer already."),
+}
+
+
+def request_kind_name(kind: str | None, audience: Audience = STAFF) -> str:
+    return _lookup(REQUEST_KIND_NAMES[Audience(audience)], kind)
+
+
+def request_status_name(status: str | None, audience: Audience = STAFF) -> str:
+    return _lookup(REQUEST_STATUS_NAMES[Audience(audience)], status)
+
+
+def request_outcome_name(outcome: str | None, audience: Audience = STAFF) -> str:
+    return _lookup(REQUEST_OUTCOME_NAMES[Audience(audience)], outcome)
+
+
+def refusal_basis_name(basis: str | None) -> str:
+    return _lookup(REFUSAL_BASIS_NAMES, basis)
+
+
+def conflict_words(code: str | None) -> str:
+    return _lookup(CONFLICT_WORDS, code)
+
+
+def _init_rights(app: Flask) -> None:
+    app.jinja_env.globals.update(
+        request_kind_name=request_kind_name,
+        request_status_name=request_status_name,
+        request_outcome_name=request_outcome_name,
+        refusal_basis_name=refusal_basis_name,
+    )

@@ -14,6 +14,7 @@ from ledger.context import Ledger
 from ledger.inbox import Inbox
 from ledger.organisations import Organisations
 from ledger.records import Records
+from ledger.rights import Rights
 from ledger.settings import Settings
 
 #: Seconds a web request waits for its transaction to be mined and indexed.
@@ -61,6 +62,10 @@ class Services:
     def inbox(self) -> Inbox:
         """On the app's clock (``CLOCK``: tests move it), read in the request."""
         return Inbox(self.ledger, log=self.log, now=_app_now_ms)
+    # residents' rights requests (ledger.rights)
+    @cached_property
+    def rights(self) -> Rights:
+        return Rights(self.ledger, records=self.records)
 
     def close(self) -> None:
         with self._lock:

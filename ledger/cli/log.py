@@ -163,6 +163,8 @@ def log_history(resident: str, as_json: bool) -> None:
             when = datetime.fromtimestamp(leaf["time"] / 1000, CHINA).isoformat(timespec="seconds")
             who = ledger.label_of(leaf["accessor"]) or leaf["accessor"]
             what = f"{leaf['outcome']} {leaf['action']} of {leaf['category']} record {leaf['recordId'][:10]}…"
+            if leaf["action"] == "decide":  # a decision on the resident's rights request (ledger.rights)
+                what = f"decision {leaf['decision']} on a request about {leaf['category']} record"
             why = leaf["basis"] or leaf["reason"]
             console.print(f"#{e.seq} (your {e.resident_seq}) {when} {who}: {what} ({why}) {mark}", highlight=False)
         for f in history.findings:

@@ -563,3 +563,46 @@ class InboxSeen(Base):
     item_key: Mapped[str] = mapped_column(String(80), primary_key=True)  # ledger.inbox.Item.key
     seen_at: Mapped[int] = mapped_column(BigInteger)  # milliseconds since the epoch, UTC
     seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["inbox_seen"]
+# -- residents' rights requests (ledger.rights) ------------------------------------------------
+
+
+class RightsRequest(Base):
+    """A resident's request to correct or delete a record, or an objection to an entry of their
+    history, and the decision on it. What it asks (field, value, comment) and the decision's
+    reason are personal data: here only, never on chain. The asking is sealed
+    (:data:`ledger.seal.SEALED`); the decision is a signed statement and a leaf of the access
+    log (``decision_seq``) that ``gridledger verify`` checks the row against."""
+
+    __tablename__ = "rights_requests"
+
+    request_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # ledger.rights.RequestKind
+    status: Mapped[str] = mapped_column(String(10))  # ledger.rights.RequestStatus
+    resident: Mapped[str] = mapped_column(String(42), index=True)
+    record_id: Mapped[str | None] = mapped_column(String(66), index=True)
+    category: Mapped[int | None] = mapped_column(Integer)
+    committee_id: Mapped[str | None] = mapped_column(String(66))  # the record's committee (routing)
+    office_id: Mapped[str | None] = mapped_column(String(66))  # the office that decides (routing)
+    access_seq: Mapped[int | None] = mapped_column(BigInteger)  # an objection: the entry objected to
+    field: Mapped[str | None] = mapped_column(String(64))  # a correction: the field
+    proposed: Mapped[str | None] = mapped_column(Text)  # a correction: the value, canonical JSON
+    comment: Mapped[str] = mapped_column(Text)
+    asked_by: Mapped[str] = mapped_column(String(42))
+    asked_at: Mapped[int] = mapped_column(BigInteger)  # ms since the epoch
+    due_at: Mapped[int] = mapped_column(BigInteger)  # ms since the epoch
+    draft_version: Mapped[int | None] = mapped_column(Integer)  # a correction: the version drafted
+    drafted_by: Mapped[str | None] = mapped_column(String(42))
+    outcome: Mapped[str | None] = mapped_column(String(16))  # ledger.rights.RequestOutcome
+    basis: Mapped[str | None] = mapped_column(String(32))  # a refused deletion: ledger.rights.RefusalBasis
+    reason: Mapped[str | None] = mapped_column(Text)
+    decider: Mapped[str | None] = mapped_column(String(42))
+    decided_at: Mapped[int | None] = mapped_column(BigInteger)
+    statement: Mapped[str | None] = mapped_column(Text)  # the canonical JSON the decider signed
+    signature: Mapped[str | None] = mapped_column(String(132))
+    decision_seq: Mapped[int | None] = mapped_column(BigInteger)  # the decision's leaf in the access log
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)  # ledger.seal.SEALED["rights_requests"]
+
+    __table_args__ = (
+        UniqueConstraint("decision_seq", name="uq_rights_requests_decision_seq"),
+        Index("ix_rights_requests_status_due", "status", "due_at"),
+    )

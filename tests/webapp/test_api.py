@@ -39,6 +39,7 @@ from ledger.errors import InputError, Invalid, Refusal, StoreError
 from ledger.grants import GrantStatus
 from ledger.membership import DepartmentKind, Role, org_id
 from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.rights import RequestOutcome
 from ledger.settings import Settings
 from ledger.store.models import ApiToken, OutboxTx
 from ledger.verifier import verify_bundle, verify_proof
@@ -183,7 +184,9 @@ def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 def sample_url(path: str) -> str:
     """A URL of the operation with well-formed made-up ids (none exists)."""
-    return API + path.replace("{recordId}", SOME_ID).replace("{grantId}", SOME_ID).replace("{seq}", "0")
+    return API + path.replace("{recordId}", SOME_ID).replace("{grantId}", SOME_ID).replace("{seq}", "0").replace(
+        "{requestId}", SOME_ID
+    )
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -347,7 +350,7 @@ def test_the_documents_vocabularies_are_the_librarys() -> None:
     assert enum(schemas["Error"]["properties"]["reason"]) == enum(leaf["reason"]) == list(Refusal)
     assert enum(schemas["Error"]["properties"]["code"]) == list(Invalid)
     assert enum(leaf["basis"]) == list(ReadBasis)
-    assert enum(leaf["decision"]) == list(audit.Decision)
+    assert enum(leaf["decision"]) == [*audit.Decision, *RequestOutcome]  # a review's, or a rights request's
     assert enum(leaf["action"]) == list(Action) and enum(leaf["outcome"]) == list(Outcome)
     assert enum(leaf["category"]) == [c.slug for c in Category]
     assert schemas["Purpose"]["enum"] == [int(p) for p in Purpose]
@@ -467,7 +470,7 @@ def test_every_role_is_refused_403_json_where_it_does_not_belong(
             assert answer.status == 403 and answer.body["error"] == "forbidden", (role, path, answer.body)
             assert role in answer.body["message"]
             checked += 1
-    assert checked == 12 * 4 + 2  # the consent receipt: three roles of five may have it
+    assert checked == 15 * 4 + 2  # the consent receipt: three roles of five may have it
     assert svc.log.size() == before  # nothing was read, nothing logged
 
 

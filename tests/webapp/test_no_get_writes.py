@@ -93,6 +93,7 @@ class Ids:
     resident: str
     member: str
     other_resident: str
+    request: str = ""  # a resident's rights request (ledger.rights)
 
 
 def small_world(svc: Services) -> Ids:
@@ -115,9 +116,10 @@ def small_world(svc: Services) -> Ids:
     Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
     unanchored = svc.access.read(rid, accessor=World.members[0], basis="duty").seq
     ledger.indexer().run_once()
+    request = svc.rights.object_to(read, comment="我没想到", actor=World.resident).request_id
     return Ids(
         rid, other, gid, read, emergency, unanchored, ledger.address_of(World.resident),
-        ledger.address_of(World.members[0]), ledger.address_of(OTHER_RESIDENT),
+        ledger.address_of(World.members[0]), ledger.address_of(OTHER_RESIDENT), request,
     )  # fmt: skip
 
 
@@ -133,6 +135,7 @@ def fillings(name: str, ids: Ids) -> list[str]:
         "kind": ["csv", "pdf", "bundle", "nope"],
         "name": ["pico.css", "nope"],
         "filename": ["app.css"],
+        "requestId": [ids.request, UNKNOWN_ID, "not-an-id"],
     }
     assert name in found, f"a GET route has a path parameter {name!r} that this test does not fill: add it"
     return found[name]

@@ -48,6 +48,7 @@ from ledger.grants import GrantStatus
 from ledger.history import BUNDLE_FORMAT, PROOF_FORMAT, HistoryFindingKind
 from ledger.membership import CODE_PATTERN, OrgKind, Role, name_of
 from ledger.records import Check, RecordView
+from ledger.rights import RefusalBasis, RequestKind, RequestOutcome, RequestStatus
 
 from .. import content as content_
 from .. import errors
@@ -104,7 +105,7 @@ ACTIONS = _codes(LeafAction)
 OUTCOMES = _codes(LeafOutcome)
 LOG_STATES = _codes(LogState)
 CHECKS = _codes(Check)
-DECISIONS = _codes(Decision)
+DECISIONS = _codes([*Decision, *RequestOutcome])  # an emergency review's, or a rights request's (ledger.rights)
 INVALID_CODES = _codes(Invalid)
 #: ``status`` of ``GET /department/grants``: the active ones, or every one.
 GRANT_LISTINGS = ("active", "all")
@@ -1029,3 +1030,63 @@ class ConsentReceipt(_Answer):
     terms: ConsentTerms
     signer: Address
     signature: str = Field(pattern=r"^0x[0-9a-f]{130}$")
+# -- residents' rights requests (ledger.rights) ----------------------------------------------------
+
+REQUEST_KINDS = _codes(RequestKind)
+REQUEST_STATUSES = _codes(RequestStatus)
+REQUEST_OUTCOMES = _codes(RequestOutcome)
+REFUSAL_BASES = _codes(RefusalBasis)
+#: ``status`` of the request listings: waiting for a decision, decided, or every one.
+REQUEST_LISTINGS = ("open", "decided", "all")
+RequestIdIn = Annotated[str, AfterValidator(_parse_id("request id", "requestId")),
+                        WithJsonSchema({"type": "string", "pattern": ID, "description": "The request's id."})]  # fmt: skip
+
+
+class RightsRequestPath(_Request):
+    request_id: RequestIdIn
+
+
+class RightsRequestsQuery(_Request):
+    status: Annotated[str, OneOf(REQUEST_LISTINGS)] = Field(
+        "all", description="`open` (waiting for a decision), `decided`, or `all` (default)."
+    )
+    kind: Annotated[str, OneOf(REQUEST_KINDS)] | SkipJsonSchema[None] = Field(None, description="Only this kind.")
+    overdue: bool | SkipJsonSchema[None] = Field(None, description="`true`: only requests past their due date.")
+
+
+class RightsRequest(_Answer):
+    """A resident's request (PIPL Art. 44, 46, 47) and its decision (docs/formats.md, 'Rights
+    requests'). The field, value, comment and reason are personal data: never on chain."""
+
+    request_id: Id
+    kind: Annotated[str, OneOf(REQUEST_KINDS)]
+    status: Annotated[str, OneOf(REQUEST_STATUSES)]
+    resident: Address
+    record_id: Id | None
+    category: CategorySlug | None
+    access_seq: Count | None = Field(description="An objection: the access event objected to.")
+    field: str | None = Field(description="A correction: the field of the category's JSON Schema.")
+    proposed: Any = Field(description="A correction: the value asked for, as the schema types it.")
+    comment: str
+    asked_by: Address = Field(description="The resident, or the grid worker or committee member with them.")
+    asked_at: Ms
+    due_at: Ms
+    overdue: bool = Field(description="Not decided and past `dueAt`.")
+    draft_version: Count | None = Field(description="A correction: the version drafted to answer it.")
+    outcome: Annotated[str, OneOf(REQUEST_OUTCOMES)] | None
+    basis: Annotated[str, OneOf(REFUSAL_BASES)] | None = Field(description="A refused deletion: its legal basis.")
+    reason: str | None = Field(description="The decider's reason (its hash is signed and on the decision's leaf).")
+    decider: Address | None
+    decided_at: Ms | None
+    decision_seq: Count | None = Field(description="The decision's entry in the access log.")
+
+    @classmethod
+    def of(cls, view: Any) -> RightsRequest:
+        data = view.json()
+        for key in ("committeeId", "officeId", "draftedBy"):
+            data.pop(key, None)
+        return cls.model_validate(data)
+
+
+class RightsRequestList(_Answer):
+    requests: list[RightsRequest]

@@ -453,3 +453,31 @@ def grant_receipt(params: m.GrantPath) -> Any:
     language = "en" if _language() == content.ENGLISH else "zh-CN"
     document = build(ledger, params.grant_id, signer=ledger.account(ledger.settings.anchorer), language=language)
     return m.ConsentReceipt.model_validate(document)
+# -- residents' rights requests (ledger.rights) --------------------------------------------------
+
+
+def _rights_listed(views: list[Any], query: m.RightsRequestsQuery) -> m.RightsRequestList:
+    wanted = [
+        v for v in views
+        if (query.status == "all" or (query.status == "open") == v.open)
+        and (query.kind is None or v.kind == query.kind) and (query.overdue is None or v.overdue == query.overdue)
+    ]  # fmt: skip
+    return m.RightsRequestList(requests=[m.RightsRequest.of(v) for v in wanted])
+
+
+@operation("audit_rights_requests")
+def audit_rights_requests(query: m.RightsRequestsQuery) -> m.RightsRequestList:
+    return _rights_listed(services().rights.office_queue(caller().org_id), query)
+
+
+@operation("audit_rights_request")
+def audit_rights_request(params: m.RightsRequestPath) -> m.RightsRequest:
+    mine = {v.request_id: v for v in services().rights.office_queue(caller().org_id)}
+    if params.request_id not in mine:
+        raise NotFoundError(f"no request {params.request_id} of your office")
+    return m.RightsRequest.of(mine[params.request_id])
+
+
+@operation("resident_rights_requests")
+def resident_rights_requests(query: m.RightsRequestsQuery) -> m.RightsRequestList:
+    return _rights_listed(services().rights.of_resident(caller().address), query)

@@ -172,6 +172,28 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     ),
 )}  # fmt: skip
 
+# Residents' rights requests (ledger.rights): what an office system scripts, and a resident's own.
+OPERATIONS.update({op.name: op for op in (
+    Operation(
+        "audit_rights_requests", "get", "/audit/rights-requests", "Audit", N_("Residents' requests for my office"),
+        "Residents' requests my office decides or oversees (deletions and corrections of its committees' records, "
+        "objections to reads by its organisations or about its residents), open ones first, each group oldest "
+        "first, with their due date and whether they are overdue, and each decision (outcome, legal basis, reason, "
+        "decider, its entry in the access log).", ADMIN, m.RightsRequestList, query=m.RightsRequestsQuery,
+        errors=(400,),
+    ),
+    Operation(
+        "audit_rights_request", "get", "/audit/rights-requests/{requestId}", "Audit", N_("One resident's request"),
+        "One request my office decides or oversees; any other answers 404.", ADMIN, m.RightsRequest,
+        params=m.RightsRequestPath, errors=(400, 404),
+    ),
+    Operation(
+        "resident_rights_requests", "get", "/resident/rights-requests", "Resident", N_("My requests"),
+        "My requests to correct or delete a record, and my objections, newest first, with their due date and the "
+        "answer once given.", RESIDENT, m.RightsRequestList, query=m.RightsRequestsQuery, errors=(400,),
+    ),
+)})  # fmt: skip
+
 #: operationId -> summary; translated on the explorer page.
 # -- consent receipts (ledger.receipts) -----------------------------------------------------------
 OPERATIONS["grant_receipt"] = Operation(

@@ -118,3 +118,37 @@ class RelayWithdrawForm(FlaskForm):
         _l("The resident is here with me and asks to withdraw this permission"),
         validators=[DataRequired(_l("Tick this only when the resident is here and asks for it."))],
     )
+
+
+# -- residents' rights requests (ledger.rights) --------------------------------------------------
+
+MAX_REQUEST_TEXT = 2_000
+
+
+class DeclineForm(FlaskForm):
+    """Decline a resident's correction request, saying why (the resident reads it)."""
+
+    reason = TextAreaField(
+        _l("Why not"),
+        validators=[
+            InputRequired(_l("Say why: the resident reads it.")),
+            Length(max=MAX_REQUEST_TEXT, message=_l("At most %(max)d characters.", max=MAX_REQUEST_TEXT)),
+        ],
+    )
+
+
+class AskForResidentForm(FlaskForm):
+    """A correction or deletion asked on a resident's behalf."""
+
+    kind = SelectField(
+        _l("What the resident asks for"),
+        choices=[("correction", _l("Correct the record")), ("deletion", _l("Delete the record"))],
+        validators=[InputRequired()],
+    )
+    field = SelectField(_l("What is wrong"), validate_choice=False)
+    value = TextAreaField(_l("What it should be"), validators=[Length(max=MAX_REQUEST_TEXT)])
+    comment = TextAreaField(_l("What the resident says (optional)"), validators=[Length(max=MAX_REQUEST_TEXT)])
+
+    def __init__(self, *args: Any, fields: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.field.choices = [("", _l("— choose —"))] + list(fields or [])

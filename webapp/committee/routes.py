@@ -37,13 +37,16 @@ from ledger.errors import (
     LedgerError,
     NotFoundError,
     Refusal,
+    RequestConflict,
     VerificationError,
 )
 from ledger.grants import IN_FORCE
 from ledger.records import RecordExists
+from ledger.rights import RequestKind, RequestStatus
 
 from .. import errors as web_errors
 from .. import presentation
+from .. import rights as rights_view
 from ..content import changes as content_changes
 from ..content import fields as content_fields
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
@@ -53,7 +56,9 @@ from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries, scope
 from .forms import (
+    AskForResidentForm,
     ChooseForm,
+    DeclineForm,
     RelayGrantForm,
     RelayWithdrawForm,
     ShowChangesForm,
@@ -334,6 +339,8 @@ def edit_record(record_id: str) -> Any:
     except ValueError:
         abort(400)
     page: dict[str, Any] = {"record": record, "name": name, "loaded": loaded}
+    correction = _correction_of(record, request.form.get("rights_request"))  # a resident's correction request
+    page["rights_request"] = correction
     if more or not form.validate_on_submit():
         return _record_form_page("edit", form, category, **page)
     content, groups, problems = _content(category, form)
@@ -345,12 +352,17 @@ def edit_record(record_id: str) -> Any:
         return _record_form_page("edit", form, category, problems=problems, status=400, **page)
     try:
         validate(category, content)
-        version, _tx = services().records.update(
-            record.record_id, content, actor=actor.address, expected_version=loaded
-        )
+        if correction is not None:  # the version answers the resident's request, linked in its transaction
+            version = services().rights.draft(
+                correction.request_id, actor=actor.address, content=content, expected_version=loaded
+            )
+        else:
+            version, _tx = services().records.update(
+                record.record_id, content, actor=actor.address, expected_version=loaded
+            )
     except LedgerError as exc:
         groups, problems, status = _write_error(category, form, exc)
-        if isinstance(exc, ConflictError):
+        if isinstance(exc, ConflictError) and not isinstance(exc, RequestConflict):
             problems = [
                 _(
                     "Someone changed this record since you opened it (you opened version %(loaded)d; it is now at "
@@ -528,6 +540,8 @@ def _record_page(actor: Actor, record: scope.CommitteeRecord, disclosure: Disclo
         can_sign=can_sign,
         show_form=ShowContentForm(formdata=None),
         sign_form=SignForm(formdata=None, version=str(head.version), back="record"),
+        corrections=_corrections_of(record.record_id),
+        opening_form=lambda: ShowContentForm(formdata=None),
     )
 
 
@@ -738,6 +752,7 @@ def sign(record_id: str) -> Any:
         flash(_("Your signature was not accepted: %(reason)s", reason=presentation.error(exc)), "error")
         return redirect(back)
     if outcome.certify_tx:
+        settle_corrections(found.record_id)
         flash(
             _(
                 "Signed (%(m)d of %(k)d). The record is now certified on chain.",
@@ -918,3 +933,150 @@ def relay_withdraw(address: str, grant_id: str) -> Any:
         "success",
     )
     return redirect(url_for("committee.relay_grant", address=member.address))
+
+
+# -- residents' rights requests (ledger.rights) ----------------------------------------------
+# Corrections residents asked for, beside their record and in a list oldest first: a committee
+# member drafts the corrected version (the edit form, opened with the value asked for: a
+# logged read) or declines with a reason the resident reads. A grid worker (or member) asks
+# for a correction or deletion on a resident's behalf, with the resident present.
+
+NAV.append(("committee.corrections", _l("Corrections asked")))
+
+
+def _corrections_of(record_id: str) -> list[Any]:
+    views = [v for v in services().rights.of_record(record_id) if v.kind == RequestKind.CORRECTION]
+    return rights_view.items(views, display_names(rights_view.people(views)))
+
+
+def _correction_of(record: scope.CommitteeRecord, request_id: str | None) -> Any:
+    """The correction request ``request_id`` about ``record`` (404 when it is not one)."""
+    if not request_id:
+        return None
+    try:
+        found = services().rights.get(request_id)
+    except (NotFoundError, InputError):
+        abort(404)
+    if found.kind != RequestKind.CORRECTION or found.record_id != record.record_id:
+        abort(404)
+    return rights_view.item(found)
+
+
+def settle_corrections(record_id: str) -> None:
+    """A certification may settle a correction that asked for it (:meth:`ledger.rights.Rights.settle`)."""
+    for view in services().rights.of_record(record_id):
+        if view.status == RequestStatus.DRAFTED:
+            for done in services().rights.settle(view.request_id):
+                flash(_("The resident’s correction request is answered: corrected in version %(n)d.",
+                        n=done.draft_version or 0), "success")  # fmt: skip
+
+
+@bp.get("/corrections")
+def corrections() -> Any:
+    actor = me()
+    views = services().rights.committee_queue(str(actor.org_id))
+    return render_template(
+        "committee/corrections.html", requests=rights_view.items(views, display_names(rights_view.people(views))),
+        opening_form=lambda: ShowContentForm(formdata=None),
+    )  # fmt: skip
+
+
+@bp.post("/records/<record_id>/corrections/<request_id>/draft")
+def draft_correction(record_id: str, request_id: str) -> Any:
+    """The update form, prefilled with the record's current content and the value the
+    resident asked for, once the read is logged (a committee review, on duty)."""
+    actor = me()
+    if actor.role != "committee-member":
+        abort(403)
+    record = _record_or_404(actor, record_id)
+    correction = _correction_of(record, request_id)
+    back = redirect(url_for("committee.record", record_id=record.record_id))
+    if record.erased or not correction.open:
+        flash(_("This request is answered already."), "warning")
+        return back
+    opened = ShowContentForm()
+    if not opened.validate_on_submit():
+        abort(400)
+    if not _first_opening(opened.opening.data):
+        flash(_("The form is not kept: to change the record, open the form again (that view is logged too)."),
+              "warning")  # fmt: skip
+        return back
+    try:
+        disclosure = services().access.read(record.record_id, accessor=actor.address, basis="duty")
+    except AccessRefused as refused:
+        flash(_refusal(refused), "error")
+        return back
+    try:
+        content, loaded = services().rights.correction_content(correction.request_id)
+    except VerificationError:
+        flash(_("The stored content does not match its fingerprint on the chain: the database was altered. "
+                "Nothing is shown; tell the office."), "error")  # fmt: skip
+        return back
+    except NotFoundError:
+        flash(_("The newest version is not on the chain yet. Open the form again in a moment."), "warning")
+        return back
+    with store() as db:
+        name = display_names({record.subject}, db=db)[record.subject]
+    formdata, rows = formdata_of(record.category, content)
+    formdata["expected_version"] = str(loaded)
+    form = record_form(record.category, rows, formdata)
+    return _record_form_page("edit", form, record.category, record=record, name=name, loaded=loaded,
+                             disclosure=disclosure, rights_request=correction)  # fmt: skip
+
+
+@bp.post("/records/<record_id>/corrections/<request_id>/decline")
+def decline_correction(record_id: str, request_id: str) -> Any:
+    actor = me()
+    if actor.role != "committee-member":
+        abort(403)
+    record = _record_or_404(actor, record_id)
+    correction = _correction_of(record, request_id)
+    form = DeclineForm()
+    back = redirect(url_for("committee.record", record_id=record.record_id, _anchor=f"request-{correction.request_id}"))
+    if not form.validate_on_submit():
+        flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+        return back
+    try:
+        services().rights.decline(correction.request_id, form.reason.data or "", actor=actor.address)
+    except LedgerError as exc:
+        flash(presentation.error(exc), "error")
+        return back
+    flash(_("The request is declined. The resident reads your reason under “My requests”."), "success")
+    return back
+
+
+@bp.route("/residents/<address>/records/<record_id>/ask", methods=["GET", "POST"])
+def ask_for_resident(address: str, record_id: str) -> Any:
+    """A correction or deletion asked on the resident's behalf, with the resident present."""
+    actor = me()
+    member = _resident_or_404(actor, address)
+    record = _record_or_404(actor, record_id)
+    if record.subject != member.address or record.erased:
+        abort(404)
+    with store() as db:
+        name = display_names({member.address}, db=db)[member.address]
+    form = AskForResidentForm(fields=rights_view.field_choices(record.category))
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            if form.kind.data == "deletion":
+                made = services().rights.ask_deletion(record.record_id, comment=form.comment.data or "",
+                                                      actor=actor.address)  # fmt: skip
+            else:
+                made = services().rights.ask_correction(
+                    record.record_id, field=form.field.data or "", value=form.value.data or "",
+                    comment=form.comment.data or "", actor=actor.address,
+                )  # fmt: skip
+        except LedgerError as exc:
+            target = getattr(form, exc.field, None) if isinstance(exc, InputError) and exc.field else None
+            if target is None:
+                form.form_errors.append(presentation.error(exc))
+            else:
+                target.errors = [*target.errors, presentation.error(exc)]
+            return render_template("committee/ask_for_resident.html", form=form, record=record, member=member,
+                                   name=name), web_errors.status_of(exc)[0]  # fmt: skip
+        flash(_("The request is recorded for %(name)s, due by %(day)s.", name=name,
+                day=rights_view.day_of(made.due_at)), "success")  # fmt: skip
+        return redirect(url_for("committee.resident", address=member.address))
+    status = 400 if request.method == "POST" else 200
+    return render_template("committee/ask_for_resident.html", form=form, record=record, member=member,
+                           name=name), status  # fmt: skip

@@ -205,3 +205,29 @@ class GrantFilterForm(FlaskForm):
     )
     department = SelectField(_l("Department"), id="filter-department", validators=[Optional()])
     status = SelectField(_l("Status"), id="filter-status", validators=[Optional()])
+
+
+# -- residents' rights requests (ledger.rights) --------------------------------------------------
+
+
+class DeletionDecisionForm(FlaskForm):
+    """Erase a record the resident asked to delete, or refuse with the legal basis."""
+
+    basis = SelectField(_l("Legal basis for refusing"), validate_choice=False)
+    reason = TextAreaField(
+        _l("Your reason (the resident reads it)"),
+        validators=[DataRequired(_l("Write the reason: the resident reads it.")), Length(max=2000)],
+    )
+    erase = SubmitField(_l("Erase the record"))
+    refuse = SubmitField(_l("Refuse"))
+
+
+class ObjectionDecisionForm(FlaskForm):
+    """Answer a resident's objection to a use of their data."""
+
+    reason = TextAreaField(
+        _l("Your answer (the resident reads it)"),
+        validators=[DataRequired(_l("Write the answer: the resident reads it.")), Length(max=2000)],
+    )
+    upheld = SubmitField(_l("Uphold: this use was not right"))
+    not_upheld = SubmitField(_l("Not upheld: this use was allowed"))

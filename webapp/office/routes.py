@@ -29,14 +29,17 @@ from ledger.errors import ConflictError, ContractRevert, InputError, LedgerError
 from ledger.history import anchored_checkpoint, bundle
 from ledger.membership import ROLES_BY_KIND, DepartmentKind, OrgKind, Role
 from ledger.organisations import OrgNames, OrgView
+from ledger.rights import RefusalBasis, RequestKind, RequestOutcome
 from ledger.store.models import (
     AccessEvent,
     Member,
 )
 
+from .. import presentation
+from .. import rights as rights_view
 from ..i18n import ROLE_NAMES, name_of
 from ..names import display_names, org_name
-from ..presentation import FINDING_NAMES, invalid, status_name
+from ..presentation import FINDING_NAMES, invalid, refusal_basis_name, status_name
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries, report
@@ -45,10 +48,12 @@ from .forms import (
     MAX_SEARCH,
     ROLE_CHOICES,
     CommitteeForm,
+    DeletionDecisionForm,
     DepartmentForm,
     GrantFilterForm,
     MemberFilterForm,
     MemberForm,
+    ObjectionDecisionForm,
     ReviewForm,
     RevokeForm,
     ScopeForm,
@@ -398,6 +403,7 @@ def home() -> Any:
         ),  # fresh, not the reads' cached one
         checkpoint=checkpoint,
         pending=len(pending_reviews()),
+        rights_overdue=overdue_requests(),
         integrity=last_integrity(),
         chart=chart_data(days),
         days=days,
@@ -1092,3 +1098,102 @@ def grant_receipt(grant_id: str) -> Any:
     from ..receipts import receipt_download
 
     return receipt_download(grant_id, actor().address, ReceiptReader.OFFICE, back=url_for("office.grants"))
+# -- residents' rights requests (ledger.rights) ----------------------------------------------
+# Deletions and objections to decide (erase or refuse with its legal basis; upheld or not), and
+# every request of the office's residents with its due date; overdue ones are counted on the
+# dashboard. Who may decide is the chain's to say (the library checks it again).
+
+NAV.insert(next(i for i, item in enumerate(NAV) if item[0] == "office.reviews") + 1,
+           ("office.requests_page", _l("Residents' requests")))  # fmt: skip
+
+
+def _office_requests() -> list[Any]:
+    return services().rights.office_queue(office().id)
+
+
+def _request_or_404(request_id: str) -> Any:
+    try:
+        found = services().rights.get(request_id)
+    except (NotFoundError, InputError):
+        abort(404)
+    if found.request_id not in {r.request_id for r in _office_requests()}:
+        abort(404)
+    return found
+
+
+def _deletion_form(request_id: str, *, empty: bool = False) -> DeletionDecisionForm:
+    prefix = f"d{request_id[2:14]}"
+    form = DeletionDecisionForm(prefix=prefix, formdata=None) if empty else DeletionDecisionForm(prefix=prefix)
+    form.basis.choices = [("", _l("— choose when refusing —"))] + [
+        (str(b), refusal_basis_name(b)) for b in RefusalBasis
+    ]
+    return form
+
+
+def _render_requests(forms: dict[str, Any] | None = None, status: int = 200) -> Any:
+    views = _office_requests()
+    forms = dict(forms or {})
+    for v in views:
+        if v.open and v.kind == RequestKind.DELETION:
+            forms.setdefault(v.request_id, _deletion_form(v.request_id, empty=True))
+        elif v.open and v.kind == RequestKind.OBJECTION:
+            forms.setdefault(v.request_id, ObjectionDecisionForm(prefix=f"o{v.request_id[2:14]}", formdata=None))
+    shown = rights_view.items(views, display_names(rights_view.people(views)))
+    return render_template(
+        "office/requests.html", office=office(), forms=forms,
+        to_decide=[r for r in shown if r.open and r.kind != RequestKind.CORRECTION],
+        others=[r for r in shown if not (r.open and r.kind != RequestKind.CORRECTION)],
+        overdue=sum(1 for r in shown if r.overdue),
+    ), status  # fmt: skip
+
+
+@bp.get("/requests")
+def requests_page() -> Any:
+    return _render_requests()
+
+
+@bp.post("/requests/<request_id>")
+def decide_request(request_id: str) -> Any:
+    found = _request_or_404(request_id)
+    if found.kind == RequestKind.DELETION:
+        form: Any = _deletion_form(found.request_id)
+        if form.validate_on_submit():
+            try:
+                if form.erase.data:
+                    services().rights.erase(found.request_id, form.reason.data.strip(), actor=actor().address)
+                    flash(_("The record is erased, and the resident is told."), "success")
+                else:
+                    services().rights.refuse(found.request_id, form.basis.data or "", form.reason.data.strip(),
+                                             actor=actor().address)  # fmt: skip
+                    flash(_("The deletion is refused, and the resident reads why."), "success")
+            except LedgerError as exc:
+                if not acceptable(exc) and not isinstance(exc, ConflictError):
+                    raise
+                if not attach_error(form, exc):
+                    flash(presentation.error(exc), "error")
+                    return redirect(url_for("office.requests_page"))
+            else:
+                return redirect(url_for("office.requests_page", _anchor=f"request-{found.request_id}"))
+    elif found.kind == RequestKind.OBJECTION:
+        form = ObjectionDecisionForm(prefix=f"o{found.request_id[2:14]}")
+        if form.validate_on_submit():
+            outcome = RequestOutcome.UPHELD if form.upheld.data else RequestOutcome.NOT_UPHELD
+            try:
+                services().rights.answer(found.request_id, outcome, form.reason.data.strip(), actor=actor().address)
+            except LedgerError as exc:
+                if not acceptable(exc) and not isinstance(exc, ConflictError):
+                    raise
+                if not attach_error(form, exc):
+                    flash(presentation.error(exc), "error")
+                    return redirect(url_for("office.requests_page"))
+            else:
+                flash(_("The objection is answered; the resident sees the answer beside the entry."), "success")
+                return redirect(url_for("office.requests_page", _anchor=f"request-{found.request_id}"))
+    else:
+        abort(404)  # corrections are the committee's
+    return _render_requests({found.request_id: form}, 400)
+
+
+def overdue_requests() -> int:
+    """The office's overdue residents' requests (the dashboard's card)."""
+    return len(services().rights.overdue(office().id))

@@ -142,3 +142,51 @@ class HistoryFilter(FlaskForm):
     def validate_category(self, field: Any) -> None:
         if field.data and field.data not in {c.slug for c in Category}:
             raise ValidationError(_l("Unknown choice: showing all records."))
+
+
+# -- residents' rights requests (ledger.rights) --------------------------------------------------
+
+MAX_REQUEST_TEXT = 2_000
+
+
+class CorrectionForm(FlaskForm):
+    """Ask for a correction: which field of the record, what it should be, and a comment."""
+
+    field = SelectField(_l("What is wrong"), validate_choice=False)
+    value = TextAreaField(
+        _l("What it should be"),
+        validators=[Length(max=MAX_REQUEST_TEXT, message=_l("At most %(max)d characters.", max=MAX_REQUEST_TEXT))],
+    )
+    comment = TextAreaField(
+        _l("Anything else to say (optional)"),
+        validators=[
+            Optional(),
+            Length(max=MAX_REQUEST_TEXT, message=_l("At most %(max)d characters.", max=MAX_REQUEST_TEXT)),
+        ],
+    )
+
+    def __init__(self, *args: Any, fields: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.field.choices = [("", _l("Choose what is wrong"))] + list(fields or [])
+
+    def validate_field(self, field: Any) -> None:
+        if not field.data:
+            raise ValidationError(_l("Choose what is wrong."))
+        if field.data not in {value for value, _name in self.field.choices if value}:  # type: ignore[union-attr]
+            raise ValidationError(_l("Choose from the list."))
+
+    def validate_value(self, field: Any) -> None:
+        if not (field.data or "").strip():
+            raise ValidationError(_l("Write what it should be."))
+
+
+class RequestCommentForm(FlaskForm):
+    """Ask for a deletion, or object to a use of one's data: a comment, optional."""
+
+    comment = TextAreaField(
+        _l("Anything to say (optional)"),
+        validators=[
+            Optional(),
+            Length(max=MAX_REQUEST_TEXT, message=_l("At most %(max)d characters.", max=MAX_REQUEST_TEXT)),
+        ],
+    )

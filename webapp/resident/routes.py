@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_entry
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,13 +44,25 @@ from ledger.inbox import LinkKind
 from ledger.merkle import leaf_hash, verify_inclusion
 
 from .. import content
+from .. import rights as rights_view
+from ..errors import status_of
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, org_name, short_address
-from ..presentation import RESIDENT, decision_name, grant_note, history_finding, inbox_sentence, invalid, refusal_name
+from ..presentation import (
+    RESIDENT,
+    decision_name,
+    grant_note,
+    history_finding,
+    inbox_sentence,
+    invalid,
+    refusal_name,
+    request_outcome_name,
+)
+from ..presentation import error as presentation_error
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
-from .forms import GrantForm, HistoryFilter
+from .forms import CorrectionForm, GrantForm, HistoryFilter, RequestCommentForm
 
 bp = Blueprint("resident", __name__, template_folder="templates")
 bp.before_request(require_roles("resident"))
@@ -357,6 +370,7 @@ class EntryItem:
     justification: str | None = None  # the written reason (emergency) or the office's note (review)
     review: str | None = None  # for an emergency read: approve | flag once the office reviewed it
     review_of_number: int | None = None  # for a review: the reviewed entry's own number (resident_seq)
+    objection: Any = None  # the resident's objection to this use (webapp.rights.RequestItem), once made
 
 
 def proof_state(entry: Entry, checkpoint: dict[str, Any] | None) -> str:
@@ -460,7 +474,7 @@ def home() -> Any:
         active_grants=active,
         recent=_recent_count(actor),
         recent_days=RECENT_DAYS,
-        newest=_entry_items(history, names),
+        newest=with_objections(actor, _entry_items(history, names)),
         findings=_findings(history),
         checkpoint=history.checkpoint,
     )
@@ -571,7 +585,7 @@ def history() -> Any:
         department=department,
         category=category,
     )
-    entries = _entry_items(found, names)
+    entries = with_objections(actor, _entry_items(found, names))
     filtered = department is not None or category is not None
     if filtered:
         # A placeholder found by a filter would tell who (or which records) the legal hold
@@ -872,3 +886,116 @@ def inbox_read_all() -> Any:
     actor = _actor()
     services().inbox.mark_all_read(actor.address, by=actor.address)
     return _inbox_done(_("Everything in your messages is marked as read."))
+# -- residents' rights requests (ledger.rights) ----------------------------------------------
+# Ask for a correction or deletion of one's own record, object to an entry of one's own
+# history, and follow the answers. Records and entries are the resident's own as the chain
+# (or the entry's leaf) says; anything else is a 404.
+
+NAV.append(("resident.requests", _l("My requests")))
+
+
+def _own_record(actor: Actor, record_id: str) -> RecordItem:
+    """The resident's own record, not erased (else 404)."""
+    key = record_id.strip().lower()
+    found = next((r for r in _record_items(actor, _names()) if r.record_id == key), None)
+    if found is None or found.erased:
+        abort(404)
+    return found
+
+
+def _request_error(form: Any, exc: LedgerError) -> None:
+    """A refused request: an input error beside its field, anything else above the form."""
+    target = getattr(form, exc.field, None) if isinstance(exc, InputError) and exc.field else None
+    message = presentation_error(exc, RESIDENT)
+    if target is None:
+        form.form_errors.append(message)
+    else:
+        target.errors = [*target.errors, message]
+
+
+@bp.route("/records/<record_id>/correction", methods=["GET", "POST"])
+def ask_correction(record_id: str) -> Any:
+    actor = _actor()
+    record = _own_record(actor, record_id)
+    category = Category[record.category.upper()]
+    form = CorrectionForm(fields=rights_view.field_choices(category))
+    if request.method == "POST" and form.validate():
+        try:
+            made = services().rights.ask_correction(
+                record.record_id, field=form.field.data, value=form.value.data, comment=form.comment.data or "",
+                actor=actor.address,
+            )  # fmt: skip
+        except LedgerError as exc:
+            _request_error(form, exc)
+            return render_template("resident/ask_correction.html", form=form, record=record), status_of(exc)[0]
+        flash(_("Your request is sent to your residents’ committee. They answer by %(day)s; you can follow it "
+                "under “My requests”.", day=rights_view.day_of(made.due_at)), "success")  # fmt: skip
+        return redirect(url_for("resident.requests", _anchor=f"request-{made.request_id}"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("resident/ask_correction.html", form=form, record=record), status
+
+
+@bp.route("/records/<record_id>/deletion", methods=["GET", "POST"])
+def ask_deletion(record_id: str) -> Any:
+    actor = _actor()
+    record = _own_record(actor, record_id)
+    form = RequestCommentForm()
+    if request.method == "POST" and form.validate():
+        try:
+            made = services().rights.ask_deletion(record.record_id, comment=form.comment.data or "",
+                                                  actor=actor.address)  # fmt: skip
+        except LedgerError as exc:
+            _request_error(form, exc)
+            return render_template("resident/ask_deletion.html", form=form, record=record), status_of(exc)[0]
+        flash(_("Your request is sent to your subdistrict office. They answer by %(day)s; you can follow it under "
+                "“My requests”.", day=rights_view.day_of(made.due_at)), "success")  # fmt: skip
+        return redirect(url_for("resident.requests", _anchor=f"request-{made.request_id}"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("resident/ask_deletion.html", form=form, record=record), status
+
+
+@bp.post("/history/<int:seq>/object")
+def object_to(seq: int) -> Any:
+    """“I did not expect this”: an objection to an entry of the resident's own history."""
+    actor = _actor()
+    if seq > MAX_SEQ:
+        abort(404)
+    try:
+        own_event(services().log, seq, actor.address)
+    except NotFoundError:
+        abort(404)
+    form = RequestCommentForm()
+    if not form.validate():
+        flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+        return redirect(url_for("resident.history", _anchor=f"entry-{seq}"))
+    try:
+        made = services().rights.object_to(seq, comment=form.comment.data or "", actor=actor.address)
+    except NotFoundError:
+        abort(404)
+    except LedgerError as exc:
+        flash(presentation_error(exc, RESIDENT), "error")
+        return redirect(url_for("resident.history", _anchor=f"entry-{seq}"))
+    flash(_("Thank you. Your subdistrict office looks into this use of your data and answers by %(day)s. The "
+            "answer is shown beside the entry.", day=rights_view.day_of(made.due_at)), "success")  # fmt: skip
+    return redirect(url_for("resident.history", _anchor=f"entry-{seq}"))
+
+
+@bp.get("/requests")
+def requests() -> Any:
+    actor = _actor()
+    mine = services().rights.of_resident(actor.address)
+    names = display_names(rights_view.people(mine))
+    return render_template("resident/requests.html", requests=rights_view.items(mine, names),
+                           due_days=services().rights.due_days)  # fmt: skip
+
+
+def with_objections(actor: Actor, entries: list[EntryItem]) -> list[EntryItem]:
+    """Each use of the data with the resident's objection to it (and its answer), and each
+    decision on a request worded as such."""
+    objections = services().rights.objections_of(actor.address)
+    shown = []
+    for e in entries:
+        if e.leaf is not None and e.action == "decide":
+            e = replace_entry(e, decision=request_outcome_name(e.leaf.get("decision"), RESIDENT))
+        shown.append(replace_entry(e, objection=rights_view.item(objections[e.seq]) if e.seq in objections else None))
+    return shown
