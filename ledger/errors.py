@@ -37,6 +37,8 @@ class Invalid(StrEnum):
     OTHER_OFFICE = "other-office"  # params: department, office, own
     NO_SCOPE = "no-scope"  # a department or a resident must be named
     INVALID = "invalid"  # any other value the API's validation refused; params: problem
+    # -- webhooks (ledger.webhooks) --
+    BAD_URL = "bad-url"  # a webhook endpoint URL refused; params: problem (a UrlProblem)
 
 
 class Refusal(StrEnum):
@@ -140,3 +142,31 @@ class AccessRefused(LedgerError):
         self.seq = seq
         logged = f" (logged as access event #{seq})" if seq is not None else ""
         super().__init__(f"access refused: {message}{logged}")
+
+
+# -- webhooks (ledger.webhooks) -----------------------------------------------------------------
+
+
+class Forbidden(LedgerError):
+    """The acting account may not do this: the chain's membership says so (its role, its
+    status, or the organisation it belongs to)."""
+
+
+class SignatureProblem(StrEnum):
+    """Why :func:`ledger.webhooks.verify_signature` rejected a webhook (:attr:`SignatureRejected.problem`)."""
+
+    MISSING_HEADER = "missing-header"  # params: header
+    BAD_TIMESTAMP = "bad-timestamp"  # the webhook-timestamp header is not a whole number of seconds
+    STALE = "stale"  # the timestamp is outside the tolerance; params: timestamp, now, tolerance
+    NO_SIGNATURE = "no-signature"  # no v1 signature in the webhook-signature header
+    BAD_SIGNATURE = "bad-signature"  # no v1 signature matches (wrong secret, changed body, id or time)
+    BAD_SECRET = "bad-secret"  # the secret given to the verifier is not a whsec_ secret
+
+
+class SignatureRejected(VerificationError):
+    """A webhook whose signature does not check out: ``problem`` says why."""
+
+    def __init__(self, problem: SignatureProblem, message: str, *, params: dict[str, Any] | None = None) -> None:
+        self.problem = SignatureProblem(problem)
+        self.params = dict(params or {})
+        super().__init__(message)
