@@ -14,6 +14,7 @@ from ledger.context import Ledger
 from ledger.organisations import Organisations
 from ledger.records import Records
 from ledger.settings import Settings
+from ledger.webhooks import Webhooks
 
 #: Seconds a web request waits for its transaction to be mined and indexed.
 WRITE_TIMEOUT = 30.0
@@ -53,6 +54,12 @@ class Services:
     @cached_property
     def orgs(self) -> Organisations:
         return Organisations(self.ledger, timeout=WRITE_TIMEOUT)
+
+    # -- webhooks (ledger.webhooks) --
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self.ledger)
 
     def close(self) -> None:
         with self._lock:

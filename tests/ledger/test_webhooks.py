@@ -502,3 +502,59 @@ def test_publish_takes_ids_and_codes_only(ledger: Ledger) -> None:
             publish(session, HEALTH, "request.lost", "r", {})
         with pytest.raises(InputError):
             publish(session, "dept-a-health", EventKind.REQUEST_DECIDED, "r", {})
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run(settings: Any, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``gridledger`` in-process against the test's database (as in tests/ledger/test_cli.py)."""
+    from click.testing import CliRunner
+
+    from ledger.cli import main
+
+    monkeypatch.setenv("GRIDLEDGER_VAR", str(settings.var_dir))
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("GRIDLEDGER_NODE_PORT", str(settings.node_port))
+    monkeypatch.setenv("GRIDLEDGER_KEY_PASSWORD", "test-password")
+    monkeypatch.setenv("GRIDLEDGER_BLOCK_TIME", "0.2")
+    monkeypatch.setenv("GRIDLEDGER_WEBHOOK_MAX_ATTEMPTS", "1")  # the first failure is a dead letter
+    monkeypatch.setenv("GRIDLEDGER_WEBHOOK_TIMEOUT", "0.5")
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def test_the_command_line_adds_lists_delivers_shows_dead_letters_replays_and_removes(
+    run: Any, ledger: Ledger
+) -> None:
+    receiver = Receiver(time.time).start()  # the command line signs with the real clock
+    try:
+        added = run("webhooks", "add", "--as", World.officer, "--url", receiver.url, "--kinds",
+                    "request.decided,grant.withdrawn")  # fmt: skip
+        assert added.exit_code == 0, added.output
+        secret = added.output.strip().splitlines()[-1]
+        assert secret.startswith("whsec_")
+        receiver.secret = secret
+        (subscription,) = Webhooks(ledger).subscriptions(World.officer)
+        listed = run("webhooks", "list", "--as", World.admin)
+        assert listed.exit_code == 0 and subscription.id in listed.output
+        assert run("webhooks", "list", "--as", World.resident).exit_code == 1  # Forbidden, in one line
+        (first,) = _publish(ledger, "req-cli-1")
+        receiver.mode = "fail"
+        delivered = run("webhooks", "deliver")
+        assert delivered.exit_code == 0 and "0 delivered" in delivered.output and "1 dead" in delivered.output
+        dead = run("webhooks", "dead", "--as", World.admin)
+        assert dead.exit_code == 1 and first in dead.output  # a schedule can alert on it
+        assert run("webhooks", "replay", first, "--as", World.officer).exit_code == 1
+        assert run("webhooks", "replay", first, "--as", World.admin).exit_code == 0
+        receiver.mode = "ok"
+        assert "1 delivered" in run("webhooks", "deliver").output
+        assert run("webhooks", "dead", "--as", World.admin).exit_code == 0
+        shown = run("webhooks", "deliveries", "--as", World.officer, "--subscription", subscription.id)
+        assert shown.exit_code == 0 and first in shown.output and "delivered" in shown.output
+        assert [a.id for a in receiver.accepted] == [first]
+        assert run("webhooks", "remove", subscription.id, "--as", World.officer).exit_code == 0
+        assert subscription.id not in run("webhooks", "list", "--as", World.officer).output
+    finally:
+        receiver.stop()

@@ -132,6 +132,7 @@ def fillings(name: str, ids: Ids) -> list[str]:
         "kind": ["csv", "pdf", "bundle", "nope"],
         "name": ["pico.css", "nope"],
         "filename": ["app.css"],
+        "subscriptionId": ["whs_" + "0" * 32, "not-an-id"],  # webhooks: unknown and malformed
     }
     assert name in found, f"a GET route has a path parameter {name!r} that this test does not fill: add it"
     return found[name]

@@ -437,3 +437,32 @@ def audit_emergency() -> m.EmergencyList:
     pending = [e for e in audit_.unreviewed(ledger) if e.organisation in orgs]
     codes = audit_.org_codes(ledger)
     return m.EmergencyList(emergencies=[m.Emergency.of(e.seq, e.leaf, e.justification, codes) for e in pending])
+
+
+# -- webhooks (ledger.webhooks): a department's subscriptions and their deliveries ------------------------
+
+
+@operation("department_webhooks")
+def department_webhooks() -> m.WebhookSubscriptionList:
+    views = services().webhooks.subscriptions(caller().address)
+    return m.WebhookSubscriptionList(subscriptions=[m.WebhookSubscription.of(v) for v in views])
+
+
+@operation("department_webhook_create")
+def department_webhook_create(body: m.WebhookSubscriptionRequest) -> m.WebhookSubscriptionCreated:
+    with fields(url="url", kinds="kinds"):
+        made = services().webhooks.create(caller().address, body.url, body.kinds)
+    return m.WebhookSubscriptionCreated(**m.WebhookSubscription.fields_of(made.subscription), secret=made.secret)
+
+
+@operation("department_webhook_delete")
+def department_webhook_delete(params: m.SubscriptionPath) -> m.WebhookSubscription:
+    return m.WebhookSubscription.of(services().webhooks.remove(caller().address, params.subscription_id))
+
+
+@operation("department_webhook_deliveries")
+def department_webhook_deliveries(params: m.SubscriptionPath, query: m.WebhookDeliveriesQuery) -> m.WebhookDeliveryList:
+    views = services().webhooks.deliveries(
+        caller().address, subscription_id=params.subscription_id, state=query.state, limit=query.limit, attempts=True
+    )
+    return m.WebhookDeliveryList(deliveries=[m.WebhookDelivery.of(v) for v in views])

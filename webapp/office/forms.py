@@ -205,3 +205,12 @@ class GrantFilterForm(FlaskForm):
     )
     department = SelectField(_l("Department"), id="filter-department", validators=[Optional()])
     status = SelectField(_l("Status"), id="filter-status", validators=[Optional()])
+
+
+# -- webhooks (ledger.webhooks) -----------------------------------------------------------------
+
+
+class ReplayForm(FlaskForm):
+    """Sends a dead letter again (same id, attempts from zero)."""
+
+    send = SubmitField(_l("Send again"))
