@@ -339,7 +339,9 @@ def _insert_ignoring_duplicates(session: Session, row: dict[str, Any]) -> bool:
         if exists is not None:
             return False
         statement = insert(_DELIVERIES).values(row)
-    return (cast(CursorResult[Any], session.execute(statement)).rowcount or 0) == 1
+    if dialect == "postgresql":  # psycopg's rowcount of an insert that may do nothing is not to be relied on
+        return session.execute(statement.returning(_d.id)).first() is not None
+    return (cast(CursorResult[Any], session.execute(statement)).rowcount or 0) == 1  # SQLite before 3.35 too
 
 
 def publish(
@@ -883,9 +885,9 @@ class Deliverer:
         delay = min(s.webhook_backoff_cap, s.webhook_backoff_base * 2 ** max(0, attempts - 1))
         return delay * (1 - s.webhook_jitter * self.rand())
 
-    def cycle(self) -> PassResult:
-        """The worker's cycle: expiries (every EXPIRY_EVERY seconds), then one pass."""
-        if time.monotonic() - self._expiries_looked >= EXPIRY_EVERY:
+    def cycle(self, *, expiries: bool = True) -> PassResult:
+        """The worker's cycle: expiries (every EXPIRY_EVERY seconds, when ``expiries``), then one pass."""
+        if expiries and time.monotonic() - self._expiries_looked >= EXPIRY_EVERY:
             self._expiries_looked = time.monotonic()
             enqueue_expiries(self.ledger)
         return self.run_once()

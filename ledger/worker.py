@@ -86,7 +86,7 @@ class Worker:
         holds the anchoring lease; taken for the cycle and given back)."""
         self._send_cycle()
         self._index_cycle(self.ledger.indexer(), gated=False)  # one explicit pass: safe beside a running worker
-        self._webhook_cycle()
+        self._webhook_cycle(expiries=True)  # one explicit pass: an expiry enqueued twice is one delivery
         if self.lease is None:
             return
         if not self.lease.acquire():
@@ -207,12 +207,15 @@ class Worker:
 
         return Deliverer(self.ledger)
 
-    def _webhook_cycle(self) -> None:
-        """Expired grants into the webhook outbox, then one delivery pass. Every worker delivers:
-        each delivery is claimed row by row, so two workers never send the same one at once."""
+    def _webhook_cycle(self, *, expiries: bool | None = None) -> None:
+        """Expired grants into the webhook outbox (the lease holder, beside the indexer), then
+        one delivery pass. Every worker delivers: each delivery is claimed row by row, so two
+        workers never send the same one at once."""
         if self.ledger.settings.key_password is None:
             return  # the secrets come from the keystore password; 'gridledger worker' asks for it
-        done = self._deliverer.cycle()
+        if expiries is None:
+            expiries = self.lease is None or self.lease.held()
+        done = self._deliverer.cycle(expiries=expiries)
         if done.any:
             self.report(f"webhooks: {done.delivered} delivered, {done.retried} to retry, {done.dead} dead, "
                         f"{done.cancelled} cancelled")  # fmt: skip

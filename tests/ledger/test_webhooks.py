@@ -44,6 +44,7 @@ from ledger.webhooks import (
 )
 from tests.clock import ManualClock
 from tests.conftest import World
+from tests.reliability.databases import BACKENDS, world_copy
 
 from .webhook_receiver import Receiver
 
@@ -558,3 +559,41 @@ def test_the_command_line_adds_lists_delivers_shows_dead_letters_replays_and_rem
         assert subscription.id not in run("webhooks", "list", "--as", World.officer).output
     finally:
         receiver.stop()
+
+
+# -- on PostgreSQL too ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_the_outbox_keeps_one_delivery_per_event_and_delivers_it_on_each_database(
+    kind: str, world: World, session_settings: Any, tmp_path: Any, clock: ManualClock
+) -> None:
+    """The dedupe insert (ON CONFLICT DO NOTHING), the claims and the fence, on SQLite and PostgreSQL."""
+    world.revert()
+    with world_copy(kind, world.db_path, tmp_path) as url:
+        ledger = Ledger.open(session_settings.with_(database_url=url))
+        receiver = Receiver(lambda: clock.now_ms() / 1000).start()
+        try:
+            hooks = Webhooks(ledger, clock=clock.now_ms)
+            _subscribe(hooks, receiver)
+            grant_id = _grant(ledger, world)
+            Consent(ledger).withdraw(grant_id)
+            with ledger.store.session() as session:
+                event = session.scalars(select(ChainEvent).where(ChainEvent.event == "GrantWithdrawn")).one()
+            before = ledger.w3.eth.get_block(event.block_number - 1)
+            ledger.indexer().rewind(event.block_number - 1, to_hex(bytes(before["hash"])))
+            ledger.indexer().run_once()
+            assert _publish(ledger, "req-pg") and _publish(ledger, "req-pg") == []
+            assert len(_deliveries(ledger)) == 2
+            first, second = _deliverer(ledger, clock), _deliverer(ledger, clock)
+            (row, _other) = _deliveries(ledger)
+            assert first._claim(row.id) and not second._claim(row.id)
+            clock.advance(first.claim_ms / 1000 + 1)
+            assert second.run_once().delivered == 2
+            assert not first._finish(row, None, state=DeliveryState.DEAD)
+            assert {d.state for d in _deliveries(ledger)} == {DeliveryState.DELIVERED}
+            assert sorted(a.id for a in receiver.accepted) == sorted(d.id for d in _deliveries(ledger))
+        finally:
+            receiver.stop()
+            ledger.close()
+            world.revert()
