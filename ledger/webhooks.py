@@ -129,7 +129,7 @@ EXPIRY_CURSOR = "webhooks.expired-until"  # meta: the chain time up to which exp
 EXPIRY_EVERY = 10.0  # seconds between the worker's looks for expired grants
 PASS_LIMIT = 100  # deliveries one pass sends at most
 _SECRET_FORMAT = b"gridledger-webhook-secret/1"
-_SEAL_KIND = "webhook_subscriptions"
+SEAL_KIND = "webhook_subscriptions"  # the seal of a subscription row (ledger.seal)
 
 _DELIVERIES = cast(Table, WebhookDelivery.__table__)
 _d = _DELIVERIES.c
@@ -715,7 +715,7 @@ class Webhooks:
         return password
 
     def _seal(self, row: WebhookSubscription) -> bytes:
-        return self.ledger.sealer.seal(_SEAL_KIND, *_sealed_values(row))
+        return self.ledger.sealer.seal(SEAL_KIND, *sealed_values(row))
 
     def _sealed(self, row: WebhookSubscription) -> bool:
         return sealed(self.ledger, row)
@@ -756,14 +756,15 @@ class Webhooks:
         return _delivery_view(row, url, self._codes(), tried)
 
 
-def _sealed_values(row: Any) -> tuple[Any, ...]:
+def sealed_values(row: Any) -> tuple[Any, ...]:
+    """What a subscription's seal covers."""
     return (row.id, row.department, row.url, row.kinds, row.secret_salt, bool(row.active))
 
 
 def sealed(ledger: Ledger, row: Any) -> bool:
     """Whether a subscription row carries its valid seal (never raises)."""
     try:
-        return ledger.sealer.check(row.seal, _SEAL_KIND, *_sealed_values(row))
+        return ledger.sealer.check(row.seal, SEAL_KIND, *sealed_values(row))
     except (AttributeError, TypeError, ValueError, ConfigurationError):
         return False
 

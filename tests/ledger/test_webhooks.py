@@ -434,11 +434,18 @@ def test_dead_letters_after_the_last_attempt_and_the_office_sends_them_again_wit
 def test_nothing_is_sent_to_a_subscription_edited_in_the_database(
     hooks: Webhooks, ledger: Ledger, receiver: Receiver, clock: ManualClock
 ) -> None:
+    from ledger.verify import Problem, verify
+
     subscription = _subscribe(hooks, receiver)
     _publish(ledger, "req-x")
+    assert verify(ledger, ("seals",)).ok
     with ledger.store.session() as session, session.begin():
         session.execute(update(WebhookSubscription).where(WebhookSubscription.id == subscription)
                         .values(url=receiver.url.replace("/hooks/", "/elsewhere/")))  # fmt: skip
+    checked = verify(ledger, ("seals",))  # the integrity check finds it too
+    assert [(f.code, f.subject) for f in checked.findings] == [
+        (Problem.ROW_UNSEALED, f"webhook_subscriptions {subscription}")
+    ]
     assert _deliverer(ledger, clock).run_once().dead == 1
     assert receiver.arrivals == []
     (row,) = _deliveries(ledger)
