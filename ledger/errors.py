@@ -44,6 +44,8 @@ class Invalid(StrEnum):
     NOT_A_FIELD = "not-a-field"  # a correction of a field the category's schema does not have; params: category, value
     WRONG_KIND = "wrong-kind"  # an outcome that does not answer this kind of request; params: kind, value, choices
     BASIS_REQUIRED = "basis-required"  # a refused deletion names its legal basis (ledger.rights.RefusalBasis)
+    # -- webhooks (ledger.webhooks) --
+    BAD_URL = "bad-url"  # a webhook endpoint URL refused; params: problem (a UrlProblem)
 
 
 class Refusal(StrEnum):
@@ -166,4 +168,29 @@ class RequestConflict(ConflictError):
         self.code = Conflict(code)
         self.params = dict(params or {})
         self.message = message
+# -- webhooks (ledger.webhooks) -----------------------------------------------------------------
+
+
+class Forbidden(LedgerError):
+    """The acting account may not do this: the chain's membership says so (its role, its
+    status, or the organisation it belongs to)."""
+
+
+class SignatureProblem(StrEnum):
+    """Why :func:`ledger.webhooks.verify_signature` rejected a webhook (:attr:`SignatureRejected.problem`)."""
+
+    MISSING_HEADER = "missing-header"  # params: header
+    BAD_TIMESTAMP = "bad-timestamp"  # the webhook-timestamp header is not a whole number of seconds
+    STALE = "stale"  # the timestamp is outside the tolerance; params: timestamp, now, tolerance
+    NO_SIGNATURE = "no-signature"  # no v1 signature in the webhook-signature header
+    BAD_SIGNATURE = "bad-signature"  # no v1 signature matches (wrong secret, changed body, id or time)
+    BAD_SECRET = "bad-secret"  # the secret given to the verifier is not a whsec_ secret
+
+
+class SignatureRejected(VerificationError):
+    """A webhook whose signature does not check out: ``problem`` says why."""
+
+    def __init__(self, problem: SignatureProblem, message: str, *, params: dict[str, Any] | None = None) -> None:
+        self.problem = SignatureProblem(problem)
+        self.params = dict(params or {})
         super().__init__(message)

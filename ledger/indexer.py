@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
 
+from . import webhooks
 from .chain import jsonable, rpc
 from .errors import NodeError
 from .projections import PROJECTORS, REBUILT_TABLES, Event, Projector
@@ -175,6 +176,7 @@ class Indexer:
         if end_block is None:
             raise NodeError(f"block {end} vanished while indexing; will retry")
         events = self.fetch(start, end)
+        times = webhooks.block_times(self.w3, events)  # webhooks: the time of each grant event, read before
         with self.store.session() as session, session.begin():
             seen = {e.block_number: e.block_hash for e in events}
             seen[end] = end_block["hash"]
@@ -182,6 +184,8 @@ class Indexer:
                 session.merge(SeenBlock(block_number=number, block_hash=block_hash))
             for event in events:
                 self._project(session, event)
+            # Webhooks (ledger.webhooks): withdrawals and revocations enqueued with the rows that index them.
+            webhooks.enqueue_chain_events(session, events, times)
             if events:
                 session.execute(
                     insert(cast(Table, ChainEvent.__table__)),

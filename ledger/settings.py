@@ -43,6 +43,12 @@ class Settings:
     metrics_loopback: bool = True  # /metrics answers loopback clients without the token
     # residents' rights requests (ledger.rights): days a request has before it is overdue
     rights_due_days: int = 15
+    # -- webhooks (ledger.webhooks) --
+    webhook_timeout: float = 5.0  # seconds an endpoint has to answer one delivery
+    webhook_backoff_base: float = 10.0  # seconds before the first retry; doubled at each next one
+    webhook_backoff_cap: float = 3600.0  # the longest wait between two attempts, seconds
+    webhook_max_attempts: int = 15  # attempts before a delivery goes to the dead letters
+    webhook_jitter: float = 0.2  # each wait is shortened by up to this fraction, at random
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +104,7 @@ class Settings:
             raise ConfigurationError("GRIDLEDGER_METRICS_TOKEN must be at least 16 characters (a random secret)")
         if settings.block_time <= 0:
             raise ConfigurationError(f"GRIDLEDGER_BLOCK_TIME must be positive seconds; got {settings.block_time}")
+        settings = _webhook_settings(settings, env)
         return settings
 
     def with_(self, **changes: object) -> Settings:
@@ -161,3 +168,30 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigurationError(f"{name} must be 1 or 0; got {raw!r}")
+
+
+# -- webhooks (ledger.webhooks) -----------------------------------------------------------------
+
+
+def _webhook_settings(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """The webhook deliverer's settings from ``GRIDLEDGER_WEBHOOK_*``, checked."""
+    found = replace(
+        settings,
+        webhook_timeout=_float(env, "GRIDLEDGER_WEBHOOK_TIMEOUT", settings.webhook_timeout),
+        webhook_backoff_base=_float(env, "GRIDLEDGER_WEBHOOK_BACKOFF_BASE", settings.webhook_backoff_base),
+        webhook_backoff_cap=_float(env, "GRIDLEDGER_WEBHOOK_BACKOFF_CAP", settings.webhook_backoff_cap),
+        webhook_max_attempts=_int(env, "GRIDLEDGER_WEBHOOK_MAX_ATTEMPTS", settings.webhook_max_attempts),
+        webhook_jitter=_float(env, "GRIDLEDGER_WEBHOOK_JITTER", settings.webhook_jitter),
+    )
+    if not 0 < found.webhook_timeout <= 60:
+        raise ConfigurationError(f"GRIDLEDGER_WEBHOOK_TIMEOUT must be 0..60 seconds; got {found.webhook_timeout}")
+    if found.webhook_backoff_base <= 0 or found.webhook_backoff_cap < found.webhook_backoff_base:
+        raise ConfigurationError(
+            "GRIDLEDGER_WEBHOOK_BACKOFF_BASE must be positive seconds and GRIDLEDGER_WEBHOOK_BACKOFF_CAP at least as "
+            f"long; got {found.webhook_backoff_base} and {found.webhook_backoff_cap}"
+        )
+    if not 1 <= found.webhook_max_attempts <= 100:
+        raise ConfigurationError(f"GRIDLEDGER_WEBHOOK_MAX_ATTEMPTS must be 1..100; got {found.webhook_max_attempts}")
+    if not 0 <= found.webhook_jitter < 1:
+        raise ConfigurationError(f"GRIDLEDGER_WEBHOOK_JITTER must be 0 or more and below 1; got {found.webhook_jitter}")
+    return found

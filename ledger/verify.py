@@ -1248,6 +1248,7 @@ def _check_seals(ctx: _Context) -> None:
             if table == "org_profiles" and not _code_fits(row):
                 ctx.find("seals", Problem.CODE_MISMATCH, str(row.org_id),
                          f"code {row.code!r} does not give the organisation's on-chain id", table=table, column="code")  # fmt: skip
+    _check_webhook_seals(ctx)
 
 
 def _code_fits(row: Any) -> bool:
@@ -1264,3 +1265,21 @@ _CHECKS: dict[str, Callable[[_Context], None]] = {
     "log": _check_log,
     "seals": _check_seals,
 }
+
+
+# -- webhooks (ledger.webhooks): subscriptions are sealed too ---------------------------------------
+
+
+def _check_webhook_seals(ctx: _Context) -> None:
+    """A webhook subscription edited in the database (another URL, another department) is never
+    sent to; the check says so, as for every other sealed row."""
+    from .store.models import WebhookSubscription
+    from .webhooks import SEAL_KIND, sealed_values
+
+    assert ctx.sealer is not None
+    for row in _rows(ctx.db, WebhookSubscription):
+        ctx.report.checked["seals"] += 1
+        if not ctx.sealer.check(row.seal, SEAL_KIND, *sealed_values(row)):
+            ctx.find("seals", Problem.ROW_UNSEALED, f"{SEAL_KIND} {row.id}",
+                     f"this {SEAL_KIND} row carries no valid seal: it was written or changed behind the "
+                     "installation's back", table=SEAL_KIND)  # fmt: skip

@@ -18,12 +18,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .anchoring import Anchorer
 from .context import Ledger
 from .errors import LedgerError, NotFoundError
 from .indexer import Indexer
 from .lease import RENEW_EVERY, TRY_EVERY, TTL, Lease, LeaseState
+
+if TYPE_CHECKING:
+    from .webhooks import Deliverer
 
 Report = Callable[[str], None]
 ANCHOR_TICK = 0.1  # seconds between the anchorer's looks at the log (checkpoints are paced by settings)
@@ -81,6 +86,7 @@ class Worker:
         holds the anchoring lease; taken for the cycle and given back)."""
         self._send_cycle()
         self._index_cycle(self.ledger.indexer(), gated=False)  # one explicit pass: safe beside a running worker
+        self._webhook_cycle(expiries=True)  # one explicit pass: an expiry enqueued twice is one delivery
         if self.lease is None:
             return
         if not self.lease.acquire():
@@ -101,6 +107,8 @@ class Worker:
                 target=self._loop, args=(lambda: self._index_cycle(indexer),), name="gridledger-indexer", daemon=True
             ),
         ]
+        threads.append(threading.Thread(target=self._loop, args=(self._webhook_cycle,), name="gridledger-webhooks",
+                                        daemon=True))  # fmt: skip
         if self.lease is not None:
             threads += [
                 threading.Thread(target=self._loop, args=(self._lease_cycle, LEASE_TICK), name="gridledger-lease",
@@ -201,6 +209,27 @@ class Worker:
         sent = anchorer.cycle()
         if sent is not None:
             self.report(f"checkpoint: {sent.size} events (from {sent.prev_size}) sent as {sent.tx_hash}")
+
+    # -- webhooks (ledger.webhooks) ------------------------------------------------------------
+
+    @cached_property
+    def _deliverer(self) -> Deliverer:
+        from .webhooks import Deliverer
+
+        return Deliverer(self.ledger)
+
+    def _webhook_cycle(self, *, expiries: bool | None = None) -> None:
+        """Expired grants into the webhook outbox (the lease holder, beside the indexer), then
+        one delivery pass. Every worker delivers: each delivery is claimed row by row, so two
+        workers never send the same one at once."""
+        if self.ledger.settings.key_password is None:
+            return  # the secrets come from the keystore password; 'gridledger worker' asks for it
+        if expiries is None:
+            expiries = self.lease is None or self.lease.held()
+        done = self._deliverer.cycle(expiries=expiries)
+        if done.any:
+            self.report(f"webhooks: {done.delivered} delivered, {done.retried} to retry, {done.dead} dead, "
+                        f"{done.cancelled} cancelled")  # fmt: skip
 
 
 def _taken_from(before: LeaseState | None, holder: str, now_ms: int) -> str:

@@ -17,6 +17,7 @@ from ledger.errors import (
     ConfigurationError,
     ConflictError,
     ContractRevert,
+    Forbidden,
     InputError,
     LedgerError,
     NodeError,
@@ -36,6 +37,7 @@ STATUS: list[tuple[type[LedgerError], int, str]] = [
     (NodeError, 503, "chain-unavailable"),
     (ConfigurationError, 503, "not-configured"),
     (VerificationError, 500, "verification-failed"),
+    (Forbidden, 403, "forbidden"),  # webhooks (ledger.webhooks)
     (LedgerError, 500, "ledger-error"),
 ]
 

@@ -32,6 +32,7 @@ from ledger.errors import (
     Conflict,
     ConflictError,
     ContractRevert,
+    Forbidden,
     InputError,
     Invalid,
     LedgerError,
@@ -50,6 +51,7 @@ from ledger.membership import Status as MemberStatus
 from ledger.membership import name_of as code_of
 from ledger.rights import RefusalBasis, RequestKind, RequestOutcome, RequestStatus
 from ledger.verify import Problem
+from ledger.webhooks import AttemptError, DeliveryState, EventKind, UrlProblem
 
 from .i18n import CATEGORY_NAMES, PURPOSE_NAMES, format_ms, lazy_gettext, name_of
 
@@ -595,6 +597,8 @@ def invalid(code: Invalid | str, params: dict[str, Any] | None = None) -> str:
             return _("This answer does not fit this kind of request.")
         case Invalid.BASIS_REQUIRED:
             return _("Name the legal basis for the refusal.")
+        case Invalid.BAD_URL:  # webhooks
+            return url_problem(p.get("problem"))
     return _("This value is not accepted.")  # Invalid.INVALID
 
 
@@ -652,6 +656,7 @@ def init_app(app: Flask) -> None:
         invalid_words=invalid,
     )
     _init_rights(app)
+    app.jinja_env.globals.update(WEBHOOK_WORDS)
 
 
 # -- the resident's inbox (ledger.inbox) --------------------------------------------------------
@@ -823,3 +828,64 @@ def _init_rights(app: Flask) -> None:
         request_outcome_name=request_outcome_name,
         refusal_basis_name=refusal_basis_name,
     )
+
+
+# -- webhooks (ledger.webhooks) -----------------------------------------------------------------
+
+EVENT_KIND_NAMES: dict[str, LazyString] = {
+    EventKind.GRANT_WITHDRAWN: lazy_gettext("Grant withdrawn by the resident"),
+    EventKind.GRANT_REVOKED: lazy_gettext("Grant revoked by the office"),
+    EventKind.GRANT_EXPIRED: lazy_gettext("Grant expired"),
+    EventKind.REQUEST_DECIDED: lazy_gettext("Consent request answered"),
+}
+DELIVERY_STATE_NAMES: dict[str, LazyString] = {
+    DeliveryState.PENDING: lazy_gettext("Waiting to be sent"),
+    DeliveryState.DELIVERED: lazy_gettext("Delivered"),
+    DeliveryState.DEAD: lazy_gettext("Failed: not sent again by itself"),
+    DeliveryState.CANCELLED: lazy_gettext("Cancelled: subscription removed"),
+}
+ATTEMPT_ERROR_NAMES: dict[str, LazyString] = {
+    AttemptError.CONNECTION_REFUSED: lazy_gettext("Connection refused: nothing answers at that address"),
+    AttemptError.TIMEOUT: lazy_gettext("No answer in time"),
+    AttemptError.UNREACHABLE: lazy_gettext("The address cannot be reached"),
+    AttemptError.TLS: lazy_gettext("Secure connection (TLS) failed"),
+    AttemptError.HTTP_STATUS: lazy_gettext("The department's system answered with an error"),
+    AttemptError.CHAIN_MISMATCH: lazy_gettext("Not confirmed by the chain yet: not sent"),
+    AttemptError.ALTERED: lazy_gettext("The subscription was changed in the database: never sent"),
+}
+URL_PROBLEM_NAMES: dict[str, LazyString] = {
+    UrlProblem.SCHEME: lazy_gettext("The address must start with https:// or http://."),
+    UrlProblem.NO_HOST: lazy_gettext("The address names no server."),
+    UrlProblem.CREDENTIALS: lazy_gettext("Leave the user name and password out of the address."),
+    UrlProblem.FRAGMENT: lazy_gettext("Leave the part after # out of the address."),
+    UrlProblem.BAD_PORT: lazy_gettext("The port must be a number from 1 to 65535."),
+    UrlProblem.SPACES: lazy_gettext("An address has no spaces."),
+    UrlProblem.TOO_LONG: lazy_gettext("The address is too long."),
+}
+ERROR_WORDS[Forbidden] = lazy_gettext("Your role may not do this.")
+
+
+def event_kind_name(kind: str | None) -> str:
+    return _lookup(EVENT_KIND_NAMES, kind)
+
+
+def delivery_state_name(state: str | None) -> str:
+    return _lookup(DELIVERY_STATE_NAMES, state)
+
+
+def attempt_error_name(error: str | None) -> str:
+    return _lookup(ATTEMPT_ERROR_NAMES, error)
+
+
+def url_problem(problem: str | None) -> str:
+    """Why a webhook address was refused (``Invalid.BAD_URL``'s ``problem``)."""
+    if problem in URL_PROBLEM_NAMES:
+        return str(URL_PROBLEM_NAMES[problem])
+    return _("This is not a usable web address.")
+
+
+WEBHOOK_WORDS = {
+    "event_kind_name": event_kind_name,
+    "delivery_state_name": delivery_state_name,
+    "attempt_error_name": attempt_error_name,
+}

@@ -16,6 +16,7 @@ from ledger.organisations import Organisations
 from ledger.records import Records
 from ledger.rights import Rights
 from ledger.settings import Settings
+from ledger.webhooks import Webhooks
 
 #: Seconds a web request waits for its transaction to be mined and indexed.
 WRITE_TIMEOUT = 30.0
@@ -62,10 +63,17 @@ class Services:
     def inbox(self) -> Inbox:
         """On the app's clock (``CLOCK``: tests move it), read in the request."""
         return Inbox(self.ledger, log=self.log, now=_app_now_ms)
+
     # residents' rights requests (ledger.rights)
     @cached_property
     def rights(self) -> Rights:
         return Rights(self.ledger, records=self.records)
+
+    # -- webhooks (ledger.webhooks) --
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self.ledger)
 
     def close(self) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ from . import (  # noqa: F401 - imported for the commands they add to main
     tokens,
     users,
     verify,
+    webhooks,
     worker,
 )
 from ._base import main

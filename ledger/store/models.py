@@ -606,3 +606,77 @@ class RightsRequest(Base):
         UniqueConstraint("decision_seq", name="uq_rights_requests_decision_seq"),
         Index("ix_rights_requests_status_due", "status", "due_at"),
     )
+# -- webhooks for department systems (issue 13: notifications) ---------------------------------
+
+
+class WebhookSubscription(Base):
+    """A department system's endpoint for signed webhooks (:mod:`ledger.webhooks`).
+
+    The signing secret is not stored: it is derived from the keystore password and
+    ``secret_salt`` (:func:`ledger.webhooks.secret_of`). Sealed (id, department, url, kinds,
+    salt, active), so an edited row (another URL, another department) is never sent to.
+    Times are milliseconds since the epoch (UTC)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    department: Mapped[str] = mapped_column(String(66), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    kinds: Mapped[str] = mapped_column(String(200))  # event kinds, sorted, comma-separated
+    secret_salt: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(42))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    removed_by: Mapped[str | None] = mapped_column(String(42))
+    removed_at: Mapped[int | None] = mapped_column(BigInteger)
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: the durable outbox of webhooks. ``id`` is the
+    idempotency id sent as ``webhook-id`` on every attempt; ``dedupe_key`` names the event
+    (``grant.withdrawn:0x…``), so enqueuing the same event twice yields one row.
+
+    state: pending -> delivered | dead (after the last attempt; replay makes it pending
+    again, same id) | cancelled (its subscription was removed). ``claimed_by`` and
+    ``claimed_until``: the worker sending it now (a per-row lease). Times are milliseconds since the epoch (UTC)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "dedupe_key", name="uq_webhook_deliveries_dedupe"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_department", "department", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("webhook_subscriptions.id"), index=True)
+    department: Mapped[str] = mapped_column(String(66))
+    kind: Mapped[str] = mapped_column(String(40))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)  # the body sent, canonical JSON
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_attempt_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(40))
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger)
+    dead_at: Mapped[int | None] = mapped_column(BigInteger)
+    replays: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class WebhookAttempt(Base):
+    """One attempt to deliver a webhook: when, the HTTP status (None when no answer came)
+    and the error code (:class:`ledger.webhooks.AttemptError`, None when delivered)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(40))

@@ -286,7 +286,8 @@ def _copy_rows(source: Any, target: Any) -> None:
             rows = [dict(r._mapping) for r in src.execute(select(table))]
             if rows:
                 dst.execute(insert(table), rows)
-            serial = [c.name for c in table.primary_key.columns if c.autoincrement is True or c.name == "id"]
+            serial = [c.name for c in table.primary_key.columns
+                      if c.autoincrement is True or (c.name == "id" and c.type.python_type is int)]  # fmt: skip
             for column in serial:
                 dst.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column}'), "

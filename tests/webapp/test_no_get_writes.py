@@ -136,6 +136,7 @@ def fillings(name: str, ids: Ids) -> list[str]:
         "name": ["pico.css", "nope"],
         "filename": ["app.css"],
         "requestId": [ids.request, UNKNOWN_ID, "not-an-id"],
+        "subscriptionId": ["whs_" + "0" * 32, "not-an-id"],  # webhooks: unknown and malformed
     }
     assert name in found, f"a GET route has a path parameter {name!r} that this test does not fill: add it"
     return found[name]

@@ -49,6 +49,7 @@ from ledger.history import BUNDLE_FORMAT, PROOF_FORMAT, HistoryFindingKind
 from ledger.membership import CODE_PATTERN, OrgKind, Role, name_of
 from ledger.records import Check, RecordView
 from ledger.rights import RefusalBasis, RequestKind, RequestOutcome, RequestStatus
+from ledger.webhooks import MAX_URL, AttemptError, DeliveryState, DeliveryView, EventKind, SubscriptionView
 
 from .. import content as content_
 from .. import errors
@@ -1090,3 +1091,108 @@ class RightsRequest(_Answer):
 
 class RightsRequestList(_Answer):
     requests: list[RightsRequest]
+# -- webhooks (ledger.webhooks) -----------------------------------------------------------------------
+
+#: What a department system can subscribe to, how a delivery stands, why an attempt failed.
+EVENT_KINDS = _codes(EventKind)
+DELIVERY_STATES = _codes(DeliveryState)
+ATTEMPT_ERRORS = _codes(AttemptError)
+SUBSCRIPTION_ID = r"^whs_[0-9a-f]{32}$"
+DELIVERY_ID = r"^msg_[0-9a-f]{32}$"
+EventKindName = Annotated[str, OneOf(EVENT_KINDS)]
+
+
+class SubscriptionPath(_Request):
+    subscription_id: str = Field(pattern=SUBSCRIPTION_ID, description="The subscription's id.")
+
+
+class WebhookSubscriptionRequest(_Request):
+    url: str = Field(min_length=1, max_length=MAX_URL, description="The endpoint: https:// (or http://), no "
+                     "user name or password in it. Each event is POSTed there, signed.")  # fmt: skip
+    kinds: list[EventKindName] = Field(min_length=1, json_schema_extra={"uniqueItems": True},
+                                       description="The events to send (docs/formats.md, 'Webhooks').")  # fmt: skip
+
+
+class WebhookDeliveriesQuery(_Request):
+    state: Annotated[str, OneOf(DELIVERY_STATES)] | SkipJsonSchema[None] = Field(None, description="Only this state.")
+    limit: Limit = DEFAULT_LIMIT
+
+
+class WebhookSubscription(_Answer):
+    """A department system's endpoint for signed webhooks."""
+
+    subscription_id: str = Field(pattern=SUBSCRIPTION_ID)
+    department: GrantDepartment
+    url: str
+    kinds: list[EventKindName]
+    active: bool = Field(description="false: removed; nothing more is sent to it.")
+    created_by: Address
+    created_at: Ms
+    removed_at: Ms | None
+    sealed: bool = Field(description="false: the subscription was changed in the database behind the installation's "
+                         "back; nothing is sent to it.")  # fmt: skip
+
+    @classmethod
+    def fields_of(cls, view: SubscriptionView) -> dict[str, Any]:
+        return {
+            "subscription_id": view.id, "department": GrantDepartment(id=view.department, code=view.department_code),
+            "url": view.url, "kinds": [str(k) for k in view.kinds], "active": view.active,
+            "created_by": view.created_by, "created_at": view.created_at, "removed_at": view.removed_at,
+            "sealed": view.sealed,
+        }  # fmt: skip
+
+    @classmethod
+    def of(cls, view: SubscriptionView) -> WebhookSubscription:
+        return cls(**cls.fields_of(view))
+
+
+class WebhookSubscriptionCreated(WebhookSubscription):
+    secret: str = Field(pattern=r"^whsec_[A-Za-z0-9+/=]+$", description="The signing secret: shown this once, never "
+                        "stored (docs/api.md, 'Webhooks'). Keep it in the receiving system.")  # fmt: skip
+
+
+class WebhookSubscriptionList(_Answer):
+    subscriptions: list[WebhookSubscription]
+
+
+class WebhookAttempt(_Answer):
+    number: int = Field(ge=1)
+    at: Ms
+    status: int | None = Field(description="The HTTP status answered; null when no answer came.")
+    error: Annotated[str, OneOf(ATTEMPT_ERRORS)] | None = Field(description="Why it failed; null when delivered.")
+
+
+class WebhookDelivery(_Answer):
+    """One event for one subscription; its id is the `webhook-id` header of every attempt."""
+
+    delivery_id: str = Field(pattern=DELIVERY_ID)
+    subscription_id: str = Field(pattern=SUBSCRIPTION_ID)
+    kind: EventKindName
+    state: Annotated[str, OneOf(DELIVERY_STATES)]
+    attempts: Count = Field(description="Attempts since it was queued (or last sent again).")
+    next_attempt_at: Ms = Field(description="When a pending delivery is tried next (0: at once).")
+    created_at: Ms
+    last_attempt_at: Ms | None
+    last_status: int | None
+    last_error: Annotated[str, OneOf(ATTEMPT_ERRORS)] | None
+    delivered_at: Ms | None
+    dead_at: Ms | None
+    replays: Count = Field(description="Times the office sent it again after it failed.")
+    data: dict[str, Any] = Field(description="The event's `data`, as sent (ids and codes only).")
+    tried: list[WebhookAttempt]
+
+    @classmethod
+    def of(cls, view: DeliveryView) -> WebhookDelivery:
+        return cls(
+            delivery_id=view.id, subscription_id=view.subscription_id, kind=str(view.kind), state=str(view.state),
+            attempts=view.attempts, next_attempt_at=view.next_attempt_at, created_at=view.created_at,
+            last_attempt_at=view.last_attempt_at, last_status=view.last_status,
+            last_error=str(view.last_error) if view.last_error else None, delivered_at=view.delivered_at,
+            dead_at=view.dead_at, replays=view.replays, data=view.data,
+            tried=[WebhookAttempt(number=a.number, at=a.at, status=a.status, error=str(a.error) if a.error else None)
+                   for a in view.tried],
+        )  # fmt: skip
+
+
+class WebhookDeliveryList(_Answer):
+    deliveries: list[WebhookDelivery]

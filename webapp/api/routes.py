@@ -481,3 +481,30 @@ def audit_rights_request(params: m.RightsRequestPath) -> m.RightsRequest:
 @operation("resident_rights_requests")
 def resident_rights_requests(query: m.RightsRequestsQuery) -> m.RightsRequestList:
     return _rights_listed(services().rights.of_resident(caller().address), query)
+# -- webhooks (ledger.webhooks): a department's subscriptions and their deliveries ------------------------
+
+
+@operation("department_webhooks")
+def department_webhooks() -> m.WebhookSubscriptionList:
+    views = services().webhooks.subscriptions(caller().address)
+    return m.WebhookSubscriptionList(subscriptions=[m.WebhookSubscription.of(v) for v in views])
+
+
+@operation("department_webhook_create")
+def department_webhook_create(body: m.WebhookSubscriptionRequest) -> m.WebhookSubscriptionCreated:
+    with fields(url="url", kinds="kinds"):
+        made = services().webhooks.create(caller().address, body.url, body.kinds)
+    return m.WebhookSubscriptionCreated(**m.WebhookSubscription.fields_of(made.subscription), secret=made.secret)
+
+
+@operation("department_webhook_delete")
+def department_webhook_delete(params: m.SubscriptionPath) -> m.WebhookSubscription:
+    return m.WebhookSubscription.of(services().webhooks.remove(caller().address, params.subscription_id))
+
+
+@operation("department_webhook_deliveries")
+def department_webhook_deliveries(params: m.SubscriptionPath, query: m.WebhookDeliveriesQuery) -> m.WebhookDeliveryList:
+    views = services().webhooks.deliveries(
+        caller().address, subscription_id=params.subscription_id, state=query.state, limit=query.limit, attempts=True
+    )
+    return m.WebhookDeliveryList(deliveries=[m.WebhookDelivery.of(v) for v in views])

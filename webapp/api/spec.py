@@ -194,6 +194,45 @@ OPERATIONS.update({op.name: op for op in (
     ),
 )})  # fmt: skip
 
+# -- webhooks (ledger.webhooks): a department's subscriptions and their deliveries --
+
+WEBHOOKS_SIGNED = (
+    "Each event is POSTed to the subscription's URL as JSON `{type, timestamp, data}`, signed as the Standard "
+    "Webhooks specification says: headers `webhook-id` (the same on every retry), `webhook-timestamp` and "
+    "`webhook-signature` (`v1,` base64 HMAC-SHA256 over `{id}.{timestamp}.{body}`). See docs/api.md."
+)
+OPERATIONS.update({op.name: op for op in (
+    Operation(
+        "department_webhooks", "get", "/department/webhooks", "Department", N_("My department's webhook subscriptions"),
+        "My department's active webhook subscriptions, oldest first.", DEPARTMENT, m.WebhookSubscriptionList,
+    ),
+    Operation(
+        "department_webhook_create", "post", "/department/webhooks", "Department", N_("Subscribe to webhooks"),
+        "Subscribes an endpoint of my department's system to events: grants to my department withdrawn, revoked "
+        "or expired, consent requests answered. The answer holds the signing `secret`, shown this once and never "
+        "stored. " + WEBHOOKS_SIGNED, DEPARTMENT, m.WebhookSubscriptionCreated, status=201,
+        answered="The new subscription, with its secret", body=m.WebhookSubscriptionRequest, body_required=True,
+        errors=(400,), example={"url": "https://health.example.gov.cn/hooks/gridledger",
+                                "kinds": ["grant.withdrawn", "grant.revoked", "grant.expired"]},
+    ),
+    Operation(
+        "department_webhook_delete", "delete", "/department/webhooks/{subscriptionId}", "Department",
+        N_("Remove a webhook subscription"),
+        "Removes one of my department's subscriptions: nothing more is sent to it, and its deliveries not yet made "
+        "are cancelled. Another department's subscription answers 404; one removed already, 409.", DEPARTMENT,
+        m.WebhookSubscription, answered="The subscription, now removed", params=m.SubscriptionPath,
+        errors=(400, 404, 409),
+    ),
+    Operation(
+        "department_webhook_deliveries", "get", "/department/webhooks/{subscriptionId}/deliveries", "Department",
+        N_("Deliveries of a webhook subscription"),
+        "The deliveries of one of my department's subscriptions, newest first, each with its attempts (when, the "
+        "HTTP status, why it failed). A `dead` delivery failed its last attempt; the office can send it again.",
+        DEPARTMENT, m.WebhookDeliveryList, params=m.SubscriptionPath, query=m.WebhookDeliveriesQuery,
+        errors=(400, 404),
+    ),
+)})  # fmt: skip
+
 #: operationId -> summary; translated on the explorer page.
 # -- consent receipts (ledger.receipts) -----------------------------------------------------------
 OPERATIONS["grant_receipt"] = Operation(

@@ -231,3 +231,10 @@ class ObjectionDecisionForm(FlaskForm):
     )
     upheld = SubmitField(_l("Uphold: this use was not right"))
     not_upheld = SubmitField(_l("Not upheld: this use was allowed"))
+# -- webhooks (ledger.webhooks) -----------------------------------------------------------------
+
+
+class ReplayForm(FlaskForm):
+    """Sends a dead letter again (same id, attempts from zero)."""
+
+    send = SubmitField(_l("Send again"))

@@ -54,6 +54,7 @@ from .forms import (
     MemberFilterForm,
     MemberForm,
     ObjectionDecisionForm,
+    ReplayForm,
     ReviewForm,
     RevokeForm,
     ScopeForm,
@@ -1197,3 +1198,46 @@ def decide_request(request_id: str) -> Any:
 def overdue_requests() -> int:
     """The office's overdue residents' requests (the dashboard's card)."""
     return len(services().rights.overdue(office().id))
+# -- webhooks (ledger.webhooks): dead letters and recent deliveries of the office's departments ---
+
+#: Recent deliveries shown beside the dead letters, newest first.
+RECENT_DELIVERIES = 50
+
+NAV.append(("office.webhooks", _l("Webhooks")))
+
+
+@bp.get("/webhooks")
+def webhooks() -> Any:
+    return _render_webhooks()
+
+
+def _render_webhooks(status: int = 200) -> Any:
+    hooks = services().webhooks
+    me = actor().address
+    dead = hooks.deliveries(me, state="dead", attempts=True, limit=MAX_SHOWN)
+    recent = hooks.deliveries(me, attempts=True, limit=RECENT_DELIVERIES)
+    return (
+        render_template(
+            "office/webhooks.html", office=office(), dead=dead, recent=recent, subscriptions=hooks.subscriptions(me),
+        ),
+        status,
+    )  # fmt: skip
+
+
+@bp.post("/webhooks/<delivery_id>/replay")
+def replay_webhook(delivery_id: str) -> Any:
+    hooks = services().webhooks
+    try:
+        found = hooks.delivery(actor().address, delivery_id)
+    except NotFoundError:
+        abort(404)
+    if not ReplayForm().validate_on_submit():
+        abort(400)
+    try:
+        hooks.replay(actor().address, found.id)
+    except ConflictError:
+        flash(_("This delivery cannot be sent again: it is no longer a failed one, or its subscription was "
+                "removed or changed."), "error")  # fmt: skip
+        return redirect(url_for("office.webhooks"))
+    flash(_("Delivery %(id)s will be sent again within a few seconds, with the same id.", id=found.id), "success")
+    return redirect(url_for("office.webhooks"))
