@@ -37,6 +37,7 @@ class Invalid(StrEnum):
     OTHER_OFFICE = "other-office"  # params: department, office, own
     NO_SCOPE = "no-scope"  # a department or a resident must be named
     INVALID = "invalid"  # any other value the API's validation refused; params: problem
+    NOT_A_RESIDENT = "not-a-resident"  # the account named is not an active resident (consent requests)
 
 
 class Refusal(StrEnum):
@@ -140,3 +141,41 @@ class AccessRefused(LedgerError):
         self.seq = seq
         logged = f" (logged as access event #{seq})" if seq is not None else ""
         super().__init__(f"access refused: {message}{logged}")
+
+
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+class RequestProblem(StrEnum):
+    """Why a consent request cannot be answered or asked by this account
+    (:attr:`NotAllowed.code`, :attr:`RequestConflict.code`), with their ``params``. A format
+    (docs/formats.md): the API sends it as ``code``; never respell."""
+
+    NOT_AN_OFFICER = "not-an-officer"  # the asker is not an active department officer
+    NOT_YOURS = "not-yours"  # the answerer is not the resident the request is for
+    NOT_A_RESIDENT = "not-a-resident"  # the request's resident is no longer an active resident
+    NOT_A_HELPER = "not-a-helper"  # the relayer is not an active helper of the resident's committee now
+    NOT_THEIR_DEPARTMENT = "not-their-department"  # an officer asked about another department's request
+    DEPARTMENT_GONE = "department-gone"  # the department is no longer a department of the resident's office
+    ALREADY_ANSWERED = "already-answered"  # params: status
+    EXPIRED = "expired"  # params: answer_by (milliseconds since the epoch)
+
+
+class NotAllowed(LedgerError):
+    """The chain says this account may not do this (``code``, ``params``); nothing was done."""
+
+    def __init__(self, message: str, *, code: RequestProblem, params: dict[str, Any] | None = None) -> None:
+        self.code = RequestProblem(code)
+        self.params = dict(params or {})
+        self.message = message
+        super().__init__(message)
+
+
+class RequestConflict(ConflictError):
+    """A consent request is no longer waiting for an answer (``code``, ``params``)."""
+
+    def __init__(self, message: str, *, code: RequestProblem, params: dict[str, Any] | None = None) -> None:
+        self.code = RequestProblem(code)
+        self.params = dict(params or {})
+        self.message = message
+        super().__init__(message)

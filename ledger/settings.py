@@ -41,6 +41,7 @@ class Settings:
     anchor_fail_after: float = 30.0
     metrics_token: str | None = field(default=None, repr=False)  # bearer token for /metrics
     metrics_loopback: bool = True  # /metrics answers loopback clients without the token
+    request_answer_days: int = 15  # days a resident has to answer a consent request (ledger.requests)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +77,7 @@ class Settings:
             anchor_fail_after=_float(env, "GRIDLEDGER_ANCHOR_FAIL_AFTER", 30.0),
             metrics_token=env.get("GRIDLEDGER_METRICS_TOKEN") or None,
             metrics_loopback=_flag(env, "GRIDLEDGER_METRICS_LOOPBACK", True),
+            request_answer_days=_int(env, "GRIDLEDGER_REQUEST_ANSWER_DAYS", 15),
         )
         if not 1 <= settings.log_window <= 2_000:
             raise ConfigurationError(
@@ -90,6 +92,10 @@ class Settings:
             raise ConfigurationError("GRIDLEDGER_METRICS_TOKEN must be at least 16 characters (a random secret)")
         if settings.block_time <= 0:
             raise ConfigurationError(f"GRIDLEDGER_BLOCK_TIME must be positive seconds; got {settings.block_time}")
+        if not 1 <= settings.request_answer_days <= 366:
+            raise ConfigurationError(
+                f"GRIDLEDGER_REQUEST_ANSWER_DAYS must be 1..366 days; got {settings.request_answer_days}"
+            )
         return settings
 
     def with_(self, **changes: object) -> Settings:
