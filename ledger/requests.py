@@ -58,6 +58,9 @@ DAY_MS = 86_400_000
 MAX_REASON = 500  # characters of the department's reason, and of a resident's
 MAX_ANSWER_DAYS = 90  # the furthest answer-by date an officer may set
 RECENT_DAYS = 30  # how far back "recent outcomes" look
+MAX_VALIDITY_DAYS = 5 * 366  # the furthest a requested grant may last
+#: What a department may ask for: not the duties that need no grant (a committee's review, an audit).
+REQUEST_PURPOSES = tuple(p for p in Purpose if p not in (Purpose.RECORD_REVIEW, Purpose.AUDIT))
 HELPER_ROLES = ("grid-worker", "committee-member")
 SEAL_KIND = "consent_requests"
 
@@ -189,6 +192,10 @@ class ConsentRequests:
             purpose, legal_basis = Purpose(purpose), LegalBasis(legal_basis)
         except ValueError as exc:
             raise InputError(str(exc), code=Invalid.UNKNOWN_CHOICE, field="purpose") from None
+        if purpose not in REQUEST_PURPOSES:
+            choices = [p.name.lower() for p in REQUEST_PURPOSES]
+            raise InputError(f"a grant is not asked for {purpose.name.lower()}", code=Invalid.UNKNOWN_CHOICE,
+                             field="purpose", params={"value": purpose.name.lower(), "choices": choices})  # fmt: skip
         reason = (reason or "").strip()
         if not reason:
             raise InputError("say in plain words why the department asks", code=Invalid.REQUIRED, field="reason")
@@ -209,6 +216,9 @@ class ConsentRequests:
                 code=Invalid.END_BEFORE_START,
                 field="valid_until",
             )
+        if valid_until * 1000 > asked + MAX_VALIDITY_DAYS * DAY_MS:
+            raise InputError(f"at most {MAX_VALIDITY_DAYS} days ahead", code=Invalid.TOO_FAR_AHEAD,
+                             field="valid_until", params={"days": MAX_VALIDITY_DAYS})  # fmt: skip
         row = ConsentRequest(
             request_id=to_hex(formats.new_id()), resident=resident_address, department=dept.org_id,
             office=dept.office, officer=asker, categories=mask(list(categories)), purpose=int(purpose),

@@ -13,6 +13,7 @@ from ledger.consent import Consent
 from ledger.context import Ledger
 from ledger.organisations import Organisations
 from ledger.records import Records
+from ledger.requests import ConsentRequests
 from ledger.settings import Settings
 
 #: Seconds a web request waits for its transaction to be mined and indexed.
@@ -53,6 +54,11 @@ class Services:
     @cached_property
     def orgs(self) -> Organisations:
         return Organisations(self.ledger, timeout=WRITE_TIMEOUT)
+
+    @cached_property
+    def requests(self) -> ConsentRequests:
+        """Consent requests (:mod:`ledger.requests`), answered with :attr:`consent`."""
+        return ConsentRequests(self.ledger, self.consent)
 
     def close(self) -> None:
         with self._lock:

@@ -229,6 +229,8 @@ def test_bad_requests_are_refused_with_codes(
         (dict(answer_by=clock.now_ms() - 1), "answer_by", Invalid.NOT_IN_FUTURE),
         (dict(answer_by=clock.now_ms() + 91 * DAY_MS), "answer_by", Invalid.TOO_FAR_AHEAD),
         (dict(valid_until=clock.now_ms() // 1000 + 86_400), "valid_until", Invalid.END_BEFORE_START),
+        (dict(valid_until=clock.now_ms() // 1000 + 6 * YEAR), "valid_until", Invalid.TOO_FAR_AHEAD),
+        (dict(purpose=Purpose.AUDIT), "purpose", Invalid.UNKNOWN_CHOICE),
     ]
     for extra, field, code in cases:
         with pytest.raises(InputError) as caught:

@@ -183,7 +183,10 @@ def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 def sample_url(path: str) -> str:
     """A URL of the operation with well-formed made-up ids (none exists)."""
-    return API + path.replace("{recordId}", SOME_ID).replace("{grantId}", SOME_ID).replace("{seq}", "0")
+    return API + (
+        path.replace("{recordId}", SOME_ID).replace("{grantId}", SOME_ID).replace("{seq}", "0")
+        .replace("{requestId}", SOME_ID)  # consent requests
+    )  # fmt: skip
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -467,7 +470,7 @@ def test_every_role_is_refused_403_json_where_it_does_not_belong(
             assert answer.status == 403 and answer.body["error"] == "forbidden", (role, path, answer.body)
             assert role in answer.body["message"]
             checked += 1
-    assert checked == 12 * 4
+    assert checked == (12 + 3) * 4  # 3: the consent requests' operations
     assert svc.log.size() == before  # nothing was read, nothing logged
 
 

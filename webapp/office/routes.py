@@ -83,6 +83,7 @@ NAV = [
     ("office.reviews", _l("Emergency reviews")),
     ("office.export", _l("Exports")),
     ("office.throttles", _l("Log-in throttles")),
+    ("office.requests", _l("Consent requests")),
 ]
 
 
@@ -1079,3 +1080,19 @@ def clear_throttle() -> Any:
     queries.clear_login_throttle(Lane(kind), key)
     flash(_("Cleared: %(who)s may try again at once.", who=key))
     return redirect(url_for("office.throttles"))
+
+
+# -- consent requests per department (ledger.requests) -------------------------------------------
+
+
+@bp.get("/requests")
+def requests() -> Any:
+    """Per department of this office: requests asked, approved, declined, expired, waiting,
+    and the median time residents took to answer."""
+    of = office()
+    found = {s.department: s for s in services().requests.stats(of.id)}
+    rows = []
+    for dept in of.departments:
+        stats = found.get(dept.org_id)
+        rows.append({"department": dept, "stats": stats})
+    return render_template("office/requests.html", rows=rows)

@@ -28,7 +28,7 @@ from ledger.access import CHINA, now_ms, today
 from ledger.accesslog import canonical_leaf
 from ledger.categories import Category
 from ledger.consent import GrantView, LegalBasis, parse_date
-from ledger.errors import InputError, LedgerError, NotFoundError, VerificationError
+from ledger.errors import InputError, LedgerError, NotAllowed, NotFoundError, RequestConflict, VerificationError
 from ledger.grants import IN_FORCE, GrantStatus
 from ledger.history import (
     Entry,
@@ -39,15 +39,25 @@ from ledger.history import (
     resident_history,
 )
 from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.requests import RequestView
 
 from .. import content
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, org_name, short_address
-from ..presentation import RESIDENT, decision_name, grant_note, history_finding, invalid, refusal_name
+from ..presentation import (
+    RESIDENT,
+    decision_name,
+    grant_note,
+    history_finding,
+    invalid,
+    refusal_name,
+    request_problem,
+    request_sentence,
+)
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
-from .forms import GrantForm, HistoryFilter
+from .forms import GrantForm, HistoryFilter, RequestAnswerForm
 
 bp = Blueprint("resident", __name__, template_folder="templates")
 bp.before_request(require_roles("resident"))
@@ -454,6 +464,9 @@ def home() -> Any:
     history = resident_history(services().ledger, actor.address, log=services().log, limit=NEWEST_ON_HOME)
     return render_template(
         "resident/home.html",
+        waiting=waiting_requests(actor, names),
+        answered=answered_requests(actor, names),
+        answer_form=RequestAnswerForm(formdata=None),
         record_count=record_count,
         active_grants=active,
         recent=_recent_count(actor),
@@ -740,3 +753,88 @@ def printable() -> Any:
         checkpoint=history.checkpoint,
         printed_at=datetime.now(CHINA).strftime("%Y-%m-%d %H:%M"),
     )
+
+
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestItem:
+    request_id: str
+    status: str
+    sentence: str
+    department: str
+    answer_by: str  # the last day to answer, China time
+    decline_reason: str | None
+    grant_id: str | None
+
+
+def _request_item(found: RequestView, names: Names) -> RequestItem:
+    department = names.org(found.department)
+    return RequestItem(
+        request_id=found.request_id,
+        status=found.status,
+        sentence=request_sentence(department, [c.slug for c in found.categories], found.valid_until, found.reason),
+        department=department,
+        answer_by=datetime.fromtimestamp((found.answer_by - 1) / 1000, UTC).astimezone(CHINA).date().isoformat(),
+        decline_reason=found.decline_reason,
+        grant_id=found.grant_id,
+    )
+
+
+def waiting_requests(actor: Actor, names: Names) -> list[RequestItem]:
+    """The resident's requests waiting for an answer, soonest due first (their own only)."""
+    mine = services().requests.waiting_for(actor.address)
+    return [_request_item(r, names) for r in mine if r.resident.lower() == actor.address.lower()]
+
+
+def answered_requests(actor: Actor, names: Names) -> list[RequestItem]:
+    mine = services().requests.recent_outcomes(actor.address)
+    return [_request_item(r, names) for r in mine if r.resident.lower() == actor.address.lower()]
+
+
+def _my_request(actor: Actor, request_id: str) -> RequestView:
+    """A request to this resident; 404 for any other id (no probing)."""
+    try:
+        found = services().requests.show(request_id)
+    except (InputError, NotFoundError):
+        abort(404)
+    if found.resident.lower() != actor.address.lower():
+        abort(404)
+    return found
+
+
+@bp.post("/requests/<request_id>/approve")
+def approve_request(request_id: str) -> Any:
+    actor = _actor()
+    found = _my_request(actor, request_id)
+    if not RequestAnswerForm().validate_on_submit():
+        abort(400)
+    item = _request_item(found, _names())
+    try:
+        grant_id = services().requests.approve(found.request_id, actor.address)
+    except (NotAllowed, RequestConflict) as refused:
+        flash(request_problem(refused.code, refused.params, RESIDENT), "error")
+        return redirect(url_for("resident.home"))
+    flash(_("Done. You gave the permission: %(sentence)s You can withdraw it at any time.", sentence=item.sentence),
+          "success")  # fmt: skip
+    return redirect(url_for("resident.grants", _anchor=f"grant-{grant_id}"))
+
+
+@bp.post("/requests/<request_id>/decline")
+def decline_request(request_id: str) -> Any:
+    actor = _actor()
+    found = _my_request(actor, request_id)
+    form = RequestAnswerForm()
+    if not form.validate_on_submit():
+        flash(" ".join(str(e) for e in form.reason.errors) or _("That did not work. Try again."), "error")
+        return redirect(url_for("resident.home"))
+    item = _request_item(found, _names())
+    try:
+        services().requests.decline(found.request_id, actor.address, reason=form.reason.data)
+    except (NotAllowed, RequestConflict) as refused:
+        flash(request_problem(refused.code, refused.params, RESIDENT), "error")
+        return redirect(url_for("resident.home"))
+    flash(_("You said no. %(department)s was told, and gets no permission from this request.",
+            department=item.department), "success")  # fmt: skip
+    return redirect(url_for("resident.home"))
