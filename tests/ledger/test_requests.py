@@ -303,3 +303,32 @@ def test_nothing_personal_goes_on_chain(requests: ConsentRequests, world, ledger
         raws = [bytes(r.raw_tx) for r in session.scalars(select(OutboxTx))]
     for raw in raws:
         assert reason.encode() not in raw and b"unique-reason-words" not in raw
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+from tests.ledger.test_cli import run  # noqa: E402, F401 - the command line's fixture
+
+
+def test_the_request_story_from_the_command_line(run, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    until = time.strftime("%Y-%m-%d", time.gmtime(time.time() + YEAR))
+    asked = run("requests", "ask", "--as", world.officer, "--resident", world.resident, "--categories", "health",
+                "--purpose", "health-management", "--until", until, "--reason", "慢病随访", "--json")  # fmt: skip
+    assert asked.exit_code == 0, asked.output
+    request_id = json.loads(asked.output)["request_id"]
+    assert json.loads(asked.output)["categories"] == ["health"] and json.loads(asked.output)["status"] == "waiting"
+    refused = run("requests", "ask", "--as", world.grid_worker, "--resident", world.resident, "--categories", "health",
+                  "--purpose", "health-management", "--until", until, "--reason", "x")  # fmt: skip
+    assert refused.exit_code == 1 and "NotAllowed" in refused.output
+    listed = run("requests", "list", "--department", world.department)
+    assert listed.exit_code == 0 and "waiting" in listed.output and world.resident in listed.output
+    approved = run("requests", "approve", request_id, "--resident", world.resident, "--relayer", world.grid_worker)
+    assert approved.exit_code == 0 and "approved: grant 0x" in approved.output, approved.output
+    twice = run("requests", "decline", request_id, "--resident", world.resident)
+    assert twice.exit_code == 1 and "RequestConflict" in twice.output
+    shown = run("requests", "show", request_id)
+    assert "approved" in shown.output and world.grid_worker in shown.output
+    stats = json.loads(run("requests", "stats", "--office", world.office, "--json").output)
+    assert [(s["department_code"], s["asked"], s["approved"]) for s in stats] == [(world.department, 1, 1)]
+    table = run("requests", "stats")
+    assert table.exit_code == 0 and world.department in table.output
