@@ -124,11 +124,17 @@ class DepartmentStats:
 
 
 def seal_values(row: Any) -> tuple[Any, ...]:
-    """What a request's seal covers: everything that was asked (never its answer, which the
-    grant on chain or the resident's own decline stands for)."""
+    """What a request's seal covers: everything asked, and the answer (sealed again when the
+    request is answered): a row edited in the database, to widen what was asked, to hide a
+    request or to answer it behind the resident's back, no longer carries its seal."""
+
+    def opt(value: Any) -> Any:
+        return None if value is None else int(value)
+
     return (row.request_id, row.resident, row.department, row.office, row.officer, int(row.categories),
             int(row.purpose), int(row.legal_basis), int(row.valid_until), row.reason, int(row.asked_at),
-            int(row.answer_by))  # fmt: skip
+            int(row.answer_by), row.status, opt(row.decided_at), row.decided_by, row.relayer, row.decline_reason,
+            row.grant_id, row.tx_hash)  # fmt: skip
 
 
 class ConsentRequests:
@@ -315,12 +321,13 @@ class ConsentRequests:
         if limit is not None:
             query = query.limit(limit)
         with self.ledger.store.session() as session:
-            rows = list(session.scalars(query))
+            rows = [r for r in session.scalars(query) if self._sealed(r)]  # an edited row is shown to no one
             codes = self._codes(session)
         return [self._view(r, now, codes) for r in rows]
 
     def show(self, request_id: str) -> RequestView:
         row = self._row(request_id)
+        self._require_sealed(row)
         with self.ledger.store.session() as session:
             codes = self._codes(session)
         return self._view(row, self.now(), codes)
@@ -341,14 +348,12 @@ class ConsentRequests:
         """Per department (of ``office``, or of every office): requests asked, by status,
         and the median time residents took to answer."""
         now = self.now()
-        query = select(
-            ConsentRequest.department, ConsentRequest.status, ConsentRequest.answer_by, ConsentRequest.asked_at,
-            ConsentRequest.decided_at,
-        )  # fmt: skip
+        query = select(ConsentRequest)
         if office is not None:
             query = query.where(ConsentRequest.office == _org(office))
         with self.ledger.store.session() as session:
-            rows = session.execute(query).all()
+            rows = [(r.department, r.status, r.answer_by, r.asked_at, r.decided_at)
+                    for r in session.scalars(query) if self._sealed(r)]  # fmt: skip
             codes = self._codes(session)
         counts: dict[str, dict[RequestStatus, int]] = {}
         answered: dict[str, list[int]] = {}
@@ -374,11 +379,7 @@ class ConsentRequests:
         """The request, once the chain says this resident (or this helper with them) may
         answer it now and it is still waiting; and the helper's address."""
         row = self._row(request_id)
-        if not self._sealed(row):
-            raise StoreError(
-                f"the consent request {row.request_id} was altered in the database (its seal does not match); "
-                "not acting on it. Tell the subdistrict office."
-            )
+        self._require_sealed(row)
         answerer = self.ledger.address_of(resident)
         if answerer != row.resident:
             raise NotAllowed(f"the request {row.request_id} is not for {answerer}", code=RequestProblem.NOT_YOURS)
@@ -428,6 +429,7 @@ class ConsentRequests:
                                   code=RequestProblem.ALREADY_ANSWERED, params={"status": "answered"})  # fmt: skip
         stored = session.get(ConsentRequest, row.request_id, populate_existing=True)
         assert stored is not None
+        stored.seal = self._seal(stored)
         self.decided(session, self._view(stored, at, self._codes(session)))
 
     def _row(self, request_id: str) -> ConsentRequest:
@@ -455,6 +457,13 @@ class ConsentRequests:
 
     def _seal(self, row: ConsentRequest) -> bytes | None:
         return self.ledger.sealer.seal(SEAL_KIND, *seal_values(row)) if self.ledger.can_seal else None
+
+    def _require_sealed(self, row: ConsentRequest) -> None:
+        if not self._sealed(row):
+            raise StoreError(
+                f"the consent request {row.request_id} was altered in the database (its seal does not match); "
+                "not acting on it or showing it. Tell the subdistrict office."
+            )
 
     def _sealed(self, row: ConsentRequest) -> bool:
         if not self.ledger.can_seal:

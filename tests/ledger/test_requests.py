@@ -255,6 +255,26 @@ def test_an_edited_request_is_not_acted_on(requests: ConsentRequests, world, led
     with pytest.raises(StoreError):
         requests.approve(request_id, world.resident)
     assert requests.consent.list(resident=world.resident) == []
+    assert requests.list() == [] and requests.waiting_for(world.resident) == [] and requests.stats() == []
+    with pytest.raises(StoreError):
+        requests.show(request_id)
+
+
+def test_an_answer_edited_in_the_database_is_not_shown(requests: ConsentRequests, world, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    """Hiding a waiting request (marking it declined) or answering it behind the resident's
+    back breaks its seal: nobody is shown the edited answer, and the resident's own answer,
+    sealed again, still shows."""
+    hidden, answered = _ask(requests, world), _ask(requests, world)
+    requests.decline(answered, world.resident, reason="不需要")
+    assert requests.show(answered).decline_reason == "不需要"  # sealed again with its answer
+    with ledger.store.session() as session, session.begin():
+        session.execute(update(ConsentRequest).where(ConsentRequest.request_id == hidden).values(status="declined"))
+        session.execute(update(ConsentRequest).where(ConsentRequest.request_id == answered)
+                        .values(decline_reason="我同意"))  # fmt: skip
+    assert requests.list() == []
+    for request_id in (hidden, answered):
+        with pytest.raises(StoreError):
+            requests.show(request_id)
 
 
 def test_the_department_is_rechecked_at_approval(
@@ -332,3 +352,14 @@ def test_the_request_story_from_the_command_line(run, world) -> None:  # type: i
     assert [(s["department_code"], s["asked"], s["approved"]) for s in stats] == [(world.department, 1, 1)]
     table = run("requests", "stats")
     assert table.exit_code == 0 and world.department in table.output
+
+
+def test_the_answer_window_is_a_setting() -> None:
+    from ledger.errors import ConfigurationError
+    from ledger.settings import Settings
+
+    assert Settings.from_env({}).request_answer_days == 15
+    assert Settings.from_env({"GRIDLEDGER_REQUEST_ANSWER_DAYS": "30"}).request_answer_days == 30
+    for bad in ("0", "367", "soon"):
+        with pytest.raises(ConfigurationError):
+            Settings.from_env({"GRIDLEDGER_REQUEST_ANSWER_DAYS": bad})
