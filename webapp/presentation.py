@@ -640,6 +640,7 @@ def init_app(app: Flask) -> None:
         invalid_words=invalid,
         request_status_name=request_status_name,
         request_sentence=request_sentence,
+        answer_day=answer_day,
     )
 
 
@@ -721,3 +722,8 @@ def request_sentence(
         return _("%(department)s would like to see your %(categories)s records until %(until)s, for %(reason)s.", **values)
     return _("%(department)s would like to see the %(categories)s records of %(name)s until %(until)s, for %(reason)s.",
              **values)  # fmt: skip
+
+
+def answer_day(answer_by_ms: int) -> str:
+    """A request's last day to answer, as people write it (``answer_by`` is its exclusive end)."""
+    return long_day(datetime.fromtimestamp((answer_by_ms - 1) / 1000, UTC).astimezone(CHINA).date())

@@ -46,6 +46,7 @@ from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, org_name, short_address
 from ..presentation import (
     RESIDENT,
+    answer_day,
     decision_name,
     grant_note,
     history_finding,
@@ -776,7 +777,7 @@ def _request_item(found: RequestView, names: Names) -> RequestItem:
         status=found.status,
         sentence=request_sentence(department, [c.slug for c in found.categories], found.valid_until, found.reason),
         department=department,
-        answer_by=datetime.fromtimestamp((found.answer_by - 1) / 1000, UTC).astimezone(CHINA).date().isoformat(),
+        answer_by=answer_day(found.answer_by),
         decline_reason=found.decline_reason,
         grant_id=found.grant_id,
     )
