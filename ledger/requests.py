@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import formats
@@ -520,12 +520,3 @@ def _org(code_or_id: str) -> str:
     if text.lower().startswith("0x") and len(text) == 66:
         return text.lower()
     return to_hex(org_id(text))
-
-
-def count_waiting(session: Session, resident: str, now: int) -> int:
-    """How many requests wait for ``resident``'s answer (a header's badge)."""
-    return int(session.scalar(
-        select(func.count()).select_from(ConsentRequest).where(
-            ConsentRequest.resident == resident, ConsentRequest.status == "waiting", ConsentRequest.answer_by > now
-        )
-    ) or 0)  # fmt: skip

@@ -90,6 +90,7 @@ def test_the_department_lists_only_its_own_requests(auth: Auth, svc: Services) -
     mine = ask(svc)
     police = ask(svc, officer=World.police_officer)
     auth.login_as("officer")
+    assert 'id="home-requests-link"' in auth.client.get("/department/").get_data(as_text=True)
     body = auth.client.get("/department/requests").get_data(as_text=True)
     assert mine in body and police not in body
 
