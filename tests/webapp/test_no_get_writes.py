@@ -93,6 +93,7 @@ class Ids:
     resident: str
     member: str
     other_resident: str
+    request: str = ""  # a consent request waiting for the resident's answer
 
 
 def small_world(svc: Services) -> Ids:
@@ -115,9 +116,11 @@ def small_world(svc: Services) -> Ids:
     Anchorer(ledger, ledger.account(ledger.settings.anchorer)).run_until_anchored()
     unanchored = svc.access.read(rid, accessor=World.members[0], basis="duty").seq
     ledger.indexer().run_once()
+    request = svc.requests.ask(World.officer, World.resident, [Category.HEALTH], Purpose.HEALTH_MANAGEMENT,
+                               LegalBasis.CONSENT, int(time.time()) + YEAR, "慢病随访")  # fmt: skip
     return Ids(
         rid, other, gid, read, emergency, unanchored, ledger.address_of(World.resident),
-        ledger.address_of(World.members[0]), ledger.address_of(OTHER_RESIDENT),
+        ledger.address_of(World.members[0]), ledger.address_of(OTHER_RESIDENT), request,
     )  # fmt: skip
 
 
@@ -132,6 +135,7 @@ def fillings(name: str, ids: Ids) -> list[str]:
         "kind": ["csv", "pdf", "bundle", "nope"],
         "name": ["pico.css", "nope"],
         "filename": ["app.css"],
+        "requestId": [ids.request, UNKNOWN_ID, "not-an-id"],
     }
     assert name in found, f"a GET route has a path parameter {name!r} that this test does not fill: add it"
     return found[name]
