@@ -148,7 +148,7 @@ class AccessRefused(LedgerError):
 
 class RequestProblem(StrEnum):
     """Why a consent request cannot be answered or asked by this account
-    (:attr:`NotAllowed.code`, :attr:`RequestConflict.code`), with their ``params``. A format
+    (:attr:`NotAllowed.code`, :attr:`ConsentRequestConflict.code`), with their ``params``. A format
     (docs/formats.md): the API sends it as ``code``; never respell."""
 
     NOT_AN_OFFICER = "not-an-officer"  # the asker is not an active department officer
@@ -171,7 +171,7 @@ class NotAllowed(LedgerError):
         super().__init__(message)
 
 
-class RequestConflict(ConflictError):
+class ConsentRequestConflict(ConflictError):
     """A consent request is no longer waiting for an answer (``code``, ``params``)."""
 
     def __init__(self, message: str, *, code: RequestProblem, params: dict[str, Any] | None = None) -> None:

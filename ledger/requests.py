@@ -42,11 +42,11 @@ from .chainview import MemberState, OrgState
 from .consent import Consent, LegalBasis, Purpose
 from .context import Ledger
 from .errors import (
+    ConsentRequestConflict,
     InputError,
     Invalid,
     NotAllowed,
     NotFoundError,
-    RequestConflict,
     RequestProblem,
     StoreError,
 )
@@ -401,10 +401,10 @@ class ConsentRequests:
                 )
         status = _current(row.status, row.answer_by, self.now())
         if status in ANSWERED:
-            raise RequestConflict(f"the request {row.request_id} was already {status}",
+            raise ConsentRequestConflict(f"the request {row.request_id} was already {status}",
                                   code=RequestProblem.ALREADY_ANSWERED, params={"status": status.value})  # fmt: skip
         if status == RequestStatus.EXPIRED:
-            raise RequestConflict(f"the request {row.request_id} expired unanswered",
+            raise ConsentRequestConflict(f"the request {row.request_id} expired unanswered",
                                   code=RequestProblem.EXPIRED, params={"answer_by": row.answer_by})  # fmt: skip
         return row, helper
 
@@ -425,7 +425,7 @@ class ConsentRequests:
             .values(status=status.value, decided_at=at, decided_by=row.resident, relayer=relayer, **answer)
         ).rowcount  # type: ignore[attr-defined]
         if changed != 1:
-            raise RequestConflict(f"the request {row.request_id} was answered meanwhile",
+            raise ConsentRequestConflict(f"the request {row.request_id} was answered meanwhile",
                                   code=RequestProblem.ALREADY_ANSWERED, params={"status": "answered"})  # fmt: skip
         stored = session.get(ConsentRequest, row.request_id, populate_existing=True)
         assert stored is not None

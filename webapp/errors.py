@@ -16,13 +16,13 @@ from ledger.errors import (
     AccessRefused,
     ConfigurationError,
     ConflictError,
+    ConsentRequestConflict,
     ContractRevert,
     InputError,
     LedgerError,
     NodeError,
     NotAllowed,
     NotFoundError,
-    RequestConflict,
     VerificationError,
 )
 
@@ -96,7 +96,7 @@ def codes_of(exc: LedgerError) -> dict[str, Any]:
             extra["params"] = exc.params
         if exc.seq is not None:
             extra["seq"] = exc.seq
-    if isinstance(exc, (NotAllowed, RequestConflict)):  # consent requests (ledger.requests)
+    if isinstance(exc, (NotAllowed, ConsentRequestConflict)):  # consent requests (ledger.requests)
         extra["code"] = str(exc.code)
         if exc.params:
             extra["params"] = exc.params

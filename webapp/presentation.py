@@ -30,6 +30,7 @@ from ledger.errors import (
     AccessRefused,
     ConfigurationError,
     ConflictError,
+    ConsentRequestConflict,
     ContractRevert,
     InputError,
     Invalid,
@@ -38,7 +39,6 @@ from ledger.errors import (
     NotAllowed,
     NotFoundError,
     Refusal,
-    RequestConflict,
     RequestProblem,
     VerificationError,
 )
@@ -602,7 +602,7 @@ def error(exc: LedgerError, audience: Audience = STAFF) -> str:
     """An error page's message: the error's code in words, never its English text."""
     if isinstance(exc, InputError):
         return invalid(exc.code, exc.params)
-    if isinstance(exc, (NotAllowed, RequestConflict)):
+    if isinstance(exc, (NotAllowed, ConsentRequestConflict)):
         return request_problem(exc.code, exc.params, audience)
     if isinstance(exc, AccessRefused):
         reason = refusal_name(exc.reason, STAFF)
@@ -638,7 +638,7 @@ def init_app(app: Flask) -> None:
         refusal_sentence=refusal_sentence,
         history_finding=history_finding,
         invalid_words=invalid,
-        request_status_name=request_status_name,
+        consent_request_status_name=consent_request_status_name,
         request_sentence=request_sentence,
         answer_day=answer_day,
     )
@@ -647,7 +647,7 @@ def init_app(app: Flask) -> None:
 # -- consent requests (ledger.requests) ---------------------------------------------------------
 
 #: A consent request's status: the resident reads about their own answer.
-REQUEST_STATUS_NAMES: dict[Audience, dict[str, LazyString]] = {
+CONSENT_REQUEST_STATUS_NAMES: dict[Audience, dict[str, LazyString]] = {
     RESIDENT: {
         RequestStatus.WAITING: lazy_gettext("Waiting for your answer"),
         RequestStatus.APPROVED: lazy_gettext("You agreed"),
@@ -663,8 +663,8 @@ REQUEST_STATUS_NAMES: dict[Audience, dict[str, LazyString]] = {
 }
 
 
-def request_status_name(status: str | None, audience: Audience = STAFF) -> str:
-    return _lookup(REQUEST_STATUS_NAMES[Audience(audience)], status)
+def consent_request_status_name(status: str | None, audience: Audience = STAFF) -> str:
+    return _lookup(CONSENT_REQUEST_STATUS_NAMES[Audience(audience)], status)
 
 
 def request_problem(code: RequestProblem | str, params: dict[str, Any] | None = None, audience: Audience = STAFF) -> str:
@@ -686,7 +686,7 @@ def request_problem(code: RequestProblem | str, params: dict[str, Any] | None = 
         case RequestProblem.DEPARTMENT_GONE:
             return _("The department is no longer a department of this subdistrict office; the request cannot be approved.")
         case RequestProblem.ALREADY_ANSWERED:
-            status = request_status_name(str(p["status"]), audience) if p.get("status") in set(RequestStatus) else ""
+            status = consent_request_status_name(str(p["status"]), audience) if p.get("status") in set(RequestStatus) else ""
             if status:
                 return _("This request was already answered (%(status)s).", status=status)
             return _("This request was already answered.")

@@ -86,7 +86,7 @@ def test_the_health_office_asks_and_the_resident_answers(live_app: Any, pages: A
 
     office = pages.new("en")
     login(office, base, "admin", "office")
-    office.goto(f"{base}/office/requests")
+    office.goto(f"{base}/office/consent-requests")
     row = office.locator(f"[data-department={World.department}]")
     assert row.locator("[data-testid=asked]").inner_text() == "2"
     assert row.locator("[data-testid=approved]").inner_text() == "1"

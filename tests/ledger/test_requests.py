@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from ledger.categories import Category
 from ledger.consent import Consent, LegalBasis, Purpose
 from ledger.context import Ledger
-from ledger.errors import InputError, Invalid, NotAllowed, RequestConflict, RequestProblem, StoreError
+from ledger.errors import ConsentRequestConflict, InputError, Invalid, NotAllowed, RequestProblem, StoreError
 from ledger.formats import terms_hash, to_hex
 from ledger.membership import DepartmentKind, Role, org_id
 from ledger.organisations import Organisations, OrgNames
@@ -114,7 +114,7 @@ def test_a_request_expires_by_the_clock(requests: ConsentRequests, world, clock:
     assert [r.request_id for r in requests.list(resident=world.resident, status="expired")] == [request_id]
     for answer in (lambda: requests.approve(request_id, world.resident),
                    lambda: requests.decline(request_id, world.resident)):  # fmt: skip
-        with pytest.raises(RequestConflict) as caught:
+        with pytest.raises(ConsentRequestConflict) as caught:
             answer()
         assert caught.value.code == RequestProblem.EXPIRED
     assert requests.consent.list(resident=world.resident) == []
@@ -126,14 +126,14 @@ def test_answering_twice_is_refused(requests: ConsentRequests, world, ledger: Le
     sent = _outbox_size(ledger)
     for answer in (lambda: requests.approve(approved, world.resident),
                    lambda: requests.decline(approved, world.resident, relayer=world.grid_worker)):  # fmt: skip
-        with pytest.raises(RequestConflict) as caught:
+        with pytest.raises(ConsentRequestConflict) as caught:
             answer()
         assert caught.value.code == RequestProblem.ALREADY_ANSWERED and caught.value.params == {"status": "approved"}
     assert _outbox_size(ledger) == sent and len(requests.consent.list(resident=world.resident)) == 1
 
     declined = _ask(requests, world)
     requests.decline(declined, world.resident)
-    with pytest.raises(RequestConflict) as again:
+    with pytest.raises(ConsentRequestConflict) as again:
         requests.approve(declined, world.resident)
     assert again.value.params == {"status": "declined"}
 
@@ -145,7 +145,7 @@ def test_an_answer_racing_another_is_undone_whole(requests: ConsentRequests, wor
     row, _helper = requests._answerable(request_id, world.resident, None)
     requests.decline(request_id, world.resident)
     sent = _outbox_size(ledger)
-    with ledger.store.session() as session, pytest.raises(RequestConflict), session.begin():
+    with ledger.store.session() as session, pytest.raises(ConsentRequestConflict), session.begin():
         requests._decide(session, row, RequestStatus.APPROVED, 0, None, grant_id="0x" + "11" * 32)
     assert _outbox_size(ledger) == sent
     assert requests.show(request_id).status == RequestStatus.DECLINED
@@ -345,7 +345,7 @@ def test_the_request_story_from_the_command_line(run, world) -> None:  # type: i
     approved = run("requests", "approve", request_id, "--resident", world.resident, "--relayer", world.grid_worker)
     assert approved.exit_code == 0 and "approved: grant 0x" in approved.output, approved.output
     twice = run("requests", "decline", request_id, "--resident", world.resident)
-    assert twice.exit_code == 1 and "RequestConflict" in twice.output
+    assert twice.exit_code == 1 and "ConsentRequestConflict" in twice.output
     shown = run("requests", "show", request_id)
     assert "approved" in shown.output and world.grid_worker in shown.output
     stats = json.loads(run("requests", "stats", "--office", world.office, "--json").output)

@@ -171,9 +171,9 @@ def test_integrity_problems_are_named_apart_and_in_official_chinese(words: Any) 
 def test_every_request_status_has_words_in_both_languages(
     words: Any, audience: Audience, status: RequestStatus
 ) -> None:
-    english = words("en", lambda: presentation.request_status_name(status, audience))
+    english = words("en", lambda: presentation.consent_request_status_name(status, audience))
     assert english and english != str(status)
-    assert CJK.search(words("zh", lambda: presentation.request_status_name(status, audience)))
+    assert CJK.search(words("zh", lambda: presentation.consent_request_status_name(status, audience)))
 
 
 @pytest.mark.parametrize("code", list(RequestProblem))

@@ -113,13 +113,13 @@ def test_the_resident_sees_waiting_requests_first_and_approves(auth: Auth, svc: 
     assert re.search(r"Health A would like to see your Health records until \d{1,2} \w+ \d{4}, for 慢病随访 "
                      r"chronic disease follow-up\.", home)  # fmt: skip
     assert "data-confirm=" in home  # the in-page dialog, as the withdraw button
-    approved = auth.post(f"/resident/requests/{request_id}/approve", page="/resident/")
+    approved = auth.post(f"/resident/consent-requests/{request_id}/approve", page="/resident/")
     assert approved.status_code == 302 and "/resident/grants" in approved.headers["Location"]
     shown = svc.requests.show(request_id)
     assert shown.status == RequestStatus.APPROVED and shown.relayer is None
     grant = svc.consent.show(str(shown.grant_id))
     assert grant.terms is not None and grant.terms["requestId"] == request_id
-    again = auth.post(f"/resident/requests/{request_id}/approve", page="/resident/", follow_redirects=True)
+    again = auth.post(f"/resident/consent-requests/{request_id}/approve", page="/resident/", follow_redirects=True)
     assert "already answered (You agreed)" in again.get_data(as_text=True)
     assert len(svc.consent.list(resident=World.resident)) == 1
 
@@ -130,7 +130,7 @@ def test_the_resident_declines_with_a_reason_in_chinese(auth: Auth, svc: Service
     auth.login_as("resident")
     home = auth.client.get("/resident/").get_data(as_text=True)
     assert re.search(r"甲卫生健康办想在 \d{4} 年 \d{1,2} 月 \d{1,2} 日前查看您的健康记录，用于慢病随访。", home), home
-    declined = auth.post(f"/resident/requests/{request_id}/decline", {"reason": SCRIPT}, page="/resident/",
+    declined = auth.post(f"/resident/consent-requests/{request_id}/decline", {"reason": SCRIPT}, page="/resident/",
                          follow_redirects=True)  # fmt: skip
     assert declined.status_code == 200
     shown = svc.requests.show(request_id)
@@ -154,9 +154,9 @@ def test_no_one_sees_or_answers_another_residents_requests(auth: Auth, svc: Serv
     request_id = ask(svc)
     auth.login_as("resident2")
     assert request_id not in auth.client.get("/resident/").get_data(as_text=True)
-    assert auth.post(f"/resident/requests/{request_id}/approve", page="/resident/").status_code == 404
-    assert auth.post(f"/resident/requests/{request_id}/decline", page="/resident/").status_code == 404
-    assert auth.post(f"/resident/requests/0x{'ab' * 32}/approve", page="/resident/").status_code == 404
+    assert auth.post(f"/resident/consent-requests/{request_id}/approve", page="/resident/").status_code == 404
+    assert auth.post(f"/resident/consent-requests/{request_id}/decline", page="/resident/").status_code == 404
+    assert auth.post(f"/resident/consent-requests/0x{'ab' * 32}/approve", page="/resident/").status_code == 404
     assert svc.requests.show(request_id).status == RequestStatus.WAITING
 
 
@@ -169,7 +169,7 @@ def test_an_expired_request_leaves_the_home_page_and_cannot_be_answered(auth: Au
     clock.advance(86_400)
     home = auth.client.get("/resident/").get_data(as_text=True)
     assert 'id="home-requests"' not in home and "Expired unanswered" in home
-    late = auth.post(f"/resident/requests/{request_id}/approve", page="/resident/", follow_redirects=True)
+    late = auth.post(f"/resident/consent-requests/{request_id}/approve", page="/resident/", follow_redirects=True)
     assert "ran past its answer-by date" in late.get_data(as_text=True)
     assert svc.consent.list(resident=World.resident) == []
 
@@ -178,8 +178,8 @@ def test_an_expired_request_leaves_the_home_page_and_cannot_be_answered(auth: Au
 def test_resident_answer_routes_are_refused_to_other_roles(auth: Auth, svc: Services, username: str) -> None:
     request_id = ask(svc)
     auth.login_as(username)
-    assert auth.post(f"/resident/requests/{request_id}/approve").status_code == 403
-    assert auth.post(f"/resident/requests/{request_id}/decline").status_code == 403
+    assert auth.post(f"/resident/consent-requests/{request_id}/approve").status_code == 403
+    assert auth.post(f"/resident/consent-requests/{request_id}/decline").status_code == 403
 
 
 # -- committee ----------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_the_office_sees_requests_per_department(auth: Auth, svc: Services) -> N
     svc.requests.approve(approved, World.resident)
     svc.requests.decline(declined, World.resident)
     auth.login_as("admin")
-    body = auth.client.get("/office/requests").get_data(as_text=True)
+    body = auth.client.get("/office/consent-requests").get_data(as_text=True)
     health = body[body.index(f'data-department="{World.department}"') :]
     health = health[: health.index("</tr>")]
     figures = dict(re.findall(r'data-testid="(\w+)">([^<]*)<', health))
@@ -264,14 +264,14 @@ def test_the_office_sees_requests_per_department(auth: Auth, svc: Services) -> N
 def test_another_office_sees_none_of_these(auth: Auth, svc: Services) -> None:
     ask(svc)
     auth.login_as("other-admin")
-    body = auth.client.get("/office/requests").get_data(as_text=True)
+    body = auth.client.get("/office/consent-requests").get_data(as_text=True)
     assert World.department not in body
 
 
 @pytest.mark.parametrize("username", ["resident", "officer", "grid"])
 def test_the_office_page_is_refused_to_other_roles(auth: Auth, username: str) -> None:
     auth.login_as(username)
-    assert auth.client.get("/office/requests").status_code == 403
+    assert auth.client.get("/office/consent-requests").status_code == 403
 
 
 # -- API ----------------------------------------------------------------------------------------

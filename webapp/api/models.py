@@ -898,7 +898,7 @@ class Bundle(_Answer):
 REQUEST_STATES = _codes(RequestStatus)
 REQUEST_PURPOSE_NAMES = tuple(name_of(p) for p in REQUEST_PURPOSES)
 LEGAL_BASES = _codes(name_of(b) for b in LegalBasis)
-RequestIdIn = Annotated[str, AfterValidator(_parse_id("request id", "requestId")),
+ConsentRequestIdIn = Annotated[str, AfterValidator(_parse_id("request id", "requestId")),
                         WithJsonSchema({"type": "string", "pattern": ID, "description": "The request's id."})]  # fmt: skip
 
 
@@ -926,7 +926,7 @@ RequestPurposeIn = Annotated[Purpose, PlainValidator(_request_purpose), WithJson
 
 
 class RequestPath(_Request):
-    request_id: RequestIdIn
+    request_id: ConsentRequestIdIn
 
 
 class RequestsQuery(_Request):

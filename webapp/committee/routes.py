@@ -33,12 +33,12 @@ from ledger.consent import LegalBasis, Purpose
 from ledger.errors import (
     AccessRefused,
     ConflictError,
+    ConsentRequestConflict,
     InputError,
     LedgerError,
     NotAllowed,
     NotFoundError,
     Refusal,
-    RequestConflict,
     VerificationError,
 )
 from ledger.grants import IN_FORCE
@@ -963,7 +963,7 @@ def _relay_answer(address: str, request_id: str, approve: bool) -> Any:
         else:
             services().requests.decline(found.request_id, member.address, reason=form.reason.data,
                                         relayer=actor.address)  # fmt: skip
-    except (NotAllowed, RequestConflict) as refused:
+    except (NotAllowed, ConsentRequestConflict) as refused:
         flash(request_problem(refused.code, refused.params), "error")
         return redirect(url_for("committee.relay_grant", address=member.address))
     with store() as db:

@@ -28,7 +28,14 @@ from ledger.requests import REQUEST_PURPOSES, RequestStatus
 from .. import content
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, org_name
-from ..presentation import RESIDENT, grant_status_name, invalid, refusal_sentence, request_sentence, request_status_name
+from ..presentation import (
+    RESIDENT,
+    consent_request_status_name,
+    grant_status_name,
+    invalid,
+    refusal_sentence,
+    request_sentence,
+)
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
@@ -473,7 +480,7 @@ def requests() -> Any:
     """My department's requests, newest first, with their status."""
     actor = _actor()
     filters = RequestFilter(request.args)
-    filters.status.choices = [("", _("All statuses"))] + [(s.value, request_status_name(s)) for s in RequestStatus]
+    filters.status.choices = [("", _("All statuses"))] + [(s.value, consent_request_status_name(s)) for s in RequestStatus]
     status = filters.status.data if filters.validate() and filters.status.data else None
     found = services().requests.list(department=str(actor.org_id), status=status)
     names = display_names((r.resident for r in found), masked=True)

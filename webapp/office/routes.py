@@ -83,7 +83,7 @@ NAV = [
     ("office.reviews", _l("Emergency reviews")),
     ("office.export", _l("Exports")),
     ("office.throttles", _l("Log-in throttles")),
-    ("office.requests", _l("Consent requests")),
+    ("office.consent_requests", _l("Consent requests")),
 ]
 
 
@@ -1085,8 +1085,8 @@ def clear_throttle() -> Any:
 # -- consent requests per department (ledger.requests) -------------------------------------------
 
 
-@bp.get("/requests")
-def requests() -> Any:
+@bp.get("/consent-requests")
+def consent_requests() -> Any:
     """Per department of this office: requests asked, approved, declined, expired, waiting,
     and the median time residents took to answer."""
     of = office()
@@ -1095,4 +1095,4 @@ def requests() -> Any:
     for dept in of.departments:
         stats = found.get(dept.org_id)
         rows.append({"department": dept, "stats": stats})
-    return render_template("office/requests.html", rows=rows)
+    return render_template("office/consent_requests.html", rows=rows)

@@ -28,7 +28,7 @@ from ledger.access import CHINA, now_ms, today
 from ledger.accesslog import canonical_leaf
 from ledger.categories import Category
 from ledger.consent import GrantView, LegalBasis, parse_date
-from ledger.errors import InputError, LedgerError, NotAllowed, NotFoundError, RequestConflict, VerificationError
+from ledger.errors import ConsentRequestConflict, InputError, LedgerError, NotAllowed, NotFoundError, VerificationError
 from ledger.grants import IN_FORCE, GrantStatus
 from ledger.history import (
     Entry,
@@ -805,7 +805,7 @@ def _my_request(actor: Actor, request_id: str) -> RequestView:
     return found
 
 
-@bp.post("/requests/<request_id>/approve")
+@bp.post("/consent-requests/<request_id>/approve")
 def approve_request(request_id: str) -> Any:
     actor = _actor()
     found = _my_request(actor, request_id)
@@ -814,7 +814,7 @@ def approve_request(request_id: str) -> Any:
     item = _request_item(found, _names())
     try:
         grant_id = services().requests.approve(found.request_id, actor.address)
-    except (NotAllowed, RequestConflict) as refused:
+    except (NotAllowed, ConsentRequestConflict) as refused:
         flash(request_problem(refused.code, refused.params, RESIDENT), "error")
         return redirect(url_for("resident.home"))
     flash(_("Done. You gave the permission: %(sentence)s You can withdraw it at any time.", sentence=item.sentence),
@@ -822,7 +822,7 @@ def approve_request(request_id: str) -> Any:
     return redirect(url_for("resident.grants", _anchor=f"grant-{grant_id}"))
 
 
-@bp.post("/requests/<request_id>/decline")
+@bp.post("/consent-requests/<request_id>/decline")
 def decline_request(request_id: str) -> Any:
     actor = _actor()
     found = _my_request(actor, request_id)
@@ -833,7 +833,7 @@ def decline_request(request_id: str) -> Any:
     item = _request_item(found, _names())
     try:
         services().requests.decline(found.request_id, actor.address, reason=form.reason.data)
-    except (NotAllowed, RequestConflict) as refused:
+    except (NotAllowed, ConsentRequestConflict) as refused:
         flash(request_problem(refused.code, refused.params, RESIDENT), "error")
         return redirect(url_for("resident.home"))
     flash(_("You said no. %(department)s was told, and gets no permission from this request.",
