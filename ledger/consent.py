@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from . import eip712, formats
 from .categories import Category, from_mask, mask
@@ -147,9 +149,14 @@ class Consent:
         purpose_text: str = "",
         notice: str = "",
         relayer: str | None = None,
+        request_id: str | None = None,
+        also: Callable[[Session, str, str], None] | None = None,
     ) -> tuple[str, str]:
         """Issues a grant; returns (grant id, tx). With ``relayer``, the resident signs and the
-        relayer (a grid worker or committee member of the resident's committee) sends it."""
+        relayer (a grid worker or committee member of the resident's committee) sends it.
+        ``request_id`` names the consent request the grant answers (:mod:`ledger.requests`):
+        it goes into the terms, so their hash on chain binds the grant to it; ``also(session,
+        tx_hash, grant_id)`` writes the caller's rows in the grant's own database transaction."""
         if not categories:
             raise InputError("choose at least one record category", code=Invalid.REQUIRED, field="categories")
         # The chain's clock decides isActive, so "from now" means the chain's now.
@@ -175,6 +182,8 @@ class Consent:
             if relayer
             else "issued by the resident",
         }
+        if request_id is not None:
+            terms["requestId"] = request_id
         terms_hash = formats.terms_hash(terms)
         fields = (grant_id, dept_id, mask(categories), int(purpose), int(legal_basis), start, valid_until, terms_hash)
         if relayer is None:
@@ -209,6 +218,8 @@ class Consent:
                 valid_until=valid_until, terms=formats.canonical_json(terms).decode(), terms_hash=to_hex(terms_hash),
                 status=ChainStatus.ACTIVE, relayer=None if relayer is None else sender.address, tx_hash=tx_hash,
             ))  # fmt: skip
+            if also is not None:
+                also(session, tx_hash, to_hex(grant_id))
 
         return to_hex(grant_id), self._submit(sender, call, rows)
 

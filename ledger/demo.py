@@ -772,6 +772,7 @@ def build_demo(
     _grants(b, people)
     _accesses(b, people)
     _rights_requests(b, people)
+    _consent_requests(b, people)
     _logins(b, people, hasher)
     report.seconds = time.monotonic() - started
     return report
@@ -1126,6 +1127,52 @@ def _rights_requests(b: _Builder, people: list[Resident]) -> None:
         made += 1
     b.report.add("residents' requests", made, 0)
     b.say(f"  residents' requests: {made} new (corrections, deletions, objections; some overdue, some decided)")
+# -- consent requests (ledger.requests): a few in each state ------------------------------------
+
+#: (resident number, department, categories, purpose, grant days, reason, days ago asked, answer).
+#: The answer: None waits; "approve" (relayed by the grid worker), "decline" (with the
+#: resident's reason); asked longer ago than the answer window, unanswered, it has expired.
+DEMO_REQUESTS = (
+    (1, "dept-civil-affairs", (Category.HOUSEHOLD,), Purpose.SOCIAL_ASSISTANCE, 365, "核对低保家庭人口", 2, None),
+    (6, "dept-civil-affairs", (Category.ELDERLY_CARE,), Purpose.ELDERLY_CARE, 365, "高龄津贴发放核对", 3, "approve"),
+    (4, "dept-social-security", (Category.SOCIAL_SECURITY,), Purpose.SOCIAL_INSURANCE, 180, "养老保险待遇资格认证", 5,
+     "decline"),
+    (3, "dept-health", (Category.HEALTH,), Purpose.HEALTH_MANAGEMENT, 365, "慢病随访", 20, None),
+)  # fmt: skip
+DECLINE_REASON = "我已经在社保大厅办好了，不需要再查。"
+
+
+def _consent_requests(b: _Builder, people: list[Resident]) -> None:
+    """Consent requests in every state: waiting, approved (with the grid worker), declined,
+    expired. Each is asked "days ago" by a clock set back, and answered a few hours after."""
+    from .requests import ConsentRequests
+    from .store.models import ConsentRequest
+
+    by_number = {p.number: p for p in people}
+    with b.ledger.store.session() as db:
+        asked = set(db.execute(select(ConsentRequest.resident, ConsentRequest.department)).tuples())
+    state = _State.load(b.ledger)
+    real_now = int(time.time() * 1000)
+
+    def make(p: Resident, dept: str, categories: tuple[Category, ...], purpose: Purpose, days: int, reason: str,
+             ago: int, answer: str | None) -> str | None:  # fmt: skip
+        clock = [real_now - ago * 86_400_000]
+        service = ConsentRequests(b.ledger, b.consent, now=lambda: clock[0])
+        request_id = service.ask(officer_label(dept), p.label, list(categories), purpose, LegalBasis.CONSENT,
+                                 int(time.time()) + days * 86_400, reason)  # fmt: skip
+        clock[0] += (3 + p.number) * 3_600_000  # answered a few hours later
+        if answer == "approve":
+            service.approve(request_id, p.label, relayer=grid_worker_label(p.committee))
+            return service.show(request_id).tx_hash
+        if answer == "decline":
+            service.decline(request_id, p.label, reason=DECLINE_REASON)
+        return None
+
+    b.stage("consent requests (waiting, approved, declined, expired)", [
+        ((state.addresses[by_number[n].label], _dept(dept)) in asked,
+         partial(make, by_number[n], dept, categories, purpose, days, reason, ago, answer))
+        for n, dept, categories, purpose, days, reason, ago, answer in DEMO_REQUESTS if n in by_number
+    ])  # fmt: skip
 
 
 def _logins(b: _Builder, people: list[Resident], hasher: PasswordHasher | None) -> None:

@@ -46,6 +46,7 @@ class Invalid(StrEnum):
     BASIS_REQUIRED = "basis-required"  # a refused deletion names its legal basis (ledger.rights.RefusalBasis)
     # -- webhooks (ledger.webhooks) --
     BAD_URL = "bad-url"  # a webhook endpoint URL refused; params: problem (a UrlProblem)
+    NOT_A_RESIDENT = "not-a-resident"  # the account named is not an active resident (consent requests)
 
 
 class Refusal(StrEnum):
@@ -193,4 +194,39 @@ class SignatureRejected(VerificationError):
     def __init__(self, problem: SignatureProblem, message: str, *, params: dict[str, Any] | None = None) -> None:
         self.problem = SignatureProblem(problem)
         self.params = dict(params or {})
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+class RequestProblem(StrEnum):
+    """Why a consent request cannot be answered or asked by this account
+    (:attr:`NotAllowed.code`, :attr:`ConsentRequestConflict.code`), with their ``params``. A format
+    (docs/formats.md): the API sends it as ``code``; never respell."""
+
+    NOT_AN_OFFICER = "not-an-officer"  # the asker is not an active department officer
+    NOT_YOURS = "not-yours"  # the answerer is not the resident the request is for
+    NOT_A_RESIDENT = "not-a-resident"  # the request's resident is no longer an active resident
+    NOT_A_HELPER = "not-a-helper"  # the relayer is not an active helper of the resident's committee now
+    NOT_THEIR_DEPARTMENT = "not-their-department"  # an officer asked about another department's request
+    DEPARTMENT_GONE = "department-gone"  # the department is no longer a department of the resident's office
+    ALREADY_ANSWERED = "already-answered"  # params: status
+    EXPIRED = "expired"  # params: answer_by (milliseconds since the epoch)
+
+
+class NotAllowed(LedgerError):
+    """The chain says this account may not do this (``code``, ``params``); nothing was done."""
+
+    def __init__(self, message: str, *, code: RequestProblem, params: dict[str, Any] | None = None) -> None:
+        self.code = RequestProblem(code)
+        self.params = dict(params or {})
+        self.message = message
+        super().__init__(message)
+
+
+class ConsentRequestConflict(ConflictError):
+    """A consent request is no longer waiting for an answer (``code``, ``params``)."""
+
+    def __init__(self, message: str, *, code: RequestProblem, params: dict[str, Any] | None = None) -> None:
+        self.code = RequestProblem(code)
+        self.params = dict(params or {})
+        self.message = message
         super().__init__(message)

@@ -49,6 +49,7 @@ class Settings:
     webhook_backoff_cap: float = 3600.0  # the longest wait between two attempts, seconds
     webhook_max_attempts: int = 15  # attempts before a delivery goes to the dead letters
     webhook_jitter: float = 0.2  # each wait is shortened by up to this fraction, at random
+    request_answer_days: int = 15  # days a resident has to answer a consent request (ledger.requests)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +85,7 @@ class Settings:
             anchor_fail_after=_float(env, "GRIDLEDGER_ANCHOR_FAIL_AFTER", 30.0),
             metrics_token=env.get("GRIDLEDGER_METRICS_TOKEN") or None,
             metrics_loopback=_flag(env, "GRIDLEDGER_METRICS_LOOPBACK", True),
+            request_answer_days=_int(env, "GRIDLEDGER_REQUEST_ANSWER_DAYS", 15),
         )
         # residents' rights requests (ledger.rights)
         settings = replace(settings, rights_due_days=_int(env, "GRIDLEDGER_RIGHTS_DUE_DAYS", 15))
@@ -105,6 +107,10 @@ class Settings:
         if settings.block_time <= 0:
             raise ConfigurationError(f"GRIDLEDGER_BLOCK_TIME must be positive seconds; got {settings.block_time}")
         settings = _webhook_settings(settings, env)
+        if not 1 <= settings.request_answer_days <= 366:
+            raise ConfigurationError(
+                f"GRIDLEDGER_REQUEST_ANSWER_DAYS must be 1..366 days; got {settings.request_answer_days}"
+            )
         return settings
 
     def with_(self, **changes: object) -> Settings:

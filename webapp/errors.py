@@ -16,11 +16,13 @@ from ledger.errors import (
     AccessRefused,
     ConfigurationError,
     ConflictError,
+    ConsentRequestConflict,
     ContractRevert,
     Forbidden,
     InputError,
     LedgerError,
     NodeError,
+    NotAllowed,
     NotFoundError,
     VerificationError,
 )
@@ -32,6 +34,7 @@ STATUS: list[tuple[type[LedgerError], int, str]] = [
     (InputError, 400, "invalid-input"),
     (NotFoundError, 404, "not-found"),
     (AccessRefused, 403, "access-refused"),
+    (NotAllowed, 403, "not-allowed"),
     (ConflictError, 409, "conflict"),
     (ContractRevert, 409, "refused-by-contract"),
     (NodeError, 503, "chain-unavailable"),
@@ -95,6 +98,10 @@ def codes_of(exc: LedgerError) -> dict[str, Any]:
             extra["params"] = exc.params
         if exc.seq is not None:
             extra["seq"] = exc.seq
+    if isinstance(exc, (NotAllowed, ConsentRequestConflict)):  # consent requests (ledger.requests)
+        extra["code"] = str(exc.code)
+        if exc.params:
+            extra["params"] = exc.params
     return extra
 
 

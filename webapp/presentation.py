@@ -13,8 +13,9 @@ enums, so a new code without words fails).
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -31,15 +32,18 @@ from ledger.errors import (
     ConfigurationError,
     Conflict,
     ConflictError,
+    ConsentRequestConflict,
     ContractRevert,
     Forbidden,
     InputError,
     Invalid,
     LedgerError,
     NodeError,
+    NotAllowed,
     NotFoundError,
     Refusal,
     RequestConflict,
+    RequestProblem,
     VerificationError,
 )
 from ledger.grants import ENDED, IN_FORCE, GrantStatus
@@ -49,6 +53,7 @@ from ledger.inbox import Item as InboxItem
 from ledger.inbox import ItemKind
 from ledger.membership import Status as MemberStatus
 from ledger.membership import name_of as code_of
+from ledger.requests import ConsentStatus
 from ledger.rights import RefusalBasis, RequestKind, RequestOutcome, RequestStatus
 from ledger.verify import Problem
 from ledger.webhooks import AttemptError, DeliveryState, EventKind, UrlProblem
@@ -599,6 +604,8 @@ def invalid(code: Invalid | str, params: dict[str, Any] | None = None) -> str:
             return _("Name the legal basis for the refusal.")
         case Invalid.BAD_URL:  # webhooks
             return url_problem(p.get("problem"))
+        case Invalid.NOT_A_RESIDENT:
+            return _("There is no active resident by that name, code or address.")
     return _("This value is not accepted.")  # Invalid.INVALID
 
 
@@ -620,6 +627,8 @@ def error(exc: LedgerError, audience: Audience = STAFF) -> str:
         return invalid(exc.code, exc.params)
     if isinstance(exc, RequestConflict):  # residents' rights requests (ledger.rights)
         return conflict_words(exc.code)
+    if isinstance(exc, (NotAllowed, ConsentRequestConflict)):
+        return request_problem(exc.code, exc.params, audience)
     if isinstance(exc, AccessRefused):
         reason = refusal_name(exc.reason, STAFF)
         if exc.seq is not None:
@@ -654,6 +663,9 @@ def init_app(app: Flask) -> None:
         refusal_sentence=refusal_sentence,
         history_finding=history_finding,
         invalid_words=invalid,
+        consent_request_status_name=consent_request_status_name,
+        request_sentence=request_sentence,
+        answer_day=answer_day,
     )
     _init_rights(app)
     app.jinja_env.globals.update(WEBHOOK_WORDS)
@@ -889,3 +901,88 @@ WEBHOOK_WORDS = {
     "delivery_state_name": delivery_state_name,
     "attempt_error_name": attempt_error_name,
 }
+
+
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+#: A consent request's status: the resident reads about their own answer.
+CONSENT_REQUEST_STATUS_NAMES: dict[Audience, dict[str, LazyString]] = {
+    RESIDENT: {
+        ConsentStatus.WAITING: lazy_gettext("Waiting for your answer"),
+        ConsentStatus.APPROVED: lazy_gettext("You agreed"),
+        ConsentStatus.DECLINED: lazy_gettext("You said no"),
+        ConsentStatus.EXPIRED: lazy_gettext("Expired unanswered"),
+    },
+    STAFF: {
+        ConsentStatus.WAITING: lazy_gettext("Waiting for an answer"),
+        ConsentStatus.APPROVED: lazy_gettext("Approved by the resident"),
+        ConsentStatus.DECLINED: lazy_gettext("Declined by the resident"),
+        ConsentStatus.EXPIRED: lazy_gettext("Expired unanswered"),
+    },
+}
+
+
+def consent_request_status_name(status: str | None, audience: Audience = STAFF) -> str:
+    return _lookup(CONSENT_REQUEST_STATUS_NAMES[Audience(audience)], status)
+
+
+def request_problem(code: RequestProblem | str, params: dict[str, Any] | None = None, audience: Audience = STAFF) -> str:
+    """Why a consent request could not be asked or answered, in words."""
+    p = params or {}
+    match code:
+        case RequestProblem.NOT_AN_OFFICER:
+            return _("Only an active department officer can ask a resident for permission.")
+        case RequestProblem.NOT_YOURS:
+            if audience == RESIDENT:
+                return _("This request is not for you.")
+            return _("This request is for another resident.")
+        case RequestProblem.NOT_A_RESIDENT:
+            return _("The resident is no longer an active resident of a residents' committee, so the request cannot be answered.")
+        case RequestProblem.NOT_A_HELPER:
+            return _("Only a grid worker or committee member of the resident's own committee can help answer it.")
+        case RequestProblem.NOT_THEIR_DEPARTMENT:
+            return _("This request belongs to another department.")
+        case RequestProblem.DEPARTMENT_GONE:
+            return _("The department is no longer a department of this subdistrict office; the request cannot be approved.")
+        case RequestProblem.ALREADY_ANSWERED:
+            status = consent_request_status_name(str(p["status"]), audience) if p.get("status") in set(ConsentStatus) else ""
+            if status:
+                return _("This request was already answered (%(status)s).", status=status)
+            return _("This request was already answered.")
+        case RequestProblem.EXPIRED:
+            return _("This request ran past its answer-by date without an answer; it can no longer be answered.")
+    return str(ERROR_WORDS[LedgerError])
+
+
+def long_day(day: date) -> str:
+    """A day as people write it: "30 June 2027", "2027 年 6 月 30 日"."""
+    locale = get_locale()
+    if locale is not None and locale.language == "zh":
+        return f"{day.year} 年 {day.month} 月 {day.day} 日"
+    return f"{day.day} {calendar.month_name[day.month]} {day.year}"
+
+
+def request_sentence(
+    department: str, categories: list[str], valid_until: int, reason: str, audience: Audience = RESIDENT, name: str = ""
+) -> str:
+    """What a department asks, in one sentence: to the resident ("The health office would
+    like to see your health records until 30 June 2027, for chronic disease follow-up."), or
+    to the helper beside them, naming the resident."""
+    locale = get_locale()
+    chinese = locale is not None and locale.language == "zh"
+    kinds = [str(CATEGORY_NAMES.get(c, c)) for c in categories]
+    joined = "、".join(kinds) if chinese else (
+        kinds[0] if len(kinds) == 1 else _("%(first)s and %(last)s", first=", ".join(kinds[:-1]), last=kinds[-1])
+    )
+    last = datetime.fromtimestamp(valid_until - 1, UTC).astimezone(CHINA).date()
+    values = {"department": department, "categories": joined, "until": long_day(last),
+              "reason": reason.strip().rstrip("。.！!"), "name": name}  # fmt: skip
+    if audience == RESIDENT:
+        return _("%(department)s would like to see your %(categories)s records until %(until)s, for %(reason)s.", **values)
+    return _("%(department)s would like to see the %(categories)s records of %(name)s until %(until)s, for %(reason)s.",
+             **values)  # fmt: skip
+
+
+def answer_day(answer_by_ms: int) -> str:
+    """A request's last day to answer, as people write it (``answer_by`` is its exclusive end)."""
+    return long_day(datetime.fromtimestamp((answer_by_ms - 1) / 1000, UTC).astimezone(CHINA).date())

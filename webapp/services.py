@@ -14,6 +14,7 @@ from ledger.context import Ledger
 from ledger.inbox import Inbox
 from ledger.organisations import Organisations
 from ledger.records import Records
+from ledger.requests import ConsentRequests
 from ledger.rights import Rights
 from ledger.settings import Settings
 from ledger.webhooks import Webhooks
@@ -74,6 +75,10 @@ class Services:
     @cached_property
     def webhooks(self) -> Webhooks:
         return Webhooks(self.ledger)
+    @cached_property
+    def requests(self) -> ConsentRequests:
+        """Consent requests (:mod:`ledger.requests`), answered with :attr:`consent`."""
+        return ConsentRequests(self.ledger, self.consent)
 
     def close(self) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from . import (  # noqa: F401 - imported for the commands they add to main
     orgs,
     outbox,
     records,
+    requests,
     rights,
     serve,
     setup,

@@ -680,3 +680,39 @@ class WebhookAttempt(Base):
     at: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(40))
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+class ConsentRequest(Base):
+    """A department's request that a resident grant it consent, and the resident's answer.
+    Ids and codes only: the reason is the department's own words about its purpose, and a
+    decline's reason the resident's. Sealed (``ledger.requests``) over what was asked; an
+    approval's grant carries the request id in its terms (the chain holds their hash)."""
+
+    __tablename__ = "consent_requests"
+
+    request_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    resident: Mapped[str] = mapped_column(String(42), index=True)
+    department: Mapped[str] = mapped_column(String(66), index=True)  # org id
+    office: Mapped[str] = mapped_column(String(66), index=True)  # the department's office (fixed on chain)
+    officer: Mapped[str] = mapped_column(String(42))  # who asked
+    categories: Mapped[int] = mapped_column(BigInteger)  # bitmask, as on chain
+    purpose: Mapped[int] = mapped_column(Integer)
+    legal_basis: Mapped[int] = mapped_column(Integer)
+    valid_until: Mapped[int] = mapped_column(BigInteger)  # seconds since the epoch, the grant's end
+    reason: Mapped[str] = mapped_column(Text)
+    asked_at: Mapped[int] = mapped_column(BigInteger, index=True)  # milliseconds since the epoch
+    answer_by: Mapped[int] = mapped_column(BigInteger)  # milliseconds; waiting past it is expired
+    status: Mapped[str] = mapped_column(String(12), default="waiting")  # waiting | approved | declined
+    decided_at: Mapped[int | None] = mapped_column(BigInteger)  # milliseconds
+    decided_by: Mapped[str | None] = mapped_column(String(42))  # the resident
+    relayer: Mapped[str | None] = mapped_column(String(42))  # the helper who took the resident through it
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    grant_id: Mapped[str | None] = mapped_column(String(66), unique=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))  # the grant's issuing transaction
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('waiting', 'approved', 'declined')", name="ck_consent_requests_status"),
+        Index("ix_consent_requests_resident_status", "resident", "status"),
+    )

@@ -36,6 +36,7 @@ from ledger.demo import (
 from ledger.errors import ConfigurationError
 from ledger.hints import mask_address, mask_id_number
 from ledger.membership import org_id
+from ledger.requests import ConsentRequests, ConsentStatus
 from ledger.seal import row_sealed
 from ledger.settings import Settings
 from ledger.store.models import (
@@ -44,6 +45,7 @@ from ledger.store.models import (
     ChainEvent,
     ChainGrant,
     ChainRecordVersion,
+    ConsentRequest,
     GrantTerms,
     Member,
     OutboxTx,
@@ -136,6 +138,7 @@ def test_the_login_table_names_a_user_to_try_and_a_story_for_every_role() -> Non
 def _counts(ledger: Ledger) -> dict[str, int]:
     tables = (Member, Record, RecordVersion, Approval, GrantTerms, ChainGrant, AccessEvent, WebUser, OutboxTx)
     tables += (ResidentHint,)
+    tables += (ConsentRequest,)
     with ledger.store.session() as db:
         return {t.__tablename__: int(db.scalar(select(func.count()).select_from(t)) or 0) for t in tables}
 
@@ -227,6 +230,14 @@ def test_a_small_demo_tells_the_whole_story_and_a_second_build_creates_nothing(l
         if Category.RESIDENCE in kinds:
             assert hint is not None and hint.address_masked == mask_address(person.address)
             assert hint.address_masked.endswith("栋") and not hint.address_masked.endswith("室")
+
+    # Consent requests in every state, the approved one's grant carrying its id.
+    requests = ConsentRequests(ledger)
+    states = {r.status: r for r in requests.list()}
+    assert set(states) == set(ConsentStatus), states
+    approved = states[ConsentStatus.APPROVED]
+    assert approved.relayer is not None and terms[str(approved.grant_id)].terms.count(approved.request_id) == 1
+    assert states[ConsentStatus.WAITING].resident == address[1]  # on the first resident's home page
 
     before = _counts(ledger)
     second = build_demo(ledger, residents=SMALL, hasher=CHEAP_HASHER)

@@ -58,3 +58,19 @@ def test_set_up_compiled_every_catalogue_of_the_package() -> None:
     mo = AUTH_PO.with_suffix(".mo")
     with mo.open("rb") as compiled:
         assert Translations(compiled).ugettext("Log in") == "登录"
+
+
+def test_a_message_has_one_translation_across_the_areas() -> None:
+    """The app merges every area's catalogue into one: a message translated one way in one
+    area and another way in another shows whichever was merged first, on every page
+    (regression: "Approved", a consent request's status on the office's page, showed the
+    emergency review's "已确认")."""
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, dict[str, str]] = {}
+    for po in sorted(HERE.glob("**/translations/zh_Hans_CN/LC_MESSAGES/messages.po")):
+        with po.open("rb") as source:
+            for message in read_po(source):
+                if message.id and message.string:
+                    seen.setdefault(str(message.id), {})[str(po.relative_to(HERE).parts[0])] = str(message.string)
+    assert {k: v for k, v in seen.items() if len(set(v.values())) > 1} == {}

@@ -94,6 +94,7 @@ class Ids:
     member: str
     other_resident: str
     request: str = ""  # a resident's rights request (ledger.rights)
+    consent_request: str = ""  # a consent request waiting for the resident's answer
 
 
 def small_world(svc: Services) -> Ids:
@@ -117,9 +118,12 @@ def small_world(svc: Services) -> Ids:
     unanchored = svc.access.read(rid, accessor=World.members[0], basis="duty").seq
     ledger.indexer().run_once()
     request = svc.rights.object_to(read, comment="我没想到", actor=World.resident).request_id
+    consent_request = svc.requests.ask(World.officer, World.resident, [Category.HEALTH], Purpose.HEALTH_MANAGEMENT,
+                               LegalBasis.CONSENT, int(time.time()) + YEAR, "慢病随访")  # fmt: skip
     return Ids(
         rid, other, gid, read, emergency, unanchored, ledger.address_of(World.resident),
         ledger.address_of(World.members[0]), ledger.address_of(OTHER_RESIDENT), request,
+        consent_request,
     )  # fmt: skip
 
 
@@ -135,7 +139,7 @@ def fillings(name: str, ids: Ids) -> list[str]:
         "kind": ["csv", "pdf", "bundle", "nope"],
         "name": ["pico.css", "nope"],
         "filename": ["app.css"],
-        "requestId": [ids.request, UNKNOWN_ID, "not-an-id"],
+        "requestId": [ids.request, ids.consent_request, UNKNOWN_ID, "not-an-id"],  # rights and consent requests
         "subscriptionId": ["whs_" + "0" * 32, "not-an-id"],  # webhooks: unknown and malformed
     }
     assert name in found, f"a GET route has a path parameter {name!r} that this test does not fill: add it"

@@ -16,10 +16,20 @@ from flask import Flask
 from ledger.access import LogState, ReadBasis
 from ledger.accesslog import Action, Outcome
 from ledger.audit import Decision, Finding, FindingKind, Severity
-from ledger.errors import AccessRefused, InputError, Invalid, NotFoundError, Refusal
+from ledger.errors import (
+    AccessRefused,
+    InputError,
+    Invalid,
+    LedgerError,
+    NotAllowed,
+    NotFoundError,
+    Refusal,
+    RequestProblem,
+)
 from ledger.grants import GrantStatus
 from ledger.history import Finding as HistoryFinding
 from ledger.history import HistoryFindingKind
+from ledger.requests import ConsentStatus
 from ledger.verify import Problem
 from webapp import i18n, presentation
 from webapp.presentation import RESIDENT, STAFF, Audience
@@ -183,3 +193,34 @@ def test_every_inbox_item_is_one_sentence_in_both_languages(words: Any, item: An
         assert english == "民政科 looked at your Health record on 3 October, with your permission."
     if item.kind == "grant-ending":
         assert "2027 年 6 月 30 日" in chinese and "30 June 2027" in english and "健康、养老服务" in chinese
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("audience", list(Audience))
+@pytest.mark.parametrize("status", list(ConsentStatus))
+def test_every_request_status_has_words_in_both_languages(
+    words: Any, audience: Audience, status: ConsentStatus
+) -> None:
+    english = words("en", lambda: presentation.consent_request_status_name(status, audience))
+    assert english and english != str(status)
+    assert CJK.search(words("zh", lambda: presentation.consent_request_status_name(status, audience)))
+
+
+@pytest.mark.parametrize("code", list(RequestProblem))
+def test_every_request_problem_has_words_in_both_languages(words: Any, code: RequestProblem) -> None:
+    params = {"status": "approved", "answer_by": 1_800_000_000_000}
+    english = words("en", lambda: presentation.request_problem(code, params))
+    assert english != str(presentation.ERROR_WORDS[LedgerError]), code
+    assert CJK.search(words("zh", lambda: presentation.request_problem(code, params)))
+    error = NotAllowed("English", code=code, params=params)
+    assert words("en", lambda: presentation.error(error)) == english  # the error page words the code
+
+
+def test_the_request_sentence_reads_as_one_sentence_in_both_languages(words: Any) -> None:
+    end = 1_814_371_200  # 2027-07-01 00:00 China time: the last day is 30 June 2027
+    english = words("en", lambda: presentation.request_sentence("The health office", ["health"], end,
+                                                               "chronic disease follow-up"))  # fmt: skip
+    assert english == ("The health office would like to see your Health records until 30 June 2027, "
+                       "for chronic disease follow-up.")  # fmt: skip
+    chinese = words("zh", lambda: presentation.request_sentence("卫生健康办", ["health"], end, "慢病随访。"))
+    assert chinese == "卫生健康办想在 2027 年 6 月 30 日前查看您的健康记录，用于慢病随访。"

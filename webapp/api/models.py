@@ -48,6 +48,7 @@ from ledger.grants import GrantStatus
 from ledger.history import BUNDLE_FORMAT, PROOF_FORMAT, HistoryFindingKind
 from ledger.membership import CODE_PATTERN, OrgKind, Role, name_of
 from ledger.records import Check, RecordView
+from ledger.requests import MAX_REASON, REQUEST_PURPOSES, ConsentStatus, RequestView
 from ledger.rights import RefusalBasis, RequestKind, RequestOutcome, RequestStatus
 from ledger.webhooks import MAX_URL, AttemptError, DeliveryState, DeliveryView, EventKind, SubscriptionView
 
@@ -525,6 +526,13 @@ class ConsentTerms(_Answer):
     notice: str
     jurisdiction: str
     collection_method: str
+    # Only in the terms of a grant that answers a consent request (ledger.requests): left out,
+    # never null, elsewhere, so that the terms shown hash to the termsHash on chain.
+    request_id: Id | None = Field(
+        None, exclude_if=lambda v: v is None, description="The consent request this grant answers, when it does."
+    )
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
 
 
 class GrantDepartment(_Answer):
@@ -1196,3 +1204,95 @@ class WebhookDelivery(_Answer):
 
 class WebhookDeliveryList(_Answer):
     deliveries: list[WebhookDelivery]
+# -- consent requests (ledger.requests) -----------------------------------------------------------
+
+REQUEST_STATES = _codes(ConsentStatus)
+REQUEST_PURPOSE_NAMES = tuple(name_of(p) for p in REQUEST_PURPOSES)
+LEGAL_BASES = _codes(name_of(b) for b in LegalBasis)
+ConsentRequestIdIn = Annotated[str, AfterValidator(_parse_id("request id", "requestId")),
+                        WithJsonSchema({"type": "string", "pattern": ID, "description": "The request's id."})]  # fmt: skip
+
+
+def _request_purpose(value: Any) -> Purpose:
+    if isinstance(value, bool) or value is None:
+        raise _refuse("give the purpose as its code (e.g. 2) or name (e.g. health-management)")
+    if isinstance(value, int):
+        try:
+            purpose = Purpose(value)
+        except ValueError:
+            raise _refuse(f"unknown purpose code {value}") from None
+    elif isinstance(value, str):
+        purpose = _library(lambda v: parse_enum(Purpose, v, "purpose"))(value)
+    else:
+        raise _refuse("expected a purpose code or name")
+    if purpose not in REQUEST_PURPOSES:
+        raise _refuse(f"a department asks for one of: {', '.join(REQUEST_PURPOSE_NAMES)}")
+    return purpose
+
+
+RequestPurposeIn = Annotated[Purpose, PlainValidator(_request_purpose), WithJsonSchema({"oneOf": [
+    {"type": "integer", "enum": [int(p) for p in REQUEST_PURPOSES]},
+    {"type": "string", "enum": list(REQUEST_PURPOSE_NAMES)},
+]})]  # fmt: skip
+
+
+class RequestPath(_Request):
+    request_id: ConsentRequestIdIn
+
+
+class RequestsQuery(_Request):
+    status: Annotated[str, OneOf(REQUEST_STATES)] | SkipJsonSchema[None] = Field(
+        None, description="Only requests in this status (`expired`: waiting past the answer-by day)."
+    )
+
+
+class ConsentRequestBody(_Request):
+    """What my department asks a resident for; the resident approves, declines, or lets it expire."""
+
+    resident: Annotated[str, AfterValidator(_address), WithJsonSchema({"type": "string", "pattern": ADDRESS})] = Field(
+        description="The resident, by address (a resident of a committee of my office)."
+    )
+    categories: list[CategoryIn] = Field(min_length=1, json_schema_extra={"uniqueItems": True})
+    purpose: RequestPurposeIn = Field(description="The purpose, by code or name.")
+    legal_basis: Annotated[str, OneOf(LEGAL_BASES)] = Field("consent", description="The grant's legal basis.")
+    valid_until: DayIn = Field(description="Last day the grant would be valid (to the end of it).")
+    answer_by: DayIn | SkipJsonSchema[None] = Field(
+        None, description="Last day to answer (to the end of it); default: the installation's usual days."
+    )
+    reason: str = Field(min_length=1, max_length=MAX_REASON, description="Why, in plain words: the resident reads it.")
+
+
+class ConsentRequest(_Answer):
+    """A department's request that a resident grant it consent, and the answer."""
+
+    request_id: Id
+    resident: Address
+    department: GrantDepartment
+    officer: Address
+    categories: list[CategorySlug] = Field(min_length=1)
+    purpose: CodeName
+    legal_basis: CodeName
+    valid_until: Seconds = Field(description="End of the grant's validity, if approved (exclusive).")
+    reason: str
+    asked_at: Ms
+    answer_by: Ms = Field(description="A waiting request expires at this time.")
+    status: Annotated[str, OneOf(REQUEST_STATES)] = Field(description="expired: derived from `answerBy` and the time.")
+    decided_at: Ms | None
+    relayer: Address | None = Field(description="The grid worker or committee member who helped the resident.")
+    decline_reason: str | None
+    grant_id: Id | None = Field(description="The grant issued on approval; its terms carry `requestId`.")
+
+    @classmethod
+    def of(cls, view: RequestView) -> ConsentRequest:
+        return cls(
+            request_id=view.request_id, resident=view.resident,
+            department=GrantDepartment(id=view.department, code=view.department_code), officer=view.officer,
+            categories=[c.slug for c in view.categories], purpose=CodeName.of(Purpose, view.purpose),
+            legal_basis=CodeName.of(LegalBasis, view.legal_basis), valid_until=view.valid_until, reason=view.reason,
+            asked_at=view.asked_at, answer_by=view.answer_by, status=view.status, decided_at=view.decided_at,
+            relayer=view.relayer, decline_reason=view.decline_reason, grant_id=view.grant_id,
+        )  # fmt: skip
+
+
+class ConsentRequestList(_Answer):
+    requests: list[ConsentRequest]

@@ -508,3 +508,37 @@ def department_webhook_deliveries(params: m.SubscriptionPath, query: m.WebhookDe
         caller().address, subscription_id=params.subscription_id, state=query.state, limit=query.limit, attempts=True
     )
     return m.WebhookDeliveryList(deliveries=[m.WebhookDelivery.of(v) for v in views])
+# -- consent requests (ledger.requests) -----------------------------------------------------------
+
+
+@operation("department_requests")
+def department_requests(query: m.RequestsQuery) -> m.ConsentRequestList:
+    views = services().requests.list(department=caller().org_id, status=query.status)
+    return m.ConsentRequestList(requests=[m.ConsentRequest.of(v) for v in views])
+
+
+@operation("department_request_create")
+def department_request_create(body: m.ConsentRequestBody) -> m.ConsentRequest:
+    chosen = sorted({parse_category(c) for c in body.categories})
+    answer_by = None
+    if body.answer_by is not None:
+        answer_by = (parse_date(body.answer_by.isoformat()) + 86_400) * 1000
+    with fields(valid_until="validUntil", answer_by="answerBy", resident="resident", categories="categories",
+                reason="reason", purpose="purpose"):  # fmt: skip
+        request_id = services().requests.ask(
+            caller().address, body.resident, chosen, body.purpose, LegalBasis[body.legal_basis.upper().replace("-", "_")],
+            parse_date(body.valid_until.isoformat()) + 86_400, body.reason, answer_by=answer_by,
+        )  # fmt: skip
+    return m.ConsentRequest.of(services().requests.show(request_id))
+
+
+@operation("department_request")
+def department_request(params: m.RequestPath) -> m.ConsentRequest:
+    """One of my department's requests; another department's (or none) answers 404."""
+    try:
+        view = services().requests.show(params.request_id)
+    except NotFoundError:
+        view = None
+    if view is None or view.department.lower() != caller().org_id.lower():
+        raise NotFoundError(f"your department sent no consent request {params.request_id}")
+    return m.ConsentRequest.of(view)

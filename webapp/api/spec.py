@@ -233,6 +233,32 @@ OPERATIONS.update({op.name: op for op in (
     ),
 )})  # fmt: skip
 
+# Consent requests (ledger.requests): a department asks a resident for a grant.
+OPERATIONS.update({op.name: op for op in (
+    Operation(
+        "department_requests", "get", "/department/requests", "Department", N_("My department's consent requests"),
+        "The consent requests my department sent, newest first, with their status: waiting, approved (with the "
+        "grant), declined (with the resident's reason, if any) or expired (not answered by `answerBy`).",
+        DEPARTMENT, m.ConsentRequestList, query=m.RequestsQuery, errors=(400,),
+    ),
+    Operation(
+        "department_request_create", "post", "/department/requests", "Department", N_("Ask a resident for a grant"),
+        "Asks a resident of my office for a grant to my department: categories, purpose, until a day, and a reason "
+        "in plain words that the resident reads. The resident answers on their page or with their grid worker; the "
+        "grant issued on approval carries `requestId` in its terms. A resident of another office answers 400 with "
+        "`field` `resident`.", DEPARTMENT, m.ConsentRequest, status=201, answered="The request, waiting",
+        body=m.ConsentRequestBody, body_required=True, errors=(400,),
+        example={"resident": "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4", "categories": ["health"],
+                 "purpose": "health-management", "validUntil": "2027-06-30", "reason": "慢病随访"},
+    ),
+    Operation(
+        "department_request", "get", "/department/requests/{requestId}", "Department",
+        N_("One of my department's consent requests"),
+        "One consent request my department sent. Another department's answers 404.", DEPARTMENT, m.ConsentRequest,
+        params=m.RequestPath, errors=(400, 404),
+    ),
+)})  # fmt: skip
+
 #: operationId -> summary; translated on the explorer page.
 # -- consent receipts (ledger.receipts) -----------------------------------------------------------
 OPERATIONS["grant_receipt"] = Operation(

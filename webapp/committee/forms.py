@@ -10,11 +10,12 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ledger.categories import Category
 from ledger.consent import Purpose
+from ledger.requests import MAX_REASON
 
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
 from .schemaform import content_field
@@ -152,3 +153,19 @@ class AskForResidentForm(FlaskForm):
     def __init__(self, *args: Any, fields: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.field.choices = [("", _l("— choose —"))] + list(fields or [])
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+class RelayAnswerForm(FlaskForm):
+    """Answer a department's request with the resident present: approve (their signature) or
+    decline (optionally with the resident's reason)."""
+
+    present = BooleanField(
+        _l("The resident is here with me and gives this answer"),
+        validators=[DataRequired(_l("Tick this only when the resident is here and answers."))],
+    )
+    reason = TextAreaField(
+        _l("The resident's reason for saying no (optional)"),
+        validators=[Optional(), Length(max=MAX_REASON, message=_l("At most %(max)d characters."))],
+        render_kw={"rows": 2, "maxlength": MAX_REASON},
+    )

@@ -33,8 +33,10 @@ from ledger.consent import LegalBasis, Purpose
 from ledger.errors import (
     AccessRefused,
     ConflictError,
+    ConsentRequestConflict,
     InputError,
     LedgerError,
+    NotAllowed,
     NotFoundError,
     Refusal,
     RequestConflict,
@@ -50,8 +52,8 @@ from .. import rights as rights_view
 from ..content import changes as content_changes
 from ..content import fields as content_fields
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
-from ..names import display_names, resident_names
-from ..presentation import STAFF, invalid, refusal_name
+from ..names import display_names, org_name, resident_names
+from ..presentation import STAFF, invalid, refusal_name, request_problem, request_sentence
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries, scope
@@ -59,6 +61,7 @@ from .forms import (
     AskForResidentForm,
     ChooseForm,
     DeclineForm,
+    RelayAnswerForm,
     RelayGrantForm,
     RelayWithdrawForm,
     ShowChangesForm,
@@ -806,6 +809,7 @@ def _relay_page(
     *,
     withdraw_errors: dict[str, list[str]] | None = None,
     status: int = 200,
+    answer_errors: dict[str, list[str]] | None = None,
 ) -> Any:
     grants = [
         g for g in services().consent.list(resident=member.address) if scope.grant_of(chain(), g.grant_id, member.address)
@@ -825,6 +829,9 @@ def _relay_page(
             departments=departments,
             withdraw_form=RelayWithdrawForm(formdata=None, prefix="withdraw"),
             withdraw_errors=withdraw_errors or {},
+            waiting=_waiting_requests(member, shown[member.address]),
+            answer_form=RelayAnswerForm(formdata=None, prefix="answer"),
+            answer_errors=answer_errors or {},
         ),
         status,
     )
@@ -1080,3 +1087,60 @@ def ask_for_resident(address: str, record_id: str) -> Any:
     status = 400 if request.method == "POST" else 200
     return render_template("committee/ask_for_resident.html", form=form, record=record, member=member,
                            name=name), status  # fmt: skip
+# -- consent requests, answered with the resident present (ledger.requests) ---------------------
+
+
+def _waiting_requests(member: MemberState, name: str) -> list[dict[str, Any]]:
+    """The resident's requests waiting for an answer, each as one sentence naming them."""
+    found = [r for r in services().requests.waiting_for(member.address) if r.resident == member.address]
+    return [
+        {
+            "request": r,
+            "sentence": request_sentence(org_name(r.department), [c.slug for c in r.categories], r.valid_until,
+                                         r.reason, STAFF, name=name),  # fmt: skip
+        }
+        for r in found
+    ]
+
+
+def _relay_answer(address: str, request_id: str, approve: bool) -> Any:
+    actor = me()
+    member = _resident_or_404(actor, address)  # an active resident of my committee, as the chain has it
+    try:
+        found = services().requests.show(request_id)
+    except (NotFoundError, InputError):
+        abort(404)
+    if found.resident != member.address:
+        abort(404)
+    form = RelayAnswerForm(prefix="answer")
+    if not form.validate_on_submit():
+        errors = [str(e) for e in [*form.present.errors, *form.reason.errors]] or [_("Tick the box to confirm.")]
+        return _relay_page(actor, member, _grant_form(actor, fresh=True),
+                           answer_errors={found.request_id: errors}, status=400)  # fmt: skip
+    try:
+        if approve:
+            grant_id = services().requests.approve(found.request_id, member.address, relayer=actor.address)
+        else:
+            services().requests.decline(found.request_id, member.address, reason=form.reason.data,
+                                        relayer=actor.address)  # fmt: skip
+    except (NotAllowed, ConsentRequestConflict) as refused:
+        flash(request_problem(refused.code, refused.params), "error")
+        return redirect(url_for("committee.relay_grant", address=member.address))
+    with store() as db:
+        name = display_names({member.address}, db=db)[member.address]
+    if approve:
+        flash(_("Approved with %(name)s's own signature. The department now has the permission; %(name)s can "
+                "withdraw it at any time.", name=name), "success")  # fmt: skip
+        return redirect(url_for("committee.relay_grant", address=member.address, granted=grant_id))
+    flash(_("Declined for %(name)s. The department gets no permission from this request.", name=name), "success")
+    return redirect(url_for("committee.relay_grant", address=member.address))
+
+
+@bp.post("/residents/<address>/requests/<request_id>/approve")
+def relay_approve(address: str, request_id: str) -> Any:
+    return _relay_answer(address, request_id, approve=True)
+
+
+@bp.post("/residents/<address>/requests/<request_id>/decline")
+def relay_decline(address: str, request_id: str) -> Any:
+    return _relay_answer(address, request_id, approve=False)

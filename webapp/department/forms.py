@@ -10,10 +10,12 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from ledger.access import MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION, ReadBasis, today
+from ledger.requests import MAX_REASON
 
 from ..presentation import OUTCOME_NAMES
 
@@ -159,3 +161,76 @@ class GrantFilter(FlaskForm):
             date.fromisoformat(field.data)
         except ValueError:
             raise ValidationError(_l("Enter the date as YYYY-MM-DD, for example 2027-03-01.")) from None
+
+
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+class _Checkboxes(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class AskForm(FlaskForm):
+    """Ask a resident for permission. The resident is named as the grants list names them;
+    when the words name several, the officer picks one from the masked hints (``chosen``).
+    The library checks every rule again (an officer of this department, a resident of this
+    office, the dates)."""
+
+    resident = StringField(
+        _l("Resident"),
+        filters=[_strip],
+        description=_l("Full name, last 4 of the ID number, account code or address"),
+        validators=[DataRequired(_l("Name the resident.")), Length(max=100, message=_l("At most %(max)d characters."))],
+    )
+    chosen = HiddenField(filters=[_strip], validators=[Optional(), Regexp(r"^0x[0-9a-fA-F]{40}$")])
+    categories = _Checkboxes(_l("Records you would like to see"), choices=[],
+                             validators=[DataRequired(_l("Choose at least one kind of record."))])  # fmt: skip
+    purpose = SelectField(_l("Purpose"), validators=[DataRequired(_l("Choose the purpose."))])
+    valid_until = StringField(
+        _l("Until when (the last day)"),
+        filters=[_strip],
+        validators=[DataRequired(_l("Choose the last day the permission would hold."))],
+        render_kw={"type": "date", "placeholder": "YYYY-MM-DD"},
+    )
+    answer_by = StringField(
+        _l("Answer by"),
+        filters=[_strip],
+        description=_l("Leave empty for the usual time to answer."),
+        validators=[Optional()],
+        render_kw={"type": "date", "placeholder": "YYYY-MM-DD"},
+    )
+    reason = TextAreaField(
+        _l("Why, in plain words"),
+        filters=[_strip],
+        description=_l("The resident reads these words. Say what your department will use the records for."),
+        validators=[DataRequired(_l("Say in plain words why you ask.")),
+                    Length(max=MAX_REASON, message=_l("At most %(max)d characters."))],  # fmt: skip
+        render_kw={"rows": 3, "maxlength": MAX_REASON},
+    )
+    confirmed = HiddenField()
+
+    def validate_valid_until(self, field: Any) -> None:
+        _future_day(field)
+
+    def validate_answer_by(self, field: Any) -> None:
+        if field.data:
+            _future_day(field)
+
+
+def _future_day(field: Any) -> None:
+    try:
+        day = date.fromisoformat(field.data)
+    except ValueError:
+        raise ValidationError(_l("Enter the date as YYYY-MM-DD, for example 2027-03-01.")) from None
+    if day <= today():
+        raise ValidationError(_l("The date must be after today."))
+
+
+class RequestFilter(FlaskForm):
+    """The status filter of the department's requests (a GET form)."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(_l("Status"), validators=[Optional()])

@@ -25,6 +25,8 @@ from ledger.store.models import (
     Account,
     EmergencyReview,
     GrantTerms,
+    Member,
+    Organisation,
     OrgProfile,
     Record,
     RecordVersion,
@@ -311,3 +313,24 @@ def resident_hints(addresses: Iterable[str]) -> dict[str, Hint]:
         return {
             a: Hint(h.id_number_masked or "", h.address_masked or "") for a, h in hints.hints_of(db, wanted).items()
         }
+
+
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+def residents_of_office(office_id: str) -> set[str]:
+    """The addresses the indexed tables list as active residents of the office's committees:
+    the candidates an officer may name in a request (the library asks the chain again)."""
+    with services().ledger.store.session() as db:
+        return set(
+            db.scalars(
+                select(Member.address)
+                .join(Organisation, Organisation.org_id == Member.org_id)
+                .where(
+                    Member.role == "resident",
+                    Member.status == "active",
+                    Organisation.kind == "committee",
+                    Organisation.parent_id == office_id,
+                )
+            )
+        )

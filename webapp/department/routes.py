@@ -11,27 +11,35 @@ shows a record again without a new, logged read.
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ledger.access import CHINA
 from ledger.categories import Category, parse_category
-from ledger.consent import GrantView
+from ledger.consent import GrantView, LegalBasis, Purpose
 from ledger.errors import AccessRefused, InputError, Invalid, LedgerError, NotFoundError, Refusal
 from ledger.grants import GrantStatus
+from ledger.requests import REQUEST_PURPOSES, ConsentStatus
 
 from .. import content
-from ..i18n import CATEGORY_NAMES, name_of
-from ..names import display_names
-from ..presentation import grant_status_name, invalid, refusal_sentence
+from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
+from ..names import display_names, org_name
+from ..presentation import (
+    RESIDENT,
+    consent_request_status_name,
+    grant_status_name,
+    invalid,
+    refusal_sentence,
+    request_sentence,
+)
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
-from .forms import ID_PATTERN, EmergencyForm, GrantFilter, HistoryFilter, OpenRecordForm
+from .forms import ID_PATTERN, AskForm, EmergencyForm, GrantFilter, HistoryFilter, OpenRecordForm, RequestFilter
 
 bp = Blueprint("department", __name__, template_folder="templates")
 bp.before_request(require_roles("department-officer"))
@@ -52,6 +60,7 @@ NAV = [
     ("department.grants", _l("Grants to my department")),
     ("department.emergency", _l("Emergency access")),
     ("department.history", _l("Access history")),
+    ("department.requests", _l("Requests for permission")),
 ]
 
 
@@ -407,3 +416,87 @@ def grant_receipt(grant_id: str) -> Any:
     from ..receipts import receipt_download
 
     return receipt_download(grant_id, _actor().address, ReceiptReader.DEPARTMENT, back=url_for("department.grants"))
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+def _candidates(actor: Actor, words: str) -> list[dict[str, Any]]:
+    """The residents of my office the words name, each with the masked name and hints the
+    grants list shows (never a full name or ID number)."""
+    found = sorted(queries.residents_named(words, queries.residents_of_office(str(actor.office_id))))
+    names = display_names(found, masked=True)
+    codes = queries.account_codes(found)
+    hints = queries.resident_hints(found)
+    return [
+        {"address": a, "name": names.get(a, ""), "code": codes.get(a, ""), "hint": hints.get(a, queries.Hint("", ""))}
+        for a in found
+    ]
+
+
+def _ask_form() -> AskForm:
+    form = AskForm()
+    form.categories.choices = [(c.slug, _category(c.slug)) for c in Category]
+    form.purpose.choices = [("", _("— choose —"))] + [(str(int(p)), name_of(PURPOSE_NAMES, int(p))) for p in REQUEST_PURPOSES]
+    return form
+
+
+def _day_end(text: str) -> int:
+    """The last day (China time) -> the first second after it."""
+    day = date.fromisoformat(text)
+    return int((datetime(day.year, day.month, day.day, tzinfo=CHINA) + timedelta(days=1)).timestamp())
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+def ask() -> Any:
+    """Ask a resident for permission: name the resident, say what and why, check, send."""
+    actor = _actor()
+    form = _ask_form()
+    if request.method == "GET" or request.form.get("back") or not form.validate_on_submit():
+        form.confirmed.data = ""
+        status = 400 if request.method == "POST" and not request.form.get("back") else 200
+        return render_template("department/ask.html", form=form, candidates=[]), status
+    candidates = _candidates(actor, form.resident.data)
+    chosen = next((c for c in candidates if c["address"].lower() == (form.chosen.data or "").lower()), None)
+    if chosen is None and len(candidates) == 1:
+        chosen = candidates[0]
+    if chosen is None:
+        if not candidates:
+            form.resident.errors = [_("No resident of your subdistrict office has this name, ID ending, code or address.")]
+        form.confirmed.data = ""
+        return render_template("department/ask.html", form=form, candidates=candidates), 400
+    form.chosen.data = chosen["address"]
+    categories = [parse_category(slug) for slug in form.categories.data]
+    sentence = request_sentence(org_name(actor), [c.slug for c in categories], _day_end(form.valid_until.data),
+                                form.reason.data, RESIDENT)  # fmt: skip
+    if form.confirmed.data != "1":
+        form.confirmed.data = "1"
+        return render_template("department/ask_confirm.html", form=form, resident=chosen, sentence=sentence)
+    answer_by = _day_end(form.answer_by.data) * 1000 if form.answer_by.data else None
+    try:
+        request_id = services().requests.ask(
+            actor.address, chosen["address"], categories, Purpose(int(form.purpose.data)), LegalBasis.CONSENT,
+            _day_end(form.valid_until.data), form.reason.data, answer_by=answer_by,
+        )  # fmt: skip
+    except InputError as wrong:
+        target = getattr(form, wrong.field if wrong.field in ("categories", "purpose", "valid_until", "answer_by",
+                                                                "reason") else "resident")  # fmt: skip
+        target.errors = [*target.errors, invalid(wrong.code, wrong.params)]
+        form.confirmed.data = ""
+        return render_template("department/ask.html", form=form, candidates=[]), 400
+    flash(_("The request is sent. The resident sees it on their page: %(sentence)s", sentence=sentence), "success")
+    return redirect(url_for("department.requests", _anchor=f"request-{request_id[2:14]}"))
+
+
+@bp.get("/requests")
+def requests() -> Any:
+    """My department's requests, newest first, with their status."""
+    actor = _actor()
+    filters = RequestFilter(request.args)
+    filters.status.choices = [("", _("All statuses"))] + [(s.value, consent_request_status_name(s)) for s in ConsentStatus]
+    status = filters.status.data if filters.validate() and filters.status.data else None
+    found = services().requests.list(department=str(actor.org_id), status=status)
+    names = display_names((r.resident for r in found), masked=True)
+    codes = queries.account_codes(r.resident for r in found)
+    hints = queries.resident_hints(r.resident for r in found)
+    rows = [{"request": r, "resident": names.get(r.resident, ""), "code": codes.get(r.resident, ""),
+             "hint": hints.get(r.resident, queries.Hint("", ""))} for r in found]  # fmt: skip
+    return render_template("department/requests.html", rows=rows, filters=filters)

@@ -89,6 +89,7 @@ NAV = [
     ("office.reviews", _l("Emergency reviews")),
     ("office.export", _l("Exports")),
     ("office.throttles", _l("Log-in throttles")),
+    ("office.consent_requests", _l("Consent requests")),
 ]
 
 
@@ -1241,3 +1242,17 @@ def replay_webhook(delivery_id: str) -> Any:
         return redirect(url_for("office.webhooks"))
     flash(_("Delivery %(id)s will be sent again within a few seconds, with the same id.", id=found.id), "success")
     return redirect(url_for("office.webhooks"))
+# -- consent requests per department (ledger.requests) -------------------------------------------
+
+
+@bp.get("/consent-requests")
+def consent_requests() -> Any:
+    """Per department of this office: requests asked, approved, declined, expired, waiting,
+    and the median time residents took to answer."""
+    of = office()
+    found = {s.department: s for s in services().requests.stats(of.id)}
+    rows = []
+    for dept in of.departments:
+        stats = found.get(dept.org_id)
+        rows.append({"department": dept, "stats": stats})
+    return render_template("office/consent_requests.html", rows=rows)

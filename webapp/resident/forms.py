@@ -17,6 +17,7 @@ from wtforms.widgets import CheckboxInput, DateInput, ListWidget
 from ledger.access import today
 from ledger.categories import Category
 from ledger.consent import Purpose
+from ledger.requests import MAX_REASON
 
 from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES
 
@@ -189,4 +190,18 @@ class RequestCommentForm(FlaskForm):
             Optional(),
             Length(max=MAX_REQUEST_TEXT, message=_l("At most %(max)d characters.", max=MAX_REQUEST_TEXT)),
         ],
+    )
+
+
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+class RequestAnswerForm(FlaskForm):
+    """Approve or decline a department's request; declining may say why (optional)."""
+
+    reason = TextAreaField(
+        _l("Why not (you may leave this empty)"),
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        validators=[Optional(), Length(max=MAX_REASON, message=_l("At most %(max)d characters."))],
+        render_kw={"rows": 2, "maxlength": MAX_REASON},
     )

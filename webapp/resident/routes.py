@@ -29,7 +29,7 @@ from ledger.access import CHINA, now_ms, today
 from ledger.accesslog import canonical_leaf
 from ledger.categories import Category
 from ledger.consent import GrantView, LegalBasis, parse_date
-from ledger.errors import InputError, LedgerError, NotFoundError, VerificationError
+from ledger.errors import ConsentRequestConflict, InputError, LedgerError, NotAllowed, NotFoundError, VerificationError
 from ledger.grants import IN_FORCE, GrantStatus
 from ledger.history import (
     Entry,
@@ -42,6 +42,7 @@ from ledger.history import (
 from ledger.inbox import Item as InboxItem
 from ledger.inbox import LinkKind
 from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.requests import RequestView
 
 from .. import content
 from .. import rights as rights_view
@@ -50,6 +51,7 @@ from ..i18n import CATEGORY_NAMES, PURPOSE_NAMES, name_of
 from ..names import display_names, org_name, short_address
 from ..presentation import (
     RESIDENT,
+    answer_day,
     decision_name,
     grant_note,
     history_finding,
@@ -57,12 +59,14 @@ from ..presentation import (
     invalid,
     refusal_name,
     request_outcome_name,
+    request_problem,
+    request_sentence,
 )
 from ..presentation import error as presentation_error
 from ..security import Actor, current_actor, require_roles
 from ..services import services
 from . import queries
-from .forms import CorrectionForm, GrantForm, HistoryFilter, RequestCommentForm
+from .forms import CorrectionForm, GrantForm, HistoryFilter, RequestAnswerForm, RequestCommentForm
 
 bp = Blueprint("resident", __name__, template_folder="templates")
 bp.before_request(require_roles("resident"))
@@ -470,6 +474,9 @@ def home() -> Any:
     history = resident_history(services().ledger, actor.address, log=services().log, limit=NEWEST_ON_HOME)
     return render_template(
         "resident/home.html",
+        waiting=waiting_requests(actor, names),
+        answered=answered_requests(actor, names),
+        answer_form=RequestAnswerForm(formdata=None),
         record_count=record_count,
         active_grants=active,
         recent=_recent_count(actor),
@@ -903,6 +910,55 @@ def _own_record(actor: Actor, record_id: str) -> RecordItem:
     return found
 
 
+# -- consent requests (ledger.requests) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestItem:
+    request_id: str
+    status: str
+    sentence: str
+    department: str
+    answer_by: str  # the last day to answer, China time
+    decline_reason: str | None
+    grant_id: str | None
+
+
+def _request_item(found: RequestView, names: Names) -> RequestItem:
+    department = names.org(found.department)
+    return RequestItem(
+        request_id=found.request_id,
+        status=found.status,
+        sentence=request_sentence(department, [c.slug for c in found.categories], found.valid_until, found.reason),
+        department=department,
+        answer_by=answer_day(found.answer_by),
+        decline_reason=found.decline_reason,
+        grant_id=found.grant_id,
+    )
+
+
+def waiting_requests(actor: Actor, names: Names) -> list[RequestItem]:
+    """The resident's requests waiting for an answer, soonest due first (their own only)."""
+    mine = services().requests.waiting_for(actor.address)
+    return [_request_item(r, names) for r in mine if r.resident.lower() == actor.address.lower()]
+
+
+def answered_requests(actor: Actor, names: Names) -> list[RequestItem]:
+    mine = services().requests.recent_outcomes(actor.address)
+    return [_request_item(r, names) for r in mine if r.resident.lower() == actor.address.lower()]
+
+
+def _my_request(actor: Actor, request_id: str) -> RequestView:
+    """A request to this resident; 404 for any other id (no probing)."""
+    try:
+        found = services().requests.show(request_id)
+    except (InputError, NotFoundError):
+        abort(404)
+    if found.resident.lower() != actor.address.lower():
+        abort(404)
+    return found
+
+
 def _request_error(form: Any, exc: LedgerError) -> None:
     """A refused request: an input error beside its field, anything else above the form."""
     target = getattr(form, exc.field, None) if isinstance(exc, InputError) and exc.field else None
@@ -999,3 +1055,39 @@ def with_objections(actor: Actor, entries: list[EntryItem]) -> list[EntryItem]:
             e = replace_entry(e, decision=request_outcome_name(e.leaf.get("decision"), RESIDENT))
         shown.append(replace_entry(e, objection=rights_view.item(objections[e.seq]) if e.seq in objections else None))
     return shown
+
+
+@bp.post("/consent-requests/<request_id>/approve")
+def approve_request(request_id: str) -> Any:
+    actor = _actor()
+    found = _my_request(actor, request_id)
+    if not RequestAnswerForm().validate_on_submit():
+        abort(400)
+    item = _request_item(found, _names())
+    try:
+        grant_id = services().requests.approve(found.request_id, actor.address)
+    except (NotAllowed, ConsentRequestConflict) as refused:
+        flash(request_problem(refused.code, refused.params, RESIDENT), "error")
+        return redirect(url_for("resident.home"))
+    flash(_("Done. You gave the permission: %(sentence)s You can withdraw it at any time.", sentence=item.sentence),
+          "success")  # fmt: skip
+    return redirect(url_for("resident.grants", _anchor=f"grant-{grant_id}"))
+
+
+@bp.post("/consent-requests/<request_id>/decline")
+def decline_request(request_id: str) -> Any:
+    actor = _actor()
+    found = _my_request(actor, request_id)
+    form = RequestAnswerForm()
+    if not form.validate_on_submit():
+        flash(" ".join(str(e) for e in form.reason.errors) or _("That did not work. Try again."), "error")
+        return redirect(url_for("resident.home"))
+    item = _request_item(found, _names())
+    try:
+        services().requests.decline(found.request_id, actor.address, reason=form.reason.data)
+    except (NotAllowed, ConsentRequestConflict) as refused:
+        flash(request_problem(refused.code, refused.params, RESIDENT), "error")
+        return redirect(url_for("resident.home"))
+    flash(_("You said no. %(department)s was told, and gets no permission from this request.",
+            department=item.department), "success")  # fmt: skip
+    return redirect(url_for("resident.home"))

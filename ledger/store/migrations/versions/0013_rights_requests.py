@@ -6,7 +6,7 @@ decision) stays here, never on chain; each decision is also a signed statement a
 the access log, which ``gridledger verify`` checks the row against.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-03 12:30:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
