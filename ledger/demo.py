@@ -923,7 +923,12 @@ class _AnchoredReads:
     Before each read: once the oldest unanchored event has waited half the limit, every
     event so far is anchored and the read waits for it (the read that follows then finds
     nothing waiting); short of that, once it has waited an anchoring interval, the
-    anchorer's cycle sends a checkpoint without waiting for it."""
+    anchorer's cycle sends a checkpoint without waiting for it.
+
+    The wait is looked at afresh before every read, never in the health the access module
+    reuses for HEALTH_MAX_AGE: one computed before the demo's last reads were logged says
+    nothing waits, so reads quicker than that age went unanchored, and the first read to
+    find it expired computed the true wait past the limit and was refused."""
 
     def __init__(self, ledger: Ledger, say: Callable[[str], None]) -> None:
         self.ledger = ledger
@@ -939,7 +944,7 @@ class _AnchoredReads:
         return self.access.read(record_id, accessor=accessor, **kw)
 
     def keep_up(self) -> None:
-        waited = self.access.health().lag_seconds
+        waited = self.access.health(fresh=True).lag_seconds  # the reads just logged included
         if waited >= self.access.limit * ANCHOR_AT:
             self.anchor()
         elif waited >= self.anchorer.interval and self.lease.acquire():

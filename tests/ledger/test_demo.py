@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -12,8 +14,9 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 import ledger.access
+import ledger.demo
 from ledger import audit
-from ledger.access import today
+from ledger.access import HEALTH_MAX_AGE, Access, today
 from ledger.categories import Category, validate
 from ledger.context import Ledger
 from ledger.demo import (
@@ -267,6 +270,48 @@ def test_no_demo_read_is_refused_for_lack_of_anchoring_on_a_slow_machine(
     limit, because nothing anchored while the demo read. It anchors as it goes now: with a
     limit of 2 s and half a second gone at every look at the clock, only the read the story
     means to refuse (after the withdrawal) is refused."""
+    refused, leaves, said = _build_on_a_slow_machine(settings, world, monkeypatch)
+    assert refused == ["grant-not-active"], refused
+    assert len(leaves) > 5 and "was refused" not in said and "refused for another reason" not in said, said
+
+
+class SteppingClock:
+    """A monotonic clock that moves ``step`` seconds at every look."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_no_demo_read_is_refused_for_lack_of_anchoring_when_its_reads_outpace_the_health_cache(
+    settings: Settings, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test above once failed under load: a read was refused 'anchoring-stalled' (13 s).
+    The demo decided whether to anchor on the access module's health, reused for
+    HEALTH_MAX_AGE of real time; computed before the demo's last reads were logged, it said
+    nothing waited, while the slow machine's clock ran on. When it expired between that
+    decision and the read's own check, the check computed the true wait, past the limit.
+    Here the clock that ages the cached health moves at every look so that a health serves
+    five looks and expires at the sixth: three reads after an anchoring, at a read's own
+    check, every time (what the load did by chance)."""
+    clock = SteppingClock(HEALTH_MAX_AGE / 5.5)
+    monkeypatch.setattr(ledger.demo, "Access", partial(Access, clock=clock))
+    refused, leaves, said = _build_on_a_slow_machine(settings, world, monkeypatch)
+    assert refused == ["grant-not-active"], refused
+    assert len(leaves) > 5 and "was refused" not in said and "refused for another reason" not in said, said
+    assert clock.now > HEALTH_MAX_AGE  # the demo's reads aged their cached health by this clock
+
+
+def _build_on_a_slow_machine(
+    settings: Settings, world: World, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], list[dict[str, Any]], str]:
+    """Builds the small demo with a 2 s fail-closed limit and half a second gone at every
+    look at the access module's clock: the reasons of the refused reads, every leaf of the
+    access log, and what the build said."""
     monkeypatch.setattr(ledger.access, "now_ms", SlowMachine(0.5))
     tight = Ledger.open(settings.with_(anchor_fail_after=2.0))
     # A chain head, once read, is never too old on its own: each stage's reads must see the
@@ -282,9 +327,7 @@ def test_no_demo_read_is_refused_for_lack_of_anchoring_on_a_slow_machine(
         tight.close()
         world.revert()
     refused = [leaf["reason"] for leaf in leaves if leaf["outcome"] == "refused"]
-    assert refused == ["grant-not-active"], refused
-    said = console.export_text()
-    assert len(leaves) > 5 and "was refused" not in said and "refused for another reason" not in said, said
+    return refused, leaves, console.export_text()
 
 
 def test_the_demo_command_prints_the_logins_without_a_database(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
