@@ -434,15 +434,9 @@ def enqueue_expiries(ledger: Ledger, *, chain_time: int | None = None) -> int:
     made = 0
     with ledger.store.session() as session, session.begin():
         cursor = session.get(Meta, EXPIRY_CURSOR)
-        if cursor is not None:
-            since = int(cursor.value)
-        else:
-            first = session.scalar(
-                select(func.min(WebhookSubscription.created_at)).where(WebhookSubscription.active.is_(True))
-            )
-            if first is None:
-                return 0  # nobody listens: nothing to catch up on later either
-            since = int(first) // 1000
+        if cursor is None:
+            return 0  # nobody ever subscribed (the first subscription starts the cursor)
+        since = int(cursor.value)
         if chain_time <= since:
             return 0
         expired = session.scalars(
@@ -576,8 +570,13 @@ class Webhooks:
             created_by=scope.address, created_at=self.clock(),
         )  # fmt: skip
         row.seal = self._seal(row)
+        chain_time = self.ledger.view.head()[1]
         with self.ledger.store.session() as session, session.begin():
             session.add(row)
+            # Expiries are looked for by the chain's clock from here on: the first subscription
+            # starts the cursor at the chain's time (never the app's clock, which may differ).
+            if session.get(Meta, EXPIRY_CURSOR) is None:
+                session.add(Meta(key=EXPIRY_CURSOR, value=str(chain_time)))
         return CreatedSubscription(
             self._subscription_view(row, self._codes()), secret_of(password, row.id, row.secret_salt)
         )
