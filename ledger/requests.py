@@ -286,8 +286,16 @@ class ConsentRequests:
     def decided(self, session: Session, request: RequestView) -> None:
         """Called once for each request a resident answers, inside the transaction that
         answers it (so whatever is written here is written with the answer, or not at all).
-        The place to tell the department (a webhook) that its request was decided. Expiry
-        is not an event: it is computed from the answer-by date."""
+        Tells the department's systems (a ``request.decided`` webhook: ids and codes only,
+        never the resident's words). Expiry is not an event: it is computed from the
+        answer-by date."""
+        from .webhooks import EventKind, publish
+
+        publish(session, request.department, EventKind.REQUEST_DECIDED, request.request_id, {
+            "requestId": request.request_id, "department": request.department,
+            "departmentCode": request.department_code, "status": str(request.status), "grantId": request.grant_id,
+            "txHash": request.tx_hash, "time": request.decided_at,
+        }, at_ms=request.decided_at)  # fmt: skip
 
     # -- reads -----------------------------------------------------------------------
 

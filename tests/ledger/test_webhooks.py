@@ -604,3 +604,32 @@ def test_the_outbox_keeps_one_delivery_per_event_and_delivers_it_on_each_databas
             receiver.stop()
             ledger.close()
             world.revert()
+
+
+# -- consent requests answered (ledger.requests) ---------------------------------------------------
+
+
+def test_a_consent_request_answered_is_delivered_once_with_ids_and_codes_only(
+    hooks: Webhooks, ledger: Ledger, receiver: Receiver, clock: ManualClock, world: World
+) -> None:
+    from ledger.requests import ConsentRequests
+
+    _subscribe(hooks, receiver, ["request.decided"])
+    requests = ConsentRequests(ledger, now=clock.now_ms)
+    ask = dict(categories=[Category.HEALTH], purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT,
+               valid_until=int(time.time()) + YEAR)  # fmt: skip
+    approved = requests.ask(world.officer, world.resident, reason="慢病随访", **ask)
+    declined = requests.ask(world.officer, world.resident, reason="健康档案核对", **ask)
+    waiting = requests.ask(world.officer, world.resident, reason="还在等", **ask)
+    grant_id = requests.approve(approved, world.resident)
+    requests.decline(declined, world.resident, reason="我已在别处随访 (the resident's own words)")
+    rows = _deliveries(ledger)
+    assert [r.kind for r in rows] == [EventKind.REQUEST_DECIDED] * 2  # the waiting one is no event
+    assert _deliverer(ledger, clock).run_once().delivered == 2
+    got = {a.data["requestId"]: a.data for a in receiver.arrivals}
+    assert set(got) == {approved, declined} and waiting not in got
+    assert got[approved]["status"] == "approved" and got[approved]["grantId"] == grant_id
+    assert got[declined]["status"] == "declined" and got[declined]["grantId"] is None
+    for data in got.values():  # ids and codes: never the department's reason or the resident's words
+        assert data["department"] == to_hex(org_id(world.department)) and data["departmentCode"] == world.department
+        assert not any(isinstance(v, str) and ("随访" in v or "own words" in v) for v in data.values())
