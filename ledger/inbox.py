@@ -53,8 +53,9 @@ from .context import Ledger
 from .errors import InputError, Invalid, LedgerError
 from .grants import IN_FORCE, status_of
 from .history import Finding, resident_history
+from .requests import ConsentRequests, ConsentStatus
 from .seal import row_seal, row_sealed
-from .store.models import AccessEvent, ChainGrant, InboxSeen
+from .store.models import AccessEvent, ChainGrant, ConsentRequest, InboxSeen
 
 #: A permission ending within this much of now is an item.
 ENDING_WITHIN = timedelta(days=7)
@@ -75,6 +76,12 @@ class ItemKind(StrEnum):
     READ_REVIEWED = "read-reviewed"
     #: a permission ends within 7 days; params: grant, department, categories, purpose, lastDay
     GRANT_ENDING = "grant-ending"
+    #: a department asks for a permission, waiting for the resident's answer; params: request,
+    #: department, categories, purpose, validUntil (seconds), reason, answerBy (milliseconds)
+    CONSENT_REQUEST = "consent-request"
+    #: a request of the resident's (a correction, a deletion, an objection) was decided; params
+    #: as for DATA_READ, and decision (a ledger.rights.RequestOutcome), reviewOf
+    REQUEST_DECIDED = "request-decided"
 
 
 ITEM_KINDS = tuple(ItemKind)
@@ -85,6 +92,7 @@ class LinkKind(StrEnum):
 
     HISTORY_ENTRY = "history-entry"  # ref: the log's sequence number
     GRANT = "grant"  # ref: the grant id
+    CONSENT_REQUEST = "consent-request"  # ref: the request id (answered on the resident's home page)
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,9 @@ def history_items(ctx: Context) -> Iterable[Item]:
         if leaf.get("action") == "review":
             kind = ItemKind.READ_REVIEWED
             params.update(decision=leaf.get("decision"), reviewOf=leaf.get("reviewOf"))
+        elif leaf.get("action") == "decide":  # the signed decision on one of the resident's requests
+            kind = ItemKind.REQUEST_DECIDED
+            params.update(decision=leaf.get("decision"), reviewOf=leaf.get("reviewOf"))
         elif leaf.get("outcome") == "refused":
             kind = ItemKind.READ_REFUSED
             params["reason"] = leaf.get("reason")
@@ -232,11 +243,39 @@ def ending_grant_keys(ctx: Context) -> Select[Any]:
     )
 
 
+def _consent_request_key(request_id: str) -> str:
+    return f"consent-request:{request_id}"
+
+
+def waiting_requests(ctx: Context) -> Iterable[Item]:
+    """Departments' requests for a permission waiting for the resident's answer (the library's
+    own view of them: sealed rows only, expiry by the inbox's clock)."""
+    for r in ConsentRequests(ctx.ledger, now=lambda: ctx.now).waiting_for(ctx.resident):
+        if r.resident.lower() != ctx.resident.lower():
+            continue
+        params = {
+            "request": r.request_id, "department": r.department, "categories": [c.slug for c in r.categories],
+            "purpose": r.purpose, "validUntil": r.valid_until, "reason": r.reason, "answerBy": r.answer_by,
+        }  # fmt: skip
+        yield Item(ItemKind.CONSENT_REQUEST, _consent_request_key(r.request_id), r.asked_at, params,
+                   Link(LinkKind.CONSENT_REQUEST, r.request_id))  # fmt: skip
+
+
+def waiting_request_keys(ctx: Context) -> Select[Any]:
+    prefix = literal("consent-request:", String)
+    return select((prefix + ConsentRequest.request_id).label("key")).where(
+        ConsentRequest.resident == ctx.resident,
+        ConsentRequest.status == str(ConsentStatus.WAITING),
+        ConsentRequest.answer_by > ctx.now,
+    )
+
+
 #: The inbox's sources, in no particular order (items are sorted by time). Adding a kind of
 #: item: a member of :class:`ItemKind`, a function deriving its items, the query of its keys.
 SOURCES: tuple[Source, ...] = (
     Source(history_items, history_keys),
     Source(ending_grants, ending_grant_keys),
+    Source(waiting_requests, waiting_request_keys),
 )
 
 

@@ -727,6 +727,12 @@ def inbox_sentence(item: InboxItem, org: Callable[[str | None], str], today: dat
                      organisation=who, day=day)  # fmt: skip
         return _("On %(day)s %(organisation)s checked an emergency use of your data and found it justified.",
                  organisation=who, day=day)  # fmt: skip
+    if item.kind == ItemKind.CONSENT_REQUEST:
+        asked = request_sentence(org(p.get("department")), list(p.get("categories") or []), int(p.get("validUntil") or 0),
+                                 str(p.get("reason") or ""))  # fmt: skip
+        return _("%(sentence)s Please answer by %(day)s.", sentence=asked, day=answer_day(int(p.get("answerBy") or 0)))
+    if item.kind == ItemKind.REQUEST_DECIDED:
+        return _request_decided_sentence(str(p.get("decision") or ""), who, category, day)
     # GRANT_ENDING
     categories = _say_list([name_of(CATEGORY_NAMES, c) for c in p.get("categories") or []])
     return _("Your permission for %(department)s to use your %(categories)s records for %(purpose)s ends soon: "
@@ -986,3 +992,27 @@ def request_sentence(
 def answer_day(answer_by_ms: int) -> str:
     """A request's last day to answer, as people write it (``answer_by`` is its exclusive end)."""
     return long_day(datetime.fromtimestamp((answer_by_ms - 1) / 1000, UTC).astimezone(CHINA).date())
+
+
+def _request_decided_sentence(outcome: str, who: str, category: str, day: str) -> str:
+    """The answer to one of the resident's requests, as the inbox says it, naming who decided
+    (the decision's entry in "Who used my data" holds the reason)."""
+    match outcome:
+        case RequestOutcome.CORRECTED:
+            return _("On %(day)s %(organisation)s corrected your %(category)s record as you asked.",
+                     day=day, organisation=who, category=category)  # fmt: skip
+        case RequestOutcome.DECLINED:
+            return _("On %(day)s %(organisation)s answered your request to correct your %(category)s record: it was "
+                     "not changed. Open it to read why.", day=day, organisation=who, category=category)  # fmt: skip
+        case RequestOutcome.ERASED:
+            return _("On %(day)s %(organisation)s deleted your %(category)s record as you asked.",
+                     day=day, organisation=who, category=category)  # fmt: skip
+        case RequestOutcome.REFUSED:
+            return _("On %(day)s %(organisation)s answered your request to delete your %(category)s record: it was "
+                     "not deleted. Open it to read why.", day=day, organisation=who, category=category)  # fmt: skip
+        case RequestOutcome.UPHELD:
+            return _("On %(day)s %(organisation)s agreed with you: that use of your %(category)s record was not right. "
+                     "Open it to read what happens now.", day=day, organisation=who, category=category)  # fmt: skip
+        case _:
+            return _("On %(day)s %(organisation)s answered your objection to a use of your %(category)s record: the "
+                     "use was allowed. Open it to read why.", day=day, organisation=who, category=category)  # fmt: skip

@@ -255,3 +255,51 @@ def test_a_log_entry_deleted_from_the_database_is_a_finding_of_the_inbox(
     listing = inbox.items(world.resident)
     assert [f.kind for f in listing.findings] == ["resident-seq-gap"]
     assert len(listing.items) == 1
+
+
+# -- consent requests and the answers to the resident's requests ------------------------------------
+
+
+def test_a_waiting_consent_request_is_an_item_until_it_is_answered_or_expires(
+    ledger: Ledger, world, inbox: Inbox, clock: ManualClock
+) -> None:  # type: ignore[no-untyped-def]
+    from ledger.requests import ConsentRequests
+
+    requests = ConsentRequests(ledger, now=clock.now_ms)
+    ask = dict(categories=[Category.HEALTH], purpose=Purpose.HEALTH_MANAGEMENT, legal_basis=LegalBasis.CONSENT,
+               valid_until=int(time.time()) + YEAR, reason="慢病随访")  # fmt: skip
+    answered = requests.ask(world.officer, world.resident, **ask)
+    lapsing = requests.ask(world.officer, world.resident, answer_by=clock.now_ms() + 2 * DAY * 1000, **ask)
+    assert inbox.unread_count(_nobody(world)) == 0  # someone else's requests are not mine
+    listing = inbox.items(world.resident)
+    kinds = {i.key: i for i in listing.items if i.kind == ItemKind.CONSENT_REQUEST}
+    assert set(kinds) == {f"consent-request:{answered}", f"consent-request:{lapsing}"}
+    item = kinds[f"consent-request:{answered}"]
+    assert item.link.kind == LinkKind.CONSENT_REQUEST and item.link.ref == answered
+    assert item.params["department"] == "0x" + org_id(world.department).hex() and item.params["reason"] == "慢病随访"
+    assert inbox.unread_count(world.resident) == 2
+    requests.approve(answered, world.resident)
+    clock.advance(3 * DAY)  # the other one's answer-by passed
+    assert [i for i in inbox.items(world.resident).items if i.kind == ItemKind.CONSENT_REQUEST] == []
+    assert inbox.unread_count(world.resident) == 0
+
+
+def _nobody(world) -> str:  # type: ignore[no-untyped-def]
+    return world.grid_worker  # an account with no requests: its count stays 0
+
+
+def test_the_answer_to_an_objection_is_an_item_from_its_signed_decision(
+    ledger: Ledger, world, inbox: Inbox, record_id: str, clock: ManualClock
+) -> None:  # type: ignore[no-untyped-def]
+    from ledger.anchoring import anchor_now
+    from ledger.rights import RequestOutcome, Rights
+
+    _grant(ledger, world, int(time.time()) + YEAR)
+    read = Access(ledger).read(record_id, accessor=world.officer).seq
+    anchor_now(ledger, report=lambda line: None)
+    rights = Rights(ledger, now=clock.now_ms)
+    objection = rights.object_to(read, comment="我没想到", actor=world.resident)
+    decided = rights.answer(objection.request_id, RequestOutcome.NOT_UPHELD, "依据您的授权", actor=world.admin)
+    (item,) = [i for i in inbox.items(world.resident).items if i.kind == ItemKind.REQUEST_DECIDED]
+    assert item.key == f"access:{decided.decision_seq}" and item.link.kind == LinkKind.HISTORY_ENTRY
+    assert item.params["decision"] == RequestOutcome.NOT_UPHELD and item.params["reviewOf"] == read

@@ -170,8 +170,17 @@ def _inbox_items() -> Iterator[Any]:
     from ledger.inbox import Item, ItemKind, Link, LinkKind
 
     params = {"organisation": "0xdept", "department": "0xdept", "category": "health", "categories": ["health", "elderly_care"],
-              "purpose": 2, "day": "2026-10-03", "lastDay": "2027-06-30", "decision": "approve", "reason": "no-active-grant"}  # fmt: skip
+              "purpose": 2, "day": "2026-10-03", "lastDay": "2027-06-30", "decision": "approve", "reason": "no-active-grant",
+              "validUntil": 1_814_400_000, "answerBy": 1_796_054_400_000}  # fmt: skip
+    from ledger.rights import RequestOutcome
+
+    for outcome in RequestOutcome:  # the answer to each kind of the resident's request
+        decided = {**params, "decision": str(outcome), "basis": "duty"}
+        yield pytest.param(Item(ItemKind.REQUEST_DECIDED, f"access:{outcome}", 0, decided, Link(LinkKind.HISTORY_ENTRY, "1")),
+                           id=f"request-decided-{outcome}")  # fmt: skip
     for kind in ItemKind:
+        if kind == ItemKind.REQUEST_DECIDED:
+            continue
         for basis in ("grant", "duty", "emergency"), ("flag",):
             for value in basis:
                 extra = {"basis": value} if value != "flag" else {"decision": "flag"}

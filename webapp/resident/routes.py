@@ -803,6 +803,8 @@ def _inbox_href(item: InboxItem) -> str:
     if item.link.kind == LinkKind.HISTORY_ENTRY:
         seq = int(item.link.ref)  # the page of the history that starts at this entry
         return url_for("resident.history", before=seq + 1, _anchor=f"entry-{seq}")
+    if item.link.kind == LinkKind.CONSENT_REQUEST:  # answered on the home page, waiting ones first
+        return url_for("resident.home", _anchor=f"request-{item.link.ref[2:14]}")
     return url_for("resident.grants", _anchor=f"grant-{item.link.ref}")
 
 
