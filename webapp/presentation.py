@@ -707,7 +707,7 @@ def inbox_sentence(item: InboxItem, org: Callable[[str | None], str], today: dat
     p = item.params
     day = say_day(p.get("day"), today)
     who = org(p.get("organisation"))
-    category = name_of(CATEGORY_NAMES, p.get("category")) if p.get("category") else _("personal")
+    category = in_sentence(name_of(CATEGORY_NAMES, p.get("category"))) if p.get("category") else _("personal")
     if item.kind == ItemKind.DATA_READ:
         if p.get("basis") == ReadBasis.GRANT:
             return _("%(organisation)s looked at your %(category)s record on %(day)s, with your permission.",
@@ -734,10 +734,10 @@ def inbox_sentence(item: InboxItem, org: Callable[[str | None], str], today: dat
     if item.kind == ItemKind.REQUEST_DECIDED:
         return _request_decided_sentence(str(p.get("decision") or ""), who, category, day)
     # GRANT_ENDING
-    categories = _say_list([name_of(CATEGORY_NAMES, c) for c in p.get("categories") or []])
+    categories = _say_list([in_sentence(name_of(CATEGORY_NAMES, c)) for c in p.get("categories") or []])
     return _("Your permission for %(department)s to use your %(categories)s records for %(purpose)s ends soon: "
              "%(day)s is its last day.", department=org(p.get("department")), categories=categories,
-             purpose=name_of(PURPOSE_NAMES, p.get("purpose")), day=say_day(p.get("lastDay"), today))  # fmt: skip
+             purpose=in_sentence(name_of(PURPOSE_NAMES, p.get("purpose"))), day=say_day(p.get("lastDay"), today))  # fmt: skip
 
 
 # -- residents' rights requests (ledger.rights) ---------------------------------------------------
@@ -968,6 +968,14 @@ def long_day(day: date) -> str:
     return f"{day.day} {calendar.month_name[day.month]} {day.year}"
 
 
+def in_sentence(name: str) -> str:
+    """A name shown as a heading ("Health", "Elderly care") inside an English sentence ("your
+    health records"); an acronym ("ID") and Chinese stay as they are."""
+    if len(name) > 1 and name[0].isupper() and name[1].islower():
+        return name[0].lower() + name[1:]
+    return name
+
+
 def request_sentence(
     department: str, categories: list[str], valid_until: int, reason: str, audience: Audience = RESIDENT, name: str = ""
 ) -> str:
@@ -976,7 +984,7 @@ def request_sentence(
     to the helper beside them, naming the resident."""
     locale = get_locale()
     chinese = locale is not None and locale.language == "zh"
-    kinds = [str(CATEGORY_NAMES.get(c, c)) for c in categories]
+    kinds = [in_sentence(str(CATEGORY_NAMES.get(c, c))) for c in categories]
     joined = "、".join(kinds) if chinese else (
         kinds[0] if len(kinds) == 1 else _("%(first)s and %(last)s", first=", ".join(kinds[:-1]), last=kinds[-1])
     )

@@ -73,7 +73,7 @@ def test_messages_are_marked_read_by_opening_them_in_chinese_english_and_large_t
     shots.take(english, "records-with-count-large-en")
     english.goto(f"{base}/resident/inbox?start=0")
     english.wait_for_selector("#inbox-count", state="detached")
-    assert "Health A looked at your Health record" in english.inner_text("#inbox-items")
+    assert "Health A looked at your health record" in english.inner_text("#inbox-items")
     shots.take(english, "inbox-large-en")
     english.set_viewport_size({"width": 390, "height": 844})  # a phone
     shots.take(english, "inbox-phone-large-en")

@@ -409,10 +409,17 @@ def test_a_withdrawal_in_the_same_second_as_the_receipt_is_told_apart_by_its_blo
     """Regression: on 0.2 s blocks a receipt and the withdrawal after it shared a second, and the
     withdrawal was reported as left out of the receipt rather than made after it."""
     grant_id = _issue(consent, world)
-    before = _receipt(ledger, grant_id)
-    same_second = before["asOf"]["time"]
-    ledger.w3.provider.make_request("evm_setNextBlockTimestamp", [same_second])  # type: ignore[arg-type]
-    tx = consent.withdraw(grant_id)
+    node = ledger.w3.provider
+    # Every block from here on has its parent's time, so the withdrawal shares the receipt's
+    # second whatever the interval miner does meanwhile (setting the next block's time alone
+    # raced it: an empty block took that time, and the withdrawal came a second later).
+    assert "error" not in node.make_request("anvil_setBlockTimestampInterval", [0])  # type: ignore[arg-type]
+    try:
+        before = _receipt(ledger, grant_id)
+        same_second = before["asOf"]["time"]
+        tx = consent.withdraw(grant_id)
+    finally:
+        node.make_request("anvil_removeBlockTimestampInterval", [])  # type: ignore[arg-type]
     block = ledger.w3.eth.get_block(ledger.w3.eth.get_transaction_receipt(tx)["blockNumber"])  # type: ignore[arg-type]
     assert block["timestamp"] == same_second and block["number"] > before["asOf"]["block"]
     assert verify(before, ledger.settings.rpc_url).codes() == [ReceiptFinding.STATUS_CHANGED]

@@ -2,8 +2,8 @@
 checking every request with the library's reference function (:func:`ledger.webhooks.verify_signature`).
 
 Its ``mode`` says how it answers: ``ok`` (204 once the signature checks out, 400 when not),
-``fail`` (500), ``slow`` (holds the request until released or two seconds, past the sender's
-timeout, then answers 204). :meth:`Receiver.stop` closes the port (connections are refused);
+``fail`` (500), ``slow`` (holds the request until released, or ten seconds: past the sender's
+timeout whatever the machine's load, then answers 204). :meth:`Receiver.stop` closes the port (connections are refused);
 :meth:`Receiver.start` opens it again on the same port."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Receiver:
                 elif mode == "fail":
                     self._answer(500)
                 elif mode == "slow":
-                    receiver.release.wait(2.0)
+                    receiver.release.wait(10.0)
                     self._answer(204)
                 else:
                     self._answer(204)

@@ -139,7 +139,7 @@ def test_a_read_is_one_sentence_linking_to_its_history_entry_and_the_count_is_in
     day = today()
     assert (
         markup.unescape(sentence)
-        == f"Health A looked at your Health record on {day.day} {day:%B}, with your permission."
+        == f"Health A looked at your health record on {day.day} {day:%B}, with your permission."
     )
     assert href == f"/resident/history?before={seq + 1}#entry-{seq}"
     assert f'id="entry-{seq}"' in page(client, href.split("#")[0])  # the entry is on the page it links to
@@ -266,7 +266,7 @@ def test_a_permission_ending_within_seven_days_is_a_message_one_ending_in_eight_
     this_year = str(today().year) == day[:4]
     said = f"{int(day[8:])} {month}" + ("" if this_year else f" {day[:4]}")
     assert markup.unescape(sentence) == (
-        f"Your permission for Health A to use your Health records for Health management ends soon: {said} is its "
+        f"Your permission for Health A to use your health records for health management ends soon: {said} is its "
         "last day."
     )
     assert count(inbox) == 1

@@ -199,7 +199,7 @@ def test_every_inbox_item_is_one_sentence_in_both_languages(words: Any, item: An
     assert CJK.search(chinese) and chinese.endswith("。") and "%(" not in chinese and "月" in chinese
     if item.kind == "data-read" and item.params.get("basis") == "grant":
         assert chinese == "民政科 10 月 3 日查看了您的健康记录（依据您的授权）。"
-        assert english == "民政科 looked at your Health record on 3 October, with your permission."
+        assert english == "民政科 looked at your health record on 3 October, with your permission."
     if item.kind == "grant-ending":
         assert "2027 年 6 月 30 日" in chinese and "30 June 2027" in english and "健康、养老服务" in chinese
 # -- consent requests (ledger.requests) ---------------------------------------------------------
@@ -229,7 +229,7 @@ def test_the_request_sentence_reads_as_one_sentence_in_both_languages(words: Any
     end = 1_814_371_200  # 2027-07-01 00:00 China time: the last day is 30 June 2027
     english = words("en", lambda: presentation.request_sentence("The health office", ["health"], end,
                                                                "chronic disease follow-up"))  # fmt: skip
-    assert english == ("The health office would like to see your Health records until 30 June 2027, "
+    assert english == ("The health office would like to see your health records until 30 June 2027, "
                        "for chronic disease follow-up.")  # fmt: skip
     chinese = words("zh", lambda: presentation.request_sentence("卫生健康办", ["health"], end, "慢病随访。"))
     assert chinese == "卫生健康办想在 2027 年 6 月 30 日前查看您的健康记录，用于慢病随访。"

@@ -59,7 +59,7 @@ def test_the_officer_asks_a_resident_named_as_the_lists_name_them(auth: Auth, sv
     check = auth.post("/department/requests/new", form, page="/department/requests/new")
     body = check.get_data(as_text=True)
     assert check.status_code == 200 and 'id="ask-sentence"' in body
-    assert "would like to see your Health records until" in body and "chronic disease follow-up." in body
+    assert "would like to see your health records until" in body and "chronic disease follow-up." in body
     shown = re.search(r'data-testid="ask-resident">([^<]*)<', body)
     assert shown and shown.group(1).startswith("张") and "秀英" not in shown.group(1)  # masked, as the lists show
     chosen = re.search(r'name="chosen" value="(0x[0-9a-fA-F]{40})"', body)
@@ -110,7 +110,7 @@ def test_the_resident_sees_waiting_requests_first_and_approves(auth: Auth, svc: 
     auth.login_as("resident")
     home = auth.client.get("/resident/").get_data(as_text=True)
     assert home.index('id="home-requests"') < home.index("records about you")  # waiting requests first
-    assert re.search(r"Health A would like to see your Health records until \d{1,2} \w+ \d{4}, for 慢病随访 "
+    assert re.search(r"Health A would like to see your health records until \d{1,2} \w+ \d{4}, for 慢病随访 "
                      r"chronic disease follow-up\.", home)  # fmt: skip
     assert "data-confirm=" in home  # the in-page dialog, as the withdraw button
     approved = auth.post(f"/resident/consent-requests/{request_id}/approve", page="/resident/")
@@ -192,7 +192,7 @@ def test_a_grid_worker_answers_with_the_resident_present(auth: Auth, svc: Servic
     auth.login_as("grid")
     page = auth.client.get(page_url).get_data(as_text=True)
     assert approve_id in page and decline_id in page
-    assert "Health A would like to see the Health records of 张秀英 until" in page
+    assert "Health A would like to see the health records of 张秀英 until" in page
     missing = auth.client.post(f"/committee/residents/{resident}/requests/{approve_id}/approve",
                                data={"answer-csrf_token": auth.token(page_url)})  # fmt: skip
     assert missing.status_code == 400 and svc.requests.show(approve_id).status == ConsentStatus.WAITING
