@@ -294,7 +294,7 @@ class ConsentRequests:
         publish(session, request.department, EventKind.REQUEST_DECIDED, request.request_id, {
             "requestId": request.request_id, "department": request.department,
             "departmentCode": request.department_code, "status": str(request.status), "grantId": request.grant_id,
-            "txHash": request.tx_hash, "time": request.decided_at,
+            "txHash": request.tx_hash, "time": None if request.decided_at is None else request.decided_at // 1000,
         }, at_ms=request.decided_at)  # fmt: skip
 
     # -- reads -----------------------------------------------------------------------
