@@ -267,7 +267,8 @@ def _category(value: Any) -> Any:
     return value
 
 
-def _grant_purpose(value: Any) -> Purpose:
+def _purpose(value: Any, allowed: Iterable[Purpose], who: str) -> Purpose:
+    """A purpose given by its code (2) or name (health-management), one of ``allowed``."""
     if isinstance(value, bool) or value is None:
         raise _refuse("give the purpose as its code (e.g. 2) or name (e.g. health-management)")
     if isinstance(value, int):
@@ -279,9 +280,14 @@ def _grant_purpose(value: Any) -> Purpose:
         purpose = _library(lambda v: parse_enum(Purpose, v, "purpose"))(value)
     else:
         raise _refuse("expected a purpose code or name")
-    if purpose not in GRANT_PURPOSES:
-        raise _refuse(f"a resident grants for one of: {', '.join(name_of(p) for p in GRANT_PURPOSES)}")
+    allowed = tuple(allowed)
+    if purpose not in allowed:
+        raise _refuse(f"{who} for one of: {', '.join(name_of(p) for p in allowed)}")
     return purpose
+
+
+def _grant_purpose(value: Any) -> Purpose:
+    return _purpose(value, GRANT_PURPOSES, "a resident grants")
 
 
 DayIn = Annotated[date, PlainValidator(_day), WithJsonSchema({"type": "string", "format": "date", "pattern": DATE})]
@@ -1214,20 +1220,7 @@ ConsentRequestIdIn = Annotated[str, AfterValidator(_parse_id("request id", "requ
 
 
 def _request_purpose(value: Any) -> Purpose:
-    if isinstance(value, bool) or value is None:
-        raise _refuse("give the purpose as its code (e.g. 2) or name (e.g. health-management)")
-    if isinstance(value, int):
-        try:
-            purpose = Purpose(value)
-        except ValueError:
-            raise _refuse(f"unknown purpose code {value}") from None
-    elif isinstance(value, str):
-        purpose = _library(lambda v: parse_enum(Purpose, v, "purpose"))(value)
-    else:
-        raise _refuse("expected a purpose code or name")
-    if purpose not in REQUEST_PURPOSES:
-        raise _refuse(f"a department asks for one of: {', '.join(REQUEST_PURPOSE_NAMES)}")
-    return purpose
+    return _purpose(value, REQUEST_PURPOSES, "a department asks")
 
 
 RequestPurposeIn = Annotated[Purpose, PlainValidator(_request_purpose), WithJsonSchema({"oneOf": [
