@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -38,6 +37,7 @@ from ledger.receipts import (
     verify,
 )
 from ledger.store.models import ChainGrant, GrantTerms
+from tests.documents import changed_at, scalar_paths
 
 YEAR = 365 * 86_400
 #: Fields only the office's signature vouches for (the chain holds ids, not names).
@@ -70,35 +70,6 @@ def _valid(ledger: Ledger, receipt: dict[str, Any]):  # type: ignore[no-untyped-
     return verdict
 
 
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, (*path, i))
-    else:
-        yield path
-
-
-def _changed(document: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
-    copied = copy.deepcopy(document)
-    target = copied
-    for key in path[:-1]:
-        target = target[key]
-    old = target[path[-1]]
-    if isinstance(old, bool):
-        new: Any = not old
-    elif isinstance(old, int):
-        new = old + 1
-    elif isinstance(old, str) and old.startswith("0x") and len(old) > 2:
-        new = old[:-1] + ("0" if old[-1] != "0" else "1")
-    elif isinstance(old, str):
-        new = old + "x"
-    else:
-        new = "x"
-    target[path[-1]] = new
-    return copied
 
 
 def _dotted(path: tuple[Any, ...]) -> str:
@@ -149,10 +120,10 @@ def test_any_change_is_found_and_still_found_when_signed_again(ledger: Ledger, c
     receipt = _receipt(ledger, grant_id)
     _valid(ledger, receipt)
     anchorer = ledger.account(ledger.settings.anchorer)
-    paths = list(_paths(receipt))
+    paths = list(scalar_paths(receipt))
     assert len(paths) > 60
     for path in paths:
-        broken = _changed(receipt, path)
+        broken = changed_at(receipt, path)
         verdict = verify(broken, rpc)
         assert not verdict.ok, f"changing {_dotted(path)} went unnoticed"
         if path[0] in ("signature", "signer") or any(_dotted(path).startswith(p) for p in SIGNED_ONLY):
@@ -163,7 +134,7 @@ def test_any_change_is_found_and_still_found_when_signed_again(ledger: Ledger, c
         assert not again.ok, f"changing {_dotted(path)} and signing it again went unnoticed"
         assert ReceiptFinding.BAD_SIGNATURE not in again.codes()
     with pytest.raises(VerificationError, match="bad-signature"):
-        verify(_changed(receipt, ("signature",)), rpc).require()
+        verify(changed_at(receipt, ("signature",)), rpc).require()
 
 
 def test_a_changed_field_is_named(ledger: Ledger, consent: Consent, world) -> None:  # type: ignore[no-untyped-def]

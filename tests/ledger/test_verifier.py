@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from ledger.errors import VerificationError
 from ledger.history import Scope, bundle, proof_document
 from ledger.records import Records
 from ledger.verifier import verify_bundle, verify_proof
+from tests.documents import changed_at, scalar_paths
 
 HEALTH = {"blood_type": "B", "chronic_conditions": [], "allergies": [], "family_doctor": "王医生"}
 
@@ -42,36 +42,6 @@ def anchored(ledger: Ledger, world) -> dict[str, Any]:  # type: ignore[no-untype
     return {"seqs": seqs, "held": held}
 
 
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Every scalar's path in a JSON document."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, (*path, i))
-    else:
-        yield path
-
-
-def _changed(document: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
-    copied = copy.deepcopy(document)
-    target = copied
-    for key in path[:-1]:
-        target = target[key]
-    old = target[path[-1]]
-    if isinstance(old, bool):
-        new: Any = not old
-    elif isinstance(old, int):
-        new = old + 1
-    elif isinstance(old, str) and old.startswith("0x") and len(old) > 2:
-        new = old[:-1] + ("0" if old[-1] != "0" else "1")
-    elif isinstance(old, str):
-        new = old + "x"
-    else:
-        new = "x"
-    target[path[-1]] = new
-    return copied
 
 
 def test_a_proof_file_verifies_and_any_change_fails(ledger: Ledger, anchored: dict[str, Any]) -> None:
@@ -80,8 +50,8 @@ def test_a_proof_file_verifies_and_any_change_fails(ledger: Ledger, anchored: di
     verdict = verify_proof(document, rpc)
     verdict.require()
     assert [s.number for s in verdict.steps] == list(range(1, len(verdict.steps) + 1))
-    for path in _paths(document):
-        broken = verify_proof(_changed(document, path), rpc)
+    for path in scalar_paths(document):
+        broken = verify_proof(changed_at(document, path), rpc)
         assert not broken.ok, f"changing {path} went unnoticed"
         with pytest.raises(VerificationError, match=r"not valid: step \d+"):
             broken.require()
@@ -100,10 +70,10 @@ def test_a_bundle_verifies_and_a_change_to_any_field_fails(ledger: Ledger, world
     assert len(document["entries"]) == 3 and len(document["withheld"]) == 1
     verdict = verify_bundle(document, rpc)
     assert verdict.ok, [(s.title, s.detail) for s in verdict.steps]
-    paths = list(_paths(document))
+    paths = list(scalar_paths(document))
     assert len(paths) > 80
     for path in paths:
-        assert not verify_bundle(_changed(document, path), rpc).ok, f"changing {path} went unnoticed"
+        assert not verify_bundle(changed_at(document, path), rpc).ok, f"changing {path} went unnoticed"
     dropped = copy.deepcopy(document)
     dropped["entries"].pop(1)
     assert verify_bundle(dropped, rpc).failed.title == "the bundle's signature is its signer's"  # type: ignore[union-attr]
