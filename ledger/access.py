@@ -34,13 +34,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, tuple_
 
 from .accesslog import AccessLog, Action, Draft, Outcome
 from .categories import Category
@@ -71,6 +71,18 @@ _ACTIVE_GRANTS = (
     )
     .order_by(_GRANTS.c.issued_block.desc())
 )
+_ACTIVE_GRANTS_OF = (
+    select(_GRANTS.c.resident, _GRANTS.c.grant_id)
+    .where(
+        _GRANTS.c.resident.in_(bindparam("residents", expanding=True)),
+        _GRANTS.c.department == bindparam("department"),
+        _GRANTS.c.status == "active",
+    )
+    .order_by(_GRANTS.c.resident, _GRANTS.c.issued_block.desc())
+)
+_CONTENTS = select(_VERSIONS.c.record_id, _VERSIONS.c.version, _VERSIONS.c.content, _VERSIONS.c.salt).where(
+    tuple_(_VERSIONS.c.record_id, _VERSIONS.c.version).in_(bindparam("keys", expanding=True))
+)
 _LEAF_AT = select(_EVENTS.c.leaf).where(_EVENTS.c.seq == bindparam("seq"))
 
 
@@ -94,6 +106,7 @@ BASES = tuple(ReadBasis)
 HEALTH_MAX_AGE = 0.2  # seconds a computed anchoring health may be reused
 MAX_JUSTIFICATION = 2_000
 MAX_DEFERRAL_DAYS = 366
+MAX_BULK = 1_000  # records in one bulk read (Access.read_many)
 CHINA = timezone(timedelta(hours=8))
 
 
@@ -118,6 +131,33 @@ class Disclosure:
     seq: int
     basis: ReadBasis
     grant_id: str | None
+
+
+class BulkStatus(StrEnum):
+    """How one record of a bulk read ended (the API's ``status``). A format: never respell."""
+
+    READ = "read"  # read and logged: the content is handed out
+    REFUSED = "refused"  # refused and logged: the reason says why
+    NOT_FOUND = "not-found"  # no such record on chain, or erased: nothing to read, nothing logged
+
+
+@dataclass(frozen=True)
+class BulkRead:
+    """One record's result in a bulk read (:meth:`Access.read_many`)."""
+
+    record_id: str
+    status: BulkStatus
+    disclosure: Disclosure | None = None  # READ
+    refusal: AccessRefused | None = None  # REFUSED: its reason, message and log entry
+    problem: NotFoundError | None = None  # NOT_FOUND
+
+
+class _Refused(Exception):  # noqa: N818 - internal: becomes an AccessRefused once the refusal is logged
+    """A check said no. The read's caller logs the refusal, then raises AccessRefused."""
+
+    def __init__(self, reason: Refusal, message: str, params: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.params = reason, message, params
 
 
 class Closed(StrEnum):
@@ -268,6 +308,95 @@ class Access:
         when the stored content does not match the chain; :class:`NodeError` (nothing read,
         nothing logged) when the chain cannot be asked who the record or the reader is."""
         who = self.ledger.address_of(accessor)
+        basis, justification = self._checked_request(basis, justification)
+        if grant_id is not None:
+            grant_id = parse_id(grant_id, field="grant_id", what="grant id")
+        target = self._target(record_id)
+        reader = self._reader(who)
+        deferred = self._check_disclosure(disclose_on, reader, justification)
+
+        draft = self._draft(target, reader, justification, deferred)
+        try:
+            self._check_open(draft)
+            chosen = self._choose_basis(reader, justification) if basis is None else ReadBasis(basis)
+            self._check_basis(draft, chosen, reader, target, grant_id, None)
+            content = self._content(draft, target, self._stored(target))
+        except _Refused as refused:
+            appended = self.log.record(draft)
+            raise AccessRefused(refused.reason, refused.message, seq=appended.seq, params=refused.params) from None
+        appended = self.log.record(draft)
+        return Disclosure(
+            target.record.record_id, target.version, target.certified, target.category, content,
+            appended.seq, chosen, draft.grant_id,
+        )  # fmt: skip
+
+    def read_many(
+        self,
+        record_ids: Sequence[str],
+        *,
+        accessor: str,
+        basis: ReadBasis | str | None = None,
+        justification: str | None = None,
+    ) -> list[BulkRead]:
+        """Reads up to MAX_BULK records at once, with the guarantees of :meth:`read` for each:
+        each record's basis checked on its own (grant, duty or emergency), every read and every
+        refusal logged, all in one transaction, before any content is handed out. One result
+        per record, in the order asked: read (with its content and log entry), refused (logged,
+        with its reason) or not found (nothing to read, nothing logged). Raises
+        :class:`InputError` (nothing read, nothing logged) for a malformed request and
+        :class:`NodeError` when the chain cannot be asked whose records they are."""
+        who = self.ledger.address_of(accessor)
+        basis, justification = self._checked_request(basis, justification)
+        keys = self._bulk_ids(record_ids)
+        reader = self._reader(who)
+        chosen = self._choose_basis(reader, justification) if basis is None else ReadBasis(basis)
+        targets: dict[str, _Target] = {}
+        missing: dict[str, NotFoundError] = {}
+        for key in keys:
+            try:
+                targets[key] = self._target(key)
+            except NotFoundError as exc:
+                missing[key] = exc
+        found = list(targets.values())
+        candidates = self._candidates_of(reader, found) if chosen == ReadBasis.GRANT else {}
+        stored = self._stored_many(found)
+        drafts: list[Draft] = []
+        outcomes: dict[str, tuple[Draft, Any, _Refused | None]] = {}
+        for key, target in targets.items():
+            draft = self._draft(target, reader, justification, None)
+            try:
+                self._check_open(draft)
+                self._check_basis(draft, chosen, reader, target, None, candidates.get(target.record.subject, []))
+                content = self._content(draft, target, stored.get((key, target.version)))
+                outcomes[key] = (draft, content, None)
+            except _Refused as no:
+                outcomes[key] = (draft, None, no)
+            drafts.append(draft)
+        appended = self.log.append(drafts)  # one transaction; nothing is handed out before it commits
+        seqs = {id(draft): entry.seq for draft, entry in zip(drafts, appended, strict=True)}
+        results: list[BulkRead] = []
+        for key in keys:
+            if key in missing:
+                results.append(BulkRead(key, BulkStatus.NOT_FOUND, problem=missing[key]))
+                continue
+            draft, content, said_no = outcomes[key]
+            seq = seqs[id(draft)]
+            if said_no is not None:
+                refusal = AccessRefused(said_no.reason, said_no.message, seq=seq, params=said_no.params)
+                results.append(BulkRead(key, BulkStatus.REFUSED, refusal=refusal))
+                continue
+            target = targets[key]
+            disclosure = Disclosure(
+                target.record.record_id, target.version, target.certified, target.category, content,
+                seq, chosen, draft.grant_id,
+            )  # fmt: skip
+            results.append(BulkRead(key, BulkStatus.READ, disclosure=disclosure))
+        return results
+
+    def _checked_request(
+        self, basis: ReadBasis | str | None, justification: str | None
+    ) -> tuple[ReadBasis | str | None, str | None]:
+        """The basis asked for and the justification, checked (:class:`InputError`)."""
         if basis is not None and basis not in BASES:
             raise InputError(
                 f"unknown basis {basis!r}; expected one of: {', '.join(BASES)}",
@@ -288,17 +417,37 @@ class Access:
             raise InputError(
                 "an emergency access needs a written justification", code=Invalid.REQUIRED, field="justification"
             )
-        if grant_id is not None:
-            grant_id = parse_id(grant_id, field="grant_id", what="grant id")
-        target = self._target(record_id)
-        reader = self._reader(who)
-        deferred = self._check_disclosure(disclose_on, reader, justification)
+        return basis, justification
 
-        draft = Draft(
-            action=Action.READ, outcome=Outcome.ALLOWED, resident=target.record.subject, accessor=who, time=self.now(),
-            record_id=target.record.record_id, category=target.category.slug, organisation=reader.org_id,
-            justification=justification or None, disclose_on=deferred,
+    @staticmethod
+    def _bulk_ids(record_ids: Sequence[str]) -> list[str]:
+        """The record ids of a bulk read, each well formed, none twice, 1 to MAX_BULK of them."""
+        if not record_ids:
+            raise InputError("name at least one record", code=Invalid.REQUIRED, field="record_ids")
+        if len(record_ids) > MAX_BULK:
+            raise InputError(f"at most {MAX_BULK} records in one read", code=Invalid.TOO_MANY, field="record_ids",
+                             params={"max": MAX_BULK, "count": len(record_ids)})  # fmt: skip
+        keys: list[str] = []
+        seen: set[str] = set()
+        for n, record_id in enumerate(record_ids):
+            key = parse_id(record_id, field=f"record_ids.{n}", what="record id")
+            if key in seen:
+                raise InputError(f"record {key} is named twice", code=Invalid.DUPLICATE, field=f"record_ids.{n}",
+                                 params={"value": key})  # fmt: skip
+            seen.add(key)
+            keys.append(key)
+        return keys
+
+    def _draft(self, target: _Target, reader: _Reader, justification: str | None, deferred: str | None) -> Draft:
+        return Draft(
+            action=Action.READ, outcome=Outcome.ALLOWED, resident=target.record.subject, accessor=reader.address,
+            time=self.now(), record_id=target.record.record_id, category=target.category.slug,
+            organisation=reader.org_id, justification=justification or None, disclose_on=deferred,
         )  # fmt: skip
+
+    def _check_open(self, draft: Draft) -> None:
+        """Refuses (:class:`_Refused`) while reads are closed: the log's anchoring stalled, the
+        database behind the chain, or the chain unreachable."""
         try:
             state = self.health()
         except NodeError as exc:
@@ -320,20 +469,17 @@ class Access:
                          f"(limit {self.limit:.0f} s); reads resume once 'gridledger worker' anchors it",
                          lag=round(lag), limit=round(self.limit))  # fmt: skip
 
-        chosen = self._choose_basis(reader, justification) if basis is None else ReadBasis(basis)
+    def _check_basis(
+        self, draft: Draft, chosen: ReadBasis, reader: _Reader, target: _Target, grant_id: str | None,
+        candidates: list[str] | None,
+    ) -> None:  # fmt: skip
         draft.basis = chosen
         if chosen == ReadBasis.GRANT:
-            self._grant_basis(draft, reader, target, grant_id)
+            self._grant_basis(draft, reader, target, grant_id, candidates)
         elif chosen == ReadBasis.DUTY:
             self._duty_basis(draft, reader, target)
         else:
             self._emergency_basis(draft, reader, target)
-        content = self._content(draft, target)
-        appended = self.log.record(draft)
-        return Disclosure(
-            target.record.record_id, target.version, target.certified, target.category, content,
-            appended.seq, chosen, draft.grant_id,
-        )  # fmt: skip
 
     @staticmethod
     def _choose_basis(reader: _Reader, why: str | None) -> ReadBasis:
@@ -345,7 +491,11 @@ class Access:
             return ReadBasis.EMERGENCY
         return ReadBasis.GRANT
 
-    def _grant_basis(self, draft: Draft, reader: _Reader, target: _Target, grant_id: str | None) -> None:
+    def _grant_basis(
+        self, draft: Draft, reader: _Reader, target: _Target, grant_id: str | None, candidates: list[str] | None
+    ) -> None:
+        """Finds an active grant for the read (the chain decides each candidate: the given
+        grant, else ``candidates``, else the department's indexed grants of the resident)."""
         if not reader.acts_as("department-officer") or reader.org_id is None:
             self._refuse(
                 draft,
@@ -356,7 +506,7 @@ class Access:
         assert reader.org_id is not None
         if grant_id is not None:
             candidates = [grant_id]
-        else:  # hints from the indexed grants; the chain decides each
+        elif candidates is None:  # hints from the indexed grants; the chain decides each
             params = {"resident": target.record.subject, "department": reader.org_id}
             with self.ledger.store.engine.connect() as connection:
                 candidates = list(connection.execute(_ACTIVE_GRANTS, params).scalars())
@@ -408,13 +558,41 @@ class Access:
                          "under the office governing the record", basis=ReadBasis.EMERGENCY)  # fmt: skip
         draft.purpose = int(Purpose.EMERGENCY_RESPONSE)
 
-    def _content(self, draft: Draft, target: _Target) -> Any:
-        """The stored content of the version to read, once it matches its commitment on
-        chain; else the read is refused (logged) and nothing is shown."""
+    def _stored(self, target: _Target) -> Any:
+        """The stored row (content, salt) of the version to read, or None."""
         with self.ledger.store.engine.connect() as connection:
-            row = connection.execute(
+            return connection.execute(
                 _CONTENT, {"record_id": target.record.record_id, "version": target.version}
             ).first()
+
+    def _stored_many(self, targets: Sequence[_Target]) -> dict[tuple[str, int], Any]:
+        """The stored rows of the versions to read, by (record id, version), in a few queries."""
+        found: dict[tuple[str, int], Any] = {}
+        wanted = [(t.record.record_id, t.version) for t in targets]
+        with self.ledger.store.engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for row in connection.execute(_CONTENTS, {"keys": chunk}):
+                    found[(row.record_id, row.version)] = row
+        return found
+
+    def _candidates_of(self, reader: _Reader, targets: Sequence[_Target]) -> dict[str, list[str]]:
+        """The department's indexed grants of each resident, newest first: hints only, as in
+        :meth:`_grant_basis` (none when the reader is not a department's officer)."""
+        if reader.org_id is None or not reader.acts_as("department-officer"):
+            return {}
+        residents = sorted({t.record.subject for t in targets})
+        found: dict[str, list[str]] = {r: [] for r in residents}
+        with self.ledger.store.engine.connect() as connection:
+            for start in range(0, len(residents), 500):
+                params = {"residents": residents[start : start + 500], "department": reader.org_id}
+                for resident, grant_id in connection.execute(_ACTIVE_GRANTS_OF, params):
+                    found[resident].append(grant_id)
+        return found
+
+    def _content(self, draft: Draft, target: _Target, row: Any) -> Any:
+        """The stored content (``row``) of the version to read, once it matches its
+        commitment on chain; else the read is refused and nothing is shown."""
         try:
             expected = (
                 target.record.content_hash
@@ -469,10 +647,12 @@ class Access:
                 is not None
             )
 
-    def _refuse(self, draft: Draft, reason: Refusal, message: str, **params: Any) -> Any:
+    @staticmethod
+    def _refuse(draft: Draft, reason: Refusal, message: str, **params: Any) -> Any:
+        """Marks the draft refused and raises :class:`_Refused`: the caller logs the refusal
+        (a read at once, a bulk read with the rest of its batch)."""
         draft.outcome, draft.reason = Outcome.REFUSED, reason
-        appended = self.log.record(draft)
-        raise AccessRefused(reason, message, seq=appended.seq, params=params)
+        raise _Refused(reason, message, params)
 
     # -- anchoring health (fail closed) ---------------------------------------------
 

@@ -47,6 +47,9 @@ class Invalid(StrEnum):
     # -- webhooks (ledger.webhooks) --
     BAD_URL = "bad-url"  # a webhook endpoint URL refused; params: problem (a UrlProblem)
     NOT_A_RESIDENT = "not-a-resident"  # the account named is not an active resident (consent requests)
+    # -- bulk reads (ledger.access) --
+    TOO_MANY = "too-many"  # more items than one request may carry; params: max, count
+    DUPLICATE = "duplicate"  # the same item named twice in one request; params: value
 
 
 class Refusal(StrEnum):

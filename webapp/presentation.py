@@ -606,6 +606,10 @@ def invalid(code: Invalid | str, params: dict[str, Any] | None = None) -> str:
             return url_problem(p.get("problem"))
         case Invalid.NOT_A_RESIDENT:
             return _("There is no active resident by that name, code or address.")
+        case Invalid.TOO_MANY:  # bulk reads
+            return _("At most %(max)s in one request.", max=p.get("max", "?"))
+        case Invalid.DUPLICATE:
+            return _("This is named twice.")
     return _("This value is not accepted.")  # Invalid.INVALID
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -48,6 +48,47 @@ def access(
         under = f"grant {got.grant_id}" if got.grant_id else got.basis
         err.print(f"logged as access event #{got.seq} ({under}); version {got.version}, {status}", highlight=False)
         console.print_json(json.dumps(got.content, ensure_ascii=False))
+
+
+@main.command("access-many")
+@click.argument("record_ids", nargs=-1)
+@click.option("--from", "from_file", type=click.File("r", encoding="utf-8"),
+              help="Read the record ids from this file, one a line ('-': standard input).")  # fmt: skip
+@click.option("--as", "accessor", required=True, help="Who reads (label or address): an officer, member or admin.")
+@click.option("--basis", type=click.Choice(["grant", "duty", "emergency"]), help="Default: chosen from your role.")
+@click.option("--emergency", "justification", help="Read under emergency basis with this written justification.")
+def access_many(
+    record_ids: tuple[str, ...], from_file: TextIO | None, accessor: str, basis: str | None,
+    justification: str | None,
+) -> None:  # fmt: skip
+    """Read many records at once (at most 1,000), each under its own basis: every read and
+    every refusal is logged, in one transaction, before any content is shown. Prints one JSON
+    line per record, in the order given: status read (with seq and content), refused (with
+    reason and seq) or not-found. Exits 1 when any record was not read."""
+    import json
+
+    from ..access import Access, BulkStatus
+
+    ids = list(record_ids)
+    if from_file is not None:
+        ids += [line.strip() for line in from_file if line.strip()]
+    if justification is not None and basis is None:
+        basis = "emergency"
+    with open_ledger() as ledger:
+        got = Access(ledger).read_many(ids, accessor=accessor, basis=basis, justification=justification)
+    for one in got:
+        line: dict[str, object] = {"recordId": one.record_id, "status": str(one.status)}
+        if one.disclosure is not None:
+            d = one.disclosure
+            line.update(seq=d.seq, basis=str(d.basis), grantId=d.grant_id, version=d.version, content=d.content)
+        if one.refusal is not None:
+            line.update(reason=str(one.refusal.reason), seq=one.refusal.seq, message=one.refusal.message)
+        click.echo(json.dumps(line, ensure_ascii=False))  # one line each, never wrapped
+    read = sum(1 for one in got if one.status == BulkStatus.READ)
+    refused = sum(1 for one in got if one.status == BulkStatus.REFUSED)
+    err.print(f"{read} read, {refused} refused (all logged), {len(got) - read - refused} not found", highlight=False)
+    if read < len(got):
+        sys.exit(1)
 
 
 @main.group()

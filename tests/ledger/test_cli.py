@@ -267,6 +267,14 @@ def test_the_access_log_story_from_the_command_line(run, ledger, world, tmp_path
     assert read.exit_code == 0, read.output
     assert "海鲜 seafood" in read.output and f"grant {grant_id}" in read.output
     seq = int(re.search(r"access event #(\d+)", read.output).group(1))  # type: ignore[union-attr]
+    cohort = tmp_path / "cohort.txt"  # a department system's list: the record, a blank line, a record not on chain
+    cohort.write_text(f"{record_id}\n\n0x{'ab' * 32}\n")
+    many = run("access-many", "--from", str(cohort), "--as", world.officer)
+    lines = [json.loads(line) for line in many.stdout.splitlines()]
+    assert many.exit_code == 1 and [line["status"] for line in lines] == ["read", "not-found"], many.output
+    assert lines[0]["content"]["allergies"] == ["海鲜 seafood"] and lines[0]["grantId"] == grant_id
+    assert lines[0]["seq"] == seq + 1 and "1 read, 0 refused (all logged), 1 not found" in many.stderr
+    assert run("access-many", record_id, "--as", world.officer).exit_code == 0
 
     assert run("log", "anchor").exit_code == 0
     history = run("log", "history", world.resident)

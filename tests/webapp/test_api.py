@@ -330,7 +330,7 @@ def test_content_comes_with_its_fields_and_their_language_is_documented() -> Non
     assert all("names" in schemas[name]["required"] for name in ("MeOrganisation", "OrgName"))
     for path, method, operation in operations():
         languages = [p for p in operation.get("parameters", []) if p["name"] == "Accept-Language"]
-        labelled = operation["operationId"] in ("department_read", "resident_records")
+        labelled = operation["operationId"] in ("department_read", "department_bulk_read", "resident_records")
         assert len(languages) == labelled, (method, path)
         if labelled:
             assert languages[0]["in"] == "header" and languages[0]["schema"]["default"] == "zh-CN"
@@ -471,10 +471,10 @@ def test_every_role_is_refused_403_json_where_it_does_not_belong(
             assert answer.status == 403 and answer.body["error"] == "forbidden", (role, path, answer.body)
             assert role in answer.body["message"]
             checked += 1
-    # the consent receipt: three roles of five may have it; the four webhook endpoints: department officers' only
-    # 3 rights and 3 consent requests' operations; the receipt, which three roles of five may have; the four
-    # webhook endpoints, department officers' only
-    assert checked == (12 + 3 + 3) * 4 + 2 + 4 * 4
+    # one role's operations (13, the bulk read among them; 3 rights and 3 consent requests' operations), refused
+    # to four roles each; the receipt, which three roles of five may have; the four webhook endpoints, department
+    # officers' only
+    assert checked == (13 + 3 + 3) * 4 + 2 + 4 * 4
     assert svc.log.size() == before  # nothing was read, nothing logged
 
 
@@ -553,6 +553,62 @@ def test_a_read_under_an_active_grant_returns_the_content_and_its_logged_access(
     mine = api("get", f"{API}/department/accesses", officer).body["events"]
     assert [e["seq"] for e in mine] == [before + 1, before]
     assert mine[0]["outcome"] == "allowed" and mine[0]["recordId"] == rid
+
+
+@pytest.mark.chain
+def test_a_bulk_read_decides_each_record_logs_each_in_one_transaction_and_answers_in_order(
+    api: Api, svc: Services, tokens: dict[str, str]
+) -> None:
+    health = add_record(svc)
+    care = add_record(svc, content={"care_level": "partly_dependent", "lives_alone": True, "subsidy": "age_allowance"},
+                      category=Category.ELDERLY_CARE)  # no grant covers it
+    gid = grant(svc)
+    officer, before = tokens["department-officer"], svc.log.size()
+    got = api("post", f"{API}/department/records/read", officer, body={"recordIds": [care, SOME_ID, health]},
+              language="en")  # fmt: skip
+    assert got.status == 200 and got.headers["Content-Language"] == "en"
+    assert (got.body["read"], got.body["refused"], got.body["notFound"]) == (1, 1, 1)
+    refused, missing, read_ = got.body["results"]
+    assert [r["recordId"] for r in got.body["results"]] == [care, SOME_ID, health]
+    assert refused["status"] == "refused" and refused["record"] is None and "partly_dependent" not in json.dumps(refused)
+    assert refused["refusal"]["reason"] == "no-active-grant" and missing == {
+        "recordId": SOME_ID, "status": "not-found", "record": None, "refusal": None}  # fmt: skip
+    assert read_["status"] == "read" and read_["record"]["content"] == HEALTH and read_["refusal"] is None
+    assert read_["record"]["access"]["grantId"] == gid and rows(read_["record"])["blood_type"] == ("Blood type", "Type O")
+    assert svc.log.size() == before + 2
+    assert sorted([refused["refusal"]["seq"], read_["record"]["access"]["seq"]]) == [before, before + 1]
+    logged = svc.log.event(read_["record"]["access"]["seq"])
+    assert logged.outcome == "allowed" and logged.record_id == health and logged.organisation == HEALTH_DEPT
+    assert svc.log.event(refused["refusal"]["seq"]).outcome == "refused"
+
+
+@pytest.mark.chain
+def test_a_malformed_bulk_read_is_400_naming_the_item_and_nothing_is_logged(
+    api: Api, svc: Services, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    health = add_record(svc)
+    grant(svc)
+    officer, before = tokens["department-officer"], svc.log.size()
+    url = f"{API}/department/records/read"
+    cases = [
+        ({}, "recordIds", "required"),
+        ({"recordIds": []}, "recordIds", "required"),
+        ({"recordIds": [health, health]}, "recordIds.1", "duplicate"),
+        ({"recordIds": [health, "0x12"]}, "recordIds.1", "bad-id"),
+        ({"recordIds": [SOME_ID] * 1_001}, "recordIds", "too-many"),
+        ({"recordIds": [health], "basis": "emergency"}, "justification", "required"),
+    ]
+    for body, field, code in cases:
+        answer = api("post", url, officer, body=body)
+        assert answer.status == 400 and (answer.body["field"], answer.body["code"]) == (field, code), body
+    assert svc.log.size() == before
+
+    def full_disk(drafts: Any) -> Any:
+        raise StoreError("database or disk is full")
+
+    monkeypatch.setattr(svc.log, "append", full_disk)
+    failed = api("post", url, officer, body={"recordIds": [health]})
+    assert failed.status == 500 and "李医生" not in failed.text and "results" not in failed.body
 
 
 @pytest.mark.chain

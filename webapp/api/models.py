@@ -34,7 +34,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from ledger import history
 from ledger import receipts as _receipts
-from ledger.access import BASES, MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION, LogState, ReadBasis
+from ledger.access import BASES, MAX_BULK, MAX_DEFERRAL_DAYS, MAX_JUSTIFICATION, BulkStatus, LogState, ReadBasis
 from ledger.accesslog import FORMAT as LEAF_FORMAT
 from ledger.accesslog import Action as LeafAction
 from ledger.accesslog import Outcome as LeafOutcome
@@ -389,6 +389,23 @@ class ReadRequest(_Request):
     )  # fmt: skip
 
 
+class BulkReadRequest(_Request):
+    """Up to MAX_BULK records read at once, each under its own basis and logged."""
+
+    record_ids: list[str] = Field(
+        description=f"The records to read: 1 to {MAX_BULK} record ids, none twice.",
+        json_schema_extra={"minItems": 1, "maxItems": MAX_BULK, "uniqueItems": True, "items": {"pattern": ID}},
+    )
+    basis: Annotated[str, OneOf(READ_BASES)] | SkipJsonSchema[None] = Field(
+        None, description="Without one: each record under an active grant of its resident's to my department "
+                          "(with a justification: an emergency).",
+    )  # fmt: skip
+    justification: str | SkipJsonSchema[None] = Field(
+        None, max_length=MAX_JUSTIFICATION,
+        description="Required for emergency reads; kept off chain, its hash logged with each read.",
+    )  # fmt: skip
+
+
 class GrantRequest(_Request):
     department: OrgCodeIn = Field(description="The department's code.")
     categories: list[CategoryIn] = Field(min_length=1, json_schema_extra={"uniqueItems": True})
@@ -601,6 +618,32 @@ class Disclosure(_Answer):
     )
     fields: list[ContentField] = Field(description=FIELDS)
     access: DisclosureAccess
+
+
+class BulkReadRefusal(_Answer):
+    """Why one record of a bulk read was refused, and where the refusal is logged."""
+
+    reason: RefusalReason
+    seq: Seq
+    message: str = Field(description="For people; English.")
+    params: dict[str, Any] = Field(description="What the reason is about (docs/formats.md, 'Codes').")
+
+
+class BulkReadResult(_Answer):
+    """One record's result, in the order asked: `read` (with `record`), `refused` (with
+    `refusal`, logged) or `not-found` (no such record, or erased: nothing read, nothing logged)."""
+
+    record_id: Id
+    status: Annotated[str, OneOf(_codes(BulkStatus))]
+    record: Disclosure | None
+    refusal: BulkReadRefusal | None
+
+
+class BulkReadAnswer(_Answer):
+    results: list[BulkReadResult]
+    read: int = Field(ge=0, description="How many were read (and logged).")
+    refused: int = Field(ge=0, description="How many were refused (and logged).")
+    not_found: int = Field(ge=0, description="How many are not on chain or erased (nothing logged).")
 
 
 class AccessEvent(_Answer):

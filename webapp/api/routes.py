@@ -15,6 +15,7 @@ residents); others answer 404, so ids cannot be probed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -25,6 +26,8 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from ledger import audit as audit_
+from ledger.access import BulkStatus
+from ledger.access import Disclosure as Read
 from ledger.categories import parse_category
 from ledger.consent import LegalBasis, parse_date
 from ledger.errors import InputError, Invalid, LedgerError, NotFoundError
@@ -258,11 +261,46 @@ def department_read(params: m.RecordPath, body: m.ReadRequest) -> m.Disclosure:
             justification=body.justification,
             disclose_on=body.disclose_on.isoformat() if body.disclose_on is not None else None,
         )  # fmt: skip
-    language = _language()
+    return _disclosure(got, _language())
+
+
+def _disclosure(got: Read, language: str) -> m.Disclosure:
+    """A read's answer: the content with its labels, and the log entry that records the read."""
     return m.Disclosure(
         record_id=got.record_id, version=got.version, certified=got.certified, category=got.category.slug,
         content=got.content, fields=m.content_fields(got.category, got.content, language),
         access=m.DisclosureAccess(seq=got.seq, basis=got.basis, grant_id=got.grant_id),
+    )  # fmt: skip
+
+
+@operation("department_bulk_read")
+def department_bulk_read(body: m.BulkReadRequest) -> m.BulkReadAnswer:
+    """Many logged reads in one request: each record decided on its own, all logged in one
+    transaction, then the contents."""
+    try:
+        got = services().access.read_many(
+            body.record_ids, accessor=caller().address, basis=body.basis, justification=body.justification
+        )
+    except InputError as exc:  # the library's record_ids.N is the caller's recordIds.N
+        if exc.field.startswith("record_ids"):
+            raise InputError(exc.message, code=exc.code, field="recordIds" + exc.field[len("record_ids"):],
+                             params=exc.params) from exc  # fmt: skip
+        raise
+    language = _language()
+    results: list[m.BulkReadResult] = []
+    for one in got:
+        record = refusal = None
+        if one.disclosure is not None:
+            record = _disclosure(one.disclosure, language)
+        if one.refusal is not None:
+            r = one.refusal
+            assert r.seq is not None  # a bulk read's refusals are logged
+            refusal = m.BulkReadRefusal(reason=r.reason, seq=r.seq, message=r.message, params=r.params)
+        results.append(m.BulkReadResult(record_id=one.record_id, status=one.status, record=record, refusal=refusal))
+    counts = Counter(one.status for one in got)
+    return m.BulkReadAnswer(
+        results=results, read=counts[BulkStatus.READ], refused=counts[BulkStatus.REFUSED],
+        not_found=counts[BulkStatus.NOT_FOUND],
     )  # fmt: skip
 
 

@@ -22,6 +22,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
+from ledger.access import MAX_BULK
+
 from . import models as m
 from .auth import ROLE_PLURALS
 
@@ -110,6 +112,19 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
         "by the office.", DEPARTMENT, m.Disclosure, answered="The content, and the log entry of this read",
         params=m.RecordPath, body=m.ReadRequest, example={"basis": "grant"}, errors=(400, 404, 503), labelled=True,
         refused="Refused and logged (`reason`, `seq`), or the token may not use this endpoint.",
+    ),
+    Operation(
+        "department_bulk_read", "post", "/department/records/read", "Department",
+        N_("Read many records at once (each logged first)"),
+        f"Reads up to {MAX_BULK} records in one request, with the guarantees of a single read for each: each "
+        "record's basis is checked on its own (a grant on chain with `isActive`, or an emergency with a written "
+        "justification), every read and every refusal is written to the log in one durable transaction, and only "
+        "then is any content returned. One result per record, in the order asked: `read`, `refused` (logged, with "
+        "`reason` and `seq`) or `not-found`. A malformed request (no ids, too many, one twice, a bad id) answers "
+        "400 and nothing is read or logged.", DEPARTMENT, m.BulkReadAnswer,
+        answered="One result per record, and how many were read, refused and not found",
+        body=m.BulkReadRequest, body_required=True, example={"recordIds": ["0x" + "ab" * 32]}, errors=(400, 503),
+        labelled=True,
     ),
     Operation(
         "department_accesses", "get", "/department/accesses", "Department", N_("My department's accesses"),
