@@ -51,13 +51,13 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from ledger import formats
-from ledger.access import NO_DUTY, NOT_AUTHORISED, Access, now_ms
+from ledger.access import Access, now_ms
 from ledger.accesslog import MAX_BATCH, AccessLog, Appended, Draft
 from ledger.anchoring import Anchorer, designate_anchorer
 from ledger.categories import Category, mask
 from ledger.consent import TERMS_FORMAT, Consent, LegalBasis, Purpose
 from ledger.context import Ledger
-from ledger.errors import AccessRefused
+from ledger.errors import AccessRefused, Refusal
 from ledger.membership import DepartmentKind, Role, org_id
 from ledger.merkle import verify_inclusion
 from ledger.organisations import Organisations
@@ -664,10 +664,10 @@ def top_up_events(ledger: Ledger, world: World, total: int, say: Report) -> tupl
                                     basis="emergency", purpose=int(Purpose.EMERGENCY_RESPONSE),
                                     justification="老人昏倒，急救需要过敏史 collapsed, allergies needed", **common))  # fmt: skip
             elif kind < 0.975:  # an officer trying a duty read
-                drafts.append(Draft(outcome="refused", reason=NO_DUTY, accessor=officer,
+                drafts.append(Draft(outcome="refused", reason=Refusal.NO_DUTY, accessor=officer,
                                     organisation=world.department, basis="duty", **common))  # fmt: skip
             else:  # a committee member trying a grant read
-                drafts.append(Draft(outcome="refused", reason=NOT_AUTHORISED, accessor=rng.choice(committee_members),
+                drafts.append(Draft(outcome="refused", reason=Refusal.NOT_AUTHORISED, accessor=rng.choice(committee_members),
                                     organisation=world.committee, basis="grant", **common))  # fmt: skip
         log.append(drafts)
         appended += len(drafts)

@@ -24,8 +24,21 @@ Endpoints: (c) the trivial ``GET /api/v1/ping`` (the ceiling of the same app), (
 resident history page ``GET /resident/history`` (a logged-in resident's session) and
 ``GET /api/v1/resident/accesses?limit=50`` (a resident's token), (b) the logged record
 read ``POST /api/v1/department/records/<id>/read`` (an officer's token: grant check, log
-append, content). Each request picks a user and a record at random. Rounds alternate the
-endpoints, so drift in the machine's load hits all of them.
+append, content), and the **baseline** ``POST /records/<id>/read`` of
+:mod:`bench.baseline_app`: what a department system without a ledger does (token lookup,
+SELECT the record, INSERT an audit row, commit, JSON) on its own SQLite file with the
+store's settings, holding the same records (copies of the logged read's answers) and the
+officers' same tokens, served by a second gunicorn with exactly the same flags beside the
+app. Each request picks a user and a record at random. Each round measures every endpoint
+at each concurrency in turn, the order reversed every other round, so drift in the
+machine's load hits all of them and the logged read and the baseline are measured next to
+each other; goal 1 of issue 14 (the logged read at ≥ 0.8× the baseline's requests per
+second at 4 and 16 connections, p99 no worse, ≥ 2,000 req/s) is judged from those pairs.
+
+``--scenarios`` picks the endpoints (``ping,page,api,read,baseline`` by default):
+``--scenarios read,baseline --events 20000`` measures goal 1 alone in a few minutes. The
+history endpoints are judged only with the full log (``--events 1000000``, their goal's
+size); with fewer events their rows say so instead of met / not met.
 
 The client competes with the servers for the same cores: the CPU each part used in each
 window is read from ``/proc`` and reported beside the figures. Timings belong here, never
@@ -50,7 +63,7 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +98,13 @@ CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 HISTORY_PAGE = "/resident/history"
 HISTORY_API = "/api/v1/resident/accesses?limit=50"
 READ_API = "/api/v1/department/records/{record_id}/read"
+BASELINE_API = "/records/{record_id}/read"  # bench.baseline_app
+#: Goal 1 of issue 14: the logged read against the no-ledger baseline of the same run.
+GOAL_ONE_RATIO = 0.8
+GOAL_ONE_RPS = 2_000
+GOAL_ONE_CONCURRENCIES = (4, 16)
+#: The history endpoints' goal is stated at this size of log.
+HISTORY_EVENTS = 1_000_000
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
@@ -96,16 +116,20 @@ class Scenario:
     p95_goal_ms: float | None = None
     p99_goal_ms: float | None = None
     rps_goal: float | None = None
+    min_events: int | None = None  # judged only with at least this many events in the log
+    server: str = "app"  # which gunicorn serves it: "app" or "baseline"
 
 
 SCENARIOS = {
     "ping": Scenario("ping", "(c) ceiling: `GET /api/v1/ping`", "—"),
     "page": Scenario("page", f"(a) history page: `GET {HISTORY_PAGE}` (resident, session)", "p95 ≤ 50 ms",
-                     p95_goal_ms=50),
+                     p95_goal_ms=50, min_events=HISTORY_EVENTS),
     "api": Scenario("api", f"(a) history API: `GET {HISTORY_API}` (resident, token)", "p95 ≤ 50 ms",
-                    p95_goal_ms=50),
+                    p95_goal_ms=50, min_events=HISTORY_EVENTS),
     "read": Scenario("read", "(b) logged read: `POST /api/v1/department/records/{id}/read` (officer, token)",
                      "≥ 2,000 req/s, p99 ≤ 50 ms", p99_goal_ms=50, rps_goal=2_000),
+    "baseline": Scenario("baseline", "baseline: `POST /records/{id}/read` (no ledger)", "— (goal 1: below)",
+                         server="baseline"),
 }  # fmt: skip
 
 
@@ -372,25 +396,51 @@ def _expect(stream: IO[str], word: str) -> None:
 # -- the servers --------------------------------------------------------------------------
 
 
-@contextmanager
-def gunicorn(ledger: Ledger, port: int, workers: int, threads: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def gunicorn(
+    ledger: Ledger, port: int, workers: int, threads: int, log: Path
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """The app under gunicorn as ``gridledger serve`` runs it; waits until it answers."""
     from ledger.cli.serve import gunicorn_command
 
     command = gunicorn_command("127.0.0.1", port, workers, threads)
+    return _served(command, {**os.environ, **_env(ledger.settings)}, port, "/login", log)
+
+
+def baseline_command(port: int, workers: int, threads: int) -> list[str]:
+    """gunicorn with exactly the flags of ``gridledger serve`` (workers, threads, worker class,
+    timeout, access log) serving :mod:`bench.baseline_app` instead of the web app; only the
+    config that loads the web app's modules before the fork is left out."""
+    from ledger.cli.serve import gunicorn_command
+
+    command = gunicorn_command("127.0.0.1", port, workers, threads)[:-1]  # the last is the app
+    if "--config" in command:
+        at = command.index("--config")
+        del command[at : at + 2]
+    return [*command, "--pythonpath", str(PROJECT_ROOT / "scripts"), "bench.baseline_app:create_app()"]
+
+
+def baseline_server(
+    database: Path, port: int, workers: int, threads: int, log: Path
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """The no-ledger baseline under gunicorn (:func:`baseline_command`); waits until it answers."""
+    from .baseline_app import DATABASE_ENV
+
+    command = baseline_command(port, workers, threads)
+    return _served(command, {**os.environ, DATABASE_ENV: str(database)}, port, "/ping", log)
+
+
+@contextmanager
+def _served(
+    command: list[str], env: dict[str, str], port: int, ready: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Runs ``command`` (a gunicorn) until the context ends; first waits until ``GET ready`` answers 200."""
     with log.open("ab") as errors:
-        server = subprocess.Popen(
-            command,
-            env={**os.environ, **_env(ledger.settings)},
-            cwd=PROJECT_ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
+        server = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=errors)
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                status, _ = _get(port, "/login")
+                status, _ = _get(port, ready)
                 if status == 200:
                     break
             except OSError:
@@ -500,21 +550,54 @@ def events_of(ledger: Ledger, residents: Sequence[str]) -> list[int]:
     return [int(rows.get(r, 0)) for r in residents]
 
 
-def specs(port: int, world: World, users: Users, options: Options, concurrency: int) -> dict[str, dict[str, Any]]:
+def populate_baseline(database: Path, port: int, world: World, users: Users, body: str) -> None:
+    """The baseline's database: the officers' own tokens, and every record of the world with the
+    document the logged read answers for it (without its ``access`` part, which the baseline
+    makes from its audit row), so both answer the same records in the same shape and size.
+    Fetching the documents logs one read per record before the measurement."""
+    from .baseline_app import populate
+
+    officer = dict(zip(users.officer_tokens, world.officers, strict=True))
+    headers = {"Authorization": f"Bearer {users.officer_tokens[0]}", "Content-Type": "application/json"}
+    documents: list[tuple[str, dict[str, Any]]] = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for record_id in world.records:
+            conn.request("POST", READ_API.format(record_id=record_id), body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"the logged read of {record_id} answered HTTP {response.status}: {data[:300]!r}")
+            document = json.loads(data)
+            document.pop("access", None)
+            documents.append((record_id, document))
+    finally:
+        conn.close()
+    populate(database, officer, documents)
+
+
+def specs(
+    port: int, world: World, users: Users, options: Options, concurrency: int, baseline_port: int | None = None
+) -> dict[str, dict[str, Any]]:
     """The load generator's spec for each scenario, with ``concurrency`` connections."""
     base = {"host": "127.0.0.1", "port": port, "concurrency": concurrency,
             "warmup": options.warmup, "seconds": options.seconds}  # fmt: skip
     bearer = [{"Authorization": f"Bearer {t}"} for t in users.resident_tokens]
-    return {
+    officers = [{"Authorization": f"Bearer {t}"} for t in users.officer_tokens]
+    found = {
         "ping": {**base, "method": "GET", "paths": [options.ping_path], "headers": [{}]},
         "page": {**base, "method": "GET", "paths": [HISTORY_PAGE], "headers": [{"Cookie": c} for c in users.sessions]},
         "api": {**base, "method": "GET", "paths": [HISTORY_API], "headers": bearer},
         "read": {
             **base, "method": "POST", "body": options.read_body,
-            "paths": [READ_API.format(record_id=r) for r in world.records],
-            "headers": [{"Authorization": f"Bearer {t}"} for t in users.officer_tokens],
+            "paths": [READ_API.format(record_id=r) for r in world.records], "headers": officers,
         },
     }  # fmt: skip
+    if baseline_port is not None:  # the same requests to the other server: same body, records and tokens
+        found["baseline"] = {
+            **found["read"], "port": baseline_port, "paths": [BASELINE_API.format(record_id=r) for r in world.records],
+        }  # fmt: skip
+    return found
 
 
 def probe(port: int, spec: dict[str, Any]) -> tuple[int, str]:
@@ -567,7 +650,7 @@ class Options:
     concurrencies: tuple[int, ...] = (4, 16)  # each scenario is measured at each
     workers: int = 2
     threads: int = 8
-    scenarios: tuple[str, ...] = ("ping", "page", "api", "read")
+    scenarios: tuple[str, ...] = ("ping", "page", "api", "read", "baseline")
     ping_path: str = "/api/v1/ping"
     read_body: str = "{}"
     anchor_interval: float = 1.0
@@ -628,24 +711,46 @@ def _run(ledger: Ledger, options: Options, results: Results, say: Any) -> None:
     log = AccessLog(ledger.store)
     port = _free_port()
     server_log = ledger.settings.var_dir / "gunicorn.log"
+    baseline_log = ledger.settings.var_dir / "gunicorn-baseline.log"
     client_env = dict(os.environ)
-    with (
-        worker_process(ledger, options.anchor_interval) as worker,
-        gunicorn(ledger, port, options.workers, options.threads, server_log) as server,
-    ):
-        processes = Processes({"server": _children(server.pid) + [server.pid], "worker": [worker.pid]})
+    with ExitStack() as stack:
+        worker = stack.enter_context(worker_process(ledger, options.anchor_interval))
+        server = stack.enter_context(gunicorn(ledger, port, options.workers, options.threads, server_log))
+        servers = {"app": _children(server.pid) + [server.pid]}
+        others = {"worker": [worker.pid]}
         node = ledger.settings.chain_dir / "anvil.pid"
         if node.exists():
-            processes.groups["node"] = [int(node.read_text().strip())]
+            others["node"] = [int(node.read_text().strip())]
         say(f"gunicorn on port {port}: {options.workers} workers × {options.threads} threads "
-            f"(pids {processes.groups['server']}); worker pid {worker.pid}")  # fmt: skip
-        sessions = [log_in(port, name) for name in names]
+            f"(pids {servers['app']}); worker pid {worker.pid}")  # fmt: skip
+        sessions = [log_in(port, name) for name in names] if "page" in options.scenarios else []
         users = Users(sessions, resident_tokens, officer_tokens, world.residents[: options.users])
-        plans = {c: specs(port, world, users, options, c) for c in options.concurrencies}
+        baseline_port: int | None = None
+        if "baseline" in options.scenarios:
+            baseline_port = _free_port()
+            database = ledger.settings.var_dir / "baseline.db"
+            step = time.perf_counter()
+            try:
+                populate_baseline(database, port, world, users, options.read_body)
+            except (RuntimeError, OSError, ValueError) as exc:
+                results.skipped["baseline"] = str(exc)
+                say(f"baseline not populated: {exc}")
+                baseline_port = None
+            else:
+                results.setup["baseline"] = time.perf_counter() - step
+                baseline = stack.enter_context(
+                    baseline_server(database, baseline_port, options.workers, options.threads, baseline_log)
+                )
+                servers["baseline"] = _children(baseline.pid) + [baseline.pid]
+                say(f"baseline gunicorn on port {baseline_port}: {len(world.records)} records, "
+                    f"{len(officer_tokens)} officer tokens (pids {servers['baseline']})")  # fmt: skip
+        plans = {c: specs(port, world, users, options, c, baseline_port) for c in options.concurrencies}
         first = plans[options.concurrencies[0]]
         active: list[str] = []
         for key in options.scenarios:
-            status, described = probe(port, first[key])
+            if key in results.skipped:
+                continue
+            status, described = probe(int(first[key]["port"]), first[key])
             results.probes[key] = described
             say(f"probe {key}: {described}")
             if 200 <= status < 300:
@@ -654,15 +759,20 @@ def _run(ledger: Ledger, options: Options, results: Results, say: Any) -> None:
                 results.skipped[key] = described
         results.log_size = (log.size(), 0)
         for r in range(1, options.rounds + 1):
-            for key in active:
-                for concurrency in options.concurrencies:
+            order = active if r % 2 else active[::-1]  # every other round the other way round
+            for concurrency in options.concurrencies:
+                for key in order:
+                    # "server": the gunicorn under load; the idle one counts under "others"
+                    processes = Processes({"server": servers[SCENARIOS[key].server], **others})
                     window = measure(plans[concurrency][key], key, r, processes, client_env)
                     results.windows.append(window)
                     say(f"round {r}/{options.rounds} {key} × {concurrency}: {_described(window)}")
         results.log_size = (results.log_size[0], log.size())
         if any(w.failed for w in results.windows):
             results.server_log = _tail(server_log)
-            say(f"some answers were not 2xx; the server's log ends:\n{results.server_log}")
+            if any(w.failed for w in results.windows if SCENARIOS[w.scenario].server == "baseline"):
+                results.server_log += "\n(baseline)\n" + _tail(baseline_log)
+            say(f"some answers were not 2xx; the servers' logs end:\n{results.server_log}")
 
 
 def _described(window: Window) -> str:
@@ -694,9 +804,15 @@ def report(results: Results) -> str:
         f"{statistics.median(events) if events else 0:,.0f}). Load: a separate Python process with "
         f"**{' and '.join(str(c) for c in o.concurrencies)} keep-alive connections** (each endpoint at each), closed "
         f"loop (one request in flight per connection), each request for a random user (and record); {o.rounds} "
-        f"rounds of {o.seconds:g} s after {o.warmup:g} s of warm-up per endpoint and concurrency, endpoints "
-        f"alternating; code at {results.commit}; whole run "
-        f"{results.total_seconds / 60:.0f} min.",
+        f"rounds of {o.seconds:g} s after {o.warmup:g} s of warm-up per endpoint and concurrency, each round every "
+        f"endpoint at each concurrency in turn, the order reversed every other round"
+        + (
+            ", the no-ledger baseline (`scripts/bench/baseline_app.py`: its own SQLite file with the store's settings, "
+            "the same records and officers' tokens) under a second gunicorn with the same flags beside the app"
+            if "baseline" in o.scenarios
+            else ""
+        )
+        + f"; code at {results.commit}; whole run {results.total_seconds / 60:.0f} min.",
         "",
         "| endpoint | connections | goal | req/s: median (rounds) | p50 | p95 | p99 | response | cores used: server / "
         "worker / node / client / others | load |",
@@ -715,17 +831,20 @@ def report(results: Results) -> str:
         rate = statistics.median(rates)
         cpu = {k: statistics.median(w.cpu.get(k, 0.0) for w in windows) for k in
                ("server", "worker", "node", "client", "others")}  # fmt: skip
-        verdict = _verdict(scenario, rate, p95, p99)
+        verdict = _verdict(scenario, rate, p95, p99, first)
         lines.append(
             f"| {scenario.name} | {concurrency} | {scenario.goal}{verdict} | **{rate:,.0f}** ({', '.join(f'{r:,.0f}' for r in rates)}) "
             f"| {p50:.1f} ms | {p95:.1f} ms | {p99:.1f} ms | {statistics.median(w.body_bytes for w in windows):,.0f} B "
             f"| {' / '.join(f'{cpu[k]:.2f}' for k in cpu)} | {_load_range(windows)} |"
         )
+    if "read" in o.scenarios and "baseline" in o.scenarios:
+        lines += ["", *goal_one_lines(goal_one(results.windows), results.skipped)]
     failed = [w for w in results.windows if w.failed or w.errors]
     lines += [
         "",
         "Latency percentiles are the medians of the rounds' own percentiles; 'cores used' is CPU seconds per second "
-        "of the window, from `/proc` (server: gunicorn's master and workers; worker: `gridledger worker`; node: "
+        "of the window, from `/proc` (server: the master and workers of the gunicorn under load, the app's or the "
+        "baseline's, the idle one counted under others; worker: `gridledger worker`; node: "
         "Anvil; client: the load generator, which competes with the server for the same 2 cores; others: the rest "
         "of the machine, other people's work); 'load' is the 1-minute load average at the end of the windows.",
     ]
@@ -739,17 +858,25 @@ def report(results: Results) -> str:
     lines += [
         "",
         f"Setup (not measured above): world {setup.get('world', 0):.0f} s, events appended in "
-        f"{setup.get('events', 0):.0f} s, anchored in {setup.get('anchor', 0):.0f} s.",
+        f"{setup.get('events', 0):.0f} s, anchored in {setup.get('anchor', 0):.0f} s"
+        + (
+            f", the baseline's records fetched from the logged read and stored in {setup['baseline']:.0f} s"
+            if "baseline" in setup
+            else ""
+        )
+        + ".",
         "",
         f"Re-run: `.venv/bin/python scripts/bench_web.py --events {o.events} --seconds {o.seconds:g} "
         f"--rounds {o.rounds} --concurrency {','.join(str(c) for c in o.concurrencies)} --workers {o.workers} "
-        f"--threads {o.threads}`.",
+        f"--threads {o.threads} --scenarios {','.join(o.scenarios)}`.",
         END,
     ]
     return "\n".join(lines)
 
 
-def _verdict(scenario: Scenario, rate: float, p95: float, p99: float) -> str:
+def _verdict(scenario: Scenario, rate: float, p95: float, p99: float, events: int) -> str:
+    if scenario.min_events is not None and events < scenario.min_events:
+        return f": not judged ({events:,} events; the goal is at {scenario.min_events:,})"
     met = True
     if scenario.p95_goal_ms is not None:
         met &= p95 <= scenario.p95_goal_ms
@@ -760,6 +887,98 @@ def _verdict(scenario: Scenario, rate: float, p95: float, p99: float) -> str:
     if scenario.p95_goal_ms is None and scenario.p99_goal_ms is None and scenario.rps_goal is None:
         return ""
     return ": met" if met else ": **not met**"
+
+
+@dataclass(frozen=True)
+class GoalOneRow:
+    """Goal 1 at one concurrency: the logged read against the baseline of the same rounds."""
+
+    concurrency: int
+    read_rate: float  # req/s, median of the rounds
+    baseline_rate: float
+    round_ratios: tuple[float, ...]  # logged read / baseline, round by round
+    read_p99: float  # ms, median of the rounds' p99
+    baseline_p99: float
+    not_2xx: int  # answers that were not 2xx, both endpoints
+
+    @property
+    def ratio(self) -> float:
+        return self.read_rate / self.baseline_rate if self.baseline_rate else 0.0
+
+    def misses(self) -> list[str]:
+        """What of goal 1 this concurrency misses (nothing: met)."""
+        found = []
+        if self.ratio < GOAL_ONE_RATIO:
+            found.append(f"{self.ratio:.2f}× < {GOAL_ONE_RATIO:g}×")
+        if not self.read_p99 <= self.baseline_p99:  # NaN (no 2xx answer) misses too
+            found.append(f"p99 {self.read_p99:.1f} ms > {self.baseline_p99:.1f} ms")
+        if self.read_rate < GOAL_ONE_RPS:
+            found.append(f"{self.read_rate:,.0f} < {GOAL_ONE_RPS:,} req/s")
+        if self.not_2xx:
+            found.append(f"{self.not_2xx:,} answers not 2xx")
+        return found
+
+
+def goal_one(windows: Sequence[Window]) -> list[GoalOneRow]:
+    """Goal 1 at each concurrency where both the logged read and the baseline were measured."""
+    rows = []
+    for concurrency in sorted({w.concurrency for w in windows}):
+        read = {w.round: w for w in windows if w.scenario == "read" and w.concurrency == concurrency}
+        base = {w.round: w for w in windows if w.scenario == "baseline" and w.concurrency == concurrency}
+        if not read or not base:
+            continue
+        rounds = sorted(set(read) & set(base))
+        rows.append(GoalOneRow(
+            concurrency=concurrency,
+            read_rate=statistics.median(w.rate for w in read.values()),
+            baseline_rate=statistics.median(w.rate for w in base.values()),
+            round_ratios=tuple(read[r].rate / base[r].rate if base[r].rate else 0.0 for r in rounds),
+            read_p99=statistics.median(w.percentiles_ms()[2] for w in read.values()),
+            baseline_p99=statistics.median(w.percentiles_ms()[2] for w in base.values()),
+            not_2xx=sum(w.failed for w in (*read.values(), *base.values())),
+        ))  # fmt: skip
+    return rows
+
+
+def goal_one_verdict(rows: Sequence[GoalOneRow]) -> str:
+    """``met``, ``not met`` (a concurrency misses) or ``not judged`` (4 or 16 connections not measured)."""
+    if any(row.misses() for row in rows):
+        return "not met"
+    measured = {row.concurrency for row in rows}
+    if not set(GOAL_ONE_CONCURRENCIES) <= measured:
+        return "not judged"
+    return "met"
+
+
+def goal_one_lines(rows: Sequence[GoalOneRow], skipped: dict[str, str]) -> list[str]:
+    """Goal 1's paragraph and table in the report."""
+    verdict = goal_one_verdict(rows)
+    wanted = " and ".join(str(c) for c in GOAL_ONE_CONCURRENCIES)
+    head = (
+        f"Goal 1 (issue 14): the logged read at ≥ {GOAL_ONE_RATIO:g}× the no-ledger baseline's req/s at {wanted} "
+        f"connections, p99 no worse, and ≥ {GOAL_ONE_RPS:,} req/s"
+    )
+    lines = [f"**{head}: {verdict}.**"]
+    missing = [c for c in GOAL_ONE_CONCURRENCIES if c not in {row.concurrency for row in rows}]
+    if missing:
+        why = "; ".join(f"{key}: {skipped[key]}" for key in ("read", "baseline") if key in skipped)
+        lines[0] += (
+            f" Not measured at {', '.join(str(c) for c in missing)} connections" + (f" ({why})" if why else "") + "."
+        )
+    lines += [
+        "",
+        "| connections | logged read req/s | baseline req/s | ratio: medians (round by round) | logged read p99 "
+        "| baseline p99 | goal 1 |",
+        "|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for row in rows:
+        misses = row.misses()
+        lines.append(
+            f"| {row.concurrency} | {row.read_rate:,.0f} | {row.baseline_rate:,.0f} | **{row.ratio:.2f}×** "
+            f"({', '.join(f'{r:.2f}' for r in row.round_ratios)}) | {row.read_p99:.1f} ms | {row.baseline_p99:.1f} ms "
+            f"| {'**not met**: ' + '; '.join(misses) if misses else 'met'} |"
+        )
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> Results | None:
@@ -778,7 +997,10 @@ def main(argv: Sequence[str] | None = None) -> Results | None:
                         help="client connections (closed loop), comma-separated: each endpoint at each")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
-    parser.add_argument("--scenarios", default="ping,page,api,read", help="endpoints to measure, comma-separated")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="endpoints to measure, comma-separated: ping, page, api (the history: judged with "
+                             "1,000,000 events), read (the logged read), baseline (the same read without a ledger); "
+                             "'read,baseline --events 20000' measures goal 1 in a few minutes")  # fmt: skip
     parser.add_argument("--ping-path", default="/api/v1/ping", help="the trivial endpoint (the ceiling)")
     parser.add_argument("--read-body", default="{}", help="JSON body of the record read")
     parser.add_argument("--anchor-interval", type=float, default=1.0, help="seconds between checkpoints")
