@@ -107,6 +107,7 @@ HEALTH_MAX_AGE = 0.2  # seconds a computed anchoring health may be reused
 MAX_JUSTIFICATION = 2_000
 MAX_DEFERRAL_DAYS = 366
 MAX_BULK = 1_000  # records in one bulk read (Access.read_many)
+CHECKED_MAX = 50_000  # stored versions remembered as matching their commitment (Access._verified)
 CHINA = timezone(timedelta(hours=8))
 
 
@@ -290,6 +291,8 @@ class Access:
         self.limit = ledger.settings.anchor_fail_after
         self._lock = threading.Lock()
         self._health: tuple[float, Health] | None = None
+        # (record, version, commitment) -> the stored (content, salt) found to match it
+        self._checked: dict[tuple[str, int, str | None], tuple[Any, Any]] = {}
 
     # -- the read --------------------------------------------------------------------
 
@@ -617,8 +620,10 @@ class Access:
             except (TypeError, ValueError) as exc:
                 problem = f"its stored content cannot be read ({type(exc).__name__})"
             else:
-                if content_check(content, row.salt, expected) != "verified":
+                if not self._verified(target, expected, row) and content_check(content, row.salt, expected) != "verified":
                     problem = "its stored content does not match its commitment on chain"
+                else:
+                    self._remember_verified(target, expected, row)
         if row is None and self._lost_with_restore(target.record.record_id, target.version):
             self._refuse(draft, Refusal.CONTENT_LOST, f"version {target.version} of record {target.record.record_id} was "
                          "committed after the backup the database was restored from: its content is lost (enter it "
@@ -628,6 +633,22 @@ class Access:
                          f"{problem}; the database was altered and nothing was shown (run 'gridledger verify all')",
                          record=target.record.record_id, version=target.version)  # fmt: skip
         return content
+
+    def _verified(self, target: _Target, expected: str | None, row: Any) -> bool:
+        """Whether exactly these stored bytes (content and salt) were checked against this
+        commitment before: the check is not made again (the commitment of a version never
+        changes on chain; bytes edited since are not these bytes, and are checked afresh)."""
+        key = (target.record.record_id, target.version, expected)
+        with self._lock:
+            seen = self._checked.get(key)
+        return seen is not None and seen == (row.content, row.salt)
+
+    def _remember_verified(self, target: _Target, expected: str | None, row: Any) -> None:
+        key = (target.record.record_id, target.version, expected)
+        with self._lock:
+            if key not in self._checked and len(self._checked) >= CHECKED_MAX:
+                self._checked.pop(next(iter(self._checked)))  # the oldest goes
+            self._checked[key] = (row.content, row.salt)
 
     def _lost_with_restore(self, record_id: str, version: int) -> bool:
         """Whether the chain committed the version in blocks a restore could not bring back

@@ -14,6 +14,7 @@ silently; they are pinned by the known-answer vectors in ``tests/vectors/``.
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -69,10 +70,13 @@ def from_hex(value: str) -> bytes:
     return bytes.fromhex(value[2:] if value.startswith("0x") else value)
 
 
+_ID = re.compile(r"0x[0-9a-f]{64}")
+
+
 def parse_id(text: str, *, field: str, what: str) -> str:
     """A 32-byte id as typed by a person: ``0x`` and 64 hex digits, returned lowercase."""
     raw = text.strip().lower()
-    if not raw.startswith("0x") or len(raw) != 66 or any(c not in "0123456789abcdef" for c in raw[2:]):
+    if _ID.fullmatch(raw) is None:
         raise InputError(
             f"a {what} is 0x followed by 64 hex digits; got {text!r}",
             code=Invalid.BAD_ID,
