@@ -25,7 +25,6 @@ transaction holding its event has committed.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import threading
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from . import formats
@@ -48,6 +48,7 @@ LEAF_FIELDS = (
     "accessor", "organisation", "basis", "grantId", "purpose", "justificationHash", "disclosureDate",
     "block", "time", "nonce", "reviewOf", "decision",
 )  # fmt: skip
+_LEAF_KEYS = frozenset(LEAF_FIELDS)
 MAX_BATCH = 2_000
 _SAFE_INT = 2**53 - 1
 
@@ -88,16 +89,29 @@ def expected_numbers(seqs: Sequence[int], gaps: Sequence[tuple[int, int]]) -> li
 
 
 def canonical_leaf(leaf: dict[str, Any]) -> bytes:
-    """RFC 8785 bytes of a leaf. Leaves hold only ASCII strings, safe integers and null,
-    for which sorted compact ``json.dumps`` is exactly RFC 8785 and 4× faster; anything
-    else goes through the full canonicaliser."""
-    for value in leaf.values():
-        if isinstance(value, str):
-            if not value.isascii() or not value.isprintable():
-                return formats.canonical_json(leaf)
-        elif isinstance(value, bool) or not (value is None or (isinstance(value, int) and abs(value) <= _SAFE_INT)):
-            return formats.canonical_json(leaf)
-    return json.dumps(leaf, sort_keys=True, separators=(",", ":")).encode()
+    """RFC 8785 bytes of a leaf (:func:`ledger.formats.canonical_json` is the definition).
+
+    A leaf of exactly the log's fields whose values are strings, safe integers, booleans
+    and null is written by ``orjson`` with sorted keys: for those, its bytes are RFC 8785's
+    (ASCII keys sort the same by UTF-16 units and by bytes; strings are escaped alike,
+    control characters and U+2028/2029 included), ~9× faster. Anything else (floats,
+    integers beyond 2^53, nested values, other keys, a string orjson refuses such as a
+    lone surrogate) goes through the definition. Pinned byte for byte against ``rfc8785``
+    over generated leaves (tests/ledger/test_access_log_leaves.py)."""
+    if leaf.keys() == _LEAF_KEYS:
+        for value in leaf.values():
+            if (
+                value is not None
+                and not isinstance(value, str)
+                and not (isinstance(value, int) and -_SAFE_INT <= value <= _SAFE_INT)
+            ):
+                break
+        else:
+            try:
+                return orjson.dumps(leaf, option=orjson.OPT_SORT_KEYS)
+            except orjson.JSONEncodeError:
+                pass  # the definition says what it is (it refuses what orjson refuses)
+    return formats.canonical_json(leaf)
 
 
 class Action(StrEnum):
