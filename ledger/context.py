@@ -18,6 +18,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from . import deployment as deployment_file
+from ._internal.jsonrpc import JsonRpc
 from .chain import CONTRACTS, Call, ErrorDecoder, artifact_hash, connect, contract
 from .deployment import Deployment
 from .errors import ConfigurationError, NodeError, NotFoundError, StoreError
@@ -57,6 +58,8 @@ class Ledger:
         return cls(settings, store, connect(settings))
 
     def close(self) -> None:
+        if "rpc" in self.__dict__:
+            self.rpc.close()
         self.store.close()
 
     # -- deployment ------------------------------------------------------------------
@@ -123,7 +126,13 @@ class Ledger:
         """The chain's state for decisions, remembered in this process (one per process)."""
         from .chainview import ChainView
 
-        return ChainView(self.w3, {name: self.contract(name) for name in CONTRACTS})
+        return ChainView(self.w3, {name: self.contract(name) for name in CONTRACTS}, client=self.rpc)
+
+    @cached_property
+    def rpc(self) -> JsonRpc:
+        """Raw JSON-RPC reads on kept-alive connections to the node web3 talks to, with its
+        timeout (the chain view's hot path; one per process)."""
+        return JsonRpc.of(self.w3)
 
     @property
     def can_seal(self) -> bool:
