@@ -11,8 +11,9 @@ and the figure is the median over ``--rounds`` rounds, per call:
   every ``HEAD_MAX_AGE``;
 * **eth_call**: ``ChainView.member`` of an account with its answer forgotten first (one
   ``Membership.member`` call and its decoding);
-* **health**: ``ledger.access.health`` with events waiting to be anchored (the chain's
-  checkpoint remembered, as it is between refreshes);
+* **health**: ``ledger.access.health`` with a checkpoint on chain and an event waiting for
+  the next (the checkpoint remembered by the view, as it is between refreshes), and its database part alone
+  (``health_against``: the log's size and its first leaf not anchored);
 * **address**: ``Ledger.address_of`` of an address and ``ChainView.member`` of a remembered
   member (the checksumming on the read path);
 * **read**: ``Access.read`` on duty by a committee member, end to end (log append included;
@@ -34,8 +35,9 @@ from dataclasses import dataclass
 
 import rfc8785
 
-from ledger.access import Access, health
+from ledger.access import Access, health, health_against
 from ledger.accesslog import Draft, canonical_leaf
+from ledger.anchoring import Anchorer, designate_anchorer
 from ledger.categories import Category
 from ledger.context import Ledger
 from ledger.membership import Role
@@ -89,11 +91,12 @@ def leaf_figures(calls: int, rounds: int) -> list[Figure]:
     ]
 
 
-def build(ledger: Ledger) -> str:
-    """An office, a committee with one member and a grid worker, a resident with one
-    certified health record; returns the record id."""
+def build(ledger: Ledger) -> tuple[str, Anchorer]:
+    """An office with the installation's anchorer, a committee with one member and a grid
+    worker, a resident with one certified health record; returns the record id."""
     orgs = Organisations(ledger)
     orgs.create_office(OFFICE, "Readpath office", ADMIN)
+    anchorer, _tx = designate_anchorer(ledger, OFFICE, ADMIN)
     orgs.create_committee(COMMITTEE, "Readpath committee", OFFICE, [MEMBER], 1)
     orgs.add_member(GRID, COMMITTEE, Role.GRID_WORKER)
     orgs.add_member(RESIDENT, COMMITTEE, Role.RESIDENT, actor=GRID)
@@ -107,14 +110,16 @@ def build(ledger: Ledger) -> str:
     records.sign(record_id, signer=MEMBER)
     ledger.outbox.pump()
     ledger.indexer().run_once()
-    return record_id
+    return record_id, Anchorer(ledger, anchorer)
 
 
-def chain_figures(ledger: Ledger, record_id: str, calls: int, rounds: int) -> list[Figure]:
+def chain_figures(ledger: Ledger, record_id: str, anchorer: Anchorer, calls: int, rounds: int) -> list[Figure]:
     view = ledger.view
     member = ledger.address_of(MEMBER)
     access = Access(ledger)
-    access.read(record_id, accessor=member)  # events now wait for a checkpoint (nobody anchors)
+    access.read(record_id, accessor=member)
+    anchorer.run_until_anchored()  # a checkpoint on chain (the view remembers it) ...
+    access.read(record_id, accessor=member)  # ... and an event waiting for the next (nobody anchors now)
 
     def refresh() -> None:
         view.head(newer_than=view.head()[0])
@@ -130,6 +135,7 @@ def chain_figures(ledger: Ledger, record_id: str, calls: int, rounds: int) -> li
         measure("head refresh", refresh, calls, rounds),
         measure("eth_call (member, decoded)", member_asked, calls, rounds),
         measure("health", lambda: health(ledger.log, view, limit), calls, rounds),
+        measure("health: the database's part", lambda: health_against(ledger.log, 0, limit), calls, rounds),
         measure("address: Ledger.address_of", lambda: ledger.address_of(member), calls * 10, rounds),
         measure("address: ChainView.member (remembered)", lambda: view.member(member), calls * 10, rounds),
         measure("read: Access.read on duty", lambda: access.read(record_id, accessor=member), reads, rounds),
@@ -152,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> list[Figure]:
     figures = leaf_figures(options.calls * 10, options.rounds)
     if not options.no_chain:
         with private_chain("gridledger-readpath-") as ledger:
-            record_id = build(ledger)
-            figures += chain_figures(ledger, record_id, options.calls, options.rounds)
+            record_id, anchorer = build(ledger)
+            figures += chain_figures(ledger, record_id, anchorer, options.calls, options.rounds)
     print(table(figures))
     print(f"load after: {os.getloadavg()[0]:.2f}")
     return figures
