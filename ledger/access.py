@@ -71,7 +71,6 @@ _ACTIVE_GRANTS = (
     )
     .order_by(_GRANTS.c.issued_block.desc())
 )
-_LEAF_AT = select(_EVENTS.c.leaf).where(_EVENTS.c.seq == bindparam("seq"))
 
 
 class ReadBasis(StrEnum):
@@ -180,12 +179,10 @@ def health(log: AccessLog, view: ChainView, limit_seconds: float) -> Health:
 def health_against(log: AccessLog, anchored_size: int, limit_seconds: float) -> Health:
     """How far the log is anchored against ``anchored_size`` as given (reads pass the
     chain's; monitoring passes the database's record while the chain cannot be asked)."""
-    size = log.size()
+    size, raw = log.size_and_leaf(anchored_size)  # one query: the size, and the first leaf not anchored
     oldest = None
     if size > anchored_size:
         oldest = 0  # the leaf is gone or unreadable: treat as stalled since forever
-        with log.store.engine.connect() as connection:
-            raw = connection.execute(_LEAF_AT, {"seq": anchored_size}).scalar_one_or_none()
         try:
             if raw is not None:
                 oldest = int(json.loads(bytes(raw))["time"])

@@ -76,6 +76,10 @@ _RESIDENT_COUNTS = (
     .group_by(_EVENTS.c.resident)
 )
 _GAPS = cast(Table, LogGap.__table__)
+_SIZE = select(_HEAD.c.size).where(_HEAD.c.id == 1)
+_SIZE_AND_LEAF = select(
+    _HEAD.c.size, select(_EVENTS.c.leaf).where(_EVENTS.c.seq == bindparam("seq")).scalar_subquery()
+).where(_HEAD.c.id == 1)
 
 
 def expected_numbers(seqs: Sequence[int], gaps: Sequence[tuple[int, int]]) -> list[int]:
@@ -286,10 +290,15 @@ class AccessLog:
 
     def size(self) -> int:
         with self.store.engine.connect() as connection:
-            found = connection.execute(select(_HEAD.c.size).where(_HEAD.c.id == 1)).scalar_one()
-        if not isinstance(found, int):
-            raise StoreError(f"the access log's recorded size is {found!r}: the database was altered")
-        return found
+            found = connection.execute(_SIZE).scalar_one()
+        return _recorded_size(found)
+
+    def size_and_leaf(self, seq: int) -> tuple[int, bytes | None]:
+        """The log's recorded size and the leaf stored at ``seq`` (None when there is none),
+        in one query (what the anchoring health needs on every read)."""
+        with self.store.engine.connect() as connection:
+            found, leaf = connection.execute(_SIZE_AND_LEAF, {"seq": seq}).one()
+        return _recorded_size(found), None if leaf is None else bytes(leaf)
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         with self.store.engine.connect() as connection:
@@ -510,6 +519,12 @@ class AccessLog:
                 .order_by(LogCheckpoint.size.desc())
                 .limit(1)
             ).first()
+
+
+def _recorded_size(found: Any) -> int:
+    if not isinstance(found, int):
+        raise StoreError(f"the access log's recorded size is {found!r}: the database was altered")
+    return found
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
