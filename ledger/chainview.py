@@ -45,7 +45,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ._internal.jsonrpc import JsonRpc
-from .chain import abi_type, jsonable
+from .chain import abi_type, checksum_address, jsonable
 from .errors import NodeError
 from .formats import from_hex, to_hex
 from .membership import DepartmentKind, OrgKind, Role, Status, name_of
@@ -303,7 +303,7 @@ class ChainView:
 
     def member(self, address: str) -> MemberState | None:
         """The account's membership, or None when the chain does not know the account."""
-        checksum = Web3.to_checksum_address(address)
+        checksum = checksum_address(address)
 
         def ask(block: int) -> MemberState | None:
             org, role, status = self._call(self.membership, "member", [checksum], block)
@@ -338,7 +338,7 @@ class ChainView:
             if int(version) == 0:
                 return None
             return RecordState(
-                key, to_hex(bytes(committee)), Web3.to_checksum_address(subject), int(category), int(version),
+                key, to_hex(bytes(committee)), checksum_address(subject), int(category), int(version),
                 to_hex(bytes(content_hash)), int(certified), bool(erased),
             )  # fmt: skip
 
@@ -362,9 +362,9 @@ class ChainView:
             g = self._call(self.consent, "grantOf", [from_hex(key)], block)
             if int(g[8]) == 0:
                 return None
-            relayer = Web3.to_checksum_address(g[10])
+            relayer = checksum_address(g[10])
             return GrantState(
-                key, Web3.to_checksum_address(g[0]), to_hex(bytes(g[1])), int(g[2]), int(g[3]), int(g[4]), int(g[5]),
+                key, checksum_address(g[0]), to_hex(bytes(g[1])), int(g[2]), int(g[3]), int(g[4]), int(g[5]),
                 int(g[6]), to_hex(bytes(g[7])), GRANT_STATUSES[int(g[8])], None if int(relayer, 16) == 0 else relayer,
             )  # fmt: skip
 

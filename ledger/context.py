@@ -19,7 +19,7 @@ from web3.contract import Contract
 
 from . import deployment as deployment_file
 from ._internal.jsonrpc import JsonRpc
-from .chain import CONTRACTS, Call, ErrorDecoder, artifact_hash, connect, contract
+from .chain import CONTRACTS, Call, ErrorDecoder, artifact_hash, as_address, checksum_address, connect, contract
 from .deployment import Deployment
 from .errors import ConfigurationError, NodeError, NotFoundError, StoreError
 from .keys import KeyStore
@@ -178,8 +178,9 @@ class Ledger:
         return self.keys.account(self.address_of(label_or_address))
 
     def address_of(self, label_or_address: str) -> str:
-        if Web3.is_address(label_or_address):
-            return Web3.to_checksum_address(label_or_address)
+        checksum = as_address(label_or_address)
+        if checksum is not None:
+            return checksum
         with self.store.session() as session:
             found = session.scalar(select(Account).where(Account.label == label_or_address))
         if found is None:
@@ -193,7 +194,7 @@ class Ledger:
 
     def label_of(self, address: str) -> str | None:
         with self.store.session() as session:
-            return session.scalar(select(Account.label).where(Account.address == Web3.to_checksum_address(address)))
+            return session.scalar(select(Account.label).where(Account.address == checksum_address(address)))
 
     # -- writing ---------------------------------------------------------------------
 
