@@ -50,11 +50,10 @@ from .context import Ledger
 from .errors import AccessRefused, InputError, Invalid, NodeError, NotFoundError, Refusal
 from .formats import parse_id
 from .records import content_check
-from .store.models import AccessEvent, ChainGrant, ChainRecordVersion, RecordVersion, Restore
+from .store.models import ChainGrant, ChainRecordVersion, RecordVersion, Restore
 
 _VERSIONS = cast(Table, RecordVersion.__table__)
 _GRANTS = cast(Table, ChainGrant.__table__)
-_EVENTS = cast(Table, AccessEvent.__table__)
 
 # The read path's queries, built once (building a statement costs more than running it).
 _CONTENT = select(_VERSIONS.c.content, _VERSIONS.c.salt).where(
@@ -83,7 +82,6 @@ _ACTIVE_GRANTS_OF = (
 _CONTENTS = select(_VERSIONS.c.record_id, _VERSIONS.c.version, _VERSIONS.c.content, _VERSIONS.c.salt).where(
     tuple_(_VERSIONS.c.record_id, _VERSIONS.c.version).in_(bindparam("keys", expanding=True))
 )
-_LEAF_AT = select(_EVENTS.c.leaf).where(_EVENTS.c.seq == bindparam("seq"))
 
 
 class ReadBasis(StrEnum):
@@ -221,12 +219,10 @@ def health(log: AccessLog, view: ChainView, limit_seconds: float) -> Health:
 def health_against(log: AccessLog, anchored_size: int, limit_seconds: float) -> Health:
     """How far the log is anchored against ``anchored_size`` as given (reads pass the
     chain's; monitoring passes the database's record while the chain cannot be asked)."""
-    size = log.size()
+    size, raw = log.size_and_leaf(anchored_size)  # one query: the size, and the first leaf not anchored
     oldest = None
     if size > anchored_size:
         oldest = 0  # the leaf is gone or unreadable: treat as stalled since forever
-        with log.store.engine.connect() as connection:
-            raw = connection.execute(_LEAF_AT, {"seq": anchored_size}).scalar_one_or_none()
         try:
             if raw is not None:
                 oldest = int(json.loads(bytes(raw))["time"])

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import is_address, keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 
@@ -156,9 +156,21 @@ class ErrorDecoder:
         )
 
 
-@lru_cache(maxsize=65_536)
-def _checksummed(address: str) -> str:
+#: Addresses remembered checksummed (checksumming costs tens of µs; a process meets few addresses).
+ADDRESS_CACHE = 65_536
+
+
+@lru_cache(maxsize=ADDRESS_CACHE)
+def checksum_address(address: str) -> str:
+    """``address`` in its EIP-55 checksummed form (remembered; raises ``ValueError`` on
+    what is not an address, as ``to_checksum_address`` does)."""
     return str(to_checksum_address(address))
+
+
+@lru_cache(maxsize=ADDRESS_CACHE)
+def as_address(text: str) -> str | None:
+    """``text`` checksummed when it is an address (any case), else None (remembered)."""
+    return str(to_checksum_address(text)) if is_address(text) else None
 
 
 def jsonable(value: Any) -> Any:
@@ -166,7 +178,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        return _checksummed(value)
+        return checksum_address(value)
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value

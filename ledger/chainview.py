@@ -44,7 +44,8 @@ from eth_utils import event_abi_to_log_topic, keccak
 from web3 import Web3
 from web3.contract import Contract
 
-from .chain import abi_type, jsonable, rpc
+from ._internal.jsonrpc import JsonRpc
+from .chain import abi_type, checksum_address, jsonable
 from .errors import NodeError
 from .formats import from_hex, to_hex
 from .membership import DepartmentKind, OrgKind, Role, Status, name_of
@@ -164,8 +165,12 @@ class ChainView:
         *,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = MAX_ENTRIES,
+        client: JsonRpc | None = None,
     ) -> None:
+        """``client`` sends the view's reads (the head, its events, ``eth_call``); by default
+        one of its own to the node ``w3`` talks to."""
         self.w3 = w3
+        self.client = client if client is not None else JsonRpc.of(w3)
         self.membership = contracts["Membership"]
         self.records = contracts["RecordLedger"]
         self.consent = contracts["ConsentRegistry"]
@@ -215,7 +220,9 @@ class ChainView:
 
     def _advance(self, old: tuple[float, int, int] | None) -> tuple[float, int, int]:
         try:
-            block = rpc(self.w3, "eth_getBlockByNumber", ["latest", False])
+            block = self.client.call("eth_getBlockByNumber", ["latest", False])
+        except NodeError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any transport failure means "unreachable"
             raise NodeError(f"the chain cannot be asked: {type(exc).__name__}: {exc}") from exc
         new = (self.clock(), int(block["number"], 16), int(block["timestamp"], 16))
@@ -224,7 +231,7 @@ class ChainView:
             forget = None  # first look, the chain went back, or too long away: trust nothing remembered
         elif new[1] > old[1]:
             try:
-                logs = rpc(self.w3, "eth_getLogs", [
+                logs = self.client.call("eth_getLogs", [
                     {"address": self._addresses, "fromBlock": hex(old[1] + 1), "toBlock": hex(new[1])}
                 ])  # fmt: skip
                 forget = {topic.lower() for log in logs for topic in log["topics"][1:]}
@@ -279,7 +286,7 @@ class ChainView:
         selector, inputs, outputs = self._functions[(contract.address, name)]
         with self._lock:
             self.asked[name] = self.asked.get(name, 0) + 1
-        result = rpc(self.w3, "eth_call", [
+        result = self.client.call("eth_call", [
             {"to": contract.address, "data": "0x" + (selector + abi_encode(inputs, args)).hex()}, hex(block)
         ])  # fmt: skip
         values = abi_decode(outputs, bytes.fromhex(str(result)[2:]))
@@ -296,7 +303,7 @@ class ChainView:
 
     def member(self, address: str) -> MemberState | None:
         """The account's membership, or None when the chain does not know the account."""
-        checksum = Web3.to_checksum_address(address)
+        checksum = checksum_address(address)
 
         def ask(block: int) -> MemberState | None:
             org, role, status = self._call(self.membership, "member", [checksum], block)
@@ -331,7 +338,7 @@ class ChainView:
             if int(version) == 0:
                 return None
             return RecordState(
-                key, to_hex(bytes(committee)), Web3.to_checksum_address(subject), int(category), int(version),
+                key, to_hex(bytes(committee)), checksum_address(subject), int(category), int(version),
                 to_hex(bytes(content_hash)), int(certified), bool(erased),
             )  # fmt: skip
 
@@ -355,9 +362,9 @@ class ChainView:
             g = self._call(self.consent, "grantOf", [from_hex(key)], block)
             if int(g[8]) == 0:
                 return None
-            relayer = Web3.to_checksum_address(g[10])
+            relayer = checksum_address(g[10])
             return GrantState(
-                key, Web3.to_checksum_address(g[0]), to_hex(bytes(g[1])), int(g[2]), int(g[3]), int(g[4]), int(g[5]),
+                key, checksum_address(g[0]), to_hex(bytes(g[1])), int(g[2]), int(g[3]), int(g[4]), int(g[5]),
                 int(g[6]), to_hex(bytes(g[7])), GRANT_STATUSES[int(g[8])], None if int(relayer, 16) == 0 else relayer,
             )  # fmt: skip
 
@@ -417,7 +424,7 @@ class ChainView:
         key = (checkpoint.index, tx_hash.lower())
 
         def ask(_block: int) -> tuple[str, int] | None:
-            receipt = rpc(self.w3, "eth_getTransactionReceipt", [key[1]])
+            receipt = self.client.call("eth_getTransactionReceipt", [key[1]])
             if receipt is None or int(receipt.get("status", "0x0"), 16) != 1:
                 return None
             for log in receipt["logs"]:

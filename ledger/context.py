@@ -18,7 +18,8 @@ from web3 import Web3
 from web3.contract import Contract
 
 from . import deployment as deployment_file
-from .chain import CONTRACTS, Call, ErrorDecoder, artifact_hash, connect, contract
+from ._internal.jsonrpc import JsonRpc
+from .chain import CONTRACTS, Call, ErrorDecoder, artifact_hash, as_address, checksum_address, connect, contract
 from .deployment import Deployment
 from .errors import ConfigurationError, NodeError, NotFoundError, StoreError
 from .keys import KeyStore
@@ -57,6 +58,8 @@ class Ledger:
         return cls(settings, store, connect(settings))
 
     def close(self) -> None:
+        if "rpc" in self.__dict__:
+            self.rpc.close()
         self.store.close()
 
     # -- deployment ------------------------------------------------------------------
@@ -123,7 +126,13 @@ class Ledger:
         """The chain's state for decisions, remembered in this process (one per process)."""
         from .chainview import ChainView
 
-        return ChainView(self.w3, {name: self.contract(name) for name in CONTRACTS})
+        return ChainView(self.w3, {name: self.contract(name) for name in CONTRACTS}, client=self.rpc)
+
+    @cached_property
+    def rpc(self) -> JsonRpc:
+        """Raw JSON-RPC reads on kept-alive connections to the node web3 talks to, with its
+        timeout (the chain view's hot path; one per process)."""
+        return JsonRpc.of(self.w3)
 
     @property
     def can_seal(self) -> bool:
@@ -169,8 +178,9 @@ class Ledger:
         return self.keys.account(self.address_of(label_or_address))
 
     def address_of(self, label_or_address: str) -> str:
-        if Web3.is_address(label_or_address):
-            return Web3.to_checksum_address(label_or_address)
+        checksum = as_address(label_or_address)
+        if checksum is not None:
+            return checksum
         with self.store.session() as session:
             found = session.scalar(select(Account).where(Account.label == label_or_address))
         if found is None:
@@ -184,7 +194,7 @@ class Ledger:
 
     def label_of(self, address: str) -> str | None:
         with self.store.session() as session:
-            return session.scalar(select(Account.label).where(Account.address == Web3.to_checksum_address(address)))
+            return session.scalar(select(Account.label).where(Account.address == checksum_address(address)))
 
     # -- writing ---------------------------------------------------------------------
 

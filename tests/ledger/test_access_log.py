@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select
 
 from ledger.accesslog import Draft, canonical_leaf
 from ledger.context import Ledger
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StoreError
 from ledger.merkle import Frontier, MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from ledger.store.models import AccessEvent
 
@@ -54,6 +54,20 @@ def test_append_numbers_the_log_and_each_residents_entries(ledger: Ledger) -> No
         per_resident.setdefault(leaf["resident"], []).append(leaf["residentSeq"])
     assert all(numbers == list(range(len(numbers))) for numbers in per_resident.values())
     assert log.size() == 30
+
+
+def test_size_and_leaf_are_read_together(ledger: Ledger) -> None:
+    """What the anchoring health reads on every read, in one query: the recorded size and
+    the leaf at a number (none past the end)."""
+    log = ledger.log
+    assert log.size_and_leaf(0) == (0, None)
+    appended = log.append([_draft(i) for i in range(5)])
+    assert log.size_and_leaf(2) == (5, appended[2].leaf)
+    assert log.size_and_leaf(5) == (5, None)
+    with ledger.store.engine.begin() as connection:  # an editor writes nonsense as the size
+        connection.exec_driver_sql("UPDATE log_head SET size = 'five' WHERE id = 1")
+    with pytest.raises(StoreError):
+        log.size_and_leaf(0)
 
 
 def test_group_commit_returns_only_durable_events_numbered_without_gaps(ledger: Ledger) -> None:
