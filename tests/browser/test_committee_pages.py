@@ -38,7 +38,9 @@ WIDER = """Array.from(document.querySelectorAll('*'))
 
 
 def snap(page, shots: Shots, name: str) -> None:  # type: ignore[no-untyped-def]
-    """A screenshot, once the page is known to fit the window's width (no sideways scrolling)."""
+    """A screenshot, once the page is known to fit the window's width (no sideways scrolling).
+    After a click that navigates, the new document may not be there yet: wait for it to load."""
+    page.wait_for_load_state("load")
     width = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert width <= 0, f"{name}: the page is {width}px wider than the window: {page.evaluate(WIDER)}"
     shots.take(page, name)

@@ -422,7 +422,11 @@ def _assert_nothing_lost(ledger: Ledger, tally: Tally) -> None:
         signed = dict(db.execute(select(OutboxTx.sender, func.count()).group_by(OutboxTx.sender)).all())
         logged = dict(db.execute(select(AccessEvent.seq, AccessEvent.record_id)).all())
         records = db.scalar(select(func.count()).select_from(Record).where(Record.record_id.in_(tally.records)))
-    assert set(by_status) <= {"mined"}, f"outbox rows not mined: {by_status}"
+    if set(by_status) - {"mined"}:  # say which: the worker kept running after the drain
+        with ledger.store.session() as db:
+            stray = [(r.id, r.sender, r.nonce, r.purpose, r.status, r.created_at, r.sent_at, r.send_count, r.block_number)
+                     for r in db.scalars(select(OutboxTx).where(OutboxTx.status != "mined"))]  # fmt: skip
+        raise AssertionError(f"outbox rows not mined: {by_status}: {stray}; head {w3.eth.block_number}")
     assert len(rows) == len(set(tally.writes)) == len(tally.writes), "an acknowledged write has no outbox row"
     for tx_hash, row in rows.items():
         receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
