@@ -396,6 +396,9 @@ def _drain(ledger: Ledger, services: Services, tally: Tally) -> None:
     grant_txs: list[str] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        # The chain first, then the outbox: a checkpoint mined after the outbox was looked at
+        # would make the log anchored while its row is still 'sent' (its receipt not yet recorded).
+        anchored = _chain_checkpoint(ledger) >= _log_size(ledger)
         with ledger.store.session() as db:
             pending = db.scalar(
                 select(func.count()).select_from(OutboxTx).where(OutboxTx.status.in_(("queued", "sent")))
@@ -405,7 +408,6 @@ def _drain(ledger: Ledger, services: Services, tally: Tally) -> None:
                                 .where(ChainRecordVersion.record_id.in_(tally.records)))  # fmt: skip
             indexed_grants = db.scalar(select(func.count()).select_from(ChainGrant)
                                        .where(ChainGrant.grant_id.in_(tally.grants)))  # fmt: skip
-        anchored = _chain_checkpoint(ledger) >= _log_size(ledger)
         caught_up = indexed == len(tally.records) and indexed_grants == len(tally.grants)
         if not pending and caught_up and len(grant_txs) == len(tally.grants) and anchored:
             tally.writes.extend(grant_txs)
