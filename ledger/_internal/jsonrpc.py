@@ -30,6 +30,12 @@ from web3 import Web3
 from ..errors import ConfigurationError, NodeError
 
 DEFAULT_TIMEOUT = 30.0  # seconds, as ledger.chain.connect gives web3
+#: The methods this client sends: reads only (a failed request is sent again, which is safe
+#: only for a read; and nothing here may ask the node to sign).
+READS = frozenset({
+    "eth_blockNumber", "eth_call", "eth_chainId", "eth_getBlockByNumber", "eth_getLogs",
+    "eth_getTransactionReceipt",
+})  # fmt: skip
 MAX_IDLE = 16  # idle connections kept; beyond, a returned one is closed
 
 
@@ -65,7 +71,10 @@ class JsonRpc:
 
     def call(self, method: str, params: list[Any]) -> Any:
         """The ``result`` of one request; raises :class:`NodeError` on an error reply or
-        when the node cannot be asked."""
+        when the node cannot be asked; :class:`ConfigurationError` for a method that is not a
+        read (:data:`READS`)."""
+        if method not in READS:
+            raise ConfigurationError(f"{method} is not a read: it goes through web3, never over this client")
         body = orjson.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
         reply = self._post(body)
         if not isinstance(reply, dict) or ("result" not in reply and "error" not in reply):

@@ -94,3 +94,14 @@ def test_the_timeout_is_web3s_and_only_http_is_accepted() -> None:
     assert JsonRpc.of(Web3(Web3.HTTPProvider("http://127.0.0.1:1"))).timeout == 30.0
     with pytest.raises(ConfigurationError):
         JsonRpc("ws://127.0.0.1:1")
+
+
+def test_only_reads_are_sent_never_a_write_or_a_signing_request(anvil: LocalNode, session_settings: Settings) -> None:
+    """A failed request is sent again, which is safe only for a read; and nothing here may ask
+    the node to sign. Anything else is refused before it leaves."""
+    client = JsonRpc(session_settings.rpc_url)
+    for method in ("eth_sendRawTransaction", "eth_sendTransaction", "eth_sign", "personal_sign", "evm_mine"):
+        with pytest.raises(ConfigurationError, match="not a read"):
+            client.call(method, [])
+    assert int(client.call("eth_blockNumber", []), 16) >= 0
+    client.close()
