@@ -40,7 +40,7 @@ from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, tuple_
+from sqlalchemy import Table, bindparam, select
 
 from .accesslog import AccessLog, Action, Draft, Outcome
 from .categories import Category
@@ -79,8 +79,10 @@ _ACTIVE_GRANTS_OF = (
     )
     .order_by(_GRANTS.c.resident, _GRANTS.c.issued_block.desc())
 )
+# Every stored version of the records named (a record has few), from the primary key: a
+# row-value IN of (record, version) pairs scans the whole table on SQLite.
 _CONTENTS = select(_VERSIONS.c.record_id, _VERSIONS.c.version, _VERSIONS.c.content, _VERSIONS.c.salt).where(
-    tuple_(_VERSIONS.c.record_id, _VERSIONS.c.version).in_(bindparam("keys", expanding=True))
+    _VERSIONS.c.record_id.in_(bindparam("records", expanding=True))
 )
 
 
@@ -567,12 +569,13 @@ class Access:
     def _stored_many(self, targets: Sequence[_Target]) -> dict[tuple[str, int], Any]:
         """The stored rows of the versions to read, by (record id, version), in a few queries."""
         found: dict[tuple[str, int], Any] = {}
-        wanted = [(t.record.record_id, t.version) for t in targets]
+        wanted = {(t.record.record_id, t.version) for t in targets}
+        records = sorted({t.record.record_id for t in targets})
         with self.ledger.store.engine.connect() as connection:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                for row in connection.execute(_CONTENTS, {"keys": chunk}):
-                    found[(row.record_id, row.version)] = row
+            for start in range(0, len(records), 500):
+                for row in connection.execute(_CONTENTS, {"records": records[start : start + 500]}):
+                    if (row.record_id, row.version) in wanted:
+                        found[(row.record_id, row.version)] = row
         return found
 
     def _candidates_of(self, reader: _Reader, targets: Sequence[_Target]) -> dict[str, list[str]]:
@@ -616,10 +619,11 @@ class Access:
             except (TypeError, ValueError) as exc:
                 problem = f"its stored content cannot be read ({type(exc).__name__})"
             else:
-                if not self._verified(target, expected, row) and content_check(content, row.salt, expected) != "verified":
-                    problem = "its stored content does not match its commitment on chain"
-                else:
-                    self._remember_verified(target, expected, row)
+                if not self._verified(target, expected, row):
+                    if content_check(content, row.salt, expected) == "verified":
+                        self._remember_verified(target, expected, row)
+                    else:
+                        problem = "its stored content does not match its commitment on chain"
         if row is None and self._lost_with_restore(target.record.record_id, target.version):
             self._refuse(draft, Refusal.CONTENT_LOST, f"version {target.version} of record {target.record.record_id} was "
                          "committed after the backup the database was restored from: its content is lost (enter it "
