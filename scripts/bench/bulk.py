@@ -200,11 +200,11 @@ def run(options: Options, console: Console | None = None) -> Results:
         world = build_world(ledger, options.residents, say)
         results.setup = time.perf_counter() - began
         with ledger.store.session() as session:
-            grant_of = dict(session.execute(select(ChainGrant.resident, ChainGrant.grant_id)).tuples().all())
+            grant_of = {resident: grant for resident, grant in session.execute(select(ChainGrant.resident, ChainGrant.grant_id))}
         spec = {
             "env": _env(ledger.settings), "batch": min(options.batch, len(world.records)),
             "records": world.records, "residents": world.residents,
-            "grants": [grant_of[r.lower()] if r.lower() in grant_of else grant_of[r] for r in world.residents],
+            "grants": [grant_of[r] for r in world.residents],
             "officer": world.officers[0], "department": world.department,
         }  # fmt: skip
         watch = AnchorWatch(ledger)
