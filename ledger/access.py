@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, select
 
@@ -56,9 +56,17 @@ _VERSIONS = cast(Table, RecordVersion.__table__)
 _GRANTS = cast(Table, ChainGrant.__table__)
 
 # The read path's queries, built once (building a statement costs more than running it).
-_CONTENT = select(_VERSIONS.c.content, _VERSIONS.c.salt).where(
-    _VERSIONS.c.record_id == bindparam("record_id"), _VERSIONS.c.version == bindparam("version")
-)
+_CONTENT_SQL = f"SELECT content, salt FROM {_VERSIONS.name} WHERE record_id = ? AND version = ?"
+
+
+class _StoredVersion(NamedTuple):
+    """A version's stored content and salt, as the driver hands them back (a tamperer may have
+    written anything: the commitment check decides)."""
+
+    content: Any
+    salt: Any
+
+
 # Candidate grants, newest first: hints only (the chain decides whether each is the
 # resident's, the department's, and active).
 _ACTIVE_GRANTS = (
@@ -559,12 +567,16 @@ class Access:
                          "under the office governing the record", basis=ReadBasis.EMERGENCY)  # fmt: skip
         draft.purpose = int(Purpose.EMERGENCY_RESPONSE)
 
-    def _stored(self, target: _Target) -> Any:
-        """The stored row (content, salt) of the version to read, or None."""
-        with self.ledger.store.engine.connect() as connection:
-            return connection.execute(
-                _CONTENT, {"record_id": target.record.record_id, "version": target.version}
-            ).first()
+    def _stored(self, target: _Target) -> _StoredVersion | None:
+        """The stored content and salt of the version to read, or None (on the driver itself:
+        one statement on every read)."""
+        store = self.ledger.store
+        with store.driver() as connection:
+            cursor = connection.cursor()
+            cursor.execute(store.driver_sql(_CONTENT_SQL), (target.record.record_id, target.version))
+            found = cursor.fetchone()
+            cursor.close()
+        return None if found is None else _StoredVersion(*found)
 
     def _stored_many(self, targets: Sequence[_Target]) -> dict[tuple[str, int], Any]:
         """The stored rows of the versions to read, by (record id, version), in a few queries."""

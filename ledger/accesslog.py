@@ -56,43 +56,37 @@ _SAFE_INT = 2**53 - 1
 _EVENTS = cast(Table, AccessEvent.__table__)
 _NODES = cast(Table, LogNode.__table__)
 _HEAD = cast(Table, LogHead.__table__)
-# Built once: building a statement costs more than running it.
-_RESERVE = update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + bindparam("count")).returning(_HEAD.c.size)
-_LAST_RESIDENT_SEQ = (
-    select(_EVENTS.c.resident, func.max(_EVENTS.c.resident_seq))
-    .where(_EVENTS.c.resident.in_(bindparam("residents", expanding=True)))
-    .group_by(_EVENTS.c.resident)
-)
-#: The columns of an appended row, in the order of :func:`_insert_sql`'s placeholders.
+# The append's statements, run on the driver itself (``Store.driver``): built once, and
+# SQLAlchemy's execution around each cost more than the statement.
+_RESERVE = f"UPDATE {_HEAD.name} SET size = size + ? WHERE id = 1 RETURNING size"
+_SEAL_HEAD = f"UPDATE {_HEAD.name} SET seal = ? WHERE id = 1"
+#: The columns of an appended row, in the order of :data:`_INSERT`'s placeholders.
 _INSERT_COLUMNS = (
     "seq", "resident", "resident_seq", "leaf", "leaf_hash", "time", "accessor", "organisation", "record_id",
     "action", "outcome", "basis", "grant_id", "disclose_on", "justification", "seal",
 )  # fmt: skip
-_SEAL_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seal=bindparam("seal"))
+_INSERT = (
+    f"INSERT INTO {_EVENTS.name} ({', '.join(_EVENTS.c[name].name for name in _INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})"
+)
+#: Residents asked about in one statement (within every driver's parameter limit).
+_MAX_RESIDENTS = 500
 _NUMBERING = select(
     func.count(), func.count(func.distinct(_EVENTS.c.resident_seq)), func.max(_EVENTS.c.resident_seq)
 ).where(_EVENTS.c.resident == bindparam("resident"))
 #: Subtree hashes asked for in one statement (two parameters each; within every driver's limit).
 _MAX_PAIRS = 400
 _LEAVES_AT = select(_EVENTS.c.seq, _EVENTS.c.leaf_hash).where(_EVENTS.c.seq.in_(bindparam("seqs", expanding=True)))
-_RESIDENT_COUNTS = (
-    select(_EVENTS.c.resident, func.count())
-    .where(_EVENTS.c.resident.in_(bindparam("residents", expanding=True)))
-    .group_by(_EVENTS.c.resident)
-)
 _GAPS = cast(Table, LogGap.__table__)
 _SIZE = select(_HEAD.c.size).where(_HEAD.c.id == 1)
-_SIZE_AND_LEAF = select(
-    _HEAD.c.size, select(_EVENTS.c.leaf).where(_EVENTS.c.seq == bindparam("seq")).scalar_subquery()
-).where(_HEAD.c.id == 1)
+_SIZE_AND_LEAF = f"SELECT size, (SELECT leaf FROM {_EVENTS.name} WHERE seq = ?) FROM {_HEAD.name} WHERE id = 1"
 
 
 @cache
-def _insert_sql(paramstyle: str) -> str:
-    """The append's INSERT for the driver's parameter style (SQLite's ``?``, psycopg's ``%s``)."""
-    mark = "?" if paramstyle == "qmark" else "%s"
-    columns = ", ".join(_EVENTS.c[name].name for name in _INSERT_COLUMNS)
-    return f"INSERT INTO {_EVENTS.name} ({columns}) VALUES ({', '.join(mark for _ in _INSERT_COLUMNS)})"
+def _per_resident(what: str, count: int) -> str:
+    """``SELECT resident, <what> … GROUP BY resident`` over ``count`` residents."""
+    marks = ", ".join("?" for _ in range(count))
+    return f"SELECT resident, {what} FROM {_EVENTS.name} WHERE resident IN ({marks}) GROUP BY resident"
 
 
 def expected_numbers(seqs: Sequence[int], gaps: Sequence[tuple[int, int]]) -> list[int]:
@@ -226,23 +220,28 @@ class AccessLog:
                 "appending to the access log seals every leaf and needs the keystore password: "
                 "set GRIDLEDGER_KEY_PASSWORD or GRIDLEDGER_KEY_PASSWORD_FILE"
             )
-        with self.store.serialised_writes(), self.store.engine.begin() as connection:
+        store = self.store
+        with store.serialised_writes(), store.driver() as connection:
+            cursor = connection.cursor()
             # Reserving the numbers takes the write lock first (SQLite) or the head row's
             # lock (PostgreSQL): appenders in other processes queue here, never collide.
-            end = connection.execute(_RESERVE, {"count": len(drafts)}).scalar_one()
+            cursor.execute(store.driver_sql(_RESERVE), (len(drafts),))
+            head = cursor.fetchone()
+            if head is None:
+                raise StoreError("the access log's head row is missing: the database was altered ('gridledger init')")
+            end = int(head[0])
             start = end - len(drafts)
             residents = sorted({d.resident for d in drafts})
             next_seq: dict[str, int] = {}
             lost = sum(b - a for a, b in self.gaps())
-            if lost:  # after a restore: each resident's count, plus every number a gap may have used
+            # After a restore: each resident's count, plus every number a gap may have used.
+            what, plus = ("count(*)", lost) if lost else ("max(resident_seq)", 1)
+            if lost:
                 next_seq = dict.fromkeys(residents, lost)
-                for chunk in _chunks(residents, 500):
-                    for resident, count in connection.execute(_RESIDENT_COUNTS, {"residents": list(chunk)}):
-                        next_seq[resident] = count + lost
-            else:
-                for chunk in _chunks(residents, 500):
-                    for resident, last in connection.execute(_LAST_RESIDENT_SEQ, {"residents": list(chunk)}):
-                        next_seq[resident] = last + 1
+            for chunk in _chunks(residents, _MAX_RESIDENTS):
+                cursor.execute(store.driver_sql(_per_resident(what, len(chunk))), tuple(chunk))
+                for resident, found in cursor.fetchall():
+                    next_seq[resident] = int(found) + plus
             rows: list[tuple[Any, ...]] = []
             appended: list[Appended] = []
             for offset, draft in enumerate(drafts):
@@ -257,10 +256,10 @@ class AccessLog:
                     draft.record_id, draft.action, draft.outcome, draft.basis, draft.grant_id, draft.disclose_on,
                     draft.justification, sealer.leaf(digest),
                 ))  # fmt: skip
-            # The driver's own executemany: the rows are plain values already, and SQLAlchemy's
-            # per-value processing cost more than the insert itself.
-            connection.exec_driver_sql(_insert_sql(connection.dialect.paramstyle), rows)
-            connection.execute(_SEAL_HEAD, {"seal": log_head_seal(sealer, end, appended[-1].leaf_hash)})
+            cursor.executemany(store.driver_sql(_INSERT), rows)
+            cursor.execute(store.driver_sql(_SEAL_HEAD), (log_head_seal(sealer, end, appended[-1].leaf_hash),))
+            cursor.close()
+            connection.commit()
         return appended
 
     def record(self, draft: Draft) -> Appended:
@@ -308,8 +307,11 @@ class AccessLog:
     def size_and_leaf(self, seq: int) -> tuple[int, bytes | None]:
         """The log's recorded size and the leaf stored at ``seq`` (None when there is none),
         in one query (what the anchoring health needs on every read)."""
-        with self.store.engine.connect() as connection:
-            found, leaf = connection.execute(_SIZE_AND_LEAF, {"seq": seq}).one()
+        with self.store.driver() as connection:
+            cursor = connection.cursor()
+            cursor.execute(self.store.driver_sql(_SIZE_AND_LEAF), (seq,))
+            found, leaf = cursor.fetchone()
+            cursor.close()
         return _recorded_size(found), None if leaf is None else bytes(leaf)
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:

@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@cache
+def _driver_sql(sql: str, paramstyle: str) -> str:
+    if paramstyle == "qmark":
+        return sql
+    if paramstyle not in ("format", "pyformat"):
+        raise StoreError(f"the database driver's parameter style {paramstyle!r} is not supported")
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -131,6 +141,26 @@ class Store:
 
     def session(self) -> Session:
         return self.sessions()
+
+    @contextmanager
+    def driver(self) -> Iterator[Any]:
+        """One of the pool's connections as the driver's own (``sqlite3``, ``psycopg``), for the
+        few fixed statements of the hot path (a logged read): SQLAlchemy's execution around a
+        statement costs several times the statement itself. Statements go through
+        :meth:`driver_sql`; the caller commits. Rolled back on an exception, returned to the pool
+        on leaving."""
+        connection = self.engine.raw_connection()
+        try:
+            yield connection
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
+    def driver_sql(self, sql: str) -> str:
+        """``sql`` written with ``?`` placeholders, in the driver's parameter style."""
+        return _driver_sql(sql, self.engine.dialect.paramstyle)
 
     @contextmanager
     def serialised_writes(self) -> Iterator[None]:

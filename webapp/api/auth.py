@@ -19,14 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from flask import current_app, g, request
-from sqlalchemy import String, Table, bindparam, select, type_coerce, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.seal import row_sealed
-from ledger.store import as_stored
 from ledger.store.models import ApiToken
 
 from ..services import services
@@ -40,12 +39,27 @@ REALM = "gridledger"
 
 _TOKENS = cast(Table, ApiToken.__table__)
 _t = _TOKENS.c
-# Built once: building a statement costs more than running it. ``revoked_at`` is read as
-# text: its seal covers only whether it is set, and an edited value must not break the read.
-_LOOKUP = select(
-    _t.id, _t.token_hash, _t.name, _t.address, _t.org_id, _t.role,
-    type_coerce(_t.revoked_at, String()).label("revoked_at"), _t.last_used_at, as_stored(_t.seal),
-).where(_t.token_hash == bindparam("token_hash"))  # fmt: skip
+# On the driver itself (``Store.driver``): one statement on every call, where SQLAlchemy's
+# execution cost several times the statement. ``revoked_at`` is read as stored: its seal
+# covers only whether it is set, and an edited value must not break the read.
+_LOOKUP = (
+    "SELECT id, token_hash, name, address, org_id, role, revoked_at, last_used_at, seal "
+    f"FROM {_TOKENS.name} WHERE token_hash = ?"
+)
+
+
+class _TokenRow(NamedTuple):
+    id: int
+    token_hash: str
+    name: str
+    address: str
+    org_id: str
+    role: str
+    revoked_at: Any
+    last_used_at: Any
+    seal: Any
+
+
 _TOUCH = (
     update(_TOKENS)
     .where(_t.id == bindparam("token_id"))
@@ -88,11 +102,17 @@ def _unauthorised(code: ErrorCode, message: str) -> Any:
     return body, status
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; they were written in UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+def _aware(moment: Any) -> datetime | None:
+    """A stored moment as an aware datetime: PostgreSQL hands back one; SQLite's driver the text
+    SQLAlchemy wrote, naive, in UTC. Anything else is taken as never (the use is written again)."""
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return None
+    if not isinstance(moment, datetime):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def authenticate(*roles: str) -> Any:
@@ -108,8 +128,12 @@ def authenticate(*roles: str) -> Any:
     if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN:
         return _unauthorised(ErrorCode.INVALID_TOKEN, "this is not a gridledger API token (they start with 'glt_')")
     ledger = services().ledger
-    with ledger.store.engine.connect() as connection:
-        row = connection.execute(_LOOKUP, {"token_hash": token_hash(token)}).first()
+    with ledger.store.driver() as connection:
+        cursor = connection.cursor()
+        cursor.execute(ledger.store.driver_sql(_LOOKUP), (token_hash(token),))
+        found = cursor.fetchone()
+        cursor.close()
+    row = None if found is None else _TokenRow(*found)
     if row is None:
         return _unauthorised(ErrorCode.INVALID_TOKEN, "unknown API token")
     if not row_sealed(ledger.sealer, "api_tokens", row):
