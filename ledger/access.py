@@ -55,8 +55,8 @@ from .store.models import ChainGrant, ChainRecordVersion, RecordVersion, Restore
 _VERSIONS = cast(Table, RecordVersion.__table__)
 _GRANTS = cast(Table, ChainGrant.__table__)
 
-# The read path's queries, built once (building a statement costs more than running it).
-_CONTENT_SQL = f"SELECT content, salt FROM {_VERSIONS.name} WHERE record_id = ? AND version = ?"
+# The read path's queries: on every read, run on the driver itself (``Store.driver``).
+_CONTENT = f"SELECT content, salt FROM {_VERSIONS.name} WHERE record_id = ? AND version = ?"
 
 
 class _StoredVersion(NamedTuple):
@@ -70,13 +70,8 @@ class _StoredVersion(NamedTuple):
 # Candidate grants, newest first: hints only (the chain decides whether each is the
 # resident's, the department's, and active).
 _ACTIVE_GRANTS = (
-    select(_GRANTS.c.grant_id)
-    .where(
-        _GRANTS.c.resident == bindparam("resident"),
-        _GRANTS.c.department == bindparam("department"),
-        _GRANTS.c.status == "active",
-    )
-    .order_by(_GRANTS.c.issued_block.desc())
+    f"SELECT grant_id FROM {_GRANTS.name} WHERE resident = ? AND department = ? AND status = 'active' "
+    "ORDER BY issued_block DESC"
 )
 _ACTIVE_GRANTS_OF = (
     select(_GRANTS.c.resident, _GRANTS.c.grant_id)
@@ -516,9 +511,12 @@ class Access:
         if grant_id is not None:
             candidates = [grant_id]
         elif candidates is None:  # hints from the indexed grants; the chain decides each
-            params = {"resident": target.record.subject, "department": reader.org_id}
-            with self.ledger.store.engine.connect() as connection:
-                candidates = list(connection.execute(_ACTIVE_GRANTS, params).scalars())
+            store = self.ledger.store
+            with store.driver() as connection:
+                cursor = connection.cursor()
+                cursor.execute(store.driver_sql(_ACTIVE_GRANTS), (target.record.subject, reader.org_id))
+                candidates = [str(found) for found, in cursor.fetchall()]
+                cursor.close()
         try:
             draft.block = self.view.head()[0]
             for candidate in candidates:
@@ -573,7 +571,7 @@ class Access:
         store = self.ledger.store
         with store.driver() as connection:
             cursor = connection.cursor()
-            cursor.execute(store.driver_sql(_CONTENT_SQL), (target.record.record_id, target.version))
+            cursor.execute(store.driver_sql(_CONTENT), (target.record.record_id, target.version))
             found = cursor.fetchone()
             cursor.close()
         return None if found is None else _StoredVersion(*found)

@@ -16,8 +16,8 @@ and the figure is the median over ``--rounds`` rounds, per call:
   (``health_against``: the log's size and its first leaf not anchored);
 * **address**: ``Ledger.address_of`` of an address and ``ChainView.member`` of a remembered
   member (the checksumming on the read path);
-* **read**: ``Access.read`` on duty by a committee member, end to end (log append included;
-  its health reused as in production).
+* **read**: ``Access.read`` on duty by a committee member, and under the resident's grant by
+  a department officer, end to end (log append included; its health reused as in production).
 
 Numbers only; nothing is written to docs. Timings belong here, never in tests.
 """
@@ -39,15 +39,17 @@ from ledger.access import Access, health, health_against
 from ledger.accesslog import Draft, canonical_leaf
 from ledger.anchoring import Anchorer, designate_anchorer
 from ledger.categories import Category
+from ledger.consent import Consent, LegalBasis, Purpose
 from ledger.context import Ledger
-from ledger.membership import Role
+from ledger.membership import DepartmentKind, Role
 from ledger.organisations import Organisations
 from ledger.records import Records
 
 from .chain import private_chain
 
-OFFICE, COMMITTEE = "readpath-office", "readpath-cmte"
+OFFICE, COMMITTEE, DEPARTMENT = "readpath-office", "readpath-cmte", "readpath-health"
 ADMIN, MEMBER, GRID, RESIDENT = "readpath-admin", "readpath-member", "readpath-grid", "readpath-resident"
+OFFICER = "readpath-officer"
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def leaf_figures(calls: int, rounds: int) -> list[Figure]:
 
 def build(ledger: Ledger) -> tuple[str, Anchorer]:
     """An office with the installation's anchorer, a committee with one member and a grid
-    worker, a resident with one certified health record; returns the record id."""
+    worker, a health department with an officer, a resident with one certified health record
+    and a grant of it to the department; returns the record id."""
     orgs = Organisations(ledger)
     orgs.create_office(OFFICE, "Readpath office", ADMIN)
     anchorer, _tx = designate_anchorer(ledger, OFFICE, ADMIN)
@@ -108,6 +111,12 @@ def build(ledger: Ledger) -> tuple[str, Anchorer]:
         content={"blood_type": "O", "chronic_conditions": [], "allergies": []},
     )
     records.sign(record_id, signer=MEMBER)
+    orgs.create_department(DEPARTMENT, "Readpath health", OFFICE, DepartmentKind.HEALTH)
+    orgs.add_member(OFFICER, DEPARTMENT, Role.DEPARTMENT_OFFICER, actor=ADMIN)
+    Consent(ledger).issue(
+        resident=RESIDENT, department=DEPARTMENT, categories=[Category.HEALTH], purpose=Purpose.HEALTH_MANAGEMENT,
+        legal_basis=LegalBasis.CONSENT, valid_until=int(time.time()) + 365 * 86_400,
+    )  # fmt: skip
     ledger.outbox.pump()
     ledger.indexer().run_once()
     return record_id, Anchorer(ledger, anchorer)
@@ -116,7 +125,9 @@ def build(ledger: Ledger) -> tuple[str, Anchorer]:
 def chain_figures(ledger: Ledger, record_id: str, anchorer: Anchorer, calls: int, rounds: int) -> list[Figure]:
     view = ledger.view
     member = ledger.address_of(MEMBER)
+    officer = ledger.address_of(OFFICER)
     access = Access(ledger)
+    access.read(record_id, accessor=officer)
     access.read(record_id, accessor=member)
     anchorer.run_until_anchored()  # a checkpoint on chain (the view remembers it) ...
     access.read(record_id, accessor=member)  # ... and an event waiting for the next (nobody anchors now)
@@ -139,6 +150,7 @@ def chain_figures(ledger: Ledger, record_id: str, anchorer: Anchorer, calls: int
         measure("address: Ledger.address_of", lambda: ledger.address_of(member), calls * 10, rounds),
         measure("address: ChainView.member (remembered)", lambda: view.member(member), calls * 10, rounds),
         measure("read: Access.read on duty", lambda: access.read(record_id, accessor=member), reads, rounds),
+        measure("read: Access.read under a grant", lambda: access.read(record_id, accessor=officer), reads, rounds),
     ]
 
 
