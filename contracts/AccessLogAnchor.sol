@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Panic} from "@openzeppelin/contracts/utils/Panic.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IAccessLogAnchor} from "./IAccessLogAnchor.sol";
@@ -126,7 +127,7 @@ contract AccessLogAnchor is IAccessLogAnchor {
     /// @dev 0 < size1 < size2 here; reverts unless `proof` leads from root1 to both roots.
     function _verifyConsistency(uint64 size1, uint64 size2, bytes32 root1, bytes32 root2, bytes32[] calldata proof)
         private
-        pure
+        view
     {
         if (proof.length == 0) revert AccessLogAnchorProofLength(0, 1);
         (uint256 inner, uint256 border) = _decompose(size1 - 1, size2);
@@ -158,8 +159,20 @@ contract AccessLogAnchor is IAccessLogAnchor {
         if (hash1 != root1 || hash2 != root2) revert AccessLogAnchorInconsistent(size1, size2);
     }
 
-    function _node(bytes32 left, bytes32 right) private pure returns (bytes32) {
-        return sha256(abi.encodePacked(bytes1(0x01), left, right));
+    /// @dev sha256(0x01 ‖ left ‖ right), as `sha256(abi.encodePacked(...))` would give, without
+    ///      allocating: the 65 bytes are written past the free memory pointer (left as it was)
+    ///      and the digest comes back in the scratch space. A proof hash costs one or two of
+    ///      these; this saves about 300 gas each. Pinned by the contract tests against
+    ///      `ledger/merkle.py` for every pair of sizes up to 48.
+    function _node(bytes32 left, bytes32 right) private view returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let input := mload(0x40)
+            mstore8(input, 0x01)
+            mstore(add(input, 1), left)
+            mstore(add(input, 33), right)
+            if iszero(staticcall(gas(), 0x02, input, 65, 0x00, 0x20)) { revert(0, 0) }
+            hash := mload(0x00)
+        }
     }
 
     /// @dev inner = bit length of (index ^ (size - 1)); border = ones in index >> inner.
@@ -167,22 +180,19 @@ contract AccessLogAnchor is IAccessLogAnchor {
         inner = _bitLength(index ^ (size - 1));
         uint64 rest = inner >= 64 ? 0 : index >> inner;
         while (rest != 0) {
-            border += rest & 1;
-            rest >>= 1;
+            rest &= rest - 1; // clears the lowest one: one turn per one, not per bit
+            ++border;
         }
     }
 
-    function _bitLength(uint64 x) private pure returns (uint256 n) {
-        while (x != 0) {
-            ++n;
-            x >>= 1;
-        }
+    function _bitLength(uint64 x) private pure returns (uint256) {
+        return x == 0 ? 0 : Math.log2(x) + 1;
     }
 
-    function _trailingZeros(uint64 x) private pure returns (uint256 n) {
-        while (x & 1 == 0) {
-            ++n;
-            x >>= 1;
+    /// @dev x > 0 here: the lowest set bit of x alone, then its position.
+    function _trailingZeros(uint64 x) private pure returns (uint256) {
+        unchecked {
+            return Math.log2(x & (~x + 1));
         }
     }
 }

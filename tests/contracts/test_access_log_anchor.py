@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from eth_account import Account
-from web3.exceptions import ContractPanicError
+from web3.exceptions import ContractCustomError, ContractPanicError
 
 from ledger.anchor import GAS_APPEND_BASE, GAS_APPEND_PER_HASH, AnchorCalls
 from ledger.merkle import MerkleTree, leaf_hash
@@ -25,6 +25,7 @@ from tests.onchain import (
 )
 
 ANCHORER = "log-anchorer"
+SWEPT = 48  # every pair of sizes up to here, past the 2^5 boundary
 LEAVES = [leaf_hash(f'{{"seq":{i}}}'.encode()) for i in range(300)]
 
 
@@ -105,6 +106,26 @@ def test_honest_growth_is_accepted_checkpoint_by_checkpoint(ledger, anchor, anch
         assert receipt["gasUsed"] <= 0.6 * (GAS_APPEND_BASE + GAS_APPEND_PER_HASH * len(proof))
         previous = size
     assert _latest(ledger) == (300, tree.root(300), 10)
+
+
+@pytest.mark.slow
+def test_every_pair_of_sizes_up_to_48_verifies_on_chain_as_in_the_library(ledger, anchor, anchorer) -> None:  # type: ignore[no-untyped-def]
+    """The on-chain check (its bit arithmetic, its hashing) against ``ledger/merkle.py``: each
+    size1 is anchored, then every size2 after it is asked of the contract without mining,
+    with the library's proof (accepted) and with that proof's last hash flipped (refused)."""
+    tree = MerkleTree.of(LEAVES)
+    contract = ledger.contract("AccessLogAnchor")
+    previous = 0
+    for size1 in range(1, SWEPT + 1):
+        proof = tree.consistency_proof(previous, size1) if previous else []
+        assert_mined(*send(ledger, ANCHORER, anchor.append(size1, tree.root(size1), proof)))
+        previous = size1
+        for size2 in range(size1 + 1, SWEPT + 1):
+            good = tree.consistency_proof(size1, size2)
+            contract.functions.append(size2, tree.root(size2), good).call({"from": anchorer})
+            bad = [*good[:-1], good[-1][:-1] + bytes([good[-1][-1] ^ 1])]
+            with pytest.raises(ContractCustomError):
+                contract.functions.append(size2, tree.root(size2), bad).call({"from": anchorer})
 
 
 def _anchor_first(ledger, anchor, size: int) -> MerkleTree:  # type: ignore[no-untyped-def]
