@@ -1,5 +1,5 @@
 """``scripts/bench_anchor.py``: the gas of ``AccessLogAnchor.append`` on large logs, and
-(``--compare REV``) at the checkpoint sizes anchoring makes, beside the contract of ``REV``.
+(``--compare REV[,REV...]``) at the checkpoint sizes anchoring makes, beside the contract of each ``REV``.
 
 For each k in 10, 16 and 20 the log is anchored at 2^k - 1000 events, then grows by
 three checkpoints, each proven consistent with the one before and measured:
@@ -16,8 +16,8 @@ checkpoint, not on earlier checkpoints, so this measures what a fresh deployment
 would. Gas is the receipt's ``gasUsed``: the whole transaction, the 21,000 intrinsic gas
 and the calldata included. Writes are signed locally and sent through the outbox.
 
-``--compare REV`` deploys two copies of AccessLogAnchor on the same chain, the artifact
-committed at ``REV`` (the baseline) and the one in ``contracts/build/`` (current), both with
+``--compare REV[,REV...]`` deploys copies of AccessLogAnchor on the same chain, the artifact
+committed at each ``REV`` and the one in ``contracts/build/`` (current), all with
 the deployment's Membership and the same anchorer, and sends each the same checkpoints one
 after the other, as the anchorer makes them (the frontier after the arguments included): for
 100, 1,000 and 10,000 events a checkpoint, on a log that starts empty and on one already past
@@ -264,9 +264,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scripts/bench_anchor.py", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--exponents", default=",".join(map(str, EXPONENTS)),
                         help="the k of the tree sizes 2^k, increasing, each at least 10 (default %(default)s)")  # fmt: skip
-    parser.add_argument("--compare", metavar="REV",
+    parser.add_argument("--compare", metavar="REV[,REV...]",
                         help="instead: the checkpoint sizes anchoring makes, AccessLogAnchor as committed at "
-                             "git revision REV beside contracts/build/")  # fmt: skip
+                             "each git revision REV beside contracts/build/ (current)")  # fmt: skip
     parser.add_argument("--later", type=int, default=LATER,
                         help="with --compare: later checkpoints per row (default %(default)s)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -292,12 +292,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table(rows))
 
 
-def _compare_main(rev: str, later: int) -> None:
+def _compare_main(revs: str, later: int) -> None:
     from ledger.anchoring import designate_anchorer
 
     from .chain import private_chain
 
-    contracts = {f"baseline ({rev})": committed_artifact(rev)}
+    contracts = {rev: committed_artifact(rev) for rev in revs.split(",")}
     leaves = [hashlib.sha256(os.urandom(32)).digest() for _ in range(LARGE_LOG + max(EVENTS) * (later + 1))]
     tree = MerkleTree.of(leaves)
     with private_chain("gridledger-bench-anchor-", block_time=0.2) as ledger:
