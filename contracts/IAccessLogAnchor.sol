@@ -22,6 +22,8 @@ interface IAccessLogAnchor {
     error AccessLogAnchorNotGrowing(uint64 size, uint64 newSize);
     error AccessLogAnchorProofLength(uint256 given, uint256 expected);
     error AccessLogAnchorInconsistent(uint64 size, uint64 newSize);
+    /// @dev A checkpoint's size is stored in 56 bits: `newSize` above `limit` (2^56 - 1) cannot be.
+    error AccessLogAnchorSizeTooLarge(uint64 newSize, uint64 limit);
 
     event AnchorerDesignated(address indexed anchorer, bytes32 indexed officeId, address indexed by);
     event AnchorerRemoved(address indexed anchorer, bytes32 indexed officeId, address indexed by);
@@ -38,7 +40,8 @@ interface IAccessLogAnchor {
     /// @notice Appends the checkpoint `(newSize, newRoot)`.
     /// @dev Only a designated anchorer. `newSize` must exceed the last checkpoint's size and
     ///      `proof` must be the RFC 9162 consistency proof from it (empty for the first
-    ///      checkpoint). Emits CheckpointAppended.
+    ///      checkpoint), and `newSize` at most 2^56 - 1 (AccessLogAnchorSizeTooLarge). Emits
+    ///      CheckpointAppended.
     function append(uint64 newSize, bytes32 newRoot, bytes32[] calldata proof) external;
 
     /// @notice The newest checkpoint (size 0 before the first) and how many there are.

@@ -22,7 +22,7 @@ from .chain import Call, ContractCalls
 from .merkle import HASH_SIZE, frontier_parts
 
 GAS_DESIGNATE = 100_000
-GAS_APPEND_BASE = 250_000  # measured: 115,890 for a first checkpoint (three fresh slots)
+GAS_APPEND_BASE = 250_000  # measured: 95,818-99,426 for a first checkpoint (docs/benchmarks.md)
 GAS_APPEND_PER_HASH = 10_000
 #: Marks the frontier after ``append``'s arguments (version 1 of the layout).
 FRONTIER_TAG = b"glf1"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from eth_account import Account
+from web3.exceptions import ContractCustomError, ContractPanicError
 
 from ledger.anchor import GAS_APPEND_BASE, GAS_APPEND_PER_HASH, AnchorCalls
 from ledger.merkle import MerkleTree, leaf_hash
@@ -23,6 +25,7 @@ from tests.onchain import (
 )
 
 ANCHORER = "log-anchorer"
+SWEPT = 48  # every pair of sizes up to here, past the 2^5 boundary
 LEAVES = [leaf_hash(f'{{"seq":{i}}}'.encode()) for i in range(300)]
 
 
@@ -103,6 +106,26 @@ def test_honest_growth_is_accepted_checkpoint_by_checkpoint(ledger, anchor, anch
         assert receipt["gasUsed"] <= 0.6 * (GAS_APPEND_BASE + GAS_APPEND_PER_HASH * len(proof))
         previous = size
     assert _latest(ledger) == (300, tree.root(300), 10)
+
+
+@pytest.mark.slow
+def test_every_pair_of_sizes_up_to_48_verifies_on_chain_as_in_the_library(ledger, anchor, anchorer) -> None:  # type: ignore[no-untyped-def]
+    """The on-chain check (its bit arithmetic, its hashing) against ``ledger/merkle.py``: each
+    size1 is anchored, then every size2 after it is asked of the contract without mining,
+    with the library's proof (accepted) and with that proof's last hash flipped (refused)."""
+    tree = MerkleTree.of(LEAVES)
+    contract = ledger.contract("AccessLogAnchor")
+    previous = 0
+    for size1 in range(1, SWEPT + 1):
+        proof = tree.consistency_proof(previous, size1) if previous else []
+        assert_mined(*send(ledger, ANCHORER, anchor.append(size1, tree.root(size1), proof)))
+        previous = size1
+        for size2 in range(size1 + 1, SWEPT + 1):
+            good = tree.consistency_proof(size1, size2)
+            contract.functions.append(size2, tree.root(size2), good).call({"from": anchorer})
+            bad = [*good[:-1], good[-1][:-1] + bytes([good[-1][-1] ^ 1])]
+            with pytest.raises(ContractCustomError):
+                contract.functions.append(size2, tree.root(size2), bad).call({"from": anchorer})
 
 
 def _anchor_first(ledger, anchor, size: int) -> MerkleTree:  # type: ignore[no-untyped-def]
@@ -190,3 +213,116 @@ def test_a_stranger_or_removed_anchorer_cannot_append(ledger, anchor, anchorer) 
         *send(ledger, ANCHORER, anchor.append(5, tree.root(5), [])), "AccessLogAnchorNotAnchorer", caller=anchorer
     )
     assert _latest(ledger) == (0, bytes(32), 0)
+
+
+# -- storage: two slots a checkpoint, packed by the compiler (size 56 bits, time 40, anchorer 160)
+
+MAX_SIZE = 2**56 - 1
+# An anchorer whose address has its highest bits set (the top of the packed slot): the key is
+# keccak256("gridledger test anchorer 3760"), found by counting up until the address began 0xfff.
+HIGH_KEY = bytes.fromhex("95e8b16593d14a4d52433ae2b250fb42f20fce66aec389085d98d271477728e9")
+HIGH_ADDRESS = "0xfffb8C084c1b1C9837D5aedaDB89AB7BBFC6E779"
+
+
+def _send_as(ledger, signer, call):  # type: ignore[no-untyped-def]
+    """``send`` for an account held outside the keystore."""
+    ledger.outbox.prepare(signer)
+    with ledger.store.session() as session, session.begin():
+        tx_hash = ledger.outbox.enqueue(session, signer, call, preflight=False).tx_hash
+    (row,) = ledger.outbox.wait([tx_hash], timeout=30, interval=0.05)
+    return row, ledger.w3.eth.get_transaction_receipt(tx_hash)
+
+
+def _block_time(ledger, receipt) -> int:  # type: ignore[no-untyped-def]
+    return int(ledger.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+
+
+def test_each_checkpoint_reads_back_as_it_was_appended(ledger, anchor, anchorer) -> None:  # type: ignore[no-untyped-def]
+    tree = MerkleTree.of(LEAVES)
+    contract = ledger.contract("AccessLogAnchor")
+    appended = []
+    previous = 0
+    for size in (3, 64, 65, 300):
+        proof = tree.consistency_proof(previous, size) if previous else []
+        row, receipt = send(ledger, ANCHORER, anchor.append(size, tree.root(size), proof))
+        assert_mined(row, receipt)
+        appended.append((size, tree.root(size), _block_time(ledger, receipt), anchorer))
+        previous = size
+    assert [tuple(contract.functions.checkpointAt(i).call()) for i in range(4)] == appended
+    checkpoint, count = contract.functions.latest().call()
+    assert (tuple(checkpoint), count) == (appended[-1], 4)
+
+
+def test_a_checkpoint_past_the_last_panics_as_an_array_would(ledger, anchor, anchorer) -> None:  # type: ignore[no-untyped-def]
+    contract = ledger.contract("AccessLogAnchor")
+    with pytest.raises(ContractPanicError):
+        contract.functions.checkpointAt(0).call()
+    _anchor_first(ledger, anchor, 5)
+    assert contract.functions.checkpointAt(0).call()[0] == 5
+    with pytest.raises(ContractPanicError):
+        contract.functions.checkpointAt(1).call()
+
+
+def test_the_largest_size_and_a_high_anchorer_round_trip(ledger, anchor) -> None:  # type: ignore[no-untyped-def]
+    signer = Account.from_key(HIGH_KEY)
+    assert signer.address == HIGH_ADDRESS
+    assert_mined(*send(ledger, ADMIN, anchor.designate(signer.address, OFFICE_A)))
+    root = b"\xff" * 32
+    row, receipt = _send_as(ledger, signer, anchor.append(MAX_SIZE, root, []))
+    assert_mined(row, receipt)
+    (event,) = ledger.contract("AccessLogAnchor").events.CheckpointAppended().process_receipt(receipt)
+    assert (event.args.index, event.args.size, event.args.root, event.args.anchorer) == (
+        0,
+        MAX_SIZE,
+        root,
+        HIGH_ADDRESS,
+    )
+    expected = (MAX_SIZE, root, _block_time(ledger, receipt), HIGH_ADDRESS)
+    contract = ledger.contract("AccessLogAnchor")
+    assert tuple(contract.functions.checkpointAt(0).call()) == expected
+    checkpoint, count = contract.functions.latest().call()
+    assert (tuple(checkpoint), count) == (expected, 1)
+    # nothing can follow the largest size: growth past it does not fit
+    assert_reverted(
+        *_send_as(ledger, signer, anchor.append(MAX_SIZE + 1, root, [root])),
+        "AccessLogAnchorSizeTooLarge",
+        newSize=MAX_SIZE + 1,
+        limit=MAX_SIZE,
+    )
+
+
+@pytest.mark.parametrize("size", [MAX_SIZE + 1, 2**64 - 1])
+def test_a_size_past_56_bits_is_refused(ledger, anchor, anchorer, size) -> None:  # type: ignore[no-untyped-def]
+    assert_reverted(
+        *send(ledger, ANCHORER, anchor.append(size, b"\x01" * 32, [])),
+        "AccessLogAnchorSizeTooLarge",
+        newSize=size,
+        limit=MAX_SIZE,
+    )
+    assert _latest(ledger) == (0, bytes(32), 0)
+
+
+def _set_next_time(ledger, timestamp: int) -> None:  # type: ignore[no-untyped-def]
+    result = ledger.w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+    assert "error" not in result, result
+
+
+def test_a_time_near_40_bits_round_trips(ledger, anchor, anchorer) -> None:  # type: ignore[no-untyped-def]
+    _set_next_time(ledger, 2**40 - 20)
+    row, receipt = send(ledger, ANCHORER, anchor.append(7, b"\x07" * 32, []))
+    assert_mined(row, receipt)
+    at = _block_time(ledger, receipt)
+    assert 2**40 - 20 <= at < 2**40
+    assert ledger.contract("AccessLogAnchor").functions.checkpointAt(0).call()[2] == at
+
+
+def test_a_time_past_40_bits_is_refused(ledger, anchor, anchorer) -> None:  # type: ignore[no-untyped-def]
+    _set_next_time(ledger, 2**40)
+    row, receipt = send(ledger, ANCHORER, anchor.append(7, b"\x07" * 32, []))
+    assert_reverted(row, receipt, "SafeCastOverflowedUintDowncast", bits=40, value=_block_time(ledger, receipt))
+    assert _latest(ledger) == (0, bytes(32), 0)
+
+
+def test_time_is_back_to_now_after_the_40_bit_tests(ledger) -> None:  # type: ignore[no-untyped-def]
+    """The session's chain is shared: the tests above must not leave its clock in the far future."""
+    assert ledger.w3.eth.get_block("latest")["timestamp"] < 2**33
