@@ -21,8 +21,8 @@ from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, abort, current_app, flash, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Table, bindparam, delete, insert, select
@@ -325,7 +325,14 @@ def end_session() -> None:
 
 
 class _SessionInterface(SecureCookieSessionInterface):
-    """Marks the session cookie Secure whenever the request came over TLS."""
+    """Marks the session cookie Secure whenever the request came over TLS. A call with an API
+    token gets no session at all (Flask's null one, which cannot be written): the API never
+    looks at the cookie (a browser's log-in does not authenticate it), and reading it costs."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.headers.get("Authorization", "")[:7].lower() == "bearer ":
+            return None
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure

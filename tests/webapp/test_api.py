@@ -500,6 +500,11 @@ def test_missing_malformed_unknown_and_revoked_tokens_are_401_with_a_challenge(
     # A browser session is not an API credential.
     auth.login_as("officer")
     assert api("get", f"{API}/department/grants").status == 401
+    # A call with a token gets no session at all: nothing of the cookie is read or written.
+    officer = create_token(ledger, World.officer, "no session").token
+    with_token = api("get", f"{API}/department/grants", officer)
+    assert with_token.status == 200 and "Set-Cookie" not in with_token.headers
+    assert api("get", f"{API}/department/grants", officer, language="en").status == 200
 
 
 @pytest.mark.chain

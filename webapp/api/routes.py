@@ -18,12 +18,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, after_this_request, current_app, render_template, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.datastructures import LanguageAccept
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
 
 from ledger import audit as audit_
 from ledger.access import BulkStatus
@@ -154,8 +156,7 @@ def _language() -> str:
     """The language of content's labels (``fields``), from ``Accept-Language``: ``en`` when the
     caller prefers English to Chinese, else ``zh-CN`` (also when it names neither); the answer
     says which in ``Content-Language``."""
-    best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
-    chosen = content.ENGLISH if best == "en" else content.CHINESE
+    chosen = _content_language(request.headers.get("Accept-Language", ""))
 
     @after_this_request
     def tell(response: Any) -> Any:
@@ -164,6 +165,13 @@ def _language() -> str:
         return response
 
     return chosen
+
+
+@lru_cache(maxsize=256)
+def _content_language(header: str) -> str:
+    """:func:`_language` of an ``Accept-Language`` header (callers send the same few)."""
+    best = parse_accept_header(header, LanguageAccept).best_match(["zh-CN", "zh", "en"])
+    return content.ENGLISH if best == "en" else content.CHINESE
 
 
 def _names(profile: queries.Profile) -> m.Names:
