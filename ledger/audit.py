@@ -10,6 +10,7 @@ integrity is clean only when both are.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import statistics
@@ -21,6 +22,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from eth_account.messages import encode_defunct
 from sqlalchemy import Table, select
 
@@ -32,16 +34,19 @@ from .chainview import ChainStatus
 from .context import Ledger
 from .errors import ConflictError, InputError, Invalid, LedgerError, NotFoundError
 from .grants import GrantStatus, window_at
-from .history import Scope, parse_leaf
-from .merkle import leaf_hash
+from .history import Scope
+from .merkle import Frontier, leaf_hash
+from .seal import row_seal, row_sealed
 from .store import as_stored
-from .store.models import AccessEvent, ChainGrant, EmergencyReview, Organisation, OrgProfile
+from .store.models import AccessEvent, AuditMark, ChainGrant, EmergencyReview, Organisation, OrgProfile
 
 if TYPE_CHECKING:
     from .verify import Report
 
 REVIEW_FORMAT = "gridledger-review/1"
 CHUNK = 20_000
+MARK_FORMAT = "gridledger-audit-mark/1"
+MARK_DAYS = 90  # days of each organisation's daily reads a mark carries (the volume check's usual)
 
 
 class Decision(StrEnum):
@@ -74,6 +79,19 @@ class FindingKind(StrEnum):
     EMERGENCY_FLAGGED = "emergency-flagged"
     REFUSED = "refused-attempt"  # params: reason (a ledger.errors.Refusal)
     VOLUME_ANOMALY = "volume-anomaly"  # params: count, day, usual
+
+
+class FullBecause(StrEnum):
+    """Why an incremental audit (:func:`incremental`) ran in full. In the command's output and
+    the exports: never respell."""
+
+    NO_MARK = "no-mark"  # no audit has marked where it stopped
+    NO_SEAL_KEY = "no-seal-key"  # the keystore password is not set: a mark cannot be believed
+    MARK_UNSEALED = "mark-unsealed"  # the newest mark carries no valid seal: written behind the installation's back
+    MARK_UNREADABLE = "mark-unreadable"  # sealed, yet not of the format (docs/formats.md)
+    MARK_OFF_CHAIN = "mark-off-chain"  # the chain has no such checkpoint at the mark's index
+    FRONTIER_DIFFERS = "frontier-differs"  # the mark's frontier does not give the anchored root
+    ASKED = "asked"  # the caller asked for a full audit
 
 
 DECISIONS = tuple(Decision)
@@ -129,6 +147,14 @@ class Audit:
     per_day: dict[tuple[str, str], int] = field(default_factory=dict)  # (organisation, day) -> allowed reads
     integrity: Report | None = None  # with integrity: the whole database against the chain
     seconds: float = 0.0
+    rows_read: int = 0  # rows of the access log this audit read
+    #: An incremental audit (:func:`incremental`): the events it covered, [since, upto), and
+    #: when it ran in full instead, why. None for :func:`run`.
+    since: int | None = None
+    upto: int | None = None
+    full_because: FullBecause | None = None
+    unanchored: int = 0  # events after the newest anchored checkpoint: the next audit's
+    mark: int | None = None  # the id of the mark this audit saved, if it saved one
 
     def counts(self) -> Counter[str]:
         return Counter(f.kind for f in self.findings)
@@ -149,79 +175,323 @@ class Audit:
 
 
 def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, CHINA).date().isoformat()
+    return _day_of_hour(ms // 3_600_000)
 
 
-def _leaves(log: AccessLog) -> Iterator[dict[str, Any]]:
-    """The log's leaves in order, in chunks; a leaf that cannot be read is skipped here (it
-    is a finding of the integrity check, never a crash of the audit)."""
+@functools.lru_cache(maxsize=4096)
+def _day_of_hour(hour: int) -> str:
+    """The day in China of an hour since the epoch (China's offset is whole hours)."""
+    return datetime.fromtimestamp(hour * 3600, CHINA).date().isoformat()
+
+
+def _leaves(log: AccessLog, stop: int | None = None) -> Iterator[dict[str, Any]]:
+    """The log's leaves in order (those with ``seq < stop`` when given), in chunks; a leaf
+    that cannot be read is skipped here (it is a finding of the integrity check, never a
+    crash of the audit)."""
     table = cast(Table, AccessEvent.__table__)
     last = -1
     while True:
+        query = select(table.c.seq, as_stored(table.c.leaf)).where(table.c.seq > last)
+        if stop is not None:
+            query = query.where(table.c.seq < stop)
         with log.store.engine.connect() as connection:
-            rows = connection.execute(
-                select(table.c.seq, as_stored(table.c.leaf)).where(table.c.seq > last)
-                .order_by(table.c.seq).limit(CHUNK)
-            ).all()  # fmt: skip
+            rows = connection.execute(query.order_by(table.c.seq).limit(CHUNK)).all()
         if not rows:
             return
         for _seq, raw in rows:
-            leaf = parse_leaf(raw) if isinstance(raw, (bytes, bytearray, memoryview, str)) else None
-            if leaf is not None:
+            try:  # orjson: ~3× json; what it refuses (NaN, integers beyond 64 bits) is no leaf of the log either
+                leaf = orjson.loads(raw) if isinstance(raw, (bytes, bytearray, memoryview, str)) else None
+            except ValueError:
+                continue
+            if isinstance(leaf, dict):
                 yield leaf
         last = rows[-1][0]
 
 
-def run(ledger: Ledger, scope: Scope | None = None, *, integrity: bool = True, catch_up: bool = True) -> Audit:
-    """The whole audit: one pass over the log against the indexed grants, and (with
-    ``integrity``) :func:`ledger.verify.verify` of the whole database against the chain
-    (``catch_up``: index the chain up to its head first; a page's GET leaves that to the
-    worker, so that it writes nothing)."""
-    began = time.perf_counter()
-    scope = scope or Scope()
-    log = ledger.log
-    audit = Audit(scope)
-    low, high = scope.window_ms()
-    with ledger.store.session() as session:
-        grants = {g.grant_id: g for g in session.scalars(select(ChainGrant))}
-    reviews: dict[int, str] = {}
-    emergencies: dict[int, dict[str, Any]] = {}
-    for leaf in _leaves(log):
+class _Judge:
+    """The access findings, one leaf at a time: each access against the grants (as the
+    chain gives them), emergencies against the reviews that follow, refusals; then the
+    volumes. Shared by the full and the incremental audit."""
+
+    def __init__(self, audit: Audit, grants: dict[str, ChainGrant]) -> None:
+        self.audit = audit
+        self.grants = grants
+        self.low, self.high = audit.scope.window_ms()
+        self.reviews: dict[int, dict[str, Any]] = {}  # emergency seq -> the review leaf
+        self.emergencies: dict[int, dict[str, Any]] = {}
+
+    def see(self, leaf: dict[str, Any]) -> None:
+        audit, scope = self.audit, self.audit.scope
         audit.events += 1
         try:
             if leaf.get("action") == "review" and leaf.get("reviewOf") is not None:
-                reviews[int(leaf["reviewOf"])] = str(leaf.get("decision"))
-                continue
+                self.reviews[int(leaf["reviewOf"])] = leaf
+                return
             if leaf.get("action") == Action.DECIDE:
-                continue  # a decision on a resident's rights request (ledger.rights), not a use of the data
+                return  # a decision on a resident's rights request (ledger.rights), not a use of the data
             t = int(leaf["time"])
             if (scope.resident and leaf["resident"] != scope.resident) or (
                 scope.department and leaf["organisation"] != scope.department
             ):
-                continue
-            if (low is not None and t < low) or (high is not None and t >= high):
-                continue
+                return
+            if (self.low is not None and t < self.low) or (self.high is not None and t >= self.high):
+                return
             audit.in_scope += 1
-            _check_access(audit, leaf, grants, emergencies)
+            _check_access(audit, leaf, self.grants, self.emergencies)
         except (KeyError, TypeError, ValueError):
-            continue  # a leaf not of the log's format: the integrity check reports it
-    for seq, leaf in emergencies.items():
-        decision = reviews.get(seq)
-        if decision is not None:
-            audit.reads[leaf["organisation"] or "-"].reviewed += 1
-        if decision is None:
-            audit.findings.append(
-                _finding(FindingKind.EMERGENCY_UNREVIEWED, leaf, "emergency access awaiting an office review")
-            )
-        elif decision == Decision.FLAG:
-            audit.findings.append(
-                _finding(FindingKind.EMERGENCY_FLAGGED, leaf, "emergency access flagged by the office's review")
-            )
-    _anomalies(audit)
-    if integrity:
+            return  # a leaf not of the log's format: the integrity check reports it
+
+    def finish(self, *, earlier: bool = False) -> None:
+        """Emergencies against their reviews. With ``earlier`` (an incremental audit), a
+        review of an emergency before the events seen is judged from the review's leaf: a
+        flag is a finding; the emergency's own awaiting was reported by the audit that saw it."""
+        audit = self.audit
+        for seq, leaf in self.emergencies.items():
+            review_leaf = self.reviews.get(seq)
+            decision = None if review_leaf is None else str(review_leaf.get("decision"))
+            if decision is not None:
+                audit.reads[leaf["organisation"] or "-"].reviewed += 1
+            if decision is None:
+                audit.findings.append(
+                    _finding(FindingKind.EMERGENCY_UNREVIEWED, leaf, "emergency access awaiting an office review")
+                )
+            elif decision == Decision.FLAG:
+                audit.findings.append(
+                    _finding(FindingKind.EMERGENCY_FLAGGED, leaf, "emergency access flagged by the office's review")
+                )
+        if earlier:
+            for seq, review_leaf in self.reviews.items():
+                if seq in self.emergencies or str(review_leaf.get("decision")) != Decision.FLAG:
+                    continue
+                try:
+                    audit.findings.append(Finding(
+                        FindingKind.EMERGENCY_FLAGGED, SEVERITY[FindingKind.EMERGENCY_FLAGGED],
+                        f"emergency access flagged by the office's review #{review_leaf['seq']}", seq,
+                        review_leaf["time"], None, review_leaf["resident"], review_leaf["recordId"], None,
+                        {"review": review_leaf["seq"]},
+                    ))  # fmt: skip
+                except KeyError:
+                    continue  # not of the log's format: the integrity check reports it
+        _anomalies(audit)
+
+
+def _indexed_grants(ledger: Ledger) -> dict[str, ChainGrant]:
+    with ledger.store.session() as session:
+        return {g.grant_id: g for g in session.scalars(select(ChainGrant))}
+
+
+def run(
+    ledger: Ledger,
+    scope: Scope | None = None,
+    *,
+    integrity: bool = True,
+    catch_up: bool = True,
+    stop: int | None = None,
+) -> Audit:
+    """The whole audit: one pass over the log against the indexed grants, and (with
+    ``integrity``) :func:`ledger.verify.verify` of the whole database against the chain
+    (``catch_up``: index the chain up to its head first; a page's GET leaves that to the
+    worker, so that it writes nothing). With ``stop``, the access findings cover the
+    events before ``stop`` only (the integrity check covers the whole database all the same)."""
+    began = time.perf_counter()
+    grants = _indexed_grants(ledger)
+    audit = Audit(scope or Scope())
+    judge = _Judge(audit, grants)
+    report = None
+    if integrity:  # one pass over the log: the integrity check shows each leaf to the judge
         from .verify import verify
 
-        audit.integrity = verify(ledger, catch_up=catch_up)
+        def judged(leaf: dict[str, Any]) -> None:
+            audit.rows_read += 1
+            seq = leaf.get("seq")
+            if stop is None or (isinstance(seq, int) and seq < stop):
+                judge.see(leaf)
+
+        report = verify(ledger, catch_up=catch_up, on_leaf=judged)
+    if report is None or not report.log_read:  # without integrity, or its log part did not finish
+        audit = Audit(audit.scope)
+        judge = _Judge(audit, grants)
+        for leaf in _leaves(ledger.log, stop):
+            judge.see(leaf)
+        audit.rows_read = audit.events
+    audit.integrity = report
+    judge.finish()
+    audit.findings.sort(key=lambda f: (f.seq is None, -(f.seq or 0)))
+    audit.seconds = time.perf_counter() - began
+    return audit
+
+
+# -- the incremental audit --------------------------------------------------------------------
+# A mark says: every event before ``size`` was judged and checked against anchored checkpoint
+# ``chain_index`` (size, root). It is sealed, and believed only when its checkpoint is the
+# chain's at that index and its frontier gives that root; the contract accepts a checkpoint
+# only as an extension of the one before, so the chain's newest checkpoint extends the mark's,
+# and the events after the mark, appended to its frontier, must give the newest root.
+# docs/decisions.md ("Incremental audit") says what this cannot see.
+
+
+@dataclass(frozen=True)
+class _Mark:
+    id: int
+    chain_index: int
+    size: int
+    root: str
+    frontier: list[bytes]
+    per_day: dict[tuple[str, str], int]
+
+
+def _load_mark(ledger: Ledger) -> tuple[_Mark | None, FullBecause | None]:
+    """The newest mark, when it can be believed; else why not."""
+    if not ledger.can_seal:
+        return None, FullBecause.NO_SEAL_KEY
+    table = cast(Table, AuditMark.__table__)
+    columns = [as_stored(c) if c.name == "seal" else c for c in table.c]
+    with ledger.store.engine.connect() as connection:
+        row = connection.execute(select(*columns).order_by(table.c.id.desc()).limit(1)).first()
+    if row is None:
+        return None, FullBecause.NO_MARK
+    if not row_sealed(ledger.sealer, "audit_marks", row):
+        return None, FullBecause.MARK_UNSEALED
+    try:
+        state = json.loads(row.state)
+        if state.get("format") != MARK_FORMAT:
+            raise ValueError(state.get("format"))
+        mark = _Mark(
+            int(row.id), int(row.chain_index), int(row.size), str(row.root).lower(),
+            [formats.from_hex(h) for h in state["frontier"]],
+            {(str(org), str(day)): int(n) for org, day, n in state["perDay"]},
+        )  # fmt: skip
+        frontier = Frontier.resume(mark.size, mark.frontier)
+    except (TypeError, ValueError, KeyError, LedgerError):
+        return None, FullBecause.MARK_UNREADABLE
+    try:
+        size, root, _at, _anchorer = ledger.contract("AccessLogAnchor").functions.checkpointAt(mark.chain_index).call()
+    except Exception:  # noqa: BLE001 - no such index (a revert) or a node that cannot say
+        return None, FullBecause.MARK_OFF_CHAIN
+    if int(size) != mark.size or formats.to_hex(bytes(root)) != mark.root:
+        return None, FullBecause.MARK_OFF_CHAIN
+    if formats.to_hex(frontier.root()) != mark.root:
+        return None, FullBecause.FRONTIER_DIFFERS
+    return mark, None
+
+
+def _chain_latest(ledger: Ledger) -> tuple[int, int, str] | None:
+    """(index, size, root) of the newest checkpoint on chain, None before the first."""
+    (size, root, _at, _anchorer), count = ledger.contract("AccessLogAnchor").functions.latest().call()
+    return None if int(count) == 0 else (int(count) - 1, int(size), formats.to_hex(bytes(root)))
+
+
+class _Projected:
+    """The grant projector's view of a session (:mod:`ledger.projections`): rows kept in a
+    dict, so grants replayed from the chain's events are what the indexer would store."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, ChainGrant] = {}
+
+    def add(self, row: ChainGrant) -> None:
+        self.rows[row.grant_id] = row
+
+    def get(self, _model: Any, key: str) -> ChainGrant | None:
+        return self.rows.get(key)
+
+
+def _chain_grants(ledger: Ledger, wanted: set[str]) -> dict[str, ChainGrant]:
+    """The grants ``wanted`` (ids, lower-case hex) as the consent registry's events on chain
+    give them, read afresh (never the indexed table, which the full audit's integrity check
+    vouches for); only the events naming one of them are decoded and replayed."""
+    from .chain import artifact, rpc
+    from .indexer import EventDecoder
+    from .projections import PROJECTORS
+
+    name = "ConsentRegistry"
+    address = ledger.deployment.address(name)
+    decoder = EventDecoder({name: (address, artifact(ledger.settings, name)["abi"])})
+    head = int(rpc(ledger.w3, "eth_blockNumber", []), 16)
+    window = ledger.settings.log_window
+    session = _Projected()
+    for start in range(ledger.deployment.block, head + 1, window):
+        query = {"address": address, "fromBlock": hex(start), "toBlock": hex(min(start + window - 1, head))}
+        for log in rpc(ledger.w3, "eth_getLogs", [query]):
+            topics = log.get("topics") or []
+            if log.get("removed") or len(topics) < 2 or str(topics[1]).lower() not in wanted:
+                continue
+            event = decoder.decode(log)
+            projector = None if event is None else PROJECTORS.get((event.contract, event.name))
+            if event is not None and projector is not None:
+                projector(cast(Any, session), event)
+    return session.rows
+
+
+def _save_mark(ledger: Ledger, index: int, size: int, root: str, frontier: list[bytes],
+               per_day: dict[tuple[str, str], int]) -> int:  # fmt: skip
+    """Stores a sealed mark; keeps each organisation's last :data:`MARK_DAYS` days of reads."""
+    days = sorted({day for _org, day in per_day})
+    keep = set(days[-MARK_DAYS:])
+    state = {
+        "format": MARK_FORMAT, "frontier": [formats.to_hex(h) for h in frontier],
+        "perDay": sorted([org, day, n] for (org, day), n in per_day.items() if day in keep),
+    }  # fmt: skip
+    row = AuditMark(at=now_ms(), chain_index=index, size=size, root=root.lower(),
+                    state=formats.canonical_json(state).decode())  # fmt: skip
+    with ledger.store.session() as session, session.begin():
+        session.add(row)
+        session.flush()
+        row.seal = row_seal(ledger.sealer, "audit_marks", row)
+        session.flush()
+        return int(row.id)
+
+
+def incremental(ledger: Ledger, *, full: bool = False, save: bool = True) -> Audit:
+    """The audit of the events since the last one: their access findings, and their
+    integrity against the chain, reading no event before the last mark.
+
+    Without a mark that can be believed (:class:`FullBecause`), or with ``full``, it runs the
+    full audit (:func:`run` with integrity) instead. Either way it covers the events up to the
+    newest checkpoint anchored on chain (later ones are counted in :attr:`Audit.unanchored`,
+    and are the next run's) and, with ``save`` and integrity intact, seals a new mark there.
+    Access findings are facts of the log: they do not keep the mark from moving on; an
+    integrity finding, or a check that could not be made, does."""
+    began = time.perf_counter()
+    mark, because = (None, FullBecause.ASKED) if full else _load_mark(ledger)
+    latest = _chain_latest(ledger)
+    if mark is None:
+        stop = latest[1] if latest is not None else 0
+        audit = run(ledger, integrity=True, stop=stop)
+        audit.since, audit.upto, audit.full_because = 0, stop, because
+        audit.unanchored = max(0, ledger.log.size() - stop)
+        assert audit.integrity is not None
+        if save and latest is not None and audit.integrity.exit_code == 0 and ledger.can_seal:
+            try:  # from the stored subtrees: believed only when it gives the anchored root
+                edge = ledger.log.tree().frontier(stop)
+            except LedgerError:
+                edge = []
+            if edge and formats.to_hex(Frontier.resume(stop, edge).root()) == latest[2]:
+                audit.mark = _save_mark(ledger, latest[0], stop, latest[2], edge, audit.per_day)
+        audit.seconds = time.perf_counter() - began
+        return audit
+    assert latest is not None  # the mark's checkpoint is on chain, so there is a newest
+    index, stop, root = latest
+    audit = Audit(Scope(), since=mark.size, upto=stop)
+    frontier = Frontier.resume(mark.size, mark.frontier)
+    from .verify import verify_log_range
+
+    leaves: list[dict[str, Any]] = []  # the day's leaves, judged once their grants are read from the chain
+    audit.integrity, audit.rows_read = verify_log_range(ledger, mark.size, frontier, stop, root, leaves.append)
+    wanted = {str(leaf.get("grantId")).lower() for leaf in leaves if leaf.get("basis") == ReadBasis.GRANT}
+    judge = _Judge(audit, _chain_grants(ledger, wanted))
+    for leaf in leaves:
+        judge.see(leaf)
+    # The volume check: this run's days against the organisations' usual, carried by the mark.
+    seen = dict(audit.per_day)
+    audit.per_day = dict(mark.per_day)
+    for key, n in seen.items():
+        audit.per_day[key] = audit.per_day.get(key, 0) + n
+    judge.finish(earlier=True)
+    audit.findings = [f for f in audit.findings if f.kind != FindingKind.VOLUME_ANOMALY
+                      or (f.organisation or "-", str(f.params.get("day"))) in seen]  # fmt: skip
+    audit.unanchored = max(0, ledger.log.size() - stop)
+    if save and audit.integrity.exit_code == 0 and frontier.size == stop:
+        audit.mark = _save_mark(ledger, index, stop, root, frontier.hashes(), audit.per_day)
     audit.findings.sort(key=lambda f: (f.seq is None, -(f.seq or 0)))
     audit.seconds = time.perf_counter() - began
     return audit

@@ -93,6 +93,9 @@ SEALED: dict[str, Callable[[Any], tuple[Any, ...]]] = {
 # The resident's inbox (ledger.inbox): a read mark, bound to its resident and its item.
 SEALED["inbox_seen"] = lambda r: (r.resident, r.item_key, r.seen_at)
 
+# The incremental audit (ledger.audit.incremental): how far it has gone, and what it goes on from.
+SEALED["audit_marks"] = lambda r: (r.id, r.at, r.chain_index, r.size, r.root, r.state)
+
 
 def row_seal(sealer: Sealer, table: str, row: Any) -> bytes:
     """The seal of ``row`` of ``table`` (one of :data:`SEALED`)."""

@@ -26,7 +26,7 @@ from flask_babel.speaklater import LazyString
 
 from ledger.access import CHINA, LogState, ReadBasis
 from ledger.accesslog import Action, Outcome
-from ledger.audit import Decision, Finding, FindingKind, Severity
+from ledger.audit import Decision, Finding, FindingKind, FullBecause, Severity
 from ledger.errors import (
     AccessRefused,
     ConfigurationError,
@@ -142,6 +142,18 @@ FINDING_NAMES: dict[str, LazyString] = {
     FindingKind.EMERGENCY_FLAGGED: lazy_gettext("Emergency access flagged"),
     FindingKind.REFUSED: lazy_gettext("Refused attempt"),
     FindingKind.VOLUME_ANOMALY: lazy_gettext("Unusual volume"),
+}
+#: Why an incremental audit (ledger.audit.incremental) audited everything instead.
+FULL_BECAUSE_NAMES: dict[str, LazyString] = {
+    FullBecause.NO_MARK: lazy_gettext("no audit has run before"),
+    FullBecause.NO_SEAL_KEY: lazy_gettext("the keystore password is not set, so the last audit's mark cannot be checked"),
+    FullBecause.MARK_UNSEALED: lazy_gettext(
+        "the last audit's mark was written or changed behind the ledger's back; the integrity check names it"
+    ),
+    FullBecause.MARK_UNREADABLE: lazy_gettext("the last audit's mark could not be read"),
+    FullBecause.MARK_OFF_CHAIN: lazy_gettext("the checkpoint the last audit's mark names is not on the chain"),
+    FullBecause.FRONTIER_DIFFERS: lazy_gettext("the last audit's mark does not fit its checkpoint on the chain"),
+    FullBecause.ASKED: lazy_gettext("a full audit was asked for"),
 }
 #: What an integrity finding (ledger.verify) says is wrong, in a few words, for the office.
 PROBLEM_NAMES: dict[str, LazyString] = {
@@ -303,6 +315,10 @@ def decision_name(decision: str | None, audience: Audience = STAFF) -> str:
 
 def severity_name(severity: str | None) -> str:
     return _lookup(SEVERITY_NAMES, severity)
+
+
+def full_because_name(code: str | None) -> str:
+    return _lookup(FULL_BECAUSE_NAMES, code)
 
 
 def finding_name(kind: str | None) -> str:
@@ -660,6 +676,7 @@ def init_app(app: Flask) -> None:
         decision_name=decision_name,
         severity_name=severity_name,
         finding_name=finding_name,
+        full_because_name=full_because_name,
         finding_detail=finding_detail,
         problem_name=problem_name,
         problem_advice=problem_advice,

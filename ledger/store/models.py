@@ -716,3 +716,24 @@ class ConsentRequest(Base):
         CheckConstraint("status IN ('waiting', 'approved', 'declined')", name="ck_consent_requests_status"),
         Index("ix_consent_requests_resident_status", "resident", "status"),
     )
+
+
+# -- the incremental audit (ledger.audit.incremental) -----------------------------------------
+
+
+class AuditMark(Base):
+    """How far the office's audit has gone: the anchored checkpoint (index, size, root) up to
+    which every event was judged and checked, and what the next run goes on from (the tree's
+    frontier at that size, the departments' recent daily reads). Sealed
+    (:data:`ledger.seal.SEALED`): a mark written or edited in the database is not believed,
+    and the next audit runs in full. The newest row is the mark; older rows are its history."""
+
+    __tablename__ = "audit_marks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger)  # milliseconds since the epoch, UTC
+    chain_index: Mapped[int] = mapped_column(Integer)  # the checkpoint's index on chain
+    size: Mapped[int] = mapped_column(BigInteger)  # events covered: seq 0 .. size - 1
+    root: Mapped[str] = mapped_column(String(66))
+    state: Mapped[str] = mapped_column(Text)  # canonical JSON: docs/formats.md, "Audit marks"
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)

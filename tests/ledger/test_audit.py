@@ -202,3 +202,19 @@ def test_the_audit_counts_each_organisations_reads(scenario: Scenario, world) ->
     assert result.reads[scenario.department] == audit.Reads(allowed=2, refused=1, emergency=1, reviewed=0)
     audit.review(scenario.ledger, scenario.emergency, "approve", "急救 confirmed", reviewer=world.admin)
     assert audit.run(scenario.ledger, integrity=False).reads[scenario.department].reviewed == 1
+
+
+def test_the_audit_with_integrity_judges_the_same_leaves_in_verifys_pass(scenario: Scenario, world) -> None:  # type: ignore[no-untyped-def]
+    """With integrity the judge sees the leaves as verify reads them (one pass); the findings
+    are those of the audit's own pass without integrity."""
+    scenario.plant()
+    scenario.plant(category="property", block=None)
+    scenario.anchorer.run_until_anchored()
+
+    def seen(result: audit.Audit) -> list[tuple[str, int | None]]:
+        return [(f.kind, f.seq) for f in result.findings]
+
+    alone = audit.run(scenario.ledger, integrity=False)
+    together = audit.run(scenario.ledger)
+    assert together.integrity is not None and together.integrity.log_read and together.integrity.exit_code == 0
+    assert seen(together) == seen(alone) and together.events == alone.events == 5

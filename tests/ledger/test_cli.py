@@ -362,3 +362,31 @@ def test_the_user_and_token_commands_do_not_import_flask(settings: Settings, led
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "user flaskless acts as" in ran.stdout and "keep it secret" in ran.stdout
     assert "imported: []" in ran.stdout, ran.stdout
+
+
+def test_the_incremental_audit_from_the_command_line(run, ledger, world) -> None:  # type: ignore[no-untyped-def]
+    """The first run audits in full and marks; the next reads only what came since; both
+    exit non-zero on a finding of high severity, as the full audit does."""
+    from ledger.accesslog import Draft
+    from ledger.membership import org_id
+
+    def plant() -> None:  # a read under a grant the chain does not know
+        ledger.log.append([Draft(
+            action="read", outcome="allowed", resident=ledger.address_of(world.resident),
+            accessor=ledger.address_of(world.officer), time=int(ledger.w3.eth.get_block("latest")["timestamp"]) * 1000,
+            record_id="0x" + "ab" * 32, category="health", organisation="0x" + org_id(world.department).hex(),
+            basis="grant", grant_id="0x" + "42" * 32, purpose=2,
+        )])  # fmt: skip
+        assert run("log", "anchor").exit_code == 0
+
+    plant()
+    first = run("audit", "--incremental")
+    assert first.exit_code == 1 and "unknown-grant" in first.output, first.output
+    assert "audit in full (no-mark): events 0..0" in first.output and "marked #1" in first.output
+    again = run("audit", "--incremental")
+    assert again.exit_code == 0 and "audit incremental: no new anchored events after #0 (0 rows read)" in again.output
+    plant()
+    day = run("audit", "--incremental")
+    assert day.exit_code == 1 and "audit incremental: events 1..1 (1 rows read)" in day.output, day.output
+    assert run("audit", "--incremental", "--department", world.department).exit_code == 2  # a usage error
+    assert run("audit", "--full").exit_code == 2

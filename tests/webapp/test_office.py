@@ -133,6 +133,7 @@ def routes(address: str, grant_id: str, seq: int) -> list[tuple[str, str]]:
         ("POST", f"/office/grants/{grant_id}/revoke"),
         ("GET", "/office/audit"),
         ("POST", "/office/audit/integrity"),
+        ("POST", "/office/audit/incremental"),
         ("GET", "/office/reviews"),
         ("POST", f"/office/reviews/{seq}"),
         ("GET", "/office/export"),
@@ -1009,6 +1010,34 @@ def test_the_bundle_export_verifies_against_the_chain(
     by_resident = json.loads(client.get(f"/office/export/bundle?resident={World.resident}").data)
     assert len(by_resident["entries"]) == 3
     verify_bundle(by_resident, svc.ledger.settings.rpc_url).require()
+
+
+# -- the incremental audit ------------------------------------------------------------------
+
+
+def test_the_incremental_audit_audits_everything_first_then_only_the_new_events(
+    client: FlaskClient, auth: Auth, svc: Services, reads: Reads
+) -> None:
+    anchor(svc)
+    auth.login_as("admin")
+    first = page_of(auth.post("/office/audit/incremental", page="/office/audit"))
+    summary = re.search(r'<p id="incremental-summary"[^>]*>', first)
+    assert summary is not None and 'data-full="no-mark"' in summary[0] and 'data-marked="yes"' in summary[0]
+    assert f'data-testid="finding-emergency-unreviewed-{reads.emergency}"' in first
+    assert "Everything was audited, because no audit has run before." in visible(first)
+    for language, words in (("en", "The new events #{0} to #{0}"), ("zh-CN", "第 {0} 至第 {0} 条新事件")):
+        later = svc.access.read(reads.record, accessor=World.officer, justification="急救 again").seq
+        anchor(svc)
+        text = page_of(auth.post("/office/audit/incremental", page="/office/audit",
+                                 headers={"Accept-Language": language}))  # fmt: skip
+        summary = re.search(r'<p id="incremental-summary"[^>]*>', text)
+        assert summary is not None and 'data-full=""' in summary[0], language
+        assert words.format(later) in visible(text), language
+        assert f'data-testid="finding-emergency-unreviewed-{later}"' in text  # the new one
+        assert f'data-testid="finding-emergency-unreviewed-{reads.emergency}"' not in text  # audited before
+        assert "emergency-unreviewed" not in visible(text), language  # worded, not coded
+    nothing = visible(page_of(auth.post("/office/audit/incremental", page="/office/audit")))
+    assert "No new events have been anchored on the chain since the last audit." in nothing
 
 
 # -- integrity ------------------------------------------------------------------------------

@@ -858,13 +858,19 @@ def _run(scoped: _Scoped, *, integrity: bool) -> audit.Audit:
 def audit_page() -> Any:
     form = _scope_form(with_kind=True)
     scoped = _scope(form)
-    findings: list[audit.Finding] = []
     result = None
     if scoped is not None:
         result = _run(scoped, integrity=False)
-        findings = result.findings
-        if form.kind.data:
-            findings = [f for f in findings if f.kind == form.kind.data]
+    return _render_audit(form, result, kind=form.kind.data, status=200 if scoped is not None else 400)
+
+
+def _render_audit(
+    form: ScopeForm, result: audit.Audit | None, *, kind: str | None = None, status: int = 200,
+    incremental: bool = False,
+) -> Any:  # fmt: skip
+    findings = [] if result is None else result.findings
+    if kind:
+        findings = [f for f in findings if f.kind == kind]
     counts: dict[str, int] = {}
     for f in findings:
         counts[f.kind] = counts.get(f.kind, 0) + 1
@@ -877,12 +883,28 @@ def audit_page() -> Any:
         office=office(),
         form=form,
         result=result,
+        incremental=incremental,
         findings=shown,
         total=len(findings),
         counts=counts,
         names=display_names({f.resident for f in shown if f.resident}),
         integrity=last_integrity(),
-    ), (200 if scoped is not None else 400)
+    ), status
+
+
+@bp.post("/audit/incremental")
+def run_incremental() -> Any:
+    """The events since the last audit (:func:`ledger.audit.incremental`), shown on the audit
+    page: its findings about this office, what it covered, and whether it marked anew."""
+    result = audit.incremental(services().ledger)
+    result = replace(result, findings=_mine(result.findings))
+    if result.exit_code == 2:
+        flash(_("The audit could not check the new events against the chain: a setting was missing. See below."),
+              "error")  # fmt: skip
+    elif result.integrity is not None and not result.integrity.ok:
+        flash(_("The audit found entries of the log changed behind the ledger's back. Run the integrity check."),
+              "error")  # fmt: skip
+    return _render_audit(_scope_form(with_kind=True), result, incremental=True)
 
 
 @bp.post("/audit/integrity")
