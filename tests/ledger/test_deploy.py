@@ -74,3 +74,25 @@ def test_redeploy_with_a_fresh_database_makes_a_new_deployment(ledger: Ledger, t
         assert deploy(fresh).reused  # and from now on it is reused
     finally:
         fresh.close()
+
+
+def test_a_contract_from_a_known_earlier_build_is_still_used_and_an_unknown_build_is_not(ledger: Ledger) -> None:
+    found = deployment_file.load(ledger.settings.deployment_file)
+    assert found is not None
+    hashes = ledger.artifact_hashes()
+    assert deployment_file.mismatch(found, ledger.w3, hashes) is None
+    # The session's chain runs today's build; a record naming an earlier one that this code still
+    # drives (the same functions and events) is as good, any other build is refused.
+    (earlier,) = deployment_file.EARLIER_BUILDS["AccessLogAnchor"]
+    assert earlier != hashes["AccessLogAnchor"]
+    older = deployment_file.Deployment(found.chain_id, found.genesis_hash, found.deployer, found.block, {
+        name: deployment_file.Deployed(
+            c.address, c.tx_hash, c.block, earlier if name == "AccessLogAnchor" else c.artifact_hash, c.code_hash
+        )
+        for name, c in found.contracts.items()
+    })  # fmt: skip
+    assert deployment_file.mismatch(older, ledger.w3, hashes) is None
+    unknown = {**hashes, "AccessLogAnchor": "sha256:" + "0" * 64}  # the code builds something else today
+    assert deployment_file.mismatch(found, ledger.w3, unknown) == (
+        "AccessLogAnchor was deployed from an older build of the contracts"
+    )
