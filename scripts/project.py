@@ -746,8 +746,12 @@ def main_test(pytest_args: list[str]) -> None:
     setup()
     workers = test_workers()
     # The whole suite runs in parallel (each process with its own node and world); tests
-    # that are named run in this one process, as pytest alone would.
-    parallel = ["-n", str(workers)] if not pytest_args and workers > 1 else []
+    # that are named run in this one process, as pytest alone would. Each process takes a
+    # run of neighbouring tests and one that runs out takes half of what another has left
+    # ("worksteal"): a module's shared fixtures are built in one process, not in both as
+    # the small interleaved batches of xdist's default hand them out, and no long test
+    # (the crash campaign, the privacy scan) is left queued behind another at the end.
+    parallel = ["-n", str(workers), "--dist", "worksteal"] if not pytest_args and workers > 1 else []
     say(f"running the tests{f' in {workers} processes' if parallel else ''}")
     result = subprocess.run([str(PYTHON), "-m", "pytest", *parallel, *pytest_args], cwd=ROOT)
     sys.exit(result.returncode)

@@ -22,12 +22,15 @@ from werkzeug.serving import make_server
 from ledger.context import Ledger
 from ledger.settings import Settings
 from ledger.worker import Worker
+from tests.templates import SharedBytecode
 from tests.webapp.conftest import CHEAP_HASHER, PASSWORD, USERS
 from webapp import create_app
 from webapp.users import add_user
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
+#: The live apps are all built alike: they share their compiled templates (see tests/templates.py).
+TEMPLATES = SharedBytecode()
 
 
 def chromium_path() -> str | None:
@@ -42,7 +45,7 @@ def chromium_path() -> str | None:
 def live_app(ledger: Ledger, settings: Settings) -> Iterator[tuple[Flask, str]]:
     for username, (label, name) in USERS.items():
         add_user(ledger, username, PASSWORD, account=label, display_name=name, hasher=CHEAP_HASHER)
-    app = create_app(settings, {"PASSWORD_HASHER": CHEAP_HASHER})
+    app = TEMPLATES.share(create_app(settings, {"PASSWORD_HASHER": CHEAP_HASHER}))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse
 from ledger.context import Ledger
 from ledger.settings import Settings
 from tests.conftest import World
+from tests.templates import SharedBytecode
 from webapp import create_app
 from webapp.services import Services
 from webapp.users import add_user
@@ -45,6 +46,9 @@ USERS = {
     "stranger": (World.stranger, "无名"),
 }
 
+#: The apps below are all built alike: they share their compiled templates (see tests/templates.py).
+TEMPLATES = SharedBytecode()
+
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
@@ -58,7 +62,7 @@ def csrf_token(html: str) -> str:
 def app(ledger: Ledger, settings: Settings) -> Iterator[Flask]:
     for username, (label, name) in USERS.items():
         add_user(ledger, username, PASSWORD, account=label, display_name=name, hasher=CHEAP_HASHER)
-    built = create_app(settings, {"TESTING": True, "PASSWORD_HASHER": CHEAP_HASHER})
+    built = TEMPLATES.share(create_app(settings, {"TESTING": True, "PASSWORD_HASHER": CHEAP_HASHER}))
     yield built
     built.extensions["gridledger"].close()
 
