@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,8 @@ class Store:
         try:
             yield connection
         except BaseException:
-            connection.rollback()
+            with suppress(Exception):  # the error that got here is the one to report
+                connection.rollback()
             raise
         finally:
             connection.close()
