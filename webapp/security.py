@@ -324,15 +324,25 @@ def end_session() -> None:
 # -- cookies and headers -------------------------------------------------------------------
 
 
+def _with_token(request: Request) -> bool:
+    return request.headers.get("Authorization", "")[:7].lower() == "bearer "
+
+
 class _SessionInterface(SecureCookieSessionInterface):
     """Marks the session cookie Secure whenever the request came over TLS. A call with an API
-    token gets no session at all (Flask's null one, which cannot be written): the API never
-    looks at the cookie (a browser's log-in does not authenticate it), and reading it costs."""
+    token gets an empty session, never read from the cookie nor saved to it: the API never
+    looks at the cookie (a browser's log-in does not authenticate it), and reading and signing
+    it again cost on every call."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if request.headers.get("Authorization", "")[:7].lower() == "bearer ":
-            return None
+        if _with_token(request):
+            return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if _with_token(request):
+            return
+        super().save_session(app, session, response)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
