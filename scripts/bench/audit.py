@@ -37,7 +37,7 @@ from ledger.anchoring import Anchorer
 from ledger.context import Ledger
 
 from .chain import private_chain
-from .log import DOC, Report, _commit, _grant_count, build_world, enqueue_grants, top_up_events
+from .log import DOC, Report, _commit, _grant_count, build_world, enqueue_grants, top_up_events, write_docs
 
 BEGIN, END = "<!-- bench:audit:begin -->", "<!-- bench:audit:end -->"
 SECTION = "## Audit: full and incremental (issue 14, goal 7)"
@@ -178,17 +178,6 @@ def render(results: Results, options: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + f"\n\n{SECTION}\n\n" + section + "\n"
-    DOC.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> Results:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else None)
     parser.add_argument("--residents", type=int, default=200)
@@ -209,6 +198,6 @@ def main(argv: Sequence[str] | None = None) -> Results:
     section = render(results, options)
     console.print(section, markup=False, highlight=False, soft_wrap=True)
     if options.write_docs:
-        write_docs(section)
+        write_docs(section, BEGIN, END, SECTION)
         say(f"written to {DOC}")
     return results
