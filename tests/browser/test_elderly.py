@@ -43,6 +43,9 @@ def test_large_text_is_half_as_big_again_with_targets_of_48px_and_still_lays_out
     login(page, base, "resident")
     normal = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
     page.click("#large-text-toggle")
+    # The toggle posts and comes back to the page: read its size once the new page's stylesheets
+    # have loaded (read before, the page showed the framework's size without the app's own rules).
+    page.wait_for_load_state("load")
     assert "large-text" in (page.get_attribute("html", "class") or "")
     large = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
     assert large >= 1.5 * normal - 0.5, (normal, large)
