@@ -5,10 +5,11 @@ the log and each resident without gaps, and the stored subtrees give the same ro
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from sqlalchemy import select
 
-from ledger.accesslog import AccessLog, Draft
+from ledger.accesslog import AccessLog, Draft, _per_resident
 from ledger.merkle import MerkleTree
 from ledger.seal import Sealer
 from ledger.store import Store, make_engine, migrate
@@ -63,3 +64,46 @@ def test_two_appenders_number_the_log_without_gaps_and_hash_it(db_url: str) -> N
     finally:
         for store in stores:
             store.close()
+
+
+def test_finding_a_residents_next_number_costs_the_same_however_many_events_they_have(tmp_path: Path) -> None:
+    """The statement an append numbers a resident's next event with seeks the (resident,
+    resident_seq) index: the SQLite VM steps it takes do not grow with the resident's events. A
+    ``GROUP BY`` over them did, and made each read of a much-read resident dearer than the last."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    migrate(engine)
+    store = Store(engine)
+    log = AccessLog(store, Sealer.from_password("test-password"))
+    numbering = _per_resident("max(resident_seq)", 2)
+    asked = (RESIDENTS[0], RESIDENTS[1])  # the second has no event: its answer is NULL
+
+    def steps() -> tuple[int, list[tuple[str, int | None]]]:
+        counted = 0
+
+        def tick() -> int:
+            nonlocal counted
+            counted += 1
+            return 0  # go on
+
+        with store.driver() as connection:
+            connection.set_progress_handler(tick, 1)  # called at every VM instruction
+            try:
+                cursor = connection.cursor()
+                cursor.execute(numbering, asked)
+                found = cursor.fetchall()
+                cursor.close()
+            finally:
+                connection.set_progress_handler(None, 1)
+        return counted, found
+
+    try:
+        log.append([_draft(4 * i) for i in range(10)])  # every 4th draft is RESIDENTS[0]'s
+        few, found = steps()
+        assert found == [(RESIDENTS[0], 9), (RESIDENTS[1], None)]
+        log.append([_draft(4 * i) for i in range(10, 3_000)])
+        many, found = steps()
+        assert found == [(RESIDENTS[0], 2_999), (RESIDENTS[1], None)]
+        assert many == few, (few, many)
+    finally:
+        store.close()
+        engine.dispose()
