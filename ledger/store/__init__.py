@@ -125,6 +125,16 @@ def require_current(engine: Engine) -> None:
         )
 
 
+class _Held(threading.local):
+    """One thread's driver connection (:meth:`Store.driver`)."""
+
+    fairy: Any = None  # the engine's connection, detached from its pool
+    connection: Any = None  # its driver connection
+    pid = 0  # the process that made it
+    generation = -1  # the store's generation it belongs to
+    busy = False  # in use by this thread now
+
+
 class Store:
     """The database of one gridledger installation: an engine and a session factory."""
 
@@ -135,6 +145,13 @@ class Store:
         self._writer_file: int | None = None
         database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
         self._writer_path = Path(database + ".writer-lock") if database and database != ":memory:" else None
+        # The threads' own driver connections (:meth:`driver`); a new generation drops them all.
+        self._held = _Held()
+        self._held_lock = threading.Lock()
+        self._all_held: list[tuple[int, Any]] = []  # (the process that made it, the connection)
+        self._generation = 0
+        dbapi = engine.dialect.loaded_dbapi
+        self._driver_errors: tuple[type[BaseException], ...] = (dbapi.Error,)
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = False) -> Store:
@@ -150,11 +167,41 @@ class Store:
 
     @contextmanager
     def driver(self) -> Iterator[Any]:
-        """One of the pool's connections as the driver's own (``sqlite3``, ``psycopg``), for the
+        """This thread's own connection, as the driver's own (``sqlite3``, ``psycopg``), for the
         few fixed statements of the hot path (a logged read): SQLAlchemy's execution around a
-        statement costs several times the statement itself. Statements go through
-        :meth:`driver_sql`; the caller commits. Rolled back on an exception, returned to the pool
-        on leaving."""
+        statement, and a pool's check-out and check-in around each use, cost several times the
+        statement itself. Statements go through :meth:`driver_sql`; the caller commits what it
+        writes. Whatever is left open is rolled back on leaving, as a pool does on check-in.
+
+        The connection is made the first time a thread asks (the engine's, with its settings) and
+        kept by the thread, outside the pool: a forked child, a closed store, or a driver error
+        that may have broken it makes it be dropped and made afresh. A nested use in the same
+        thread gets one of the pool's connections."""
+        held = self._held
+        if held.busy:
+            with self._pooled_driver() as connection:
+                yield connection
+            return
+        connection = self._thread_connection()
+        held.busy = True
+        try:
+            yield connection
+        except BaseException as exc:
+            failed = False
+            try:
+                connection.rollback()
+            except Exception:  # noqa: BLE001 - the error that got here is the one to report
+                failed = True
+            if failed or isinstance(exc, self._driver_errors):
+                self._drop_thread_connection()
+            raise
+        else:
+            connection.rollback()  # a read's transaction, if the driver opened one; nothing when committed
+        finally:
+            held.busy = False
+
+    @contextmanager
+    def _pooled_driver(self) -> Iterator[Any]:
         connection = self.engine.raw_connection()
         try:
             yield connection
@@ -164,6 +211,31 @@ class Store:
             raise
         finally:
             connection.close()
+
+    def _thread_connection(self) -> Any:
+        held = self._held
+        if held.fairy is not None and held.pid == os.getpid() and held.generation == self._generation:
+            return held.connection
+        if held.fairy is not None and held.pid == os.getpid():
+            self._drop_thread_connection()
+        # A connection inherited across a fork is the parent's: forgotten, never closed here.
+        fairy = self.engine.raw_connection()
+        fairy.detach()  # the pool forgets it: this thread keeps it
+        held.fairy, held.connection = fairy, fairy.dbapi_connection
+        held.pid, held.generation = os.getpid(), self._generation
+        with self._held_lock:
+            self._all_held.append((held.pid, fairy))
+        return held.connection
+
+    def _drop_thread_connection(self) -> None:
+        held = self._held
+        fairy, held.fairy, held.connection = held.fairy, None, None
+        if fairy is None:
+            return
+        with self._held_lock, suppress(ValueError):
+            self._all_held.remove((held.pid, fairy))
+        with suppress(Exception):
+            fairy.close()
 
     def driver_sql(self, sql: str) -> str:
         """``sql`` written with ``?`` placeholders, in the driver's parameter style."""
@@ -189,6 +261,13 @@ class Store:
                 _flock.flock(self._writer_file, _flock.LOCK_UN)
 
     def close(self) -> None:
+        with self._held_lock:  # each thread makes a new one if it asks again
+            self._generation += 1
+            held, self._all_held = self._all_held, []
+        for pid, fairy in held:
+            if pid == os.getpid():  # one a forked parent made is the parent's to close
+                with suppress(Exception):
+                    fairy.close()
         with self._writer_thread_lock:
             if self._writer_file is not None:
                 os.close(self._writer_file)
