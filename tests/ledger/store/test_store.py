@@ -3,7 +3,9 @@ and the outbox's nonce allocation inside the caller's transaction."""
 
 from __future__ import annotations
 
+import os
 import threading
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -168,3 +170,86 @@ def _enter(store: Store, order: list[str], inside: threading.Event) -> None:
     with store.serialised_writes():
         order.append("second in")
         inside.set()
+
+
+def _idle(connection: Any) -> bool:
+    """No transaction open on a driver connection (sqlite3 or psycopg)."""
+    if hasattr(connection, "in_transaction"):
+        return not connection.in_transaction
+    return bool(connection.info.transaction_status == 0)  # psycopg's IDLE
+
+
+def test_the_driver_path_keeps_one_connection_per_thread_and_leaves_no_transaction_open(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrate(engine)
+    store = Store(engine)
+    size = store.driver_sql("SELECT size FROM log_head WHERE id = ?")
+    try:
+        with store.driver() as first:
+            cursor = first.cursor()
+            cursor.execute(size, (1,))
+            assert cursor.fetchone() == (0,)
+            cursor.close()
+            with store.driver() as nested:  # a nested use: one of the pool's, not the one in use
+                assert nested is not first
+        assert _idle(first)  # the read's transaction, if any, is not left holding a snapshot
+        with store.driver() as again:
+            assert again is first
+        others: list[Any] = []
+
+        def use() -> None:
+            with store.driver() as connection:
+                others.append(connection)
+
+        thread = threading.Thread(target=use)
+        thread.start()
+        thread.join()
+        assert len(others) == 1 and others[0] is not first  # each thread its own
+
+        with pytest.raises(engine.dialect.loaded_dbapi.Error), store.driver() as broken:
+            broken.cursor().execute("SELECT * FROM no_such_table")
+        with store.driver() as after_error:  # a driver error may have broken it: made afresh
+            assert after_error is not first
+            after_error.cursor().execute(size, (1,))
+        assert _idle(after_error)
+
+        with pytest.raises(StoreError), store.driver() as kept:  # the library's own errors keep it
+            raise StoreError("not the driver's")
+        with store.driver() as same:
+            assert same is kept is after_error
+
+        store.close()
+        with store.driver() as reopened:  # a closed store's connections are not used again
+            assert reopened is not after_error
+    finally:
+        store.close()
+        engine.dispose()
+
+
+def test_a_forked_process_makes_its_own_driver_connection(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrate(engine)
+    store = Store(engine)
+    try:
+        with store.driver() as parents:
+            pass
+        pid = os.fork()
+        if pid == 0:  # the child: never the parent's connection, never closing it
+            code = 1
+            try:
+                with store.driver() as childs:
+                    cursor = childs.cursor()
+                    cursor.execute(store.driver_sql("SELECT size FROM log_head WHERE id = ?"), (1,))
+                    code = 0 if childs is not parents and cursor.fetchone() == (0,) else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        with store.driver() as still:  # the parent's is still its own, and still works
+            assert still is parents
+            cursor = still.cursor()
+            cursor.execute(store.driver_sql("SELECT size FROM log_head WHERE id = ?"), (1,))
+            assert cursor.fetchone() == (0,)
+    finally:
+        store.close()
+        engine.dispose()
