@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
+import orjson
 from flask_babel import get_locale
 
 from ledger.categories import Category, schema
@@ -167,8 +168,31 @@ def _show(node: Field | None, value: Any, words: dict[str, str], locale: str) ->
 
 def fields(category: Category, content: Any, locale: str | None = None) -> list[Row]:
     """A version's content as labelled rows in schema order (keys the schema does not know,
-    which validation keeps out, are shown under their own name after the known ones)."""
+    which validation keeps out, are shown under their own name after the known ones).
+
+    The rows depend on nothing but their arguments, and the same versions are shown again
+    and again (each logged read of a record answers its fields): the rows of the last
+    :data:`FIELDS_KEPT` contents are kept, keyed by their exact JSON (key order included)."""
     locale = _locale(locale)
+    if not isinstance(content, dict):
+        return []
+    try:
+        key = orjson.dumps(content)
+    except TypeError:  # not JSON orjson writes (an integer beyond 64 bits): worded afresh
+        return _fields(category, content, locale)
+    return list(_kept_fields(category, key, locale))
+
+
+#: Contents whose rows :func:`fields` keeps.
+FIELDS_KEPT = 4_096
+
+
+@lru_cache(maxsize=FIELDS_KEPT)
+def _kept_fields(category: Category, content: bytes, locale: str) -> tuple[Row, ...]:
+    return tuple(_fields(category, orjson.loads(content), locale))
+
+
+def _fields(category: Category, content: dict[str, Any], locale: str) -> list[Row]:
     words = _WORDS[locale]
     rows: list[Row] = []
 
@@ -193,8 +217,7 @@ def fields(category: Category, content: Any, locale: str | None = None) -> list[
                 here = f"{path}.{key}".lstrip(".")
                 rows.append(Row(here, f"{label} · {key}" if label else key, _show(None, value[key], words, locale)))
 
-    if isinstance(content, dict):
-        walk(_root(category).children, content, "", "")
+    walk(_root(category).children, content, "", "")
     return rows
 
 

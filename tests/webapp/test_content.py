@@ -89,6 +89,25 @@ def test_fields_flatten_rows_of_objects_and_join_lists() -> None:
     assert content.fields(Category.HEALTH, {"blood_type": "O", "chronic_conditions": []}, ENGLISH)[1].value == "(none)"
 
 
+def test_kept_rows_are_the_rows_of_exactly_that_content() -> None:
+    first = {"blood_type": "AB", "chronic_conditions": ["高血压"], "x_unknown": 1, "a_unknown": 2}
+    rows = content.fields(Category.HEALTH, first, CHINESE)
+    assert content.fields(Category.HEALTH, dict(first), CHINESE) == rows  # kept, and equal
+    assert content.fields(Category.HEALTH, first, ENGLISH) != rows  # per language
+    assert [r.path for r in rows][-2:] == ["x_unknown", "a_unknown"]  # unknown keys in the content's order
+    reordered = {"a_unknown": 2, "x_unknown": 1, "chronic_conditions": ["高血压"], "blood_type": "AB"}
+    assert [r.path for r in content.fields(Category.HEALTH, reordered, CHINESE)][-2:] == ["a_unknown", "x_unknown"]
+    changed = {**first, "blood_type": "O"}
+    assert content.fields(Category.HEALTH, changed, CHINESE)[0].value == "O型"
+    assert {r.path: r.value for r in content.fields(Category.HEALTH, {**first, "x_unknown": 1.0}, CHINESE)}["x_unknown"] == "1"
+    assert {r.path: r.value for r in content.fields(Category.HEALTH, {**first, "x_unknown": True}, CHINESE)}["x_unknown"] == "是"
+    huge = {**first, "x_unknown": 2**70}  # beyond what orjson writes: worded afresh
+    assert {r.path: r.value for r in content.fields(Category.HEALTH, huge, CHINESE)}["x_unknown"] == str(2**70)
+    rows.append(rows[0])  # a caller's list is its own
+    assert len(content.fields(Category.HEALTH, first, CHINESE)) == len(rows) - 1
+    assert content.fields(Category.HEALTH, ["not", "an", "object"], CHINESE) == []
+
+
 def test_changes_compare_versions_row_by_row() -> None:
     newer = {**ELDERLY, "care_level": "dependent"}
     del newer["monthly_amount_yuan"]
