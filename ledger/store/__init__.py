@@ -125,14 +125,21 @@ def require_current(engine: Engine) -> None:
         )
 
 
-class _Held(threading.local):
+class _Slot:
     """One thread's driver connection (:meth:`Store.driver`)."""
 
-    fairy: Any = None  # the engine's connection, detached from its pool
-    connection: Any = None  # its driver connection
-    pid = 0  # the process that made it
-    generation = -1  # the store's generation it belongs to
-    busy = False  # in use by this thread now
+    __slots__ = ("fairy", "connection", "pid", "generation", "busy")
+
+    def __init__(self, fairy: Any, pid: int, generation: int) -> None:
+        self.fairy = fairy  # the engine's connection, detached from its pool
+        self.connection = fairy.dbapi_connection  # its driver connection
+        self.pid = pid  # the process that made it
+        self.generation = generation  # the store's generation it belongs to
+        self.busy = False  # in use by its thread now
+
+    def close(self) -> None:
+        with suppress(Exception):
+            self.fairy.close()
 
 
 class Store:
@@ -146,9 +153,9 @@ class Store:
         database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
         self._writer_path = Path(database + ".writer-lock") if database and database != ":memory:" else None
         # The threads' own driver connections (:meth:`driver`); a new generation drops them all.
-        self._held = _Held()
+        self._held = threading.local()  # .slot: this thread's _Slot
         self._held_lock = threading.Lock()
-        self._all_held: list[tuple[int, Any]] = []  # (the process that made it, the connection)
+        self._slots: list[_Slot] = []
         self._generation = 0
         dbapi = engine.dialect.loaded_dbapi
         self._driver_errors: tuple[type[BaseException], ...] = (dbapi.Error,)
@@ -177,13 +184,21 @@ class Store:
         kept by the thread, outside the pool: a forked child, a closed store, or a driver error
         that may have broken it makes it be dropped and made afresh. A nested use in the same
         thread gets one of the pool's connections."""
-        held = self._held
-        if held.busy:
+        slot: _Slot | None = getattr(self._held, "slot", None)
+        if slot is not None and slot.busy:
             with self._pooled_driver() as connection:
                 yield connection
             return
-        connection = self._thread_connection()
-        held.busy = True
+        if slot is not None:
+            slot.busy = True  # before the generation is looked at: a close() now leaves it open
+            if slot.pid != os.getpid():  # the parent's, across a fork: forgotten, never closed here
+                slot = None
+            elif slot.generation != self._generation:
+                self._drop(slot)
+                slot = None
+        if slot is None:
+            slot = self._new_slot()
+        connection = slot.connection
         try:
             yield connection
         except BaseException as exc:
@@ -193,12 +208,14 @@ class Store:
             except Exception:  # noqa: BLE001 - the error that got here is the one to report
                 failed = True
             if failed or isinstance(exc, self._driver_errors):
-                self._drop_thread_connection()
+                self._drop(slot)
             raise
         else:
             connection.rollback()  # a read's transaction, if the driver opened one; nothing when committed
+            if slot.generation != self._generation:  # the store was closed meanwhile
+                self._drop(slot)
         finally:
-            held.busy = False
+            slot.busy = False
 
     @contextmanager
     def _pooled_driver(self) -> Iterator[Any]:
@@ -212,30 +229,22 @@ class Store:
         finally:
             connection.close()
 
-    def _thread_connection(self) -> Any:
-        held = self._held
-        if held.fairy is not None and held.pid == os.getpid() and held.generation == self._generation:
-            return held.connection
-        if held.fairy is not None and held.pid == os.getpid():
-            self._drop_thread_connection()
-        # A connection inherited across a fork is the parent's: forgotten, never closed here.
+    def _new_slot(self) -> _Slot:
         fairy = self.engine.raw_connection()
         fairy.detach()  # the pool forgets it: this thread keeps it
-        held.fairy, held.connection = fairy, fairy.dbapi_connection
-        held.pid, held.generation = os.getpid(), self._generation
+        slot = _Slot(fairy, os.getpid(), self._generation)
+        slot.busy = True
+        self._held.slot = slot
         with self._held_lock:
-            self._all_held.append((held.pid, fairy))
-        return held.connection
+            self._slots.append(slot)
+        return slot
 
-    def _drop_thread_connection(self) -> None:
-        held = self._held
-        fairy, held.fairy, held.connection = held.fairy, None, None
-        if fairy is None:
-            return
+    def _drop(self, slot: _Slot) -> None:
+        if getattr(self._held, "slot", None) is slot:
+            self._held.slot = None
         with self._held_lock, suppress(ValueError):
-            self._all_held.remove((held.pid, fairy))
-        with suppress(Exception):
-            fairy.close()
+            self._slots.remove(slot)
+        slot.close()
 
     def driver_sql(self, sql: str) -> str:
         """``sql`` written with ``?`` placeholders, in the driver's parameter style."""
@@ -261,13 +270,13 @@ class Store:
                 _flock.flock(self._writer_file, _flock.LOCK_UN)
 
     def close(self) -> None:
-        with self._held_lock:  # each thread makes a new one if it asks again
+        with self._held_lock:  # each thread makes a new one when it asks again
             self._generation += 1
-            held, self._all_held = self._all_held, []
-        for pid, fairy in held:
-            if pid == os.getpid():  # one a forked parent made is the parent's to close
-                with suppress(Exception):
-                    fairy.close()
+            slots, self._slots = self._slots, []
+        for slot in slots:
+            # One in use is dropped by its thread when it is done; one a forked parent made is the parent's.
+            if not slot.busy and slot.pid == os.getpid():
+                slot.close()
         with self._writer_thread_lock:
             if self._writer_file is not None:
                 os.close(self._writer_file)

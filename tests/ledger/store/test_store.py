@@ -221,6 +221,26 @@ def test_the_driver_path_keeps_one_connection_per_thread_and_leaves_no_transacti
         store.close()
         with store.driver() as reopened:  # a closed store's connections are not used again
             assert reopened is not after_error
+            inside, closed = threading.Event(), threading.Event()
+            seen: list[Any] = []
+
+            def close_meanwhile() -> None:
+                inside.wait()
+                store.close()  # while this thread is using its connection
+                closed.set()
+
+            closer = threading.Thread(target=close_meanwhile)
+            closer.start()
+            inside.set()
+            closed.wait()
+            closer.join()
+            cursor = reopened.cursor()  # still open: closing it is left to this thread
+            cursor.execute(size, (1,))
+            seen.append(cursor.fetchone())
+            cursor.close()
+        assert seen == [(0,)]
+        with store.driver() as after_close:
+            assert after_close is not reopened
     finally:
         store.close()
         engine.dispose()
