@@ -17,7 +17,13 @@ and the figure is the median over ``--rounds`` rounds, per call:
 * **address**: ``Ledger.address_of`` of an address and ``ChainView.member`` of a remembered
   member (the checksumming on the read path);
 * **read**: ``Access.read`` on duty by a committee member, and under the resident's grant by
-  a department officer, end to end (log append included; its health reused as in production).
+  a department officer, end to end (log append included; its health reused as in production);
+* **api**: the whole request, called on the WSGI app in this process (no server, no socket):
+  the API's logged read ``POST /api/v1/department/records/<id>/read`` with the officer's
+  token, beside the no-ledger baseline's ``POST /records/<id>/read``
+  (:mod:`bench.baseline_app`, on its own SQLite file with the store's settings) and each
+  app's ping, rounds alternating between them (what the app adds to the library's read, and
+  what the baseline's request costs without a server).
 
 Numbers only; nothing is written to docs. Timings belong here, never in tests.
 """
@@ -25,13 +31,18 @@ Numbers only; nothing is written to docs. Timings belong here, never in tests.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import rfc8785
 
@@ -44,6 +55,7 @@ from ledger.context import Ledger
 from ledger.membership import DepartmentKind, Role
 from ledger.organisations import Organisations
 from ledger.records import Records
+from ledger.webusers import create_token
 
 from .chain import private_chain
 
@@ -154,6 +166,59 @@ def chain_figures(ledger: Ledger, record_id: str, anchorer: Anchorer, calls: int
     ]
 
 
+def _wsgi_call(app: Any, method: str, path: str, token: str, body: bytes = b"{}") -> None:
+    environ = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0), "wsgi.multithread": True,
+        "wsgi.multiprocess": True, "wsgi.run_once": False, "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_HOST": "127.0.0.1:8000",
+        "REMOTE_ADDR": "127.0.0.1",
+    }  # fmt: skip
+    statuses: list[str] = []
+    answer = app(environ, lambda status, _headers, _exc=None: statuses.append(status))
+    b"".join(answer)
+    if not statuses or not statuses[0].startswith("2"):
+        raise RuntimeError(f"{method} {path} answered {statuses[:1]}")
+
+
+def api_figures(ledger: Ledger, record_id: str, calls: int, rounds: int) -> list[Figure]:
+    """The API's logged read and ping, and the baseline's, called on their WSGI apps in turn."""
+    from webapp import create_app
+
+    from . import baseline_app
+
+    app = create_app(ledger.settings)
+    token = create_token(ledger, ledger.address_of(OFFICER), "readpath").token
+    read = f"/api/v1/department/records/{record_id}/read"
+    _wsgi_call(app, "POST", read, token)
+    with tempfile.TemporaryDirectory(prefix="gridledger-readpath-baseline-") as tmp:
+        database = Path(tmp) / "baseline.db"
+        client = app.test_client()
+        document = client.post(read, json={}, headers={"Authorization": f"Bearer {token}"}).get_json()
+        document.pop("access", None)
+        baseline_app.populate(database, {"readpath-token": "officer"}, [(record_id, document)])
+        baseline = baseline_app.create_app(database)
+        pieces: list[tuple[str, Callable[[], object]]] = [
+            ("api: logged read (WSGI, in process)", lambda: _wsgi_call(app, "POST", read, token)),
+            ("api: baseline read (WSGI, in process)",
+             lambda: _wsgi_call(baseline, "POST", f"/records/{record_id}/read", "readpath-token")),
+            ("api: ping", lambda: _wsgi_call(app, "GET", "/api/v1/ping", token, b"")),
+            ("api: baseline ping", lambda: _wsgi_call(baseline, "GET", "/ping", "readpath-token", b"")),
+        ]  # fmt: skip
+        cpu: dict[str, list[float]] = {name: [] for name, _ in pieces}
+        wall: dict[str, list[float]] = {name: [] for name, _ in pieces}
+        reads = max(1, calls // 2)
+        for r in range(rounds):
+            for name, call in pieces if r % 2 else pieces[::-1]:  # every other round the other way round
+                c0, w0 = time.thread_time(), time.perf_counter()
+                for _ in range(reads):
+                    call()
+                cpu[name].append((time.thread_time() - c0) / reads * 1e6)
+                wall[name].append((time.perf_counter() - w0) / reads * 1e6)
+    return [Figure(name, statistics.median(cpu[name]), statistics.median(wall[name])) for name, _ in pieces]
+
+
 def table(figures: Sequence[Figure]) -> str:
     lines = ["| piece | thread CPU per call (µs, median) | wall per call (µs, median) |", "|---|---:|---:|"]
     lines += [f"| {f.name} | {f.cpu_us:,.1f} | {f.wall_us:,.1f} |" for f in figures]
@@ -165,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> list[Figure]:
     parser.add_argument("--calls", type=int, default=200, help="calls per round (leaf and address: ×10, read: ÷10)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--no-chain", action="store_true", help="only the pieces that need no node (the leaf)")
+    parser.add_argument("--no-api", action="store_true", help="not the whole requests on the WSGI apps")
     options = parser.parse_args(argv)
     print(f"# read path pieces · {platform.python_version()} · load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     figures = leaf_figures(options.calls * 10, options.rounds)
@@ -172,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> list[Figure]:
         with private_chain("gridledger-readpath-") as ledger:
             record_id, anchorer = build(ledger)
             figures += chain_figures(ledger, record_id, anchorer, options.calls, options.rounds)
+            if not options.no_api:
+                figures += api_figures(ledger, record_id, options.calls, options.rounds)
     print(table(figures))
     print(f"load after: {os.getloadavg()[0]:.2f}")
     return figures
