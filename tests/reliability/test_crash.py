@@ -394,11 +394,13 @@ def _campaign(inst: Installation, tmp_path: Path, rng: random.Random, record_pro
 def _drain(ledger: Ledger, services: Services, tally: Tally) -> None:
     """Waits until the worker has mined, indexed and anchored everything."""
     grant_txs: list[str] = []
+    state = "nothing looked at yet"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         # The chain first, then the outbox: a checkpoint mined after the outbox was looked at
         # would make the log anchored while its row is still 'sent' (its receipt not yet recorded).
-        anchored = _chain_checkpoint(ledger) >= _log_size(ledger)
+        checkpoint, size = _chain_checkpoint(ledger), _log_size(ledger)
+        anchored = checkpoint >= size
         with ledger.store.session() as db:
             pending = db.scalar(
                 select(func.count()).select_from(OutboxTx).where(OutboxTx.status.in_(("queued", "sent")))
@@ -412,8 +414,11 @@ def _drain(ledger: Ledger, services: Services, tally: Tally) -> None:
         if not pending and caught_up and len(grant_txs) == len(tally.grants) and anchored:
             tally.writes.extend(grant_txs)
             return
+        state = (f"outbox rows queued or sent {pending}; records indexed {indexed} of {len(tally.records)}; grants "
+                 f"indexed {indexed_grants} of {len(tally.grants)}, with a transaction {len(grant_txs)}; log "
+                 f"{size} events, the chain's checkpoint {checkpoint}")  # fmt: skip
         time.sleep(0.2)
-    raise AssertionError(f"the worker did not catch up within 60 s\n{services.tail('worker')}")
+    raise AssertionError(f"the worker did not catch up within 60 s: {state}\n{services.tail('worker')}")
 
 
 def _assert_nothing_lost(ledger: Ledger, tally: Tally) -> None:
