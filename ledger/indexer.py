@@ -107,6 +107,14 @@ class EventDecoder:
         )
 
 
+class _CursorMoved(Exception):
+    """The cursor is not where a window began: ``at`` is where it is."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__(at)
+        self.at = at
+
+
 class Indexer:
     """Reads events of the deployed contracts into the store."""
 
@@ -142,6 +150,11 @@ class Indexer:
             end = min(start + self.window - 1, head)
             try:
                 stored += self._read_window(start, end)
+            except _CursorMoved as moved:
+                # Another indexer stored blocks, or rewound after a fork, since this one read
+                # the cursor: this window was not stored; go on from where the cursor is now.
+                start = moved.at + 1
+                continue
             except IntegrityError:
                 # Another indexer (the worker, or another web process after its own write)
                 # stored these blocks while we read them: ours was rolled back whole, so go
@@ -178,6 +191,13 @@ class Indexer:
         events = self.fetch(start, end)
         times = webhooks.block_times(self.w3, events)  # webhooks: the time of each grant event, read before
         with self.store.session() as session, session.begin():
+            # The cursor first, locked (PostgreSQL; SQLite has one writer at a time anyway): a
+            # window read from a cursor another indexer has moved since is not stored. Stored
+            # after a rewind it would skip the blocks the rewind read again, and put back the cursor.
+            cursor = session.get(IndexCursor, CURSOR, with_for_update=True)
+            at = self.start_block - 1 if cursor is None else cursor.block_number
+            if at != start - 1:
+                raise _CursorMoved(at)
             seen = {e.block_number: e.block_hash for e in events}
             seen[end] = end_block["hash"]
             for number, block_hash in seen.items():
@@ -229,6 +249,7 @@ class Indexer:
     def rewind(self, ancestor: int, ancestor_hash: str) -> None:
         """Forgets everything read after block ``ancestor`` and rebuilds the projections."""
         with self.store.session() as session, session.begin():
+            session.get(IndexCursor, CURSOR, with_for_update=True)  # a window being stored finishes first
             session.execute(delete(ChainEvent).where(ChainEvent.block_number > ancestor))
             session.execute(delete(SeenBlock).where(SeenBlock.block_number > ancestor))
             if ancestor < self.start_block:

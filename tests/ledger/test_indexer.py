@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 import ledger.indexer as indexer_module
+from ledger.chain import CONTRACTS
 from ledger.context import Ledger
 from ledger.membership import Role, org_id
 from ledger.organisations import Organisations
@@ -109,6 +110,38 @@ def test_rereads_after_a_changed_block_hash(ledger: Ledger, world) -> None:  # t
     # Projections rebuilt consistently: committee counts unchanged by the lost member.
     committee = {o.code: o for o in orgs.organisations()}[world.committee]
     assert (committee.threshold, committee.active_signers) == (2, 3)
+
+
+def test_a_window_read_before_another_indexer_rewound_is_not_stored(ledger: Ledger, world) -> None:  # type: ignore[no-untyped-def]
+    """Two indexers (the worker and a web process after its own write): one reads a window
+    from the cursor, the other rewinds meanwhile (a fork, a node come back from an older state)
+    and commits. The first must not store its window over the rewind: it would skip every block
+    the rewind has to read again and put the cursor back past them."""
+    ledger.indexer().run_once()
+    members, events = _count(ledger, Member), _count(ledger, ChainEvent)
+    Organisations(ledger, wait=False).add_member("window-worker", world.committee, Role.GRID_WORKER)
+    ledger.outbox.wait([_last_tx(ledger)])
+    contracts = {n: (ledger.deployment.address(n), ledger.contract(n).abi) for n in CONTRACTS}
+    rewinder = indexer_module.Indexer(ledger.store, ledger.w3, contracts, start_block=ledger.deployment.block)
+    reader = indexer_module.Indexer(ledger.store, ledger.w3, contracts, start_block=ledger.deployment.block)
+    real_fetch = reader.fetch
+    rewound: list[int] = []
+
+    def fetch_then_rewound(start: int, end: int) -> list[indexer_module.Event]:
+        found = real_fetch(start, end)
+        if not rewound:  # the other indexer, between this one's cursor and its commit
+            rewound.append(start)
+            rewinder.rewind(ledger.deployment.block - 1, "")
+        return found
+
+    reader.fetch = fetch_then_rewound  # type: ignore[method-assign]
+    reader.run_once()
+    assert rewound and rewound[0] > ledger.deployment.block  # the window began past the rewind's point
+    assert _count(ledger, ChainEvent) == events + 1  # everything read again, the new block once
+    assert _count(ledger, Member) == members + 1
+    with ledger.store.session() as session:
+        cursor = session.get(IndexCursor, "events")
+    assert cursor is not None and cursor.block_number >= rewound[0]  # past the window, read again
 
 
 def _last_tx(ledger: Ledger) -> str:
