@@ -198,7 +198,11 @@ class Services:
                     process.wait()
 
     def tail(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+        """The log's end, after the start of each of its last errors (a database error's own
+        line ends in a dump of its parameters that would fill the end alone)."""
+        text = (self.logs / f"{name}.log").read_text(errors="replace")
+        errors = [line[:400] for line in text.splitlines() if "Error" in line or "error" in line][-8:]
+        return "errors, each cut at 400 characters:\n" + "\n".join(errors) + "\nthe end:\n" + text[-3000:]
 
 
 class Load:
