@@ -2,7 +2,8 @@
 
 The world and the load are ``scripts/bench/log.py``'s part 4 (200 residents, grants to one
 health department issued on chain through the outbox, realistic events appended by
-``AccessLog.append`` and anchored). For each size in ``--sizes``:
+``AccessLog.append`` and anchored), on SQLite or (``--database postgresql``) a fresh PostgreSQL
+schema. For each size in ``--sizes``:
 
 1. the log is topped up to the size and anchored; an incremental audit run in full
    (``audit.incremental(full=True)``) seals a mark at the newest checkpoint;

@@ -1,7 +1,7 @@
 """``scripts/bench_bulk.py``: bulk logged reads against the raw append ceiling (issue 14, goal 2).
 
 One private Anvil (1 s interval mining) and one SQLite database (WAL, full sync) in a temporary
-folder; a world of residents each with a certified health record and an active grant to a
+folder (``--database postgresql``: a fresh PostgreSQL schema, dropped afterwards); a world of residents each with a certified health record and an active grant to a
 health department (:func:`bench.log.build_world`). The anchorer cycles every 0.1 s in a thread
 of this process, as ``gridledger worker`` does, at the default anchor interval.
 

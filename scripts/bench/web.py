@@ -1,7 +1,8 @@
 """``scripts/bench_web.py``: the web app and the JSON API under gunicorn, with a big access log.
 
 One private Anvil (1 s interval mining) and a SQLite database (WAL, full sync) in a
-temporary var dir, as ``scripts/bench/log.py`` builds them:
+temporary var dir, as ``scripts/bench/log.py`` builds them, or with ``--database postgresql``
+a fresh PostgreSQL schema (dropped afterwards) that every process of the run uses:
 
 1. **the world**: an office, a committee, a health department with officers, residents
    each with a certified health record and an active grant to the department
@@ -26,7 +27,8 @@ resident history page ``GET /resident/history`` (a logged-in resident's session)
 read ``POST /api/v1/department/records/<id>/read`` (an officer's token: grant check, log
 append, content), and the **baseline** ``POST /records/<id>/read`` of
 :mod:`bench.baseline_app`: what a department system without a ledger does (token lookup,
-SELECT the record, INSERT an audit row, commit, JSON) on its own SQLite file with the
+SELECT the record, INSERT an audit row, commit, JSON) on its own SQLite file (on
+PostgreSQL: its own schema in the same database) with the
 store's settings, holding the same records (copies of the logged read's answers) and the
 officers' same tokens, served by a second gunicorn with exactly the same flags beside the
 app. Each request picks a user and a record at random. Each round measures every endpoint
