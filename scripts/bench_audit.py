@@ -3,7 +3,7 @@
 against the incremental audit of one day's events on top of it, in alternating rounds.
 
     .venv/bin/python scripts/bench_audit.py [--sizes 1000000] [--day 100000] [--grants 100000]
-        [--rounds 3] [--profile] [--write-docs]
+        [--rounds 3] [--profile] [--database sqlite|postgresql] [--write-docs]
 
 With --write-docs the results go to docs/benchmarks.md (section "Audit: full and incremental");
 the benchmark is scripts/bench/audit.py.

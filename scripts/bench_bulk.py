@@ -4,7 +4,7 @@
 rounds, on a private Anvil with the anchorer running.
 
     .venv/bin/python scripts/bench_bulk.py [--residents 2000] [--batch 1000] [--processes 2]
-        [--seconds 15] [--rounds 3] [--write-docs]
+        [--seconds 15] [--rounds 3] [--database sqlite|postgresql] [--write-docs]
 
 With --write-docs the results go to docs/benchmarks.md (section "Bulk logged reads");
 the benchmark is scripts/bench/bulk.py.

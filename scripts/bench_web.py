@@ -8,7 +8,7 @@ the baseline's req/s at 4 and 16 connections, p99 no worse).
 
     .venv/bin/python scripts/bench_web.py [--events 1000000] [--seconds 20] [--rounds 3]
         [--concurrency 4,16] [--workers 2] [--threads 8]
-        [--scenarios ping,page,api,read,baseline] [--write-docs]
+        [--scenarios ping,page,api,read,baseline] [--database sqlite|postgresql] [--write-docs]
 
 Goal 1 alone, in a few minutes: --scenarios read,baseline --events 20000 (the history
 endpoints are judged only with the full million events).

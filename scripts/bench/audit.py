@@ -2,7 +2,8 @@
 
 The world and the load are ``scripts/bench/log.py``'s part 4 (200 residents, grants to one
 health department issued on chain through the outbox, realistic events appended by
-``AccessLog.append`` and anchored). For each size in ``--sizes``:
+``AccessLog.append`` and anchored), on SQLite or (``--database postgresql``) a fresh PostgreSQL
+schema. For each size in ``--sizes``:
 
 1. the log is topped up to the size and anchored; an incremental audit run in full
    (``audit.incremental(full=True)``) seals a mark at the newest checkpoint;
@@ -36,7 +37,7 @@ from ledger import audit
 from ledger.anchoring import Anchorer
 from ledger.context import Ledger
 
-from .chain import private_chain
+from .chain import add_database_option, describe_database, exit_when_unavailable, private_chain
 from .log import DOC, Report, _commit, _grant_count, build_world, enqueue_grants, top_up_events, write_docs
 
 BEGIN, END = "<!-- bench:audit:begin -->", "<!-- bench:audit:end -->"
@@ -67,6 +68,7 @@ class Results:
     commit: str = ""
     world: float = 0.0
     total: float = 0.0
+    database: str = "SQLite (WAL, full sync)"  # as the report names it
 
 
 def _anchor(ledger: Ledger, anchorer: Any, say: Report) -> float:
@@ -78,7 +80,8 @@ def _anchor(ledger: Ledger, anchorer: Any, say: Report) -> float:
 def measure(options: argparse.Namespace, report: Report) -> Results:
     results = Results(commit=_commit(own="scripts/bench/audit.py"))
     began = time.perf_counter()
-    with private_chain("gridledger-bench-audit-", deployed=False) as ledger:
+    with private_chain("gridledger-bench-audit-", deployed=False, database=options.database) as ledger:
+        results.database = describe_database(ledger.settings.db_url)
         step = time.perf_counter()
         world = build_world(ledger, options.residents, report)
         results.world = time.perf_counter() - step
@@ -143,8 +146,8 @@ def render(results: Results, options: argparse.Namespace) -> str:
     loads = [x for s in results.sizes for x in s.loads]
     lines = [
         BEGIN,
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, SQLite "
-        f"(WAL, full sync), Anvil with 1 s interval mining; {options.residents} residents, grants to one health "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{results.database}, Anvil with 1 s interval mining; {options.residents} residents, grants to one health "
         f"department issued on chain through the outbox; events as in `scripts/bench/log.py` part 4 (85 % reads under "
         f"a grant, 8 % committee reads, 2 % emergencies, 5 % refusals), all anchored; {options.rounds} alternating "
         f"rounds per size; code at {results.commit}; the machine's 1-minute load average after the rounds "
@@ -172,7 +175,8 @@ def render(results: Results, options: argparse.Namespace) -> str:
     lines += [
         "",
         f"Re-run: `.venv/bin/python scripts/bench_audit.py --sizes {','.join(str(s) for s in options.sizes)} "
-        f"--day {options.day} --grants {options.grants} --rounds {options.rounds} --write-docs`.",
+        f"--day {options.day} --grants {options.grants} --rounds {options.rounds}"
+        + (" --write-docs`." if options.database == "sqlite" else f" --database {options.database}`."),
         END,
     ]
     return "\n".join(lines)
@@ -187,14 +191,18 @@ def main(argv: Sequence[str] | None = None) -> Results:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="profile one full audit at the first size")
     parser.add_argument("--write-docs", action="store_true")
+    add_database_option(parser)
     options = parser.parse_args(argv)
+    if options.write_docs and options.database != "sqlite":
+        parser.error("--write-docs writes the SQLite section; PostgreSQL's figures are not written there")
     options.sizes = [int(x) for x in options.sizes.split(",") if x.strip()]
     console = Console()
 
     def say(message: str) -> None:
         console.print(f"{datetime.now():%H:%M:%S} {message}", markup=False, highlight=False, soft_wrap=True)
 
-    results = measure(options, say)
+    with exit_when_unavailable():
+        results = measure(options, say)
     section = render(results, options)
     console.print(section, markup=False, highlight=False, soft_wrap=True)
     if options.write_docs:

@@ -1,7 +1,7 @@
 """``scripts/bench_bulk.py``: bulk logged reads against the raw append ceiling (issue 14, goal 2).
 
 One private Anvil (1 s interval mining) and one SQLite database (WAL, full sync) in a temporary
-folder; a world of residents each with a certified health record and an active grant to a
+folder (``--database postgresql``: a fresh PostgreSQL schema, dropped afterwards); a world of residents each with a certified health record and an active grant to a
 health department (:func:`bench.log.build_world`). The anchorer cycles every 0.1 s in a thread
 of this process, as ``gridledger worker`` does, at the default anchor interval.
 
@@ -51,7 +51,7 @@ from ledger.context import Ledger
 from ledger.settings import Settings
 from ledger.store.models import ChainGrant
 
-from .chain import _env, private_chain
+from .chain import _env, add_database_option, describe_database, exit_when_unavailable, private_chain
 from .log import AnchorWatch, _commit, anchoring, build_world, write_docs
 
 BEGIN, END = "<!-- bench:bulk:begin -->", "<!-- bench:bulk:end -->"
@@ -85,6 +85,7 @@ class Options:
     warmup: float = 3.0
     rounds: int = 3
     write_docs: bool = False
+    database: str = "sqlite"
 
 
 @dataclass
@@ -94,6 +95,7 @@ class Results:
     windows: list[Window] = field(default_factory=list)
     setup: float = 0.0
     total: float = 0.0
+    database: str = "SQLite (WAL, full sync)"  # as the report names it
 
 
 # -- the reader processes ---------------------------------------------------------------------
@@ -196,7 +198,8 @@ def run(options: Options, console: Console | None = None) -> Results:
 
     results = Results(options, commit=_commit(own="scripts/bench/bulk.py"))
     began = time.perf_counter()
-    with private_chain("gridledger-bench-bulk-", deployed=False) as ledger:
+    with private_chain("gridledger-bench-bulk-", deployed=False, database=options.database) as ledger:
+        results.database = describe_database(ledger.settings.db_url)
         world = build_world(ledger, options.residents, say)
         results.setup = time.perf_counter() - began
         with ledger.store.session() as session:
@@ -241,8 +244,8 @@ def report(results: Results) -> str:
     loads = [w.load for w in results.windows]
     lines = [
         BEGIN,
-        f"Measured {datetime.now():%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, SQLite "
-        f"(WAL, full sync), Anvil with 1 s interval mining, the anchorer cycling every 0.1 s in a thread of the "
+        f"Measured {datetime.now():%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{results.database}, Anvil with 1 s interval mining, the anchorer cycling every 0.1 s in a thread of the "
         f"benchmark's own process at the default interval; {o.residents:,} residents with a certified health record "
         f"and an active grant each; {o.processes} reader processes, {o.batch:,} records per call; {o.rounds} rounds "
         f"of {o.seconds:g} s after {o.warmup:g} s of warm-up per leg, legs alternating; {results.commit}; the "
@@ -267,7 +270,8 @@ def report(results: Results) -> str:
         + ("" if valid else " (The run is not valid: some reads failed or were refused.)"),
         "",
         f"Re-run: `.venv/bin/python scripts/bench_bulk.py --residents {o.residents} --batch {o.batch} "
-        f"--processes {o.processes} --seconds {o.seconds:g} --rounds {o.rounds}`.",
+        f"--processes {o.processes} --seconds {o.seconds:g} --rounds {o.rounds}"
+        + ("`." if o.database == "sqlite" else f" --database {o.database}`."),
         END,
     ]
     return "\n".join(lines)
@@ -287,5 +291,11 @@ def main(argv: Sequence[str] | None = None) -> Results | None:
     parser.add_argument("--warmup", type=float, default=d.warmup)
     parser.add_argument("--rounds", type=int, default=d.rounds)
     parser.add_argument("--write-docs", action="store_true")
+    add_database_option(parser)
     ns = parser.parse_args(args)
-    return run(Options(ns.residents, ns.batch, ns.processes, ns.seconds, ns.warmup, ns.rounds, ns.write_docs))
+    if ns.write_docs and ns.database != "sqlite":
+        parser.error("--write-docs writes the SQLite section; PostgreSQL's figures are not written there")
+    with exit_when_unavailable():
+        return run(
+            Options(ns.residents, ns.batch, ns.processes, ns.seconds, ns.warmup, ns.rounds, ns.write_docs, ns.database)
+        )

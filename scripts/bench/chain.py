@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -299,14 +299,114 @@ def _write_docs(section: str) -> None:
     DOC.write_text(text, encoding="utf-8")
 
 
+#: The databases a benchmark's ledger can run on (``--database``).
+DATABASES = ("sqlite", "postgresql")
+#: Where ``--database postgresql`` makes its schemas (a fresh one per run, dropped afterwards).
+POSTGRES_ENV = "GRIDLEDGER_BENCH_POSTGRES_URL"
+POSTGRES_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def add_database_option(parser: Any) -> None:
+    """``--database sqlite|postgresql`` on a benchmark's argument parser."""
+    parser.add_argument(
+        "--database",
+        choices=DATABASES,
+        default="sqlite",
+        help=f"the ledger's database: a SQLite file (WAL, full sync) in the run's folder, or a fresh schema in "
+        f"PostgreSQL (${POSTGRES_ENV}, default {POSTGRES_DEFAULT}), dropped afterwards",
+    )
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The benchmark was asked for PostgreSQL and none answers."""
+
+
 @contextmanager
-def private_chain(prefix: str, *, block_time: float = 1.0, deployed: bool = True) -> Iterator[Ledger]:
-    """A ledger on its own Anvil (on a free port) and its own SQLite database in a
-    temporary folder, with the contracts deployed; the node is stopped on the way out."""
+def exit_when_unavailable() -> Iterator[None]:
+    """Around a benchmark's run: no PostgreSQL is a one-line error and exit status 2, not a traceback."""
+    try:
+        yield
+    except DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def postgres_base_url() -> str:
+    return os.environ.get(POSTGRES_ENV, POSTGRES_DEFAULT)
+
+
+@contextmanager
+def postgres_schema(prefix: str = "bench", base_url: str | None = None) -> Iterator[str]:
+    """A fresh schema in the PostgreSQL database of ``base_url`` (default: :func:`postgres_base_url`);
+    yields a URL whose connections use it (``search_path``), and drops it with everything in it on the
+    way out. :class:`DatabaseUnavailable` when the server does not answer or refuses the connection."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+
+    base = base_url or postgres_base_url()
+    schema = f"{prefix}_{os.urandom(6).hex()}"
+    try:
+        admin = create_engine(base, connect_args={"connect_timeout": 5})
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except (DBAPIError, NoSuchModuleError, ImportError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseUnavailable(
+            f"--database postgresql: PostgreSQL is not reachable at {_hidden(base)} ({reason}); start it, or set "
+            f"{POSTGRES_ENV} to a database this user may create schemas in"
+        ) from exc
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _hidden(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for the message
+        return "the configured URL"
+
+
+def describe_database(url: str) -> str:
+    """The database of a run as the reports name it, with the settings that decide a commit's cost."""
+    if url.startswith("sqlite"):
+        return "SQLite (WAL, full sync)"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            version = connection.execute(text("SHOW server_version")).scalar()
+            fsync = connection.execute(text("SHOW fsync")).scalar()
+            commit = connection.execute(text("SHOW synchronous_commit")).scalar()
+    finally:
+        engine.dispose()
+    return f"PostgreSQL {version} (fsync {fsync}, synchronous_commit {commit}, local TCP)"
+
+
+@contextmanager
+def private_chain(
+    prefix: str, *, block_time: float = 1.0, deployed: bool = True, database: str = "sqlite"
+) -> Iterator[Ledger]:
+    """A ledger on its own Anvil (on a free port) and its own database, with the contracts
+    deployed; the node is stopped on the way out. ``database``: ``sqlite``, a SQLite file in a
+    temporary folder, or ``postgresql``, a fresh schema (:func:`postgres_schema`) dropped on the
+    way out; ``DATABASE_URL`` names it in the settings, so every process the benchmark starts
+    with :func:`_env` (gunicorn workers, ``gridledger worker``) uses the same database."""
     from node.deploy import deploy
     from node.local import LocalNode
 
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+    if database not in DATABASES:
+        raise ValueError(f"unknown database {database!r}; choose from {', '.join(DATABASES)}")
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix))
+        url = stack.enter_context(postgres_schema("bench")) if database == "postgresql" else ""
         settings = Settings.from_env(
             {
                 "GRIDLEDGER_VAR": str(Path(tmp)),
@@ -315,6 +415,7 @@ def private_chain(prefix: str, *, block_time: float = 1.0, deployed: bool = True
                 "GRIDLEDGER_BLOCK_TIME": f"{block_time:g}",
                 "GRIDLEDGER_KDF_WORK": str(2**10),
                 "GRIDLEDGER_STATE_INTERVAL": "3600",
+                "DATABASE_URL": url,
             }
         )
         node = LocalNode(settings)

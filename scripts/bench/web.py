@@ -1,7 +1,8 @@
 """``scripts/bench_web.py``: the web app and the JSON API under gunicorn, with a big access log.
 
 One private Anvil (1 s interval mining) and a SQLite database (WAL, full sync) in a
-temporary var dir, as ``scripts/bench/log.py`` builds them:
+temporary var dir, as ``scripts/bench/log.py`` builds them, or with ``--database postgresql``
+a fresh PostgreSQL schema (dropped afterwards) that every process of the run uses:
 
 1. **the world**: an office, a committee, a health department with officers, residents
    each with a certified health record and an active grant to the department
@@ -26,7 +27,8 @@ resident history page ``GET /resident/history`` (a logged-in resident's session)
 read ``POST /api/v1/department/records/<id>/read`` (an officer's token: grant check, log
 append, content), and the **baseline** ``POST /records/<id>/read`` of
 :mod:`bench.baseline_app`: what a department system without a ledger does (token lookup,
-SELECT the record, INSERT an audit row, commit, JSON) on its own SQLite file with the
+SELECT the record, INSERT an audit row, commit, JSON) on its own SQLite file (on
+PostgreSQL: its own schema in the same database) with the
 store's settings, holding the same records (copies of the logged read's answers) and the
 officers' same tokens, served by a second gunicorn with exactly the same flags beside the
 app. Each request picks a user and a record at random. Each round measures every endpoint
@@ -77,7 +79,15 @@ from ledger.context import Ledger
 from ledger.settings import PROJECT_ROOT
 from ledger.webusers import add_user, create_token
 
-from .chain import _env, _free_port, private_chain
+from .chain import (
+    _env,
+    _free_port,
+    add_database_option,
+    describe_database,
+    exit_when_unavailable,
+    postgres_schema,
+    private_chain,
+)
 from .log import (
     OFFICERS,
     World,
@@ -420,7 +430,7 @@ def baseline_command(port: int, workers: int, threads: int) -> list[str]:
 
 
 def baseline_server(
-    database: Path, port: int, workers: int, threads: int, log: Path
+    database: str | Path, port: int, workers: int, threads: int, log: Path
 ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """The no-ledger baseline under gunicorn (:func:`baseline_command`); waits until it answers."""
     from .baseline_app import DATABASE_ENV
@@ -550,7 +560,7 @@ def events_of(ledger: Ledger, residents: Sequence[str]) -> list[int]:
     return [int(rows.get(r, 0)) for r in residents]
 
 
-def populate_baseline(database: Path, port: int, world: World, users: Users, body: str) -> None:
+def populate_baseline(database: str | Path, port: int, world: World, users: Users, body: str) -> None:
     """The baseline's database: the officers' own tokens, and every record of the world with the
     document the logged read answers for it (without its ``access`` part, which the baseline
     makes from its audit row), so both answer the same records in the same shape and size.
@@ -574,6 +584,15 @@ def populate_baseline(database: Path, port: int, world: World, users: Users, bod
     finally:
         conn.close()
     populate(database, officer, documents)
+
+
+def baseline_database(ledger: Ledger, stack: ExitStack) -> str | Path:
+    """The baseline's own database, of the same kind as the ledger's: a SQLite file beside the
+    ledger's, or a schema of its own in the ledger's PostgreSQL database (dropped when ``stack`` ends)."""
+    if ledger.settings.db_url.startswith("sqlite"):
+        return ledger.settings.var_dir / "baseline.db"
+    base, _, _options = ledger.settings.db_url.partition("?")
+    return stack.enter_context(postgres_schema("bench_baseline", base))
 
 
 def specs(
@@ -655,6 +674,7 @@ class Options:
     read_body: str = "{}"
     anchor_interval: float = 1.0
     write_docs: bool = False
+    database: str = "sqlite"
 
 
 @dataclass
@@ -669,6 +689,7 @@ class Results:
     server_log: str = ""
     commit: str = ""
     total_seconds: float = 0.0
+    database: str = "SQLite (WAL, full sync)"  # as the report names it
 
 
 def run(options: Options, console: Console | None = None) -> Results:
@@ -679,7 +700,8 @@ def run(options: Options, console: Console | None = None) -> Results:
 
     results = Results(options, commit=_commit(("ledger", "node", "webapp", "scripts/bench"), "scripts/bench/web.py"))
     began = time.perf_counter()
-    with private_chain("gridledger-bench-web-", deployed=False) as ledger:
+    with private_chain("gridledger-bench-web-", deployed=False, database=options.database) as ledger:
+        results.database = describe_database(ledger.settings.db_url)
         _run(ledger, options, results, say)
     results.total_seconds = time.perf_counter() - began
     section = report(results)
@@ -728,7 +750,7 @@ def _run(ledger: Ledger, options: Options, results: Results, say: Any) -> None:
         baseline_port: int | None = None
         if "baseline" in options.scenarios:
             baseline_port = _free_port()
-            database = ledger.settings.var_dir / "baseline.db"
+            database = baseline_database(ledger, stack)
             step = time.perf_counter()
             try:
                 populate_baseline(database, port, world, users, options.read_body)
@@ -797,7 +819,7 @@ def report(results: Results) -> str:
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"gunicorn {gunicorn_package.__version__} with **{o.workers} workers × {o.threads} threads** (gthread, the "
         f"flags of `gridledger serve`, access log on), `gridledger worker` anchoring in its own process (interval "
-        f"{o.anchor_interval:g} s), SQLite (WAL, full sync), Anvil with 1 s interval mining; "
+        f"{o.anchor_interval:g} s), {results.database}, Anvil with 1 s interval mining; "
         f"**{first:,} events in the access log** at the first window ({last:,} after the last); {o.residents} "
         f"residents with a certified record and a grant each; the {len(events)} residents who log in have "
         f"{min(events, default=0):,}–{max(events, default=0):,} events each (median "
@@ -807,8 +829,10 @@ def report(results: Results) -> str:
         f"rounds of {o.seconds:g} s after {o.warmup:g} s of warm-up per endpoint and concurrency, each round every "
         f"endpoint at each concurrency in turn, the order reversed every other round"
         + (
-            ", the no-ledger baseline (`scripts/bench/baseline_app.py`: its own SQLite file with the store's settings, "
-            "the same records and officers' tokens) under a second gunicorn with the same flags beside the app"
+            ", the no-ledger baseline (`scripts/bench/baseline_app.py`: "
+            + ("its own SQLite file" if o.database == "sqlite" else "its own schema in the same PostgreSQL database")
+            + " with the store's settings, the same records and officers' tokens) under a second gunicorn with the "
+            "same flags beside the app"
             if "baseline" in o.scenarios
             else ""
         )
@@ -868,7 +892,8 @@ def report(results: Results) -> str:
         "",
         f"Re-run: `.venv/bin/python scripts/bench_web.py --events {o.events} --seconds {o.seconds:g} "
         f"--rounds {o.rounds} --concurrency {','.join(str(c) for c in o.concurrencies)} --workers {o.workers} "
-        f"--threads {o.threads} --scenarios {','.join(o.scenarios)}`.",
+        f"--threads {o.threads} --scenarios {','.join(o.scenarios)}"
+        + ("`." if o.database == "sqlite" else f" --database {o.database}`."),
         END,
     ]
     return "\n".join(lines)
@@ -1012,7 +1037,10 @@ def main(argv: Sequence[str] | None = None) -> Results | None:
         help="write the results to docs/benchmarks.md (off by default: small runs stay out)",
     )
     parser.add_argument("--no-write-docs", dest="write_docs", action="store_false")
+    add_database_option(parser)
     args = parser.parse_args(argv)
+    if args.write_docs and args.database != "sqlite":
+        parser.error("--write-docs writes the SQLite section; PostgreSQL's figures are not written there")
     scenarios = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
@@ -1027,6 +1055,7 @@ def main(argv: Sequence[str] | None = None) -> Results | None:
         events=args.events, residents=args.residents, users=min(args.users, args.residents), seconds=args.seconds,
         warmup=args.warmup, rounds=args.rounds, concurrencies=concurrencies, workers=args.workers,
         threads=args.threads, scenarios=scenarios, ping_path=args.ping_path, read_body=args.read_body,
-        anchor_interval=args.anchor_interval, write_docs=args.write_docs,
+        anchor_interval=args.anchor_interval, write_docs=args.write_docs, database=args.database,
     )  # fmt: skip
-    return run(options)
+    with exit_when_unavailable():
+        return run(options)
