@@ -76,7 +76,7 @@ def make_settings(var_dir: Path, port: int, **extra: str) -> Settings:
         "GRIDLEDGER_VAR": str(var_dir),
         "GRIDLEDGER_NODE_PORT": str(port),
         "GRIDLEDGER_KEY_PASSWORD": "test-password",
-        "GRIDLEDGER_BLOCK_TIME": "0.1",
+        "GRIDLEDGER_BLOCK_TIME": "0.2",
         "GRIDLEDGER_STATE_INTERVAL": "1",
         "GRIDLEDGER_KDF_WORK": str(2**10),
         **extra,

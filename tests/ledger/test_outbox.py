@@ -179,7 +179,7 @@ def test_revert_that_depends_on_an_earlier_transaction_in_its_block_is_decoded_a
     a suspend that failed because the account was already suspended (status 2).
 
     Runs on its own node with 1 s blocks: Anvil can pause and resume interval mining
-    only in whole seconds, and the session node mines every 0.1 s."""
+    only in whole seconds, and the session node mines every 0.2 s."""
     settings = make_settings(tmp_path / "var", free_port(), GRIDLEDGER_BLOCK_TIME="1")
     node = LocalNode(settings)
     node.start()

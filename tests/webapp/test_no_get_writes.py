@@ -43,7 +43,7 @@ ROLES = ["resident", "member1", "grid", "officer", "police", "admin", "other-adm
 #:   (webapp/api/auth.py). A note about the caller, read by no decision and by no check.
 #: - ``index_cursors`` (block number and hash) and ``seen_blocks``: the indexer's place in the
 #:   chain. A page that catches the cache up with the chain writes only what the chain already
-#:   says; blocks are mined every 0.1 s here, empty ones too, so the place moves on by itself.
+#:   says; blocks are mined every 0.2 s here, empty ones too, so the place moves on by itself.
 #:   (Nothing is sent to the chain while the pages are asked, so no indexed row may change.)
 BOOKKEEPING: dict[str, set[str] | None] = {
     "api_tokens": {"last_used_at"},
