@@ -49,7 +49,12 @@ class Ledger:
         self.keys = KeyStore(settings.keys_dir, settings.key_password, kdf_work=settings.kdf_work)
         self.decoder = ErrorDecoder.for_settings(settings)
         self.outbox = Outbox(
-            store, w3, self.decoder, chain_id=settings.chain_id, resend_after=max(3.0, 3 * settings.block_time)
+            store,
+            w3,
+            self.decoder,
+            chain_id=settings.chain_id,
+            resend_after=max(3.0, 3 * settings.block_time),
+            head_poll=min(0.05, settings.block_time / 10),
         )
 
     @classmethod

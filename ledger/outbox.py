@@ -91,12 +91,22 @@ class Queued:
 class Outbox:
     """Signs, stores, sends and tracks chain writes."""
 
-    def __init__(self, store: Store, w3: Web3, decoder: ErrorDecoder, *, chain_id: int, resend_after: float = 3.0):
+    def __init__(
+        self,
+        store: Store,
+        w3: Web3,
+        decoder: ErrorDecoder,
+        *,
+        chain_id: int,
+        resend_after: float = 3.0,
+        head_poll: float = 0.05,
+    ):
         self.store = store
         self.w3 = w3
         self.decoder = decoder
         self.chain_id = chain_id
         self.resend_after = resend_after
+        self.head_poll = head_poll  # seconds between looks at the head while waiting for a block
         self._polled_head = -1
         self._polled_at = 0.0
         self._pumping = threading.Lock()  # the worker's sender and anchoring threads both pump
@@ -397,6 +407,10 @@ class Outbox:
     def wait(self, tx_hashes: Sequence[str], timeout: float = 60.0, interval: float = 0.2) -> list[OutboxTx]:
         """Pumps until the given transactions are mined or reverted; returns their rows.
 
+        Between pumps it watches the node's head (``eth_blockNumber`` every ``head_poll``
+        seconds) and pumps again as soon as a new block is there, the only thing that can
+        mine them, or after ``interval`` at the latest (a resend falls due on the clock).
+
         Raises :class:`NodeError` on timeout. Reverts are returned, not raised: the
         caller decides (see :func:`raise_for_revert`)."""
         deadline = time.monotonic() + timeout
@@ -411,7 +425,23 @@ class Outbox:
             if time.monotonic() > deadline:
                 pending = [r.tx_hash for r in rows if r.status in PENDING]
                 raise NodeError(f"{len(pending)} transaction(s) not mined within {timeout:.0f} s, e.g. {pending[:3]}")
-            time.sleep(interval)
+            self._await_block(min(interval, max(0.0, deadline - time.monotonic())))
+
+    def _await_block(self, longest: float) -> None:
+        """Returns once the node's head differs from the one the last pump saw, or after
+        ``longest`` seconds. A failed look returns at once: the next pump says what is wrong."""
+        until = time.monotonic() + longest
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(self.head_poll, left))
+            try:
+                head = int(rpc(self.w3, "eth_blockNumber", []), 16)
+            except Exception:  # noqa: BLE001 - the pump that follows raises it, as before
+                return
+            if head != self._polled_head:
+                return
 
     def counts(self) -> dict[str, int]:
         with self.store.session() as session:

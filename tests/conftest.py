@@ -168,14 +168,25 @@ def world(anvil: LocalNode, session_settings: Settings) -> World:
     return World(db_path, snapshot, w3)
 
 
-@pytest.fixture
-def settings(world: World, session_settings: Settings, tmp_path: Path) -> Settings:
-    """Settings for one test: the session node, a private copy of the world's database."""
-    db = tmp_path / "test.db"
-    shutil.copyfile(world.db_path, db)
+def copy_database(source: Path, target: Path) -> Path:
+    """A copy of the SQLite database at ``source`` (with its WAL, if any) at ``target``."""
+    shutil.copyfile(source, target)
     for suffix in ("-wal", "-shm"):
-        if Path(str(world.db_path) + suffix).exists():
-            shutil.copyfile(str(world.db_path) + suffix, str(db) + suffix)
+        if Path(str(source) + suffix).exists():
+            shutil.copyfile(str(source) + suffix, str(target) + suffix)
+    return target
+
+
+@pytest.fixture
+def world_db(world: World) -> Path:
+    """The database each test gets a copy of (the web tests' adds their log-ins)."""
+    return world.db_path
+
+
+@pytest.fixture
+def settings(world_db: Path, session_settings: Settings, tmp_path: Path) -> Settings:
+    """Settings for one test: the session node, a private copy of the world's database."""
+    db = copy_database(world_db, tmp_path / "test.db")
     return session_settings.with_(database_url=f"sqlite:///{db}")
 
 

@@ -68,8 +68,11 @@ def test_the_office_pages_show_accesses_refusals_and_reviews(live_app, page, sho
     expect(page.locator(f"#access-{seen['refused']}")).to_have_attribute("data-outcome", "refused")
     expect(page.locator(f"#access-{seen['refused']}")).to_contain_text("没有有效授权")
     expect(page.locator(f"#access-{seen['emergency']}")).to_have_attribute("data-basis", "emergency")
-    # the chart is drawn on DOMContentLoaded, which can come after the rows above are in the DOM
-    page.wait_for_function("document.getElementById('access-chart').chart !== undefined", timeout=10_000)
+    # the chart is drawn on DOMContentLoaded, which can come after the rows above are in the DOM;
+    # asked once the page has loaded (waiting with wait_for_function would poll by eval, which the
+    # page's CSP refuses whenever the first look comes too early)
+    page.wait_for_load_state("load", timeout=10_000)
+    assert page.evaluate("document.getElementById('access-chart').chart !== undefined")
     deadline = time.monotonic() + 20
     while page.get_attribute("[data-testid=anchoring-state]", "data-state") != "ok":  # the worker anchors
         assert time.monotonic() < deadline, "the worker beside the app did not anchor the log"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from werkzeug.test import TestResponse
 
 from ledger.context import Ledger
 from ledger.settings import Settings
-from tests.conftest import World
+from tests.conftest import World, copy_database
 from tests.templates import SharedBytecode
 from webapp import create_app
 from webapp.services import Services
@@ -58,10 +59,28 @@ def csrf_token(html: str) -> str:
     return found.group(1) or found.group(2)
 
 
+@pytest.fixture(scope="session")
+def web_world_db(world: World, session_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The world's database with a log-in for each of :data:`USERS`, made once: the web
+    tests' copies start from it (they changed nothing on chain, so the world's snapshot fits)."""
+    db = copy_database(world.db_path, tmp_path_factory.mktemp("web-world") / "world.db")
+    ledger = Ledger.open(session_settings.with_(database_url=f"sqlite:///{db}"))
+    try:
+        for username, (label, name) in USERS.items():
+            add_user(ledger, username, PASSWORD, account=label, display_name=name, hasher=CHEAP_HASHER)
+    finally:
+        ledger.close()
+    return db
+
+
+@pytest.fixture
+def world_db(web_world_db: Path) -> Path:
+    return web_world_db
+
+
 @pytest.fixture
 def app(ledger: Ledger, settings: Settings) -> Iterator[Flask]:
-    for username, (label, name) in USERS.items():
-        add_user(ledger, username, PASSWORD, account=label, display_name=name, hasher=CHEAP_HASHER)
+    """The app over the test's copy of the world, whose log-ins :data:`USERS` are there already."""
     built = TEMPLATES.share(create_app(settings, {"TESTING": True, "PASSWORD_HASHER": CHEAP_HASHER}))
     yield built
     built.extensions["gridledger"].close()
