@@ -72,6 +72,9 @@ def test_a_half_filled_form_survives_switching_the_language(live_app: Any, page:
     page.fill("#purpose_text", "家庭医生签约 family doctor")
     page.click("button[value=en]")
     page.wait_for_function("document.documentElement.lang === 'en'")
+    # The new page's lang is there as soon as it is parsed; what was typed is put back by its
+    # script, once the document has loaded.
+    page.wait_for_load_state("load")
     assert page.url == f"{base}/resident/grants/new"
     assert page.is_checked("#grant-form input[name=categories][value=health]")
     assert page.input_value("#purpose") == str(int(Purpose.ELDERLY_CARE))

@@ -149,6 +149,7 @@ def test_the_whole_story(live_app: Any, pages: Pages, shots: Shots, language: st
 
     # -- 6. the resident withdraws the permission ------------------------------------------------
     resident.click("nav.sections a[href='/resident/grants']")
+    resident.wait_for_load_state("load")  # the script that asks before sending is on the page only then
     resident.locator(f"#grant-{grant_id} [data-testid=withdraw]").click()
     confirm(resident)  # in the page, not the browser's confirm()
     resident.wait_for_selector(f"[data-grant-id='{grant_id}'][data-status=withdrawn]")
@@ -312,6 +313,7 @@ def test_the_health_office_asks_the_resident_decides_and_is_told(
     shots.take(member, "asks-committee-corrections")
     member.click("[data-testid=open-record]")
     member.click("[data-testid=draft-correction]")
+    member.wait_for_load_state("load")  # the script that asks before sending is on the page only then
     assert member.input_value("#content-family_doctor") == words["doctor"]
     member.click("#record-submit")
     confirm(member)
